@@ -1,0 +1,327 @@
+"""The schedule base class, phases, parameter validation and step checking.
+
+A schedule is a pure function of the optimizer-step counter (DESIGN §1):
+``schedule(step)`` is the rate used by update number ``step`` (0-based) and
+``schedule.at(steps)`` evaluates an array of steps with identical results.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = ["Phase", "Schedule", "ParameterError", "Checks", "as_steps", "piecewise_values"]
+
+
+class ParameterError(ValueError):
+    """Invalid schedule parameters; ``problems`` lists ``(field, message)`` pairs.
+
+    The message names every bad field at once:
+
+    >>> raise ParameterError([("peak_lr", "must be > 0 (got -1.0)")])
+    Traceback (most recent call last):
+    ...
+    lrtempo.schedules._base.ParameterError: peak_lr: must be > 0 (got -1.0)
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = list(problems)
+        super().__init__("; ".join(f"{field}: {msg}" for field, msg in self.problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """A named step range ``[start, stop)``; ``stop`` is None when open-ended."""
+
+    name: str
+    start: int
+    stop: int | None
+
+    def shifted(self, offset: int) -> Phase:
+        stop = None if self.stop is None else self.stop + offset
+        return Phase(self.name, self.start + offset, stop)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+class Checks:
+    """Collects parameter problems for one schedule and normalises values.
+
+    Each check records a problem instead of raising, so that every bad field is
+    reported together; :meth:`done` raises :class:`ParameterError` if any.
+    Numbers are normalised in place (ints to ``int``, rates to ``float``).
+    """
+
+    __slots__ = ("obj", "problems")
+
+    def __init__(self, obj: Any):
+        self.obj = obj
+        self.problems: list[tuple[str, str]] = []
+
+    def fail(self, name: str, message: str) -> None:
+        self.problems.append((name, message))
+
+    def ok(self, *names: str) -> bool:
+        """True when none of ``names`` has a problem recorded so far."""
+        bad = {n for n, _ in self.problems}
+        return not bad.intersection(names)
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self.obj, name, value)
+
+    def real(
+        self,
+        name: str,
+        *,
+        low: float | None = None,
+        low_open: bool = False,
+        high: float | None = None,
+        high_open: bool = False,
+    ) -> None:
+        """A finite real number within the optional bounds."""
+        value = getattr(self.obj, name)
+        if not _is_real(value):
+            self.fail(name, f"must be a number (got {value!r})")
+            return
+        value = float(value)
+        if not math.isfinite(value):
+            self.fail(name, f"must be finite (got {value!r})")
+            return
+        self._set(name, value)
+        if low is not None and (value <= low if low_open else value < low):
+            self.fail(name, f"must be {'>' if low_open else '>='} {low:g} (got {value!r})")
+        elif high is not None and (value >= high if high_open else value > high):
+            self.fail(name, f"must be {'<' if high_open else '<='} {high:g} (got {value!r})")
+
+    def integer(self, name: str, *, low: int = 0) -> None:
+        """A whole number of steps, at least ``low``; integral floats are accepted."""
+        value = getattr(self.obj, name)
+        if _is_real(value) and not _is_int(value):
+            if math.isfinite(value) and float(value).is_integer():
+                value = int(value)
+            else:
+                self.fail(name, f"must be a whole number of steps (got {value!r})")
+                return
+        if not _is_int(value):
+            self.fail(name, f"must be an integer (got {value!r})")
+            return
+        value = int(value)
+        self._set(name, value)
+        if value < low:
+            self.fail(name, f"must be >= {low} (got {value})")
+
+    def optional_integer(self, name: str, *, low: int = 0) -> None:
+        if getattr(self.obj, name) is not None:
+            self.integer(name, low=low)
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> None:
+        value = getattr(self.obj, name)
+        if value not in choices:
+            valid = ", ".join(repr(c) for c in choices)
+            self.fail(name, f"must be one of {valid} (got {value!r})")
+
+    def boolean(self, name: str) -> None:
+        value = getattr(self.obj, name)
+        if not isinstance(value, (bool, np.bool_)):
+            self.fail(name, f"must be true or false (got {value!r})")
+        else:
+            self._set(name, bool(value))
+
+    def schedule(self, name: str) -> None:
+        value = getattr(self.obj, name)
+        if not isinstance(value, Schedule):
+            self.fail(name, f"must be a schedule (got {value!r})")
+
+    def order(self, low_name: str, high_name: str, *, strict: bool = False) -> None:
+        """``low_name <= high_name`` (``<`` when strict), if both passed their checks."""
+        if not self.ok(low_name, high_name):
+            return
+        low, high = getattr(self.obj, low_name), getattr(self.obj, high_name)
+        if low > high or (strict and low == high):
+            rel = "<" if strict else "<="
+            self.fail(low_name, f"must be {rel} {high_name} (got {low!r} > {high!r})"
+                      if low > high else f"must be {rel} {high_name} (got {low!r} == {high!r})")
+
+    def done(self) -> None:
+        if self.problems:
+            raise ParameterError(self.problems)
+
+
+def as_steps(steps: Any) -> np.ndarray:
+    """Validate an array-like of steps: non-negative integers, returned as int64.
+
+    >>> as_steps([0, 1, 5]).tolist()
+    [0, 1, 5]
+    """
+    arr = np.asarray(steps)
+    if arr.dtype.kind == "b" or (arr.dtype.kind not in "iu" and arr.size):
+        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.floor(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise ValueError(f"steps must be integers (got dtype {arr.dtype})")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"steps must be >= 0 (got {int(arr.min())})")
+    return arr
+
+
+_CHUNK = 1 << 15
+
+
+def _check_step(step: Any) -> int:
+    if isinstance(step, int) and not isinstance(step, bool):
+        if step < 0:
+            raise ValueError(f"step must be >= 0 (got {step})")
+        return step
+    if _is_int(step):
+        return _check_step(int(step))
+    raise TypeError(f"step must be a non-negative integer (got {step!r})")
+
+
+class Schedule:
+    """Base class of every schedule: a pure function of the step.
+
+    Subclasses are frozen dataclasses. They implement ``_value(step: int)`` (or
+    a faster ``_make_f``) for one step and ``_values(steps: int64 array)`` for
+    many, both built from the shared formulas in
+    :mod:`lrtempo.schedules._shapes`, plus ``end_step`` and ``_phases``; their
+    ``__post_init__`` ends with ``self._finish()``. Combinators call a child's
+    ``_f(step)`` and ``_at_steps(steps)``: the unchecked paths.
+
+    * ``schedule(step)`` -> float, ``schedule.at(steps)`` -> float64 array.
+    * ``end_step``: the first step from which the value never changes again
+      (the schedule's end), or None when it changes forever.
+    * ``phases(horizon)``: named step ranges covering ``[0, horizon)``.
+    """
+
+    __slots__ = ("_f",)
+    #: the ``type`` name of this schedule in config files
+    type_name: ClassVar[str] = ""
+
+    def __call__(self, step: int) -> float:
+        if step.__class__ is int and step >= 0:  # the hot path: one check, one call
+            return self._f(step)
+        return self._f(_check_step(step))
+
+    def __reduce__(self):
+        # rebuild from the parameters (the bound evaluator is not picklable)
+        from dataclasses import fields
+
+        return (type(self), tuple(getattr(self, f.name) for f in fields(self) if f.init))
+
+    def _finish(self) -> None:
+        """Bind the scalar evaluator; the last line of every ``__post_init__``."""
+        object.__setattr__(self, "_f", self._make_f())
+
+    def _make_f(self) -> Any:
+        """A closure ``int -> float`` for one step, holding the value past the end."""
+        end, value = self.end_step, self._value
+        if end is None:
+            return lambda k: float(value(k))
+        return lambda k: float(value(k if k <= end else end))
+
+    def at(self, steps: Any) -> np.ndarray:
+        arr = as_steps(steps)
+        flat = arr.reshape(-1)
+        if flat.size <= _CHUNK:
+            return self._at_steps(flat).reshape(arr.shape)
+        # Cache-sized chunks: the intermediate arrays stay in cache, which
+        # makes a long evaluation about twice as fast as one pass per ufunc.
+        out = np.empty(flat.size, dtype=np.float64)
+        for lo in range(0, flat.size, _CHUNK):
+            out[lo:lo + _CHUNK] = self._at_steps(flat[lo:lo + _CHUNK])
+        return out.reshape(arr.shape)
+
+    # -- unchecked evaluation, used by combinators --------------------------
+    def _at_steps(self, steps: np.ndarray) -> np.ndarray:
+        end = self.end_step
+        if end is not None and steps.size and steps.max() > end:
+            steps = np.minimum(steps, end)
+        return np.asarray(self._values(steps), dtype=np.float64)
+
+    # -- to implement ---------------------------------------------------
+    def _value(self, step: int) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _values(self, steps: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def end_step(self) -> int | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _phases(self, horizon: int) -> list[Phase]:
+        return [Phase(self.type_name or type(self).__name__.lower(), 0, self.end_step)]
+
+    # -- derived ----------------------------------------------------------
+    @property
+    def final_value(self) -> float | None:
+        """The value held from ``end_step`` on, or None for an endless schedule."""
+        end = self.end_step
+        return None if end is None else self(end)
+
+    def phases(self, horizon: int | None = None) -> tuple[Phase, ...]:
+        """Named phases starting before ``horizon`` (default: the end step + 1)."""
+        end = self.end_step
+        if horizon is None:
+            if end is None:
+                raise ValueError("this schedule has no end: give a horizon")
+            horizon = end + 1
+        out = [p for p in self._phases(horizon) if p.start < horizon and
+               (p.stop is None or p.stop > p.start)]
+        return tuple(out)
+
+    def boundaries(self, horizon: int | None = None) -> tuple[int, ...]:
+        """Every step where a phase starts or ends, ascending, within the horizon."""
+        marks = {0}
+        for p in self.phases(horizon):
+            marks.add(p.start)
+            if p.stop is not None:
+                marks.add(p.stop)
+        end = self.end_step
+        if end is not None:
+            marks.add(end)
+        if horizon is not None:
+            marks = {m for m in marks if m <= horizon}
+        return tuple(sorted(marks))
+
+
+def piecewise_values(
+    steps: np.ndarray, starts: tuple[int, ...], evaluators: tuple[Any, ...]
+) -> np.ndarray:
+    """Evaluate ``evaluators[i](steps - starts[i])`` on steps in ``[starts[i], starts[i+1])``.
+
+    ``starts`` is ascending and begins at 0. Sorted input (the usual
+    ``np.arange``) is split into contiguous slices, anything else by masks.
+    """
+    if len(starts) == 1:
+        return evaluators[0](steps - starts[0])
+    out = np.empty(steps.shape, dtype=np.float64)
+    if steps.size == 0:
+        return out
+    if steps.size < 2 or bool(np.all(steps[1:] >= steps[:-1])):
+        cuts = np.searchsorted(steps, np.asarray(starts[1:], dtype=np.int64), side="left")
+        lo = 0
+        for start, ev, hi in zip(starts, evaluators, [*cuts.tolist(), steps.size]):
+            if hi > lo:
+                out[lo:hi] = ev(steps[lo:hi] - start)
+            lo = max(lo, hi)
+        return out
+    piece = np.zeros(steps.shape, dtype=np.intp)
+    for start in starts[1:]:
+        piece += steps >= start
+    for i, (start, ev) in enumerate(zip(starts, evaluators)):
+        sel = np.flatnonzero(piece == i)
+        if sel.size:
+            out[sel] = ev(steps[sel] - start)
+    return out

@@ -1,0 +1,390 @@
+"""Combinators: schedules built from other schedules.
+
+``Join`` runs pieces one after another, ``Warmup`` puts a ramp in front of a
+schedule, ``Restarts`` repeats a decay in cycles (SGDR), ``Clamp`` bounds a
+schedule and ``Scale`` multiplies it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import ClassVar
+
+import numpy as np
+
+from ._base import Checks, Phase, Schedule, piecewise_values
+from ._shapes import Shape, make_ramp, ramp, ramp_values
+
+__all__ = ["Piece", "Join", "Warmup", "Restarts", "Clamp", "Scale"]
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One piece of a :class:`Join`: a schedule and how many steps it runs.
+
+    ``steps`` may be left out (None) on the last piece only: it then runs to
+    its own end.
+    """
+
+    schedule: Schedule
+    steps: int | None = None
+
+    def __post_init__(self) -> None:
+        c = Checks(self)
+        c.schedule("schedule")
+        c.optional_integer("steps", low=1)
+        c.done()
+
+
+@dataclass(frozen=True, slots=True)
+class Join(Schedule):
+    """Pieces one after another; each sees its own local step from 0.
+
+    Piece ``i`` covers ``[start_i, start_i + steps_i)`` with ``start_0 = 0``, and
+    ``lr(k) = piece_i.schedule(k - start_i)`` there. The join ends where its
+    last piece ends (after ``steps`` local steps, or at the piece's own end if
+    sooner), and holds that value after.
+
+    >>> from lrtempo.schedules import Linear, Constant
+    >>> j = Join((Piece(Linear(0.0, 1.0, 2), 2), Piece(Constant(0.5))))
+    >>> [j(k) for k in range(4)]
+    [0.0, 0.5, 0.5, 0.5]
+    """
+
+    pieces: tuple[Piece, ...]
+    type_name: ClassVar[str] = "join"
+    _starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _end: int | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        c = Checks(self)
+        pieces = self.pieces
+        if isinstance(pieces, (str, bytes)) or not hasattr(pieces, "__iter__"):
+            c.fail("pieces", f"must be a list of pieces (got {pieces!r})")
+            c.done()
+        pieces = tuple(pieces)
+        if not pieces:
+            c.fail("pieces", "must not be empty")
+        for i, p in enumerate(pieces):
+            if not isinstance(p, Piece):
+                c.fail(f"pieces[{i}]", f"must be a Piece (got {p!r})")
+            elif p.steps is None and i < len(pieces) - 1:
+                c.fail(f"pieces[{i}].steps", "is required on every piece but the last")
+        c.done()
+        object.__setattr__(self, "pieces", pieces)
+        starts = [0]
+        for p in pieces[:-1]:
+            starts.append(starts[-1] + p.steps)
+        last = pieces[-1]
+        own_end = last.schedule.end_step
+        if last.steps is None:
+            end = None if own_end is None else starts[-1] + own_end
+        else:
+            end = starts[-1] + (last.steps if own_end is None else min(last.steps, own_end))
+        object.__setattr__(self, "_starts", tuple(starts))
+        object.__setattr__(self, "_end", end)
+        self._finish()
+
+    @property
+    def end_step(self) -> int | None:
+        return self._end
+
+    def _value(self, step: int) -> float:
+        i = bisect.bisect_right(self._starts, step) - 1
+        return self.pieces[i].schedule._f(step - self._starts[i])
+
+    def _values(self, steps: np.ndarray) -> np.ndarray:
+        evs = tuple(p.schedule._at_steps for p in self.pieces)
+        return piecewise_values(steps, self._starts, evs)
+
+    def _phases(self, horizon: int) -> list[Phase]:
+        out: list[Phase] = []
+        for start, p in zip(self._starts, self.pieces):
+            if start >= horizon:
+                break
+            stop = None if p.steps is None else start + p.steps
+            inner_horizon = horizon - start if stop is None else min(horizon, stop) - start
+            for ph in p.schedule.phases(max(inner_horizon, 1)):
+                ph = ph.shifted(start)
+                if stop is not None:
+                    if ph.start >= stop:
+                        continue
+                    ph = Phase(ph.name, ph.start, stop if ph.stop is None else min(ph.stop, stop))
+                out.append(ph)
+        return out
+
+
+_WARMUP_SHAPES = ("linear", "cosine", "exponential")
+
+
+@dataclass(frozen=True, slots=True)
+class Warmup(Schedule):
+    """A warmup ramp in front of ``schedule``.
+
+    For ``k <= warmup_steps``: a ramp of ``shape`` (linear, cosine or
+    exponential) from ``start_lr`` at step 0 to ``schedule(0)`` at
+    ``warmup_steps``. After it: ``lr(k) = schedule(k - warmup_steps)``. The
+    default ``start_lr = 0`` makes the first update's rate 0 (DESIGN §2).
+
+    >>> from lrtempo.schedules import Constant
+    >>> w = Warmup(Constant(1.0), warmup_steps=4)
+    >>> [w(k) for k in range(6)]
+    [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    """
+
+    schedule: Schedule
+    warmup_steps: int
+    shape: str = "linear"
+    start_lr: float = 0.0
+    type_name: ClassVar[str] = "warmup"
+    _target: float = field(init=False, repr=False, compare=False)
+    _shape: Shape = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        c = Checks(self)
+        c.schedule("schedule")
+        c.integer("warmup_steps", low=0)
+        c.choice("shape", _WARMUP_SHAPES)
+        c.real("start_lr", low=0.0)
+        c.done()
+        target = self.schedule._f(0)
+        if self.shape == "exponential" and (self.start_lr <= 0 or target <= 0):
+            c.fail("start_lr", "must be > 0, as must the schedule's first value, for an exponential "
+                   f"warmup (got start_lr={self.start_lr!r}, first value {target!r})")
+            c.done()
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_shape", Shape(self.shape))
+        self._finish()
+
+    @property
+    def end_step(self) -> int | None:
+        end = self.schedule.end_step
+        return None if end is None else self.warmup_steps + end
+
+    def _value(self, step: int) -> float:
+        return self._f(step)
+
+    def _make_f(self):
+        w, inner = self.warmup_steps, self.schedule._f
+        if w == 0:
+            return inner
+        up = make_ramp(self._shape, self.start_lr, self._target, w)
+        return lambda k: up(k) if k < w else inner(k - w)
+
+    def _values(self, steps: np.ndarray) -> np.ndarray:
+        w = self.warmup_steps
+        if w == 0:
+            return self.schedule._at_steps(steps)
+        evs = (lambda k: ramp_values(self._shape, self.start_lr, self._target, k, w),
+               self.schedule._at_steps)
+        return piecewise_values(steps, (0, w), evs)
+
+    def _phases(self, horizon: int) -> list[Phase]:
+        w = self.warmup_steps
+        inner = [p.shifted(w) for p in self.schedule.phases(max(horizon - w, 1))]
+        return ([Phase("warmup", 0, w)] if w else []) + inner
+
+
+_CYCLE_SHAPES = ("cosine", "linear", "1-sqrt", "exponential")
+_MAX_STEP = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class Restarts(Schedule):
+    """Warm restarts (SGDR): cycles that decay from a peak to ``min_lr``.
+
+    Cycle ``i`` lasts ``L_i`` steps: ``L_0 = period`` and
+    ``L_i = round(period * period_mult ** i)`` (exact rational arithmetic,
+    half up; with an integer multiplier simply ``period * period_mult ** i``).
+    Inside cycle ``i``, at local step ``j``, the rate is a ramp of ``shape``
+    from ``peak_i = max(min_lr, peak_lr * peak_decay ** i)`` to ``min_lr`` over
+    ``L_i`` steps; the cycle index comes from integer arithmetic, never from a
+    floating-point logarithm. With ``max_cycles`` the schedule ends after that
+    many cycles and holds ``min_lr``.
+
+    >>> r = Restarts(peak_lr=1.0, period=2, period_mult=2, shape="linear")
+    >>> [r(k) for k in range(8)]
+    [1.0, 0.5, 1.0, 0.75, 0.5, 0.25, 1.0, 0.875]
+    """
+
+    peak_lr: float
+    period: int
+    min_lr: float = 0.0
+    period_mult: float = 1
+    peak_decay: float = 1.0
+    max_cycles: int | None = None
+    shape: str = "cosine"
+    type_name: ClassVar[str] = "restarts"
+    _cycle_starts: list = field(init=False, repr=False, compare=False)
+    _shape: Shape = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        c = Checks(self)
+        c.real("peak_lr", low=0.0)
+        c.real("min_lr", low=0.0)
+        c.integer("period", low=1)
+        mult = self.period_mult
+        if isinstance(mult, float) and mult.is_integer():
+            mult = int(mult)
+        object.__setattr__(self, "period_mult", mult)
+        if isinstance(mult, int) and not isinstance(mult, bool):
+            if mult < 1:
+                c.fail("period_mult", f"must be >= 1 (got {mult})")
+        else:
+            c.real("period_mult", low=1.0)
+        c.real("peak_decay", low=0.0, low_open=True, high=1.0)
+        c.optional_integer("max_cycles", low=1)
+        c.choice("shape", _CYCLE_SHAPES)
+        c.order("min_lr", "peak_lr")
+        if self.shape == "exponential" and c.ok("min_lr") and self.min_lr <= 0:
+            c.fail("min_lr", f"must be > 0 for the exponential shape (got {self.min_lr!r})")
+        c.done()
+        object.__setattr__(self, "_cycle_starts", [0])
+        object.__setattr__(self, "_shape", Shape(self.shape))
+
+    # -- cycle bookkeeping (integers only) -----------------------------------
+        self._finish()
+    def _length(self, i: int) -> int:
+        mult = self.period_mult
+        if isinstance(mult, int):
+            return self.period * mult**i
+        exact = self.period * Fraction(repr(mult)) ** i
+        return int(exact + Fraction(1, 2))
+
+    def _starts_through(self, step: int) -> list[int]:
+        """The cycle starts, extended until one lies beyond ``step`` (or the last cycle)."""
+        starts = self._cycle_starts
+        limit = self.max_cycles
+        while starts[-1] <= step and starts[-1] < _MAX_STEP and (limit is None or len(starts) <= limit):
+            starts.append(starts[-1] + self._length(len(starts) - 1))
+        return starts
+
+    @property
+    def end_step(self) -> int | None:
+        if self.max_cycles is None:
+            return 0 if self.peak_lr == self.min_lr else None
+        return self._starts_through(_MAX_STEP)[self.max_cycles] if self.period_mult != 1 \
+            else self.period * self.max_cycles
+
+    def _peak(self, cycle):
+        return np.maximum(self.min_lr, self.peak_lr * np.power(self.peak_decay, cycle))
+
+    def _value(self, step: int) -> float:
+        if self.period_mult == 1:
+            cycle, j = divmod(step, self.period)
+            length = self.period
+        else:
+            starts = self._starts_through(step)
+            cycle = bisect.bisect_right(starts, step) - 1
+            j = step - starts[cycle]
+            length = starts[cycle + 1] - starts[cycle]
+        if self.max_cycles is not None and cycle >= self.max_cycles:
+            return self.min_lr
+        return ramp(self._shape, float(self._peak(cycle)), self.min_lr, j, length)
+
+    def _values(self, steps: np.ndarray) -> np.ndarray:
+        if self.period_mult == 1:
+            cycle, j = np.divmod(steps, self.period)
+            length = self.period
+        else:
+            starts = np.asarray(self._starts_through(int(steps.max()) if steps.size else 0), dtype=np.int64)
+            cycle = np.searchsorted(starts, steps, side="right") - 1
+            j = steps - starts[cycle]
+            length = starts[np.minimum(cycle + 1, starts.size - 1)] - starts[cycle]
+            length = np.maximum(length, 1)
+        out = ramp_values(self._shape, self._peak(cycle), self.min_lr, j, length)
+        if self.max_cycles is not None:
+            out = np.where(cycle >= self.max_cycles, self.min_lr, out)
+        return out
+
+    def _phases(self, horizon: int) -> list[Phase]:
+        starts = self._starts_through(horizon) if self.period_mult != 1 else None
+        out = []
+        i = 0
+        while True:
+            if self.max_cycles is not None and i >= self.max_cycles:
+                break
+            a = i * self.period if starts is None else starts[i]
+            if a >= horizon or (starts is not None and i + 1 >= len(starts)):
+                break
+            b = (i + 1) * self.period if starts is None else starts[i + 1]
+            out.append(Phase(f"cycle {i}", a, b))
+            i += 1
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Clamp(Schedule):
+    """``lr(k) = min(max(schedule(k), min_lr), max_lr)``; ``max_lr`` None means no cap.
+
+    >>> from lrtempo.schedules import Linear
+    >>> c = Clamp(Linear(0.0, 1.0, 10), min_lr=0.2, max_lr=0.5)
+    >>> [c(k) for k in (0, 3, 9)]
+    [0.2, 0.3, 0.5]
+    """
+
+    schedule: Schedule
+    min_lr: float = 0.0
+    max_lr: float | None = None
+    type_name: ClassVar[str] = "clamp"
+
+    def __post_init__(self) -> None:
+        c = Checks(self)
+        c.schedule("schedule")
+        c.real("min_lr", low=0.0)
+        if self.max_lr is not None:
+            c.real("max_lr", low=0.0)
+            c.order("min_lr", "max_lr")
+        c.done()
+        self._finish()
+
+    @property
+    def end_step(self) -> int | None:
+        return self.schedule.end_step
+
+    def _value(self, step: int) -> float:
+        v = max(self.schedule._f(step), self.min_lr)
+        return v if self.max_lr is None else min(v, self.max_lr)
+
+    def _values(self, steps: np.ndarray) -> np.ndarray:
+        v = np.maximum(self.schedule._at_steps(steps), self.min_lr)
+        return v if self.max_lr is None else np.minimum(v, self.max_lr)
+
+    def _phases(self, horizon: int) -> list[Phase]:
+        return list(self.schedule.phases(horizon))
+
+
+@dataclass(frozen=True, slots=True)
+class Scale(Schedule):
+    """``lr(k) = factor * schedule(k)``.
+
+    >>> from lrtempo.schedules import Constant
+    >>> Scale(Constant(0.5), factor=0.1)(0)
+    0.05
+    """
+
+    schedule: Schedule
+    factor: float
+    type_name: ClassVar[str] = "scale"
+
+    def __post_init__(self) -> None:
+        c = Checks(self)
+        c.schedule("schedule")
+        c.real("factor", low=0.0)
+        c.done()
+        self._finish()
+
+    @property
+    def end_step(self) -> int | None:
+        return self.schedule.end_step
+
+    def _value(self, step: int) -> float:
+        return self.factor * self.schedule._f(step)
+
+    def _values(self, steps: np.ndarray) -> np.ndarray:
+        return self.factor * self.schedule._at_steps(steps)
+
+    def _phases(self, horizon: int) -> list[Phase]:
+        return list(self.schedule.phases(horizon))
