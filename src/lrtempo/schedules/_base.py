@@ -7,6 +7,7 @@ A schedule is a pure function of the optimizer-step counter (DESIGN §1):
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["Phase", "Schedule", "ParameterError", "Checks", "as_steps", "piecewise_values"]
+__all__ = ["Phase", "Schedule", "ParameterError", "Checks", "as_steps", "did_you_mean", "piecewise_values"]
 
 
 class ParameterError(ValueError):
@@ -44,6 +45,18 @@ class Phase:
     def shifted(self, offset: int) -> Phase:
         stop = None if self.stop is None else self.stop + offset
         return Phase(self.name, self.start + offset, stop)
+
+
+def did_you_mean(value: Any, choices: Any) -> str:
+    """``"; did you mean 'x'?"`` for a near miss among ``choices``, else ``""``.
+
+    >>> did_you_mean("cosin", ["cosine", "linear"])
+    "; did you mean 'cosine'?"
+    """
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _is_int(value: Any) -> bool:
@@ -126,9 +139,9 @@ class Checks:
 
     def choice(self, name: str, choices: tuple[str, ...]) -> None:
         value = getattr(self.obj, name)
-        if value not in choices:
+        if not isinstance(value, str) or value not in choices:
             valid = ", ".join(repr(c) for c in choices)
-            self.fail(name, f"must be one of {valid} (got {value!r})")
+            self.fail(name, f"must be one of {valid} (got {value!r}){did_you_mean(value, choices)}")
 
     def boolean(self, name: str) -> None:
         value = getattr(self.obj, name)

@@ -139,6 +139,7 @@ class Warmup(Schedule):
     shape: str = "linear"
     start_lr: float = 0.0
     type_name: ClassVar[str] = "warmup"
+    field_choices: ClassVar[dict] = {"shape": _WARMUP_SHAPES}
     _target: float = field(init=False, repr=False, compare=False)
     _shape: Shape = field(init=False, repr=False, compare=False)
 
@@ -146,7 +147,7 @@ class Warmup(Schedule):
         c = Checks(self)
         c.schedule("schedule")
         c.integer("warmup_steps", low=0)
-        c.choice("shape", _WARMUP_SHAPES)
+        c.choice("shape", self.field_choices["shape"])
         c.real("start_lr", low=0.0)
         c.done()
         target = self.schedule._f(0)
@@ -217,6 +218,7 @@ class Restarts(Schedule):
     max_cycles: int | None = None
     shape: str = "cosine"
     type_name: ClassVar[str] = "restarts"
+    field_choices: ClassVar[dict] = {"shape": _CYCLE_SHAPES}
     _cycle_starts: list = field(init=False, repr=False, compare=False)
     _shape: Shape = field(init=False, repr=False, compare=False)
 
@@ -236,7 +238,7 @@ class Restarts(Schedule):
             c.real("period_mult", low=1.0)
         c.real("peak_decay", low=0.0, low_open=True, high=1.0)
         c.optional_integer("max_cycles", low=1)
-        c.choice("shape", _CYCLE_SHAPES)
+        c.choice("shape", self.field_choices["shape"])
         c.order("min_lr", "peak_lr")
         if self.shape == "exponential" and c.ok("min_lr") and self.min_lr <= 0:
             c.fail("min_lr", f"must be > 0 for the exponential shape (got {self.min_lr!r})")

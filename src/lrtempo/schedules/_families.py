@@ -102,6 +102,7 @@ class Ramp(Schedule):
     shape: str = "linear"
     power: float = 1.0
     type_name: ClassVar[str] = "ramp"
+    field_choices: ClassVar[dict] = {"shape": ("linear", "cosine", "1-sqrt", "power", "exponential")}
     _shape: Shape = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -109,7 +110,7 @@ class Ramp(Schedule):
         c.real("start_lr", low=0.0)
         c.real("end_lr", low=0.0)
         c.integer("steps", low=1)
-        c.choice("shape", ("linear", "cosine", "1-sqrt", "power", "exponential"))
+        c.choice("shape", self.field_choices["shape"])
         c.real("power", low=0.0, low_open=True)
         if self.shape == "exponential" and c.ok("start_lr", "end_lr"):
             for name in ("start_lr", "end_lr"):
@@ -538,6 +539,7 @@ class Cyclic(Schedule):
     mode: str = "triangular"
     gamma: float = 1.0
     type_name: ClassVar[str] = "cyclic"
+    field_choices: ClassVar[dict] = {"mode": ("triangular", "triangular2", "exp_range")}
     _down: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -546,7 +548,7 @@ class Cyclic(Schedule):
         c.real("max_lr", low=0.0)
         c.integer("step_size_up", low=1)
         c.optional_integer("step_size_down", low=1)
-        c.choice("mode", ("triangular", "triangular2", "exp_range"))
+        c.choice("mode", self.field_choices["mode"])
         c.real("gamma", low=0.0, low_open=True, high=1.0)
         c.order("base_lr", "max_lr")
         c.done()
@@ -611,6 +613,7 @@ class OneCycle(Schedule):
     final_div_factor: float = 1e4
     three_phase: bool = False
     type_name: ClassVar[str] = "one_cycle"
+    field_choices: ClassVar[dict] = {"anneal": ("cosine", "linear")}
     _up: int = field(init=False, repr=False, compare=False)
     _legs: tuple = field(init=False, repr=False, compare=False)
 
@@ -619,7 +622,7 @@ class OneCycle(Schedule):
         c.real("max_lr", low=0.0)
         c.integer("total_steps", low=2)
         c.real("pct_start", low=0.0, low_open=True, high=1.0, high_open=True)
-        c.choice("anneal", ("cosine", "linear"))
+        c.choice("anneal", self.field_choices["anneal"])
         c.real("div_factor", low=1.0)
         c.real("final_div_factor", low=1.0)
         c.boolean("three_phase")

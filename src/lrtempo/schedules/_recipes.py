@@ -64,6 +64,8 @@ class WarmupCosine(_Recipe):
     min_lr: float = 0.0
     warmup_start_lr: float = 0.0
     type_name: ClassVar[str] = "warmup_cosine"
+    #: durations a config may give as a fraction of ``total_steps``
+    fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps"}
     _inner: Schedule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +116,9 @@ class WSD(_Recipe):
     power: float = 1.0
     warmup_start_lr: float = 0.0
     type_name: ClassVar[str] = "wsd"
+    field_choices: ClassVar[dict] = {"decay_shape": _DECAY_SHAPES}
+    #: durations a config may give as a fraction of ``total_steps``
+    fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps", "decay": "decay_steps"}
     _inner: Schedule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -124,7 +129,7 @@ class WSD(_Recipe):
         c.integer("total_steps", low=1)
         c.integer("warmup_steps", low=0)
         c.integer("decay_steps", low=1)
-        c.choice("decay_shape", _DECAY_SHAPES)
+        c.choice("decay_shape", self.field_choices["decay_shape"])
         c.real("power", low=0.0, low_open=True)
         c.order("min_lr", "peak_lr")
         if c.ok("total_steps", "warmup_steps", "decay_steps"):
@@ -171,6 +176,8 @@ class WarmupPlateauCosine(_Recipe):
     period_mult: float = 1
     peak_decay: float = 1.0
     type_name: ClassVar[str] = "warmup_plateau_cosine"
+    #: durations a config may give as a fraction of ``total_steps``
+    fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps", "plateau": "plateau_steps"}
     _inner: Schedule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -1,0 +1,64 @@
+"""Config files <-> schedule specs: parsing, validation, canonical form, hashing.
+
+A config file (YAML, JSON or TOML, by suffix) is either a schedule spec, a
+mapping with a ``type`` key, or a run config whose ``schedule`` key holds one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..schedules import Schedule
+from ._build import REGISTRY, build_schedule, canonical_spec, known_types, schedule_to_spec, spec_hash
+from ._errors import ConfigError, Problem
+from ._files import SUFFIXES, format_config, parse_config_text, read_config_file, write_config_file
+from ._schema import json_schema
+
+__all__ = [
+    "ConfigError",
+    "Problem",
+    "REGISTRY",
+    "SUFFIXES",
+    "build_schedule",
+    "canonical_spec",
+    "format_config",
+    "json_schema",
+    "known_types",
+    "load_schedule",
+    "load_spec",
+    "parse_config_text",
+    "read_config_file",
+    "schedule_to_spec",
+    "spec_hash",
+    "write_config_file",
+]
+
+
+def schedule_spec_of(data: dict, source: str | None = None) -> tuple[Any, str]:
+    """The schedule spec inside a config mapping and its field path.
+
+    A mapping with ``type`` is a schedule spec itself; one with ``schedule``
+    is a run config.
+    """
+    if "type" in data:
+        return data, ""
+    if "schedule" in data:
+        return data["schedule"], "schedule"
+    keys = ", ".join(map(str, data)) or "none"
+    raise ConfigError([Problem("", "not a schedule spec (no 'type' key) nor a run config (no 'schedule' key); "
+                                   f"keys found: {keys}")], source=source)
+
+
+def load_spec(path: str | Path) -> Any:
+    """Read a config file and return the schedule spec in it (not yet validated)."""
+    data = read_config_file(path)
+    spec, _ = schedule_spec_of(data, str(path))
+    return spec
+
+
+def load_schedule(path: str | Path) -> Schedule:
+    """Read a config file and build its schedule, reporting every problem at once."""
+    data = read_config_file(path)
+    spec, where = schedule_spec_of(data, str(path))
+    return build_schedule(spec, where, source=str(path))

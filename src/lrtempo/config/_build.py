@@ -1,0 +1,368 @@
+"""Specs <-> schedules: the ``type`` registry, validation, canonical form and hash.
+
+A schedule spec is a mapping with a ``type`` key naming a registered family,
+combinator, recipe or ``compat``. Every other key is one of that type's
+parameters (the dataclass fields, with the same names). Nested schedules are
+specs themselves. Validation collects every problem, each with its field
+path, before raising one :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..schedules import NATIVE_TYPES, ParameterError, Piece, Schedule, steps_from_fraction
+from ..schedules._base import did_you_mean
+from ._errors import ConfigError, Problem
+
+__all__ = [
+    "FieldSpec",
+    "TypeSpec",
+    "REGISTRY",
+    "build_schedule",
+    "schedule_to_spec",
+    "canonical_spec",
+    "spec_hash",
+]
+
+# annotation text -> value kind
+_KINDS = {
+    "float": "number",
+    "float | None": "number?",
+    "int": "integer",
+    "int | None": "integer?",
+    "bool": "boolean",
+    "str": "string",
+    "Schedule": "schedule",
+    "tuple[int, ...]": "integer_list",
+    "tuple[Piece, ...]": "pieces",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One parameter of a spec type: its name, kind, default and choices."""
+
+    name: str
+    kind: str
+    required: bool
+    default: Any = None
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TypeSpec:
+    """A registered spec ``type``: its class, parameters and fraction aliases."""
+
+    name: str
+    cls: type
+    fields: tuple[FieldSpec, ...]
+    fractions: Mapping[str, str]
+    doc: str
+
+    def field(self, name: str) -> FieldSpec | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return ("type", *(f.name for f in self.fields), *self.fractions)
+
+
+def _type_spec(cls: type) -> TypeSpec:
+    fields = []
+    choices = getattr(cls, "field_choices", {})
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        kind = _KINDS[str(f.type)]
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        default = None if required else f.default
+        fields.append(FieldSpec(f.name, kind, required, default, choices.get(f.name)))
+    doc = (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+    return TypeSpec(cls.type_name, cls, tuple(fields), getattr(cls, "fraction_fields", {}), doc)
+
+
+#: every native spec type by name (``compat`` is handled on its own)
+REGISTRY: dict[str, TypeSpec] = {name: _type_spec(cls) for name, cls in NATIVE_TYPES.items()}
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"{value!r}, a boolean"
+    if isinstance(value, str):
+        return f"{value!r}, a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if value is None:
+        return "nothing (null)"
+    return repr(value)
+
+
+def _check_number(value: Any, path: str, problems: list[Problem]) -> Any:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        problems.append(Problem(path, f"must be a number (got {_describe(value)})"))
+        return None
+    if not math.isfinite(value):
+        problems.append(Problem(path, f"must be a finite number (got {value!r})"))
+        return None
+    return value
+
+
+def _check_integer(value: Any, path: str, problems: list[Problem]) -> Any:
+    value = _check_number(value, path, problems)
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if not value.is_integer():
+            problems.append(Problem(path, f"must be a whole number of steps (got {value!r})"))
+            return None
+        value = int(value)
+    return value
+
+
+class _Builder:
+    """Walks a spec, collecting problems, and builds the schedule if there are none."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def schedule(self, spec: Any, path: str) -> Schedule | None:
+        if isinstance(spec, Schedule):
+            return spec
+        if not isinstance(spec, Mapping):
+            self.fail(path, f"must be a schedule spec, a mapping with a 'type' key (got {_describe(spec)})")
+            return None
+        kind = spec.get("type")
+        if kind is None:
+            self.fail(_join(path, "type"), "missing; every schedule spec needs a 'type' "
+                      f"(one of: {', '.join(known_types())})")
+            return None
+        if kind == "compat":
+            from ..schedules.compat import build_compat
+
+            return build_compat(spec, path, self)
+        if not isinstance(kind, str) or kind not in REGISTRY:
+            self.fail(_join(path, "type"), f"unknown type {kind!r}{did_you_mean(kind, known_types())} "
+                      f"(known: {', '.join(known_types())})")
+            return None
+        return self._typed(REGISTRY[kind], spec, path)
+
+    def _typed(self, ts: TypeSpec, spec: Mapping, path: str) -> Schedule | None:
+        before = len(self.problems)
+        for key in spec:
+            if key not in ts.keys:
+                self.fail(_join(path, key), f"unknown key for type {ts.name!r}"
+                          f"{did_you_mean(key, ts.keys)} (valid keys: {', '.join(ts.keys[1:])})")
+        values = dict(spec)
+        self._resolve_fractions(ts, values, path)
+        kwargs: dict[str, Any] = {}
+        for f in ts.fields:
+            fpath = _join(path, f.name)
+            if f.name not in values:
+                if f.required:
+                    self.fail(fpath, f"missing (required for type {ts.name!r})")
+                continue
+            value = self._value(f, values[f.name], fpath)
+            if value is not None or f.kind.endswith("?"):
+                kwargs[f.name] = value
+        if len(self.problems) > before:
+            return None
+        try:
+            return ts.cls(**kwargs)
+        except ParameterError as exc:
+            for name, message in exc.problems:
+                self.fail(_join(path, name), message)
+            return None
+
+    def _resolve_fractions(self, ts: TypeSpec, values: dict, path: str) -> None:
+        for alias, steps_field in ts.fractions.items():
+            if alias not in values:
+                continue
+            apath = _join(path, alias)
+            if steps_field in values:
+                self.fail(apath, f"give {steps_field} (steps) or {alias} (a fraction of total_steps), not both")
+                continue
+            frac = _check_number(values.pop(alias), apath, self.problems)
+            if frac is None:
+                continue
+            if not 0.0 <= frac <= 1.0:
+                self.fail(apath, f"must be a fraction of total_steps in [0, 1] (got {frac!r}); "
+                          f"give {steps_field} for a number of steps")
+                continue
+            total = values.get("total_steps")
+            if isinstance(total, bool) or not isinstance(total, numbers.Real) or not math.isfinite(total) \
+                    or total != int(total) or total < 0:
+                self.fail(apath, "needs a valid total_steps to resolve the fraction")
+                continue
+            values[steps_field] = steps_from_fraction(frac, int(total))
+
+    def _value(self, f: FieldSpec, value: Any, path: str) -> Any:
+        kind = f.kind.rstrip("?")
+        if value is None:
+            if f.kind.endswith("?"):
+                return None
+            self.fail(path, f"must not be empty (null); {_expected(f)}")
+            return None
+        if kind == "number":
+            return _check_number(value, path, self.problems)
+        if kind == "integer":
+            return _check_integer(value, path, self.problems)
+        if kind == "boolean":
+            if not isinstance(value, bool):
+                self.fail(path, f"must be true or false (got {_describe(value)})")
+                return None
+            return value
+        if kind == "string":
+            if not isinstance(value, str):
+                self.fail(path, f"must be a string (got {_describe(value)})")
+                return None
+            return value
+        if kind == "schedule":
+            return self.schedule(value, path)
+        if kind == "integer_list":
+            if not isinstance(value, (list, tuple)):
+                self.fail(path, f"must be a list of step numbers (got {_describe(value)})")
+                return None
+            items = [_check_integer(v, f"{path}[{i}]", self.problems) for i, v in enumerate(value)]
+            return None if any(v is None for v in items) else tuple(items)
+        if kind == "pieces":
+            return self._pieces(value, path)
+        raise AssertionError(kind)  # pragma: no cover
+
+    def _pieces(self, value: Any, path: str) -> tuple[Piece, ...] | None:
+        if not isinstance(value, (list, tuple)) or not value:
+            self.fail(path, f"must be a non-empty list of pieces {{schedule: SPEC, steps: N}} "
+                      f"(got {_describe(value)})")
+            return None
+        pieces = []
+        for i, item in enumerate(value):
+            ipath = f"{path}[{i}]"
+            if isinstance(item, Piece):
+                pieces.append(item)
+                continue
+            if not isinstance(item, Mapping):
+                self.fail(ipath, f"must be a mapping {{schedule: SPEC, steps: N}} (got {_describe(item)})")
+                continue
+            for key in item:
+                if key not in ("schedule", "steps"):
+                    self.fail(_join(ipath, key), f"unknown key for a piece{did_you_mean(key, ('schedule', 'steps'))}"
+                              " (valid keys: schedule, steps)")
+            if "schedule" not in item:
+                self.fail(_join(ipath, "schedule"), "missing (every piece needs a schedule)")
+                continue
+            sched = self.schedule(item["schedule"], _join(ipath, "schedule"))
+            steps = None
+            if item.get("steps") is not None:
+                steps = _check_integer(item["steps"], _join(ipath, "steps"), self.problems)
+                if steps is not None and steps < 1:
+                    self.fail(_join(ipath, "steps"), f"must be >= 1 (got {steps})")
+                    steps = None
+            elif i < len(value) - 1:
+                self.fail(_join(ipath, "steps"), "missing (required on every piece but the last)")
+            if sched is not None:
+                pieces.append(Piece(sched, steps))
+        return tuple(pieces) if len(pieces) == len(value) else None
+
+
+def _expected(f: FieldSpec) -> str:
+    return {"number": "expected a number", "integer": "expected a whole number",
+            "boolean": "expected true or false", "string": "expected a string",
+            "schedule": "expected a schedule spec", "integer_list": "expected a list of integers",
+            "pieces": "expected a list of pieces"}[f.kind.rstrip("?")]
+
+
+def known_types() -> list[str]:
+    return [*REGISTRY, "compat"]
+
+
+def build_schedule(spec: Any, path: str = "", source: str | None = None) -> Schedule:
+    """Validate a spec and build its schedule; raise :class:`ConfigError` with every problem.
+
+    >>> build_schedule({"type": "warmup_cosine", "peak_lr": 1.0, "total_steps": 10, "warmup": 0.2})(2)
+    1.0
+    >>> build_schedule({"type": "cosine", "peak_lr": "high", "decay_step": 5})
+    Traceback (most recent call last):
+    ...
+    lrtempo.config._errors.ConfigError: decay_step: unknown key for type 'cosine'; did you mean 'decay_steps'? ...
+    """
+    builder = _Builder()
+    schedule = builder.schedule(spec, path)
+    if builder.problems or schedule is None:
+        raise ConfigError(builder.problems or [Problem(path, "invalid schedule")], source=source)
+    return schedule
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Schedule):
+        return schedule_to_spec(value)
+    if isinstance(value, Piece):
+        out = {"schedule": schedule_to_spec(value.schedule)}
+        if value.steps is not None:
+            out["steps"] = value.steps
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def schedule_to_spec(schedule: Schedule) -> dict:
+    """The canonical spec of a schedule: its type and every parameter, defaults included.
+
+    Parameters that are None (not set) are left out.
+
+    >>> from lrtempo.schedules import CosineDecay
+    >>> schedule_to_spec(CosineDecay(peak_lr=1.0, decay_steps=10))
+    {'type': 'cosine', 'peak_lr': 1.0, 'decay_steps': 10, 'min_lr': 0.0}
+    """
+    to_spec = getattr(schedule, "to_spec", None)
+    if to_spec is not None:
+        return to_spec()
+    out: dict[str, Any] = {"type": schedule.type_name}
+    for f in dataclasses.fields(schedule):
+        if not f.init:
+            continue
+        value = getattr(schedule, f.name)
+        if value is not None:
+            out[f.name] = _plain(value)
+    return out
+
+
+def canonical_spec(spec: Any) -> dict:
+    """The canonical form of a spec (or schedule): built, then written out in full."""
+    schedule = spec if isinstance(spec, Schedule) else build_schedule(spec)
+    return schedule_to_spec(schedule)
+
+
+def spec_hash(spec: Any) -> str:
+    """SHA-256 of the canonical spec as compact, key-sorted JSON: the schedule's identity.
+
+    Two specs that build the same schedule (``warmup: 0.1`` or
+    ``warmup_steps: 100`` of 1000) have the same hash.
+
+    >>> a = spec_hash({"type": "warmup_cosine", "peak_lr": 1.0, "total_steps": 1000, "warmup": 0.1})
+    >>> a == spec_hash({"type": "warmup_cosine", "peak_lr": 1, "total_steps": 1000, "warmup_steps": 100})
+    True
+    """
+    text = json.dumps(canonical_spec(spec), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,173 @@
+"""Other libraries' schedules, reproduced value for value without importing them.
+
+A compat schedule is named by library and function/class name and takes that
+library's own keyword arguments and conventions::
+
+    Compat(library="torch", name="CosineAnnealingLR", base_lr=0.1, kwargs={"T_max": 100})
+
+Compat lives apart from the native families: it follows each library's rules
+(where warmup starts, whether "total" includes warmup, what happens past the
+end), not DESIGN §1's. Where the library raises, compat raises a clear error.
+See ``docs/compat.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .._base import Phase, Schedule, did_you_mean
+from . import _optax, _timm, _torch, _transformers
+from ._common import CompatError, Impl
+
+__all__ = ["Compat", "CompatError", "LIBRARIES", "build_compat"]
+
+#: library -> the names it offers
+LIBRARIES: dict[str, tuple[str, ...]] = {
+    "torch": tuple(_torch.TORCH),
+    "transformers": tuple(_transformers.TRANSFORMERS),
+    "optax": tuple(_optax.OPTAX),
+    "timm": tuple(_timm.TIMM),
+}
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k) if not isinstance(k, int) else k: _freeze(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_freeze(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Compat(Schedule):
+    """A named schedule of torch, transformers, optax or timm, value for value.
+
+    ``base_lr`` is the optimizer's lr (torch, transformers, timm; not used by
+    optax, whose schedules carry their values). ``kwargs`` are exactly the
+    library's keyword arguments. Evaluation is vectorized; one step is the
+    array path on one element, so both agree bit for bit.
+
+    >>> s = Compat("torch", "StepLR", base_lr=1.0, kwargs={"step_size": 2, "gamma": 0.5})
+    >>> [s(k) for k in range(5)]
+    [1.0, 1.0, 0.5, 0.5, 0.25]
+    """
+
+    library: str
+    name: str
+    base_lr: float | None = None
+    kwargs: dict = field(default_factory=dict)
+    type_name: ClassVar[str] = "compat"
+    _impl: Impl = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        impl = _make(self.library, self.name, self.base_lr, _freeze(self.kwargs))
+        object.__setattr__(self, "kwargs", _freeze(self.kwargs))
+        object.__setattr__(self, "_impl", impl)
+        self._finish()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Compat) and self.to_spec() == other.to_spec()
+
+    def __hash__(self) -> int:
+        return hash((self.library, self.name, self.base_lr))
+
+    @property
+    def end_step(self) -> None:
+        return None  # the library decides what happens past its end: never clamp
+
+    @property
+    def horizon(self) -> int:
+        """Where the library's schedule nominally ends (for plots and tables)."""
+        return self._impl.horizon
+
+    def _make_f(self):
+        values = self._impl.values
+
+        def one(k: int) -> float:
+            return float(values(np.asarray([k], dtype=np.int64))[0])
+
+        return one
+
+    def _value(self, step: int) -> float:
+        return self._f(step)
+
+    def _values(self, steps: np.ndarray) -> np.ndarray:
+        return np.asarray(self._impl.values(steps), dtype=np.float64)
+
+    def _phases(self, horizon: int) -> list[Phase]:
+        if self._impl.phases:
+            return [Phase(n, a, b) for n, a, b in self._impl.phases]
+        return [Phase(self.name, 0, None)]
+
+    def to_spec(self) -> dict:
+        out: dict[str, Any] = {"type": "compat", "library": self.library, "name": self.name}
+        if self.base_lr is not None:
+            out["base_lr"] = self.base_lr
+        out["kwargs"] = self.kwargs
+        return out
+
+
+def _make(library: Any, name: Any, base_lr: Any, kwargs: Any) -> Impl:
+    if library not in LIBRARIES:
+        raise CompatError([("library", f"unknown library {library!r}{did_you_mean(library, LIBRARIES)} "
+                                       f"(one of: {', '.join(LIBRARIES)})")])
+    if not isinstance(name, str) or name not in LIBRARIES[library]:
+        raise CompatError([("name", f"unknown {library} schedule {name!r}{did_you_mean(name, LIBRARIES[library])} "
+                                    f"(supported: {', '.join(LIBRARIES[library])})")])
+    if not isinstance(kwargs, Mapping):
+        raise CompatError([("kwargs", f"must be a mapping of {name}'s keyword arguments (got {kwargs!r})")])
+    kwargs = dict(kwargs)
+    if library == "optax":
+        if base_lr is not None:
+            raise CompatError([("base_lr", "optax schedules carry their own values (init_value, peak_value); "
+                                           "leave base_lr out")])
+        return _optax.make(name, kwargs)
+    if library == "torch" and name in _torch.OWN_RATE:
+        if base_lr is not None and name == "CyclicLR":
+            raise CompatError([("base_lr", "CyclicLR sets the rate from its own kwargs (base_lr, max_lr); "
+                                           "leave the top-level base_lr out")])
+        base_lr = 0.0 if base_lr is None else base_lr
+    if base_lr is None:
+        raise CompatError([("base_lr", f"missing: the optimizer's lr, which {library}'s {name} scales")])
+    if isinstance(base_lr, bool) or not isinstance(base_lr, (int, float)) or not np.isfinite(base_lr) \
+            or base_lr < 0:
+        raise CompatError([("base_lr", f"must be a finite number >= 0 (got {base_lr!r})")])
+    module = {"torch": _torch, "transformers": _transformers, "timm": _timm}[library]
+    impl = module.make(name, kwargs, float(base_lr))
+    impl.values(np.zeros(1, dtype=np.int64))  # the library computes step 0 on construction: fail now
+    return impl
+
+
+_SPEC_KEYS = ("type", "library", "name", "base_lr", "kwargs")
+
+
+def build_compat(spec: Mapping, path: str, builder: Any) -> Compat | None:
+    """Build a ``type: compat`` spec, reporting problems through the config builder."""
+
+    def where(key: str) -> str:
+        return f"{path}.{key}" if path else key
+
+    ok = True
+    for key in spec:
+        if key not in _SPEC_KEYS:
+            builder.fail(where(key), f"unknown key for type 'compat'{did_you_mean(key, _SPEC_KEYS)} "
+                         f"(valid keys: {', '.join(_SPEC_KEYS[1:])})")
+            ok = False
+    for key in ("library", "name"):
+        if key not in spec:
+            builder.fail(where(key), "missing (required for type 'compat')")
+            ok = False
+    if not ok:
+        return None
+    try:
+        return Compat(spec["library"], spec["name"], spec.get("base_lr"), spec.get("kwargs") or {})
+    except CompatError as exc:
+        for field_name, message in exc.problems:
+            builder.fail(where(field_name) if field_name else path, message)
+    except ValueError as exc:
+        builder.fail(path, str(exc))
+    return None

@@ -1,0 +1,145 @@
+"""Shared pieces of the compat layer: keyword checking and the evaluator record."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._base import did_you_mean
+
+__all__ = ["CompatError", "Impl", "Kwargs", "MISSING"]
+
+MISSING = object()
+
+
+class CompatError(ValueError):
+    """A compat spec the library itself would reject; ``problems`` are ``(field, message)``."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{f}: {m}" if f else m for f, m in problems))
+
+
+@dataclass(frozen=True)
+class Impl:
+    """A compat schedule ready to evaluate.
+
+    ``values(k)`` maps an int64 array of steps to float64 rates. ``horizon``
+    is the step where the library's schedule nominally ends (for display).
+    ``last_valid_step`` is set where the library raises past some step.
+    """
+
+    values: Callable[[np.ndarray], np.ndarray]
+    horizon: int
+    last_valid_step: int | None = None
+    phases: tuple[tuple[str, int, int | None], ...] = ()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+class Kwargs:
+    """Reads a library's keyword arguments, checking types, recording problems.
+
+    ``signature`` lists every keyword the library function accepts (with the
+    defaults used when absent); unknown keywords are problems, as they would be
+    a ``TypeError`` in the library.
+    """
+
+    def __init__(self, kwargs: Mapping[str, Any], signature: Mapping[str, Any], where: str):
+        self.raw = dict(kwargs)
+        self.signature = dict(signature)
+        self.where = where
+        self.problems: list[tuple[str, str]] = []
+        for key in self.raw:
+            if key not in self.signature:
+                self.fail(key, f"{where} has no keyword {key!r}{did_you_mean(key, self.signature)} "
+                          f"(its keywords: {', '.join(self.signature) or 'none'})")
+
+    def fail(self, name: str, message: str) -> None:
+        self.problems.append((f"kwargs.{name}" if name else "kwargs", message))
+
+    def _get(self, name: str) -> Any:
+        value = self.raw.get(name, self.signature[name])
+        if value is MISSING:
+            self.fail(name, f"missing: {self.where} requires it")
+        return value
+
+    def present(self, name: str) -> bool:
+        return self.raw.get(name, self.signature[name]) is not None
+
+    def number(self, name: str, *, allow_none: bool = False) -> Any:
+        value = self._get(name)
+        if value is MISSING or (value is None and allow_none):
+            return None
+        if not _is_number(value):
+            self.fail(name, f"must be a number (got {value!r})")
+            return None
+        if not math.isfinite(value):
+            self.fail(name, f"must be finite (got {value!r})")
+            return None
+        return value
+
+    def integer(self, name: str, *, allow_none: bool = False) -> Any:
+        value = self._get(name)
+        if value is MISSING or (value is None and allow_none):
+            return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.fail(name, f"must be an integer (got {value!r})")
+            return None
+        return value
+
+    def boolean(self, name: str) -> Any:
+        value = self._get(name)
+        if value is MISSING:
+            return None
+        if not isinstance(value, bool):
+            self.fail(name, f"must be true or false (got {value!r})")
+            return None
+        return value
+
+    def string(self, name: str, choices: tuple[str, ...]) -> Any:
+        value = self._get(name)
+        if value is MISSING:
+            return None
+        if value not in choices:
+            self.fail(name, f"must be one of {', '.join(map(repr, choices))} (got {value!r})"
+                      f"{did_you_mean(value, choices)}")
+            return None
+        return value
+
+    def integer_list(self, name: str) -> Any:
+        value = self._get(name)
+        if value is MISSING:
+            return None
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            self.fail(name, f"must be a list of integers (got {value!r})")
+            return None
+        return list(value)
+
+    def raw_value(self, name: str) -> Any:
+        value = self._get(name)
+        return None if value is MISSING else value
+
+    def done(self) -> None:
+        if self.problems:
+            raise CompatError(self.problems)
+
+
+def steps_horizon(*candidates: Any) -> int:
+    """The largest positive integer among the candidates (at least 1)."""
+    best = 1
+    for c in candidates:
+        if _is_number(c) and math.isfinite(c):
+            best = max(best, int(c))
+    return best

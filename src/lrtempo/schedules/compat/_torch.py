@@ -1,0 +1,309 @@
+"""``torch.optim.lr_scheduler`` schedules, value for value, without importing torch.
+
+Value at step ``k`` = the rate of update ``k`` in torch's documented loop
+(``optimizer.step()`` then ``scheduler.step()``, no epoch argument): the
+group's lr after ``k`` calls of ``scheduler.step()``. The values are torch's
+closed forms (its own recursion differs from them by ~1e-14 relative), except
+where torch's loop does something its closed form does not (``total_iters=0``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._shapes import Shape, ramp_values
+from ._common import MISSING, Impl, Kwargs, steps_horizon
+
+_COSINE = Shape("cosine")
+_LINEAR = Shape("linear")
+
+
+def _step_lr(kw: Kwargs, base: float) -> Impl:
+    step_size, gamma = kw.integer("step_size"), kw.number("gamma")
+    if step_size is not None and step_size <= 0:
+        kw.fail("step_size", f"must be > 0 (torch divides by it; got {step_size})")
+    kw.done()
+    return Impl(lambda k: base * np.power(gamma, k // step_size), 4 * step_size)
+
+
+def _multi_step_lr(kw: Kwargs, base: float) -> Impl:
+    milestones, gamma = kw.integer_list("milestones"), kw.number("gamma")
+    kw.done()
+    marks = np.sort(np.asarray(milestones, dtype=np.int64))  # torch counts repeats
+    return Impl(lambda k: base * np.power(gamma, np.searchsorted(marks, k, side="right")),
+                steps_horizon(*(m * 5 // 4 + 1 for m in milestones)))
+
+
+def _constant_lr(kw: Kwargs, base: float) -> Impl:
+    factor, total = kw.number("factor"), kw.integer("total_iters")
+    if factor is not None and not 0 <= factor <= 1:
+        kw.fail("factor", f"Constant multiplicative factor expected to be between 0 and 1 (got {factor!r})")
+    elif factor == 0 and total is not None and total > 0:
+        kw.fail("factor", "0 makes torch divide by zero when total_iters is reached")
+    kw.done()
+    if total <= 0:  # torch's loop: the factor is applied at step 0 and never undone
+        return Impl(lambda k: np.full(k.shape, base * factor), 2)
+    return Impl(lambda k: base * (factor + (k >= total) * (1 - factor)), total + 2)
+
+
+def _linear_lr(kw: Kwargs, base: float) -> Impl:
+    start, end, total = kw.number("start_factor"), kw.number("end_factor"), kw.integer("total_iters")
+    if start is not None and not 0 < start <= 1:
+        kw.fail("start_factor", "Starting multiplicative factor expected to be greater than 0 and less "
+                f"or equal to 1 (got {start!r})")
+    if end is not None and not 0 <= end <= 1:
+        kw.fail("end_factor", f"Ending multiplicative factor expected to be between 0 and 1 (got {end!r})")
+    kw.done()
+    if total <= 0:
+        return Impl(lambda k: np.full(k.shape, base * start), 2)
+    return Impl(lambda k: base * ramp_values(_LINEAR, start, end, np.minimum(k, total), total), total + 2)
+
+
+def _exponential_lr(kw: Kwargs, base: float) -> Impl:
+    gamma = kw.number("gamma")
+    kw.done()
+    return Impl(lambda k: base * np.power(gamma, k), 50)
+
+
+def _polynomial_lr(kw: Kwargs, base: float) -> Impl:
+    total, power = kw.integer("total_iters"), kw.number("power")
+    kw.done()
+    if total <= 0:
+        return Impl(lambda k: np.full(k.shape, float(base)), 2)
+    return Impl(lambda k: base * np.power((total - np.minimum(k, total)) / total, power), total + 2)
+
+
+def _cosine_annealing_lr(kw: Kwargs, base: float) -> Impl:
+    t_max, eta_min = kw.integer("T_max"), kw.number("eta_min")
+    if t_max is not None and t_max <= 0:
+        kw.fail("T_max", f"must be > 0 (torch divides by it on the first step; got {t_max})")
+    kw.done()
+
+    def values(k: np.ndarray) -> np.ndarray:
+        # torch's cosine continues past T_max: period 2 T_max, back up to base_lr
+        m = k % (2 * t_max)
+        m = np.where(m > t_max, 2 * t_max - m, m)
+        return ramp_values(_COSINE, float(base), float(eta_min), m, t_max)
+
+    return Impl(values, t_max, phases=(("anneal", 0, t_max),))
+
+
+def _sgdr_position(k: np.ndarray, t0: int, mult: int) -> tuple[np.ndarray, np.ndarray]:
+    """(local step, cycle length) for cycles ``t0 * mult ** i``, by integer arithmetic."""
+    if mult == 1:
+        return k % t0, np.full(k.shape, t0, dtype=np.int64)
+    top = int(k.max()) if k.size else 0
+    starts = [0]
+    while starts[-1] <= top:
+        starts.append(starts[-1] + t0 * mult ** (len(starts) - 1))
+    starts_arr = np.asarray(starts, dtype=np.int64)
+    cycle = np.searchsorted(starts_arr, k, side="right") - 1
+    return k - starts_arr[cycle], starts_arr[cycle + 1] - starts_arr[cycle]
+
+
+def _cosine_warm_restarts(kw: Kwargs, base: float) -> Impl:
+    t0, mult, eta_min = kw.integer("T_0"), kw.integer("T_mult"), kw.number("eta_min")
+    if t0 is not None and t0 <= 0:
+        kw.fail("T_0", f"Expected positive integer T_0, but got {t0}")
+    if mult is not None and mult < 1:
+        kw.fail("T_mult", f"Expected integer T_mult >= 1, but got {mult}")
+    kw.done()
+
+    def values(k: np.ndarray) -> np.ndarray:
+        j, length = _sgdr_position(k, t0, mult)
+        return ramp_values(_COSINE, float(base), float(eta_min), j, length)
+
+    return Impl(values, t0 * (1 + mult + mult * mult))
+
+
+def _cyclic_lr(kw: Kwargs, base: float) -> Impl:
+    lo, hi = kw.number("base_lr"), kw.number("max_lr")
+    up, down = kw.number("step_size_up"), kw.number("step_size_down", allow_none=True)
+    mode, gamma = kw.raw_value("mode"), kw.number("gamma")
+    if kw.raw_value("scale_fn") is not None:
+        kw.fail("scale_fn", "is code and cannot be given in a config; use mode")
+    if mode not in ("triangular", "triangular2", "exp_range"):
+        kw.fail("mode", f"mode is invalid and scale_fn is None (got {mode!r}; valid: 'triangular', "
+                "'triangular2', 'exp_range')")
+    kw.string("scale_mode", ("cycle", "iterations"))
+    for name in ("cycle_momentum",):
+        kw.boolean(name)
+    kw.number("base_momentum")
+    kw.number("max_momentum")
+    if up is not None and up <= 0:
+        kw.fail("step_size_up", f"must be > 0 (got {up!r})")
+    if down is not None and down <= 0:
+        kw.fail("step_size_down", f"must be > 0 (got {down!r})")
+    kw.done()
+    up = float(up)
+    down = float(down) if down is not None else up
+    total = up + down
+    ratio = up / total
+
+    def values(k: np.ndarray) -> np.ndarray:
+        cycle = np.floor(1 + k / total)
+        x = 1.0 + k / total - cycle
+        scale = np.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
+        height = (hi - lo) * scale
+        if mode == "triangular":
+            return lo + height * 1.0
+        if mode == "triangular2":
+            return lo + height * (1 / (2.0 ** (cycle - 1)))
+        return lo + height * np.power(gamma, k)
+
+    return Impl(values, int(2 * total))
+
+
+def _one_cycle_lr(kw: Kwargs, base: float) -> Impl:
+    max_lr = kw.number("max_lr")
+    total = kw.integer("total_steps", allow_none=True)
+    epochs = kw.integer("epochs", allow_none=True)
+    per_epoch = kw.integer("steps_per_epoch", allow_none=True)
+    pct = kw.raw_value("pct_start")
+    anneal = kw.raw_value("anneal_strategy")
+    div, final_div = kw.number("div_factor"), kw.number("final_div_factor")
+    three = kw.boolean("three_phase")
+    kw.boolean("cycle_momentum")
+    kw.number("base_momentum")
+    kw.number("max_momentum")
+    if total is not None:
+        if total <= 0:
+            kw.fail("total_steps", f"Expected positive integer total_steps, but got {total}")
+    elif epochs is not None and per_epoch is not None:
+        if epochs <= 0:
+            kw.fail("epochs", f"Expected positive integer epochs, but got {epochs}")
+        if per_epoch <= 0:
+            kw.fail("steps_per_epoch", f"Expected positive integer steps_per_epoch, but got {per_epoch}")
+        total = epochs * per_epoch
+    else:
+        kw.fail("total_steps", "You must define either total_steps OR (epochs AND steps_per_epoch)")
+    if not isinstance(pct, float) or not 0 <= pct <= 1:
+        kw.fail("pct_start", f"Expected float between 0 and 1 pct_start, but got {pct!r}")
+    if anneal not in ("cos", "linear"):
+        kw.fail("anneal_strategy", f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal!r}")
+    kw.done()
+    initial = max_lr / div
+    final = initial / final_div
+    if three:
+        phases = [(float(pct * total) - 1, initial, max_lr), (float(2 * pct * total) - 2, max_lr, initial),
+                  (total - 1, initial, final)]
+    else:
+        phases = [(float(pct * total) - 1, initial, max_lr), (total - 1, max_lr, final)]
+
+    def anneal_fn(start, end, frac):
+        if anneal == "cos":
+            return end + (start - end) / 2.0 * (np.cos(math.pi * frac) + 1)
+        return (end - start) * frac + start
+
+    def values(k: np.ndarray) -> np.ndarray:
+        if k.size and int(k.max()) > total:
+            raise ValueError(f"OneCycleLR: step {int(k.max())} is past total_steps={total}; torch raises "
+                             f"'Tried to step {int(k.max())} times. The specified number of total steps is {total}'")
+        out = np.empty(k.shape, dtype=np.float64)
+        done = np.zeros(k.shape, dtype=bool)
+        start = 0.0
+        for i, (end, a, b) in enumerate(phases):
+            sel = ~done if i == len(phases) - 1 else (~done & (k <= end))
+            if sel.any():
+                if end == start:
+                    raise ValueError("OneCycleLR: a phase of zero length is reached (torch raises "
+                                     "ZeroDivisionError); change pct_start or total_steps")
+                out[sel] = anneal_fn(a, b, (k[sel] - start) / (end - start))
+            done |= sel
+            start = end
+        return out
+
+    return Impl(values, total, last_valid_step=total)
+
+
+def _sequential_lr(kw: Kwargs, base: float) -> Impl:
+    children = kw.raw_value("schedulers")
+    milestones = kw.integer_list("milestones")
+    impls: list[Impl] = []
+    if not isinstance(children, list) or not children:
+        kw.fail("schedulers", "SequentialLR expects at least one scheduler, given as a list of "
+                "{name, kwargs} mappings")
+    else:
+        for i, child in enumerate(children):
+            where = f"schedulers[{i}]"
+            if not isinstance(child, dict) or "name" not in child:
+                kw.fail(where, f"must be a mapping {{name: CLASS, kwargs: {{...}}}} (got {child!r})")
+                continue
+            extra = set(child) - {"name", "kwargs"}
+            if extra:
+                kw.fail(where, f"unknown keys {sorted(extra)} (valid: name, kwargs)")
+                continue
+            name = child["name"]
+            if name in ("SequentialLR", "OneCycleLR", "CyclicLR"):
+                kw.fail(f"{where}.name", f"{name} inside SequentialLR is not supported by compat: it resets "
+                        "the optimizer's lr when constructed, so the result depends on construction order")
+                continue
+            try:
+                impls.append(make(name, child.get("kwargs") or {}, base))
+            except Exception as exc:  # CompatError from the child, re-rooted under its path
+                for field, message in getattr(exc, "problems", [("", str(exc))]):
+                    kw.fail(f"{where}.{field}" if field else where, message)
+    if milestones is not None and isinstance(children, list) and len(milestones) != len(children) - 1:
+        kw.fail("milestones", "Sequential Schedulers expects number of schedulers provided to be one more than "
+                f"the number of milestone points, but got number of schedulers {len(children)} and the number "
+                f"of milestones to be equal to {len(milestones)}")
+    kw.done()
+    marks = list(milestones)
+    marks_arr = np.asarray(marks, dtype=np.int64)
+
+    def values(k: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(marks_arr, k, side="right")
+        out = np.empty(k.shape, dtype=np.float64)
+        for i, impl in enumerate(impls):
+            sel = idx == i
+            if sel.any():
+                offset = marks[i - 1] if i > 0 else 0
+                out[sel] = impl.values(k[sel] - offset)
+        return out
+
+    last = marks[-1] if marks else 0
+    phases = tuple((f"scheduler {i}", (marks[i - 1] if i else 0), (marks[i] if i < len(marks) else None))
+                   for i in range(len(impls)))
+    return Impl(values, last + impls[-1].horizon, phases=phases)
+
+
+_R = MISSING
+#: class name -> (keyword signature with torch's defaults, builder)
+TORCH = {
+    "StepLR": ({"step_size": _R, "gamma": 0.1}, _step_lr),
+    "MultiStepLR": ({"milestones": _R, "gamma": 0.1}, _multi_step_lr),
+    "ConstantLR": ({"factor": 1.0 / 3, "total_iters": 5}, _constant_lr),
+    "LinearLR": ({"start_factor": 1.0 / 3, "end_factor": 1.0, "total_iters": 5}, _linear_lr),
+    "ExponentialLR": ({"gamma": _R}, _exponential_lr),
+    "PolynomialLR": ({"total_iters": 5, "power": 1.0}, _polynomial_lr),
+    "CosineAnnealingLR": ({"T_max": _R, "eta_min": 0.0}, _cosine_annealing_lr),
+    "CosineAnnealingWarmRestarts": ({"T_0": _R, "T_mult": 1, "eta_min": 0.0}, _cosine_warm_restarts),
+    "CyclicLR": ({"base_lr": _R, "max_lr": _R, "step_size_up": 2000, "step_size_down": None,
+                  "mode": "triangular", "gamma": 1.0, "scale_fn": None, "scale_mode": "cycle",
+                  "cycle_momentum": True, "base_momentum": 0.8, "max_momentum": 0.9}, _cyclic_lr),
+    "OneCycleLR": ({"max_lr": _R, "total_steps": None, "epochs": None, "steps_per_epoch": None,
+                    "pct_start": 0.3, "anneal_strategy": "cos", "cycle_momentum": True,
+                    "base_momentum": 0.85, "max_momentum": 0.95, "div_factor": 25.0,
+                    "final_div_factor": 1e4, "three_phase": False}, _one_cycle_lr),
+    "SequentialLR": ({"schedulers": _R, "milestones": _R}, _sequential_lr),
+}
+
+#: classes whose rate does not come from the optimizer's lr
+OWN_RATE = {"CyclicLR", "OneCycleLR"}
+
+
+def make(name: str, kwargs: dict, base: float) -> Impl:
+    from ._common import CompatError
+
+    if name not in TORCH:
+        from .._base import did_you_mean
+
+        raise CompatError([("name", f"unknown torch scheduler {name!r}{did_you_mean(name, TORCH)} "
+                                    f"(supported: {', '.join(TORCH)})")])
+    signature, builder = TORCH[name]
+    if not isinstance(kwargs, dict):
+        raise CompatError([("kwargs", f"must be a mapping of {name}'s keyword arguments (got {kwargs!r})")])
+    kw = Kwargs(kwargs, signature, name)
+    return builder(kw, base)

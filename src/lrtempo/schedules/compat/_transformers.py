@@ -1,0 +1,206 @@
+"""Hugging Face ``transformers`` schedules (``transformers.optimization``), value for value.
+
+Each is a ``LambdaLR``: value at step ``k`` = ``base_lr * lr_lambda(k)``, with
+``base_lr`` the optimizer's lr. Warmup starts at 0, ``num_training_steps``
+includes the warmup, and past the end the lambdas keep their formula (the
+cosine swings back up; linear and hard-restarts hold 0).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._common import MISSING, CompatError, Impl, Kwargs, steps_horizon
+
+_R = MISSING
+
+
+def _warm(k: np.ndarray, w: int) -> np.ndarray:
+    return k / float(max(1, w))
+
+
+def _constant(kw: Kwargs, base: float) -> Impl:
+    kw.done()
+    return Impl(lambda k: np.full(k.shape, base * 1.0), 10)
+
+
+def _constant_warmup(kw: Kwargs, base: float) -> Impl:
+    w = kw.integer("num_warmup_steps")
+    kw.done()
+    return Impl(lambda k: base * np.where(k < w, k / float(max(1.0, w)), 1.0), steps_horizon(2 * w, 10),
+                phases=(("warmup", 0, w), ("constant", w, None)))
+
+
+def _linear(kw: Kwargs, base: float) -> Impl:
+    w, t = kw.integer("num_warmup_steps"), kw.integer("num_training_steps")
+    kw.done()
+
+    def lam(k):
+        return np.where(k < w, _warm(k, w), np.maximum(0.0, (t - k) / float(max(1, t - w))))
+
+    return Impl(lambda k: base * lam(k), steps_horizon(t, w), phases=(("warmup", 0, w), ("decay", w, t)))
+
+
+def _cosine(kw: Kwargs, base: float) -> Impl:
+    w, t, cycles = kw.integer("num_warmup_steps"), kw.integer("num_training_steps"), kw.number("num_cycles")
+    kw.done()
+
+    def lam(k):
+        progress = (k - w) / float(max(1, t - w))
+        return np.where(k < w, _warm(k, w),
+                        np.maximum(0.0, 0.5 * (1.0 + np.cos(math.pi * float(cycles) * 2.0 * progress))))
+
+    return Impl(lambda k: base * lam(k), steps_horizon(t, w), phases=(("warmup", 0, w), ("decay", w, t)))
+
+
+def _hard_restarts(kw: Kwargs, base: float) -> Impl:
+    w, t, cycles = kw.integer("num_warmup_steps"), kw.integer("num_training_steps"), kw.number("num_cycles")
+    kw.done()
+
+    def lam(k):
+        progress = (k - w) / float(max(1, t - w))
+        wave = np.maximum(0.0, 0.5 * (1.0 + np.cos(math.pi * ((float(cycles) * progress) % 1.0))))
+        return np.where(k < w, _warm(k, w), np.where(progress >= 1.0, 0.0, wave))
+
+    return Impl(lambda k: base * lam(k), steps_horizon(t, w), phases=(("warmup", 0, w), ("decay", w, t)))
+
+
+def _polynomial(kw: Kwargs, base: float) -> Impl:
+    w, t = kw.integer("num_warmup_steps"), kw.integer("num_training_steps")
+    lr_end, power = kw.number("lr_end"), kw.number("power")
+    if lr_end is not None and not base > lr_end:
+        kw.fail("lr_end", f"lr_end ({lr_end}) must be smaller than initial lr ({base})")
+    kw.done()
+    lr_init = base
+
+    def lam(k):
+        decay_steps = t - w
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pct_remaining = 1 - (k - w) / decay_steps if decay_steps else np.zeros(k.shape)
+            decay = (lr_init - lr_end) * np.power(pct_remaining, power) + lr_end
+        return np.where(k < w, _warm(k, w), np.where(k > t, lr_end / lr_init, decay / lr_init))
+
+    if t == w:
+        # transformers divides by num_training_steps - num_warmup_steps at step t
+        def checked(k):
+            if np.any(k == t) and t >= w:
+                raise ValueError("get_polynomial_decay_schedule_with_warmup: num_training_steps == "
+                                 "num_warmup_steps divides by zero at that step (transformers raises)")
+            return base * lam(k)
+
+        return Impl(checked, steps_horizon(t, w))
+    return Impl(lambda k: base * lam(k), steps_horizon(t, w), phases=(("warmup", 0, w), ("decay", w, t)))
+
+
+def _inverse_sqrt(kw: Kwargs, base: float) -> Impl:
+    w = kw.integer("num_warmup_steps")
+    ts = kw.integer("timescale", allow_none=True)
+    kw.done()
+    if ts is None:
+        ts = w or 10_000
+    shift = ts - w
+
+    def lam(k):
+        with np.errstate(divide="ignore"):
+            decay = 1.0 / np.sqrt((np.maximum(k, w) + shift) / ts)
+        return np.where(k < w, _warm(k, w), decay)
+
+    return Impl(lambda k: base * lam(k), steps_horizon(10 * max(w, 1), 10 * ts if ts < 10_000 else 0, 100),
+                phases=(("warmup", 0, w), ("decay", w, None)))
+
+
+def _cosine_min_lr(kw: Kwargs, base: float) -> Impl:
+    w, t, cycles = kw.integer("num_warmup_steps"), kw.integer("num_training_steps"), kw.number("num_cycles")
+    min_lr = kw.number("min_lr", allow_none=True)
+    rate = kw.number("min_lr_rate", allow_none=True)
+    if min_lr is not None and rate is not None:
+        kw.fail("min_lr", "Only one of min_lr or min_lr_rate should be set")
+    elif min_lr is not None:
+        rate = min_lr / base
+    elif rate is None:
+        kw.fail("min_lr_rate", "One of min_lr or min_lr_rate should be set")
+    kw.done()
+
+    def lam(k):
+        progress = (k - w) / float(max(1, t - w))
+        factor = 0.5 * (1.0 + np.cos(math.pi * float(cycles) * 2.0 * progress))
+        factor = factor * (1 - rate) + rate
+        return np.where(k < w, _warm(k, w), np.maximum(0, factor))
+
+    return Impl(lambda k: base * lam(k), steps_horizon(t, w), phases=(("warmup", 0, w), ("decay", w, t)))
+
+
+_WSD_TYPES = ("linear", "cosine", "1-sqrt")
+
+
+def _wsd(kw: Kwargs, base: float) -> Impl:
+    w, d = kw.integer("num_warmup_steps"), kw.integer("num_decay_steps")
+    t = kw.integer("num_training_steps", allow_none=True)
+    s = kw.integer("num_stable_steps", allow_none=True)
+    wt = kw.raw_value("warmup_type")
+    dt = kw.raw_value("decay_type")
+    ratio, cycles = kw.number("min_lr_ratio"), kw.number("num_cycles")
+    if t is None and s is None:
+        kw.fail("num_training_steps", "Either num_training_steps or num_stable_steps must be specified.")
+    if wt not in _WSD_TYPES:
+        kw.fail("warmup_type", f"Unknown warmup type: {wt}, expected 'linear', 'cosine' or '1-sqrt'")
+    if dt not in _WSD_TYPES:
+        kw.fail("decay_type", f"Unknown decay type: {dt}, expected 'linear', 'cosine' or '1-sqrt'")
+    kw.done()
+    if s is None:
+        s = t - w - d
+
+    def lam(k):
+        p_w = k / float(max(1, w))
+        if wt == "linear":
+            fw = p_w
+        elif wt == "cosine":
+            fw = 0.5 * (1.0 - np.cos(math.pi * p_w))
+        else:
+            fw = 1.0 - np.sqrt(np.maximum(1.0 - p_w, 0.0))
+        warm = np.maximum(0.0, fw * (1.0 - ratio) + ratio)
+        p_d = (k - w - s) / float(max(1, d))
+        if dt == "linear":
+            fd = 1.0 - p_d
+        elif dt == "cosine":
+            fd = 0.5 * (1.0 + np.cos(math.pi * float(cycles) * 2.0 * p_d))
+        else:
+            fd = 1.0 - np.sqrt(np.maximum(p_d, 0.0))
+        decay = np.maximum(0.0, fd * (1.0 - ratio) + ratio)
+        return np.select([k < w, k < w + s, k < w + s + d], [warm, 1.0, decay], ratio)
+
+    end = w + s + d
+    return Impl(lambda k: base * lam(k), steps_horizon(end),
+                phases=(("warmup", 0, w), ("stable", w, w + s), ("decay", w + s, end)))
+
+
+TRANSFORMERS = {
+    "get_constant_schedule": ({}, _constant),
+    "get_constant_schedule_with_warmup": ({"num_warmup_steps": _R}, _constant_warmup),
+    "get_linear_schedule_with_warmup": ({"num_warmup_steps": _R, "num_training_steps": _R}, _linear),
+    "get_cosine_schedule_with_warmup": (
+        {"num_warmup_steps": _R, "num_training_steps": _R, "num_cycles": 0.5}, _cosine),
+    "get_cosine_with_hard_restarts_schedule_with_warmup": (
+        {"num_warmup_steps": _R, "num_training_steps": _R, "num_cycles": 1}, _hard_restarts),
+    "get_polynomial_decay_schedule_with_warmup": (
+        {"num_warmup_steps": _R, "num_training_steps": _R, "lr_end": 1e-7, "power": 1.0}, _polynomial),
+    "get_inverse_sqrt_schedule": ({"num_warmup_steps": _R, "timescale": None}, _inverse_sqrt),
+    "get_cosine_with_min_lr_schedule_with_warmup": (
+        {"num_warmup_steps": _R, "num_training_steps": _R, "num_cycles": 0.5, "min_lr": None,
+         "min_lr_rate": None}, _cosine_min_lr),
+    "get_wsd_schedule": (
+        {"num_warmup_steps": _R, "num_decay_steps": _R, "num_training_steps": None, "num_stable_steps": None,
+         "warmup_type": "linear", "decay_type": "cosine", "min_lr_ratio": 0, "num_cycles": 0.5}, _wsd),
+}
+
+
+def make(name: str, kwargs: dict, base: float) -> Impl:
+    if name not in TRANSFORMERS:
+        from .._base import did_you_mean
+
+        raise CompatError([("name", f"unknown transformers schedule {name!r}{did_you_mean(name, TRANSFORMERS)} "
+                                    f"(supported: {', '.join(TRANSFORMERS)})")])
+    signature, builder = TRANSFORMERS[name]
+    return builder(Kwargs(kwargs, signature, name), base)
