@@ -204,11 +204,10 @@ def _check_step(step: Any) -> int:
 class Schedule:
     """Base class of every schedule: a pure function of the step.
 
-    Subclasses are frozen dataclasses. They implement ``_value(step: int)`` (or
-    a faster ``_make_f``) for one step and ``_values(steps: int64 array)`` for
-    many, both built from the shared formulas in
-    :mod:`lrtempo.schedules._shapes`, plus ``end_step`` and ``_phases``; their
-    ``__post_init__`` ends with ``self._finish()``. Combinators call a child's
+    Subclasses are frozen dataclasses. They implement ``_values(steps: int64
+    array)`` from the shared formulas in :mod:`lrtempo.schedules._shapes`, plus
+    ``end_step`` and ``_phases``, and may override ``_make_f`` with a faster
+    one-step closure; their ``__post_init__`` ends with ``self._finish()``. Combinators call a child's
     ``_f(step)`` and ``_at_steps(steps)``: the unchecked paths.
 
     * ``schedule(step)`` -> float, ``schedule.at(steps)`` -> float64 array.
@@ -237,11 +236,22 @@ class Schedule:
         object.__setattr__(self, "_f", self._make_f())
 
     def _make_f(self) -> Any:
-        """A closure ``int -> float`` for one step, holding the value past the end."""
-        end, value = self.end_step, self._value
-        if end is None:
-            return lambda k: float(value(k))
-        return lambda k: float(value(k if k <= end else end))
+        """A closure ``int -> float`` for one step, holding the value past the end.
+
+        By default it is the array path on one element, so the two agree bit for
+        bit by construction. (NumPy may route a ufunc on Python scalars through
+        other code than on arrays: ``np.power(0.2, 2)`` and ``np.power(0.2,
+        [2])`` differ by an ulp.) Schedules override this with a faster closure
+        only where the arithmetic is the same operations in the same order.
+        """
+        end, values = self.end_step, self._values
+
+        def one(k: int) -> float:
+            if end is not None and k > end:
+                k = end
+            return float(values(np.array([k], dtype=np.int64))[0])
+
+        return one
 
     def at(self, steps: Any) -> np.ndarray:
         arr = as_steps(steps)
@@ -263,9 +273,6 @@ class Schedule:
         return np.asarray(self._values(steps), dtype=np.float64)
 
     # -- to implement ---------------------------------------------------
-    def _value(self, step: int) -> float:  # pragma: no cover - abstract
-        raise NotImplementedError
-
     def _values(self, steps: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -277,6 +284,16 @@ class Schedule:
         return [Phase(self.type_name or type(self).__name__.lower(), 0, self.end_step)]
 
     # -- derived ----------------------------------------------------------
+    @property
+    def horizon(self) -> int:
+        """A step range that shows the whole schedule: its end step, or for an
+        endless schedule a few of its periods or time constants (at least 1)."""
+        end = self.end_step
+        return max(1, end if end is not None else self._endless_horizon())
+
+    def _endless_horizon(self) -> int:
+        return 1000
+
     @property
     def final_value(self) -> float | None:
         """The value held from ``end_step`` on, or None for an endless schedule."""

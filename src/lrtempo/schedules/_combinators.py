@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from ._base import Checks, Phase, Schedule, piecewise_values
-from ._shapes import Shape, make_ramp, ramp, ramp_values
+from ._shapes import Shape, make_ramp, ramp_values
 
 __all__ = ["Piece", "Join", "Warmup", "Restarts", "Clamp", "Scale"]
 
@@ -91,9 +91,20 @@ class Join(Schedule):
     def end_step(self) -> int | None:
         return self._end
 
-    def _value(self, step: int) -> float:
-        i = bisect.bisect_right(self._starts, step) - 1
-        return self.pieces[i].schedule._f(step - self._starts[i])
+    def _endless_horizon(self) -> int:
+        return self._starts[-1] + self.pieces[-1].schedule.horizon
+
+    def _make_f(self):
+        starts, fs, end = self._starts, tuple(p.schedule._f for p in self.pieces), self._end
+        find = bisect.bisect_right
+
+        def join(k: int) -> float:
+            if end is not None and k > end:
+                k = end
+            i = find(starts, k) - 1
+            return fs[i](k - starts[i])
+
+        return join
 
     def _values(self, steps: np.ndarray) -> np.ndarray:
         evs = tuple(p.schedule._at_steps for p in self.pieces)
@@ -164,8 +175,8 @@ class Warmup(Schedule):
         end = self.schedule.end_step
         return None if end is None else self.warmup_steps + end
 
-    def _value(self, step: int) -> float:
-        return self._f(step)
+    def _endless_horizon(self) -> int:
+        return self.warmup_steps + self.schedule.horizon
 
     def _make_f(self):
         w, inner = self.warmup_steps, self.schedule._f
@@ -270,21 +281,16 @@ class Restarts(Schedule):
         return self._starts_through(_MAX_STEP)[self.max_cycles] if self.period_mult != 1 \
             else self.period * self.max_cycles
 
+    def _endless_horizon(self) -> int:
+        if self.period_mult == 1:
+            return 4 * self.period
+        starts = self._cycle_starts
+        while len(starts) < 5:
+            starts.append(starts[-1] + self._length(len(starts) - 1))
+        return starts[4]
+
     def _peak(self, cycle):
         return np.maximum(self.min_lr, self.peak_lr * np.power(self.peak_decay, cycle))
-
-    def _value(self, step: int) -> float:
-        if self.period_mult == 1:
-            cycle, j = divmod(step, self.period)
-            length = self.period
-        else:
-            starts = self._starts_through(step)
-            cycle = bisect.bisect_right(starts, step) - 1
-            j = step - starts[cycle]
-            length = starts[cycle + 1] - starts[cycle]
-        if self.max_cycles is not None and cycle >= self.max_cycles:
-            return self.min_lr
-        return ramp(self._shape, float(self._peak(cycle)), self.min_lr, j, length)
 
     def _values(self, steps: np.ndarray) -> np.ndarray:
         if self.period_mult == 1:
@@ -346,9 +352,14 @@ class Clamp(Schedule):
     def end_step(self) -> int | None:
         return self.schedule.end_step
 
-    def _value(self, step: int) -> float:
-        v = max(self.schedule._f(step), self.min_lr)
-        return v if self.max_lr is None else min(v, self.max_lr)
+    def _endless_horizon(self) -> int:
+        return self.schedule.horizon
+
+    def _make_f(self):
+        inner, low, high = self.schedule._f, self.min_lr, self.max_lr
+        if high is None:
+            return lambda k: max(inner(k), low)
+        return lambda k: min(max(inner(k), low), high)
 
     def _values(self, steps: np.ndarray) -> np.ndarray:
         v = np.maximum(self.schedule._at_steps(steps), self.min_lr)
@@ -382,8 +393,12 @@ class Scale(Schedule):
     def end_step(self) -> int | None:
         return self.schedule.end_step
 
-    def _value(self, step: int) -> float:
-        return self.factor * self.schedule._f(step)
+    def _endless_horizon(self) -> int:
+        return self.schedule.horizon
+
+    def _make_f(self):
+        inner, factor = self.schedule._f, self.factor
+        return lambda k: factor * inner(k)
 
     def _values(self, steps: np.ndarray) -> np.ndarray:
         return self.factor * self.schedule._at_steps(steps)

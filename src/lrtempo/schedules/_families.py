@@ -7,7 +7,6 @@ past ``end_step`` every family holds its final value (see DESIGN §1).
 
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -72,9 +71,6 @@ class Constant(Schedule):
     def end_step(self) -> int:
         return 0
 
-    def _value(self, step: int) -> float:
-        return self.lr
-
     def _make_f(self):
         lr = self.lr
         return lambda k: lr
@@ -124,9 +120,6 @@ class Ramp(Schedule):
     def end_step(self) -> int:
         return self.steps
 
-    def _value(self, step: int) -> float:
-        return self._f(step)
-
     def _make_f(self):
         return make_ramp(self._shape, self.start_lr, self.end_lr, self.steps)
 
@@ -159,9 +152,6 @@ class Linear(Schedule):
     @property
     def end_step(self) -> int:
         return self.steps
-
-    def _value(self, step: int) -> float:
-        return self._f(step)
 
     def _make_f(self):
         return make_ramp(_LINEAR, self.start_lr, self.end_lr, self.steps)
@@ -201,9 +191,6 @@ class CosineDecay(Schedule):
     def end_step(self) -> int:
         return self.decay_steps
 
-    def _value(self, step: int) -> float:
-        return self._f(step)
-
     def _make_f(self):
         return make_ramp(_COSINE, self.peak_lr, self.min_lr, self.decay_steps)
 
@@ -241,9 +228,6 @@ class PolynomialDecay(Schedule):
     @property
     def end_step(self) -> int:
         return self.decay_steps
-
-    def _value(self, step: int) -> float:
-        return self._f(step)
 
     def _make_f(self):
         return make_ramp(self._shape, self.peak_lr, self.min_lr, self.decay_steps)
@@ -291,9 +275,6 @@ class TanhDecay(Schedule):
     def end_step(self) -> int:
         return self.decay_steps
 
-    def _value(self, step: int) -> float:
-        return self._f(step)
-
     def _make_f(self):
         return make_ramp(self._shape, self.peak_lr, self.min_lr, self.decay_steps)
 
@@ -327,11 +308,11 @@ class StepDecay(Schedule):
     def end_step(self) -> int | None:
         return 0 if self.gamma == 1.0 else None
 
-    def _value(self, step: int) -> float:
-        return self.base_lr * np.power(self.gamma, step // self.step_size)
-
     def _values(self, steps: np.ndarray) -> np.ndarray:
         return self.base_lr * np.power(self.gamma, steps // self.step_size)
+
+    def _endless_horizon(self) -> int:
+        return 5 * self.step_size
 
     def _phases(self, horizon: int) -> list[Phase]:
         n = -(-horizon // self.step_size)
@@ -344,7 +325,7 @@ class MultiStepDecay(Schedule):
 
     >>> s = MultiStepDecay(base_lr=1.0, milestones=(3, 5), gamma=0.1)
     >>> [s(k) for k in (0, 2, 3, 5, 100)]
-    [1.0, 1.0, 0.1, 0.010000000000000002, 0.010000000000000002]
+    [1.0, 1.0, 0.1, 0.01, 0.01]
     """
 
     base_lr: float
@@ -376,9 +357,6 @@ class MultiStepDecay(Schedule):
     @property
     def end_step(self) -> int:
         return self.milestones[-1]
-
-    def _value(self, step: int) -> float:
-        return self.base_lr * np.power(self.gamma, bisect.bisect_right(self.milestones, step))
 
     def _values(self, steps: np.ndarray) -> np.ndarray:
         count = np.searchsorted(self._marks, steps, side="right")
@@ -439,9 +417,10 @@ class ExponentialDecay(Schedule):
             return None
         t = self.decay_steps * math.log(self.end_lr / self.base_lr) / math.log(self.decay_rate)
         guess = self.start_step + max(0, math.ceil(t))
-        while guess > 0 and self._raw(guess - 1) <= self.end_lr:
+        raw = lambda k: float(self._raw(np.array([k], dtype=np.int64))[0])  # noqa: E731 - the array path
+        while guess > 0 and raw(guess - 1) <= self.end_lr:
             guess -= 1
-        while self._raw(guess) > self.end_lr:
+        while raw(guess) > self.end_lr:
             guess += 1
         return int(guess)
 
@@ -449,8 +428,9 @@ class ExponentialDecay(Schedule):
     def end_step(self) -> int | None:
         return self._end
 
-    def _value(self, step: int) -> float:
-        return max(float(self._raw(step)), self.end_lr)
+    def _endless_horizon(self) -> int:
+        # until the rate is 1% of base_lr
+        return self.start_step + math.ceil(self.decay_steps * math.log(0.01) / math.log(self.decay_rate))
 
     def _values(self, steps: np.ndarray) -> np.ndarray:
         return np.maximum(self._raw(steps), self.end_lr)
@@ -496,9 +476,6 @@ class InverseSqrt(Schedule):
     def _decay(self, k):
         return self.peak_lr * np.sqrt(self._ts / (self._ts + k))
 
-    def _value(self, step: int) -> float:
-        return self._f(step)
-
     def _make_f(self):
         w, decay = self.warmup_steps, self._decay
         up = make_ramp(_LINEAR, 0.0, self.peak_lr, max(w, 1))
@@ -510,6 +487,9 @@ class InverseSqrt(Schedule):
             return self._decay(steps)
         return np.where(steps < w, ramp_values(_LINEAR, 0.0, self.peak_lr, steps, w),
                         self._decay(np.maximum(steps - w, 0)))
+
+    def _endless_horizon(self) -> int:
+        return self.warmup_steps + 10 * self._ts
 
     def _phases(self, horizon: int) -> list[Phase]:
         w = self.warmup_steps
@@ -567,17 +547,14 @@ class Cyclic(Schedule):
             return np.power(self.gamma, step)
         return 1.0
 
-    def _value(self, step: int) -> float:
-        up, period = self.step_size_up, self.step_size_up + self._down
-        cycle, j = divmod(step, period)
-        frac = j / up if j <= up else (period - j) / self._down
-        return float(self.base_lr + (self.max_lr - self.base_lr) * frac * self._amplitude(step, cycle))
-
     def _values(self, steps: np.ndarray) -> np.ndarray:
         up, period = self.step_size_up, self.step_size_up + self._down
         cycle, j = np.divmod(steps, period)
         frac = np.where(j <= up, j / up, (period - j) / self._down)
         return self.base_lr + (self.max_lr - self.base_lr) * frac * self._amplitude(steps, cycle)
+
+    def _endless_horizon(self) -> int:
+        return 3 * (self.step_size_up + self._down)
 
     def _phases(self, horizon: int) -> list[Phase]:
         period = self.step_size_up + self._down
@@ -649,9 +626,6 @@ class OneCycle(Schedule):
     @property
     def end_step(self) -> int:
         return self.total_steps
-
-    def _value(self, step: int) -> float:
-        return self._f(step)
 
     def _make_f(self):
         legs = tuple((start, make_ramp(shape, a, b, n)) for start, n, a, b, shape in reversed(self._legs))

@@ -25,11 +25,11 @@ class _Recipe(Schedule):
     def end_step(self) -> int | None:
         return self._inner.end_step  # type: ignore[attr-defined]
 
-    def _value(self, step: int) -> float:
-        return self._inner._f(step)  # type: ignore[attr-defined]
-
     def _make_f(self):
         return self._inner._f  # type: ignore[attr-defined]
+
+    def _endless_horizon(self) -> int:
+        return self._inner.horizon  # type: ignore[attr-defined]
 
     def _values(self, steps: np.ndarray) -> np.ndarray:
         return self._inner._at_steps(steps)  # type: ignore[attr-defined]

@@ -113,8 +113,10 @@ def make_ramp(shape: Shape, a: float, b: float, n: int) -> Callable[[int], float
 
     With ``d = min(k, n - k)``: the head half (``k <= n // 2``) is
     ``a + (b - a) * F(d / n)``, the tail half ``b + (a - b) * G(d / n)``; the
-    cosine's ``F = G = sin(d * (pi / 2 / n)) ** 2``. Constants are bound once,
-    so one evaluation costs a function call and a few float operations.
+    cosine's ``F = G = sin(d * (pi / 2 / n)) ** 2``. Constants are bound once;
+    linear and cosine ramps cost a call and a few float operations (the same
+    operations as :func:`ramp_values`), other shapes go through
+    :func:`ramp_values` on one element.
 
     >>> f = make_ramp(Shape("cosine"), 1.0, 0.0, 4)
     >>> f(0), f(2), f(4), f(9)
@@ -135,22 +137,23 @@ def make_ramp(shape: Shape, a: float, b: float, n: int) -> Callable[[int], float
             return b + down * (s * s)
 
         return cosine
-    if name == "exponential":
+    if name == "linear":
 
-        def exponential(k: int) -> float:
+        def linear(k: int) -> float:
             if k >= n:
                 return b
-            return float(_geometric(a, b, k / n) if k <= half else _geometric(b, a, (n - k) / n))
+            if k <= half:
+                return a + up * (k / n)
+            return b + down * ((n - k) / n)
 
-        return exponential
-    head, tail = shape.head, shape.tail
+        return linear
 
+    # other shapes: the array path on one element (NumPy's scalar and array
+    # ufunc paths may differ in the last bit)
     def general(k: int) -> float:
         if k >= n:
             return b
-        if k <= half:
-            return a + up * float(head(k / n))
-        return b + down * float(tail((n - k) / n))
+        return float(ramp_values(shape, a, b, np.array([k], dtype=np.int64), n)[0])
 
     return general
 

@@ -92,9 +92,6 @@ class Compat(Schedule):
 
         return one
 
-    def _value(self, step: int) -> float:
-        return self._f(step)
-
     def _values(self, steps: np.ndarray) -> np.ndarray:
         return np.asarray(self._impl.values(steps), dtype=np.float64)
 

@@ -1,0 +1,56 @@
+"""``lrtempo show CONFIG``: phases, boundary values, min, max, sum of the rate, hash."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ..config import schedule_to_spec, spec_hash
+from ._common import add_config_argument, last_step_of, schedule_from_args
+
+HELP = "summarise a schedule: phases, values at every boundary, min, max, sum, hash"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("show", help=HELP, description=HELP + ".")
+    add_config_argument(p)
+    p.set_defaults(func=run)
+
+
+def summary(schedule, last: int) -> str:
+    spec = schedule_to_spec(schedule)
+    end = schedule.end_step
+    steps = np.arange(last + 1, dtype=np.int64)
+    values = schedule.at(steps)
+    lines = [
+        f"type      {spec['type']}" + (f" ({spec['library']} {spec['name']})" if spec["type"] == "compat" else ""),
+        f"hash      {spec_hash(schedule)}",
+        f"end step  {end if end is not None else 'none (changes forever)'}"
+        + (f", then holds {schedule(end)!r}" if end is not None else ""),
+        f"range     steps 0..{last}",
+        f"min       {float(values.min())!r} at step {int(values.argmin())}",
+        f"max       {float(values.max())!r} at step {int(values.argmax())}",
+        f"sum       {float(np.sum(values))!r} (the rate summed over steps 0..{last})",
+        "",
+        "phases",
+    ]
+    phases = schedule.phases(last)
+    width = max((len(p.name) for p in phases), default=5)
+    for p in phases:
+        stop = "" if p.stop is None else str(p.stop)
+        first = schedule(p.start)
+        last_in = schedule(p.stop - 1) if p.stop is not None and p.stop > p.start else None
+        tail = f"   lr {first!r} .. {last_in!r}" if last_in is not None else f"   lr {first!r} .."
+        lines.append(f"  {p.name:<{width}}  [{p.start}, {stop})" + tail)
+    lines += ["", "values at the boundaries (step - 1, step, step + 1)"]
+    for b in schedule.boundaries(last):
+        around = [k for k in (b - 1, b, b + 1) if k >= 0]
+        lines.append(f"  {b:>10}  " + "  ".join(f"{k}: {schedule(k)!r}" for k in around))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    schedule = schedule_from_args(args)
+    print(summary(schedule, last_step_of(schedule, args.until)))
+    return 0

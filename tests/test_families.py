@@ -1,0 +1,249 @@
+"""Golden values for every family: step 0, every boundary +- 1, the end and past it.
+
+Each expected value comes from the textbook formula, evaluated at 50 digits
+with mpmath (see conftest), never typed in.
+"""
+
+from __future__ import annotations
+
+import mpmath as mp
+import pytest
+from conftest import around
+
+from lrtempo.schedules import (
+    Constant,
+    CosineDecay,
+    Cyclic,
+    ExponentialDecay,
+    InverseSqrt,
+    Linear,
+    MultiStepDecay,
+    OneCycle,
+    ParameterError,
+    PolynomialDecay,
+    Ramp,
+    StepDecay,
+    TanhDecay,
+)
+
+M = mp.mpf
+
+
+def cosine_ref(a, b, k, n):
+    k = min(k, n)
+    return M(b) + (M(a) - M(b)) * (1 + mp.cos(mp.pi * M(k) / n)) / 2
+
+
+def linear_ref(a, b, k, n):
+    k = min(k, n)
+    return M(a) + (M(b) - M(a)) * M(k) / n
+
+
+def test_constant(check_schedule):
+    check_schedule(Constant(lr=0.3), lambda k: M(0.3), [0, 1, 10**12])
+    assert Constant(0.3).end_step == 0
+
+
+def test_linear(check_schedule):
+    s = Linear(start_lr=1e-3, end_lr=2e-5, steps=1000)
+    check_schedule(s, lambda k: linear_ref(1e-3, 2e-5, k, 1000), [*around(0, 500, 1000), 5000])
+    assert s(0) == 1e-3 and s(1000) == 2e-5 and s(10**9) == 2e-5
+
+
+@pytest.mark.parametrize("shape", ["linear", "cosine", "1-sqrt", "power", "exponential"])
+def test_ramp_shapes(check_schedule, shape):
+    a, b, n, p = 1e-3, 1e-5, 997, 2.5
+
+    def ref(k):
+        x = M(min(k, n)) / n
+        if shape == "linear":
+            f = x
+        elif shape == "cosine":
+            f = (1 - mp.cos(mp.pi * x)) / 2
+        elif shape == "1-sqrt":
+            f = mp.sqrt(x)
+        elif shape == "power":
+            f = 1 - (1 - x) ** M(p)
+        else:
+            return M(a) * (M(b) / M(a)) ** x
+        return M(a) + (M(b) - M(a)) * f
+
+    s = Ramp(start_lr=a, end_lr=b, steps=n, shape=shape, power=p)
+    check_schedule(s, ref, [*around(0, n // 2, n), 1, 333, 900, n + 50])
+    assert s(0) == a and s(n) == b
+
+
+def test_cosine(check_schedule):
+    s = CosineDecay(peak_lr=1e-3, decay_steps=5000, min_lr=1e-5)
+    check_schedule(s, lambda k: cosine_ref(1e-3, 1e-5, k, 5000), [*around(0, 2500, 5000), 10**7])
+    assert s(0) == 1e-3 and s(5000) == 1e-5 and s(5001) == 1e-5
+
+
+def test_polynomial(check_schedule):
+    s = PolynomialDecay(peak_lr=1e-3, decay_steps=777, min_lr=1e-6, power=0.5)
+    ref = lambda k: M(1e-6) + (M(1e-3) - M(1e-6)) * (1 - M(min(k, 777)) / 777) ** M(0.5)  # noqa: E731
+    check_schedule(s, ref, [*around(0, 388, 777), 2000])
+
+
+def test_tanh(check_schedule):
+    s = TanhDecay(peak_lr=1e-3, decay_steps=1000, min_lr=1e-5, lower=-6.0, upper=4.0)
+
+    def ref(k):
+        u = M(-6) + 10 * M(min(k, 1000)) / 1000
+        frac = (mp.tanh(u) - mp.tanh(-6)) / (mp.tanh(4) - mp.tanh(-6))
+        return M(1e-3) - (M(1e-3) - M(1e-5)) * frac
+
+    check_schedule(s, ref, [*around(0, 500, 1000), 1234])
+    assert s(0) == 1e-3 and s(1000) == 1e-5
+
+
+def test_step(check_schedule):
+    s = StepDecay(base_lr=0.1, step_size=30, gamma=0.5)
+    check_schedule(s, lambda k: M(0.1) * M(0.5) ** (k // 30), [*around(0, 30, 60, 90), 10**6])
+    assert s.end_step is None
+    assert StepDecay(base_lr=0.1, step_size=3, gamma=1.0).end_step == 0
+
+
+def test_multistep(check_schedule):
+    s = MultiStepDecay(base_lr=0.1, milestones=(100, 250), gamma=0.2)
+    ref = lambda k: M(0.1) * M(0.2) ** sum(k >= m for m in (100, 250))  # noqa: E731
+    check_schedule(s, ref, [*around(0, 100, 250), 10**6])
+    assert s.end_step == 250
+
+
+@pytest.mark.parametrize("staircase", [False, True])
+def test_exponential(check_schedule, staircase):
+    s = ExponentialDecay(base_lr=1e-3, decay_rate=0.5, decay_steps=100, staircase=staircase,
+                         start_step=40, end_lr=1e-5)
+
+    def ref(k):
+        t = max(0, k - 40)
+        e = M(t // 100) if staircase else M(t) / 100
+        return max(M(1e-3) * M(0.5) ** e, M(1e-5))
+
+    end = s.end_step
+    # the end is the first step where the decayed value reaches end_lr
+    assert ref(end) == M(1e-5) and ref(end - 1) > M(1e-5)
+    check_schedule(s, ref, [*around(0, 40, 140, 240, end), end + 1000], max_ulps=8)
+
+
+def test_exponential_endless():
+    s = ExponentialDecay(base_lr=1.0, decay_rate=0.9, decay_steps=10)
+    assert s.end_step is None and s(10**6) < 1e-300 and s(10**6) >= 0
+
+
+def test_inverse_sqrt(check_schedule):
+    s = InverseSqrt(peak_lr=1e-3, warmup_steps=400, timescale=1000)
+
+    def ref(k):
+        if k < 400:
+            return M(1e-3) * k / 400
+        return M(1e-3) * mp.sqrt(M(1000) / (1000 + k - 400))
+
+    check_schedule(s, ref, [*around(0, 200, 400), 10**6])
+    assert s(400) == 1e-3
+
+
+def test_inverse_sqrt_transformer_form(check_schedule):
+    from lrtempo.schedules import Noam
+
+    s = Noam(d_model=512, warmup_steps=4000)
+
+    def ref(k):
+        if k == 0:
+            return M(0)
+        return M(512) ** M(-0.5) * min(M(k) ** M(-0.5), M(k) * M(4000) ** M(-1.5))
+
+    check_schedule(s, ref, [*around(0, 4000), 10**5], max_ulps=6)
+
+
+@pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
+def test_cyclic(check_schedule, mode):
+    s = Cyclic(base_lr=1e-4, max_lr=1e-3, step_size_up=20, step_size_down=30, mode=mode, gamma=0.99)
+
+    def ref(k):
+        c, j = divmod(k, 50)
+        frac = M(j) / 20 if j <= 20 else M(50 - j) / 30
+        amp = {"triangular": M(1), "triangular2": M(0.5) ** c, "exp_range": M(0.99) ** k}[mode]
+        return M(1e-4) + (M(1e-3) - M(1e-4)) * frac * amp
+
+    check_schedule(s, ref, [*around(0, 20, 50, 70, 100, 150), 777], max_ulps=8)
+
+
+@pytest.mark.parametrize("three_phase", [False, True])
+@pytest.mark.parametrize("anneal", ["cosine", "linear"])
+def test_one_cycle(check_schedule, three_phase, anneal):
+    s = OneCycle(max_lr=0.1, total_steps=1000, pct_start=0.25, anneal=anneal, div_factor=20.0,
+                 final_div_factor=100.0, three_phase=three_phase)
+    init, final, up = M(0.1) / 20, M(0.1) / 20 / 100, 250
+
+    def leg(a, b, k, n):
+        return cosine_ref(a, b, k, n) if anneal == "cosine" else linear_ref(a, b, k, n)
+
+    def ref(k):
+        k = min(k, 1000)
+        if k <= up:
+            return leg(init, 0.1, k, up)
+        if not three_phase:
+            return leg(0.1, final, k - up, 1000 - up)
+        if k <= 2 * up:
+            return leg(0.1, init, k - up, up)
+        return leg(init, final, k - 2 * up, 1000 - 2 * up)
+
+    marks = (0, up, 2 * up, 1000) if three_phase else (0, up, 1000)
+    check_schedule(s, ref, [*around(*marks), 5000], max_ulps=6)
+
+
+@pytest.mark.parametrize(
+    "make, field",
+    [
+        (lambda: Constant(lr=-1.0), "lr"),
+        (lambda: Constant(lr=float("nan")), "lr"),
+        (lambda: Constant(lr="0.1"), "lr"),
+        (lambda: Linear(0.0, 1.0, steps=0), "steps"),
+        (lambda: Linear(0.0, 1.0, steps=2.5), "steps"),
+        (lambda: CosineDecay(peak_lr=0.1, decay_steps=10, min_lr=0.2), "min_lr"),
+        (lambda: StepDecay(base_lr=0.1, step_size=10, gamma=0.0), "gamma"),
+        (lambda: MultiStepDecay(base_lr=0.1, milestones=(5, 5)), "milestones"),
+        (lambda: MultiStepDecay(base_lr=0.1, milestones=()), "milestones"),
+        (lambda: ExponentialDecay(base_lr=0.1, decay_rate=1.5), "decay_rate"),
+        (lambda: InverseSqrt(peak_lr=0.1), "timescale"),
+        (lambda: Cyclic(base_lr=0.2, max_lr=0.1, step_size_up=5), "base_lr"),
+        (lambda: Cyclic(base_lr=0.1, max_lr=0.2, step_size_up=5, mode="triangle"), "mode"),
+        (lambda: OneCycle(max_lr=0.1, total_steps=10, pct_start=0.01), "pct_start"),
+        (lambda: TanhDecay(peak_lr=0.1, decay_steps=10, lower=3.0, upper=-7.0), "lower"),
+        (lambda: Ramp(0.0, 1.0, 10, shape="exponential"), "start_lr"),
+    ],
+)
+def test_validation_names_the_field(make, field):
+    with pytest.raises(ParameterError, match=rf"^(.*; )?{field}: "):
+        make()
+
+
+def test_every_problem_reported_at_once():
+    with pytest.raises(ParameterError) as info:
+        CosineDecay(peak_lr=-1.0, decay_steps=0, min_lr=float("inf"))
+    assert {f for f, _ in info.value.problems} == {"peak_lr", "decay_steps", "min_lr"}
+
+
+def test_choice_suggests_near_miss():
+    with pytest.raises(ParameterError, match="did you mean 'exp_range'"):
+        Cyclic(base_lr=0.1, max_lr=0.2, step_size_up=5, mode="exp-range")
+
+
+def test_bad_steps():
+    s = Constant(0.1)
+    with pytest.raises(ValueError, match="step must be >= 0"):
+        s(-1)
+    with pytest.raises(TypeError, match="non-negative integer"):
+        s(1.5)
+    with pytest.raises(TypeError):
+        s(True)
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        s.at([0, -3])
+    with pytest.raises(ValueError, match="steps must be integers"):
+        s.at([0.5])
+    import numpy as np
+
+    assert s(np.int64(3)) == 0.1
+    assert s.at(np.zeros((2, 3), dtype=np.int32)).shape == (2, 3)
