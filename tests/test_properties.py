@@ -1,0 +1,159 @@
+"""Hypothesis properties over random valid parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from lrtempo.config import build_schedule, format_config, parse_config_text, schedule_to_spec, spec_hash
+from lrtempo.schedules import (
+    WSD,
+    CosineDecay,
+    Cyclic,
+    ExponentialDecay,
+    InverseSqrt,
+    Linear,
+    MultiStepDecay,
+    OneCycle,
+    PolynomialDecay,
+    Ramp,
+    Restarts,
+    StepDecay,
+    TanhDecay,
+    Warmup,
+    WarmupCosine,
+    WarmupPlateauCosine,
+)
+
+rates = st.floats(min_value=1e-8, max_value=10.0, allow_nan=False, allow_infinity=False)
+lengths = st.integers(min_value=1, max_value=5000)
+
+
+@st.composite
+def peak_and_floor(draw):
+    peak = draw(rates)
+    floor = draw(st.floats(min_value=0.0, max_value=peak))
+    return peak, floor
+
+
+@st.composite
+def schedules(draw):
+    kind = draw(st.sampled_from([
+        "linear", "ramp", "cosine", "poly", "tanh", "step", "multistep", "exp", "isqrt", "cyclic", "onecycle",
+        "restarts", "warmup_cosine", "wsd", "wpc",
+    ]))
+    peak, floor = draw(peak_and_floor())
+    n = draw(lengths)
+    if kind == "linear":
+        return Linear(peak, floor, n)
+    if kind == "ramp":
+        shape = draw(st.sampled_from(["linear", "cosine", "1-sqrt", "power", "exponential"]))
+        if shape == "exponential":
+            floor = max(floor, peak * 1e-6)
+        return Ramp(peak, floor, n, shape=shape, power=draw(st.floats(0.1, 5.0)))
+    if kind == "cosine":
+        return CosineDecay(peak, n, floor)
+    if kind == "poly":
+        return PolynomialDecay(peak, n, floor, power=draw(st.floats(0.1, 5.0)))
+    if kind == "tanh":
+        return TanhDecay(peak, n, floor)
+    if kind == "step":
+        return StepDecay(peak, n, gamma=draw(st.floats(0.01, 1.0)))
+    if kind == "multistep":
+        ms = sorted(set(draw(st.lists(st.integers(1, 10_000), min_size=1, max_size=6))))
+        return MultiStepDecay(peak, tuple(ms), gamma=draw(st.floats(0.01, 1.0)))
+    if kind == "exp":
+        return ExponentialDecay(peak, draw(st.floats(0.01, 1.0)), n, staircase=draw(st.booleans()),
+                                start_step=draw(st.integers(0, 100)), end_lr=floor)
+    if kind == "isqrt":
+        return InverseSqrt(peak, warmup_steps=n, timescale=draw(st.one_of(st.none(), lengths)))
+    if kind == "cyclic":
+        return Cyclic(floor, peak, n, draw(st.one_of(st.none(), lengths)),
+                      mode=draw(st.sampled_from(["triangular", "triangular2", "exp_range"])),
+                      gamma=draw(st.floats(0.9, 1.0)))
+    if kind == "onecycle":
+        total = draw(st.integers(10, 10_000))
+        return OneCycle(peak, total, pct_start=draw(st.floats(0.1, 0.45)),
+                        anneal=draw(st.sampled_from(["cosine", "linear"])), three_phase=draw(st.booleans()))
+    if kind == "restarts":
+        return Restarts(peak, n, floor, period_mult=draw(st.sampled_from([1, 2, 3, 1.5, 1.25])),
+                        peak_decay=draw(st.floats(0.1, 1.0)), max_cycles=draw(st.one_of(st.none(), st.integers(1, 6))),
+                        shape=draw(st.sampled_from(["cosine", "linear", "1-sqrt"])))
+    total = draw(st.integers(2, 100_000))
+    w = draw(st.integers(0, total - 1))
+    if kind == "warmup_cosine":
+        return WarmupCosine(peak, total, w, floor)
+    if kind == "wsd":
+        d = draw(st.integers(1, total - w))
+        return WSD(peak, total, d, w, floor, decay_shape=draw(st.sampled_from(["linear", "cosine", "1-sqrt"])))
+    p = draw(st.integers(0, total - w - 1))
+    return Warmup(WarmupPlateauCosine(peak, total, 0, p, floor), w) if draw(st.booleans()) else \
+        WarmupPlateauCosine(peak, total, w, p, floor)
+
+
+def probe_steps(s, draw_extra):
+    h = s.horizon
+    marks = [b + d for b in s.boundaries(h) for d in (-1, 0, 1)]
+    return np.asarray(sorted({m for m in [*marks, *draw_extra, h, h + 1, 10 * h + 7] if m >= 0}), dtype=np.int64)
+
+
+@settings(max_examples=300, deadline=None)
+@given(schedules(), st.lists(st.integers(0, 200_000), max_size=20))
+def test_array_equals_scalar_bit_for_bit(s, extra):
+    steps = probe_steps(s, extra)
+    arr = s.at(steps)
+    for k, v in zip(steps.tolist(), arr.tolist()):
+        assert s(k) == v, (s, k)
+
+
+@settings(max_examples=300, deadline=None)
+@given(schedules(), st.lists(st.integers(0, 200_000), max_size=20))
+def test_bounded_finite_and_never_negative(s, extra):
+    steps = probe_steps(s, extra)
+    values = s.at(steps)
+    assert np.all(np.isfinite(values)) and np.all(values >= 0)
+    inner = getattr(s, "schedule", s)
+    hi = max(getattr(x, f, 0.0) or 0.0 for x in (s, inner) for f in ("peak_lr", "start_lr", "max_lr", "base_lr"))
+    assert np.all(values <= hi * (1 + 4e-16))
+
+
+@settings(max_examples=200, deadline=None)
+@given(schedules())
+def test_holds_final_value_past_the_end(s):
+    end = s.end_step
+    assume(end is not None)
+    final = s(end)
+    assert s(end + 1) == final and s(end + 12345) == final and s(2**62) == final
+    assert np.all(s.at([end, end + 1, 2**40]) == final)
+
+
+@settings(max_examples=200, deadline=None)
+@given(peak_and_floor(), st.integers(2, 10**7), st.data())
+def test_warmup_cosine_continuous_and_monotone(pf, total, data):
+    peak, floor = pf
+    w = data.draw(st.integers(0, total - 1))
+    s = WarmupCosine(peak, total, w, floor)
+    assert s(w) == peak and s(total) == floor
+    probe = np.unique(np.clip(np.concatenate([np.arange(w - 3, w + 4), np.arange(total - 3, total + 4),
+                                              np.linspace(0, total, 50).astype(np.int64)]), 0, None))
+    v = s.at(probe)
+    warm, decay = probe <= w, probe >= w
+    assert np.all(np.diff(v[warm]) >= 0) and np.all(np.diff(v[decay]) <= 0)
+    # continuity: one step moves the rate by at most the steepest slope of either phase
+    step_bound = peak / max(w, 1) + np.pi / 2 * (peak - floor) / max(1, total - w)
+    assert np.all(np.abs(np.diff(s.at(np.arange(max(0, w - 2), w + 3)))) <= step_bound * (1 + 1e-12) + 8e-16 * peak)
+
+
+@settings(max_examples=150, deadline=None)
+@given(schedules(), st.sampled_from(["yaml", "json", "toml"]))
+def test_config_round_trip(s, fmt):
+    spec = schedule_to_spec(s)
+    text = format_config(spec, fmt)
+    back = parse_config_text(text, fmt)
+    assert back == spec
+    rebuilt = build_schedule(back)
+    assert rebuilt == s
+    assert spec_hash(rebuilt) == spec_hash(s)
+    steps = probe_steps(s, [])
+    assert np.array_equal(rebuilt.at(steps), s.at(steps))
