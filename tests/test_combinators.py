@@ -5,8 +5,8 @@ from __future__ import annotations
 import mpmath as mp
 import numpy as np
 import pytest
-from conftest import around
 
+from conftest import around
 from lrtempo.schedules import (
     WSD,
     Clamp,
@@ -96,7 +96,7 @@ def test_restarts_integer_multiplier_boundaries():
     import math
 
     cycles = [(0, 10, 1.0), (10, 20, 0.5), (30, 40, 0.25), (70, 80, 0.125), (150, 160, 0.0625)]
-    for (start, length, peak), (prev_start, prev_len, prev_peak) in zip(cycles[1:], cycles):
+    for (start, _length, peak), (_prev_start, prev_len, prev_peak) in zip(cycles[1:], cycles):
         assert r(start) == peak
         assert r(start - 1) == pytest.approx(prev_peak * math.sin(math.pi / (2 * prev_len)) ** 2, rel=1e-14)
         assert r(start + 1) < peak

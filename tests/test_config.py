@@ -82,7 +82,8 @@ def test_nested_specs_and_paths():
 
 BAD = [
     ("type: cosin\npeak_lr: 1\ndecay_steps: 5\n", "type: unknown type 'cosin'; did you mean 'cosine'?"),
-    ("type: cosine\npeak_lr: 1\ndecay_step: 5\n", "decay_step: unknown key for type 'cosine'; did you mean 'decay_steps'?"),
+    ("type: cosine\npeak_lr: 1\ndecay_step: 5\n",
+     "decay_step: unknown key for type 'cosine'; did you mean 'decay_steps'?"),
     ("type: cosine\npeak_lr: 1\n", "decay_steps: missing (required for type 'cosine')"),
     ("peak_lr: 1\n", "not a schedule spec (no 'type' key) nor a run config"),
     ("type: cosine\npeak_lr: fast\ndecay_steps: 5\n", "peak_lr: must be a number (got 'fast', a string)"),

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import mpmath as mp
 import pytest
-from conftest import around
 
+from conftest import around
 from lrtempo.schedules import (
     Constant,
     CosineDecay,

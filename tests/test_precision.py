@@ -7,8 +7,8 @@ import math
 import mpmath as mp
 import numpy as np
 import pytest
-from conftest import MAX_ULPS, around, ulps_off
 
+from conftest import MAX_ULPS, around, ulps_off
 from lrtempo.schedules import WSD, CosineDecay, PolynomialDecay, Ramp, WarmupCosine
 
 M = mp.mpf

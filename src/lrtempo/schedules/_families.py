@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 _LINEAR = Shape("linear")
+#: steps beyond this are never reached by a training run (and near int64's limit)
+_FAR = 2**62
 _COSINE = Shape("cosine")
 
 
@@ -416,6 +418,8 @@ class ExponentialDecay(Schedule):
         if self.end_lr == 0.0:
             return None
         t = self.decay_steps * math.log(self.end_lr / self.base_lr) / math.log(self.decay_rate)
+        if self.start_step + t > _FAR:
+            return None  # reaches end_lr only after 2**62 steps: endless in practice
         guess = self.start_step + max(0, math.ceil(t))
         raw = lambda k: float(self._raw(np.array([k], dtype=np.int64))[0])  # noqa: E731 - the array path
         while guess > 0 and raw(guess - 1) <= self.end_lr:

@@ -1,0 +1,402 @@
+"""transformers, optax and timm compat against their published formulas.
+
+Each reference below is the library's documented formula written out in plain
+Python for one step (transformers' lr lambdas, optax's schedule functions,
+timm's ``_get_lr`` in per-update mode). When the library itself is installed,
+the optional tests at the end compare against it too.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+import numpy as np
+import pytest
+
+from lrtempo.config import ConfigError, build_schedule
+
+BASE = 5e-4
+
+
+def compat(library, name, kwargs, base=BASE):
+    spec = {"type": "compat", "library": library, "name": name, "kwargs": kwargs}
+    if library != "optax":
+        spec["base_lr"] = base
+    return build_schedule(spec)
+
+
+def check(schedule, reference, steps, rtol=1e-13):
+    got = schedule.at(np.asarray(steps))
+    want = np.asarray([reference(k) for k in steps], dtype=np.float64)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-300)
+
+
+# -- transformers ---------------------------------------------------------------
+
+def hf_warm(k, w):
+    return float(k) / float(max(1, w))
+
+
+def hf_cosine(k, w, t, cycles=0.5):
+    if k < w:
+        return hf_warm(k, w)
+    p = float(k - w) / float(max(1, t - w))
+    return max(0.0, 0.5 * (1.0 + math.cos(math.pi * float(cycles) * 2.0 * p)))
+
+
+def hf_linear(k, w, t):
+    return hf_warm(k, w) if k < w else max(0.0, float(t - k) / float(max(1, t - w)))
+
+
+def hf_restarts(k, w, t, cycles=1):
+    if k < w:
+        return hf_warm(k, w)
+    p = float(k - w) / float(max(1, t - w))
+    return 0.0 if p >= 1.0 else max(0.0, 0.5 * (1.0 + math.cos(math.pi * ((float(cycles) * p) % 1.0))))
+
+
+def hf_poly(k, w, t, lr_end, power, lr_init):
+    if k < w:
+        return hf_warm(k, w)
+    if k > t:
+        return lr_end / lr_init
+    return ((lr_init - lr_end) * (1 - (k - w) / (t - w)) ** power + lr_end) / lr_init
+
+
+def hf_isqrt(k, w, ts):
+    if k < w:
+        return hf_warm(k, w)
+    return 1.0 / math.sqrt((k + ts - w) / ts)
+
+
+def hf_cosine_min(k, w, t, rate, cycles=0.5):
+    if k < w:
+        return hf_warm(k, w)
+    p = float(k - w) / float(max(1, t - w))
+    f = 0.5 * (1.0 + math.cos(math.pi * float(cycles) * 2.0 * p))
+    return max(0, f * (1 - rate) + rate)
+
+
+def hf_wsd(k, w, s, d, wt, dt, ratio, cycles=0.5):
+    if k < w:
+        p = float(k) / float(max(1, w))
+        f = {"linear": p, "cosine": 0.5 * (1.0 - math.cos(math.pi * p)), "1-sqrt": 1.0 - math.sqrt(1.0 - p)}[wt]
+        return max(0.0, f * (1.0 - ratio) + ratio)
+    if k < w + s:
+        return 1.0
+    if k < w + s + d:
+        p = float(k - w - s) / float(max(1, d))
+        f = {"linear": 1.0 - p, "cosine": 0.5 * (1.0 + math.cos(math.pi * float(cycles) * 2.0 * p)),
+             "1-sqrt": 1.0 - math.sqrt(p)}[dt]
+        return max(0.0, f * (1.0 - ratio) + ratio)
+    return ratio
+
+
+HF_CASES = [
+    ("get_constant_schedule", {}, lambda k: 1.0),
+    ("get_constant_schedule_with_warmup", {"num_warmup_steps": 10}, lambda k: hf_warm(k, 10) if k < 10 else 1.0),
+    ("get_constant_schedule_with_warmup", {"num_warmup_steps": 0}, lambda k: 1.0),
+    ("get_linear_schedule_with_warmup", {"num_warmup_steps": 10, "num_training_steps": 100},
+     lambda k: hf_linear(k, 10, 100)),
+    ("get_linear_schedule_with_warmup", {"num_warmup_steps": 100, "num_training_steps": 100},
+     lambda k: hf_linear(k, 100, 100)),
+    ("get_cosine_schedule_with_warmup", {"num_warmup_steps": 10, "num_training_steps": 100},
+     lambda k: hf_cosine(k, 10, 100)),
+    ("get_cosine_schedule_with_warmup", {"num_warmup_steps": 0, "num_training_steps": 1, "num_cycles": 1.5},
+     lambda k: hf_cosine(k, 0, 1, 1.5)),
+    ("get_cosine_with_hard_restarts_schedule_with_warmup",
+     {"num_warmup_steps": 5, "num_training_steps": 105, "num_cycles": 3}, lambda k: hf_restarts(k, 5, 105, 3)),
+    ("get_polynomial_decay_schedule_with_warmup",
+     {"num_warmup_steps": 10, "num_training_steps": 100, "lr_end": 1e-6, "power": 2.0},
+     lambda k: hf_poly(k, 10, 100, 1e-6, 2.0, BASE)),
+    ("get_inverse_sqrt_schedule", {"num_warmup_steps": 10}, lambda k: hf_isqrt(k, 10, 10)),
+    ("get_inverse_sqrt_schedule", {"num_warmup_steps": 0}, lambda k: hf_isqrt(k, 0, 10_000)),
+    ("get_inverse_sqrt_schedule", {"num_warmup_steps": 8, "timescale": 50}, lambda k: hf_isqrt(k, 8, 50)),
+    ("get_cosine_with_min_lr_schedule_with_warmup",
+     {"num_warmup_steps": 10, "num_training_steps": 100, "min_lr": 1e-5},
+     lambda k: hf_cosine_min(k, 10, 100, 1e-5 / BASE)),
+    ("get_cosine_with_min_lr_schedule_with_warmup",
+     {"num_warmup_steps": 10, "num_training_steps": 100, "min_lr_rate": 0.1},
+     lambda k: hf_cosine_min(k, 10, 100, 0.1)),
+    ("get_wsd_schedule", {"num_warmup_steps": 10, "num_decay_steps": 30, "num_training_steps": 100},
+     lambda k: hf_wsd(k, 10, 60, 30, "linear", "cosine", 0)),
+    ("get_wsd_schedule", {"num_warmup_steps": 10, "num_decay_steps": 30, "num_stable_steps": 20,
+                          "warmup_type": "1-sqrt", "decay_type": "1-sqrt", "min_lr_ratio": 0.1},
+     lambda k: hf_wsd(k, 10, 20, 30, "1-sqrt", "1-sqrt", 0.1)),
+    ("get_wsd_schedule", {"num_warmup_steps": 10, "num_decay_steps": 30, "num_training_steps": 100,
+                          "warmup_type": "cosine", "decay_type": "linear", "min_lr_ratio": 0.05},
+     lambda k: hf_wsd(k, 10, 60, 30, "cosine", "linear", 0.05)),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, lam", HF_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(HF_CASES)])
+def test_transformers_formulas(name, kwargs, lam):
+    check(compat("transformers", name, kwargs), lambda k: BASE * lam(k), range(0, 260))
+
+
+def test_every_transformers_function_is_covered():
+    from lrtempo.schedules.compat import LIBRARIES
+
+    assert set(LIBRARIES["transformers"]) == {c[0] for c in HF_CASES}
+
+
+def test_transformers_rejections():
+    with pytest.raises(ConfigError, match="lr_end .* must be smaller than initial lr"):
+        compat("transformers", "get_polynomial_decay_schedule_with_warmup",
+               {"num_warmup_steps": 1, "num_training_steps": 10, "lr_end": 1.0})
+    with pytest.raises(ConfigError, match="Only one of min_lr or min_lr_rate"):
+        compat("transformers", "get_cosine_with_min_lr_schedule_with_warmup",
+               {"num_warmup_steps": 1, "num_training_steps": 10, "min_lr": 1e-5, "min_lr_rate": 0.1})
+    with pytest.raises(ConfigError, match="Unknown decay type"):
+        compat("transformers", "get_wsd_schedule",
+               {"num_warmup_steps": 1, "num_decay_steps": 2, "num_training_steps": 10, "decay_type": "exp"})
+
+
+# -- optax -------------------------------------------------------------------------
+
+def ox_poly(k, init, end, power, steps, begin=0):
+    if steps <= 0:
+        return init
+    count = min(max(k - begin, 0), steps)
+    return (init - end) * (1 - count / steps) ** power + end
+
+
+def ox_cosine(k, init, steps, alpha=0.0, exponent=1.0):
+    count = min(k, steps)
+    c = 0.5 * (1 + math.cos(math.pi * count / steps))
+    return init * ((1 - alpha) * c ** exponent + alpha)
+
+
+def ox_warmup_cosine(k, init, peak, warmup, decay, end=0.0, exponent=1.0):
+    alpha = 0.0 if peak == 0.0 else end / peak
+    if k < warmup:
+        return ox_poly(k, init, peak, 1, warmup)
+    return ox_cosine(k - warmup, peak, decay - warmup, alpha, exponent)
+
+
+def ox_exp(k, init, steps, rate, begin=0, staircase=False, end=None):
+    dec = k - begin
+    p = dec / steps
+    if staircase:
+        p = math.floor(p)
+    v = init if dec <= 0 else init * rate ** p
+    if end is not None:
+        v = max(v, end) if rate < 1 else min(v, end)
+    return v
+
+
+def ox_piecewise_constant(k, init, table):
+    v = init
+    for threshold, scale in sorted(table.items()):
+        if k >= threshold:
+            v *= scale
+    return v
+
+
+def ox_interp(k, kind, init, table):
+    bounds = [0, *sorted(table)]
+    vals = [init]
+    for b in sorted(table):
+        vals.append(vals[-1] * table[b])
+    if k >= bounds[-1]:
+        return vals[-1]
+    i = bisect.bisect_right(bounds, k) - 1
+    pct = (k - bounds[i]) / (bounds[i + 1] - bounds[i])
+    a, b = vals[i], vals[i + 1]
+    return (b - a) * pct + a if kind == "linear" else b + (a - b) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+
+OX_CASES = [
+    ("constant_schedule", {"value": 0.3}, lambda k: 0.3),
+    ("linear_schedule", {"init_value": 1.0, "end_value": 0.01, "transition_steps": 100, "transition_begin": 5},
+     lambda k: ox_poly(k, 1.0, 0.01, 1, 100, 5)),
+    ("polynomial_schedule", {"init_value": 1.0, "end_value": 0.01, "power": 2, "transition_steps": 100},
+     lambda k: ox_poly(k, 1.0, 0.01, 2, 100)),
+    ("polynomial_schedule", {"init_value": 1.0, "end_value": 0.01, "power": 2, "transition_steps": 0},
+     lambda k: 1.0),
+    ("cosine_decay_schedule", {"init_value": 0.1, "decay_steps": 100, "alpha": 0.05, "exponent": 2.0},
+     lambda k: ox_cosine(k, 0.1, 100, 0.05, 2.0)),
+    ("warmup_cosine_decay_schedule", {"init_value": 0.0, "peak_value": 1e-3, "warmup_steps": 20,
+                                      "decay_steps": 120, "end_value": 1e-5},
+     lambda k: ox_warmup_cosine(k, 0.0, 1e-3, 20, 120, 1e-5)),
+    ("exponential_decay", {"init_value": 1.0, "transition_steps": 10, "decay_rate": 0.5, "transition_begin": 7,
+                           "staircase": True, "end_value": 0.01},
+     lambda k: ox_exp(k, 1.0, 10, 0.5, 7, True, 0.01)),
+    ("exponential_decay", {"init_value": 1.0, "transition_steps": 10, "decay_rate": 1.5, "end_value": 20.0},
+     lambda k: ox_exp(k, 1.0, 10, 1.5, 0, False, 20.0)),
+    ("piecewise_constant_schedule", {"init_value": 0.1, "boundaries_and_scales": {30: 0.1, 60: 0.5}},
+     lambda k: ox_piecewise_constant(k, 0.1, {30: 0.1, 60: 0.5})),
+    ("piecewise_interpolate_schedule", {"interpolate_type": "cosine", "init_value": 0.1,
+                                        "boundaries_and_scales": {"30": 2.0, "90": 0.01}},
+     lambda k: ox_interp(k, "cosine", 0.1, {30: 2.0, 90: 0.01})),
+    ("join_schedules", {"boundaries": [50], "schedules": [
+        {"name": "constant_schedule", "kwargs": {"value": 0.2}},
+        {"name": "cosine_decay_schedule", "kwargs": {"init_value": 0.2, "decay_steps": 100}}]},
+     lambda k: 0.2 if k < 50 else ox_cosine(k - 50, 0.2, 100)),
+    ("sgdr_schedule", {"cosine_kwargs": [
+        {"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 5, "decay_steps": 50},
+        {"init_value": 0.0, "peak_value": 0.5, "warmup_steps": 5, "decay_steps": 100}]},
+     lambda k: ox_warmup_cosine(k, 0.0, 1.0, 5, 50) if k < 50 else ox_warmup_cosine(k - 50, 0.0, 0.5, 5, 100)),
+    ("cosine_onecycle_schedule", {"transition_steps": 100, "peak_value": 0.1},
+     lambda k: ox_interp(k, "cosine", 0.1 / 25, {30: 25.0, 100: 1.0 / (25 * 1e4)})),
+    ("linear_onecycle_schedule", {"transition_steps": 100, "peak_value": 0.1},
+     lambda k: ox_interp(k, "linear", 0.1 / 25, {30: 25.0, 85: 1 / 25, 100: 1e-4})),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, ref", OX_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(OX_CASES)])
+def test_optax_formulas(name, kwargs, ref):
+    check(compat("optax", name, kwargs), ref, range(0, 260))
+
+
+def test_every_optax_function_is_covered():
+    from lrtempo.schedules.compat import LIBRARIES
+
+    assert set(LIBRARIES["optax"]) == {c[0] for c in OX_CASES}
+
+
+def test_optax_rejections():
+    with pytest.raises(ConfigError, match="requires positive decay_steps"):
+        compat("optax", "cosine_decay_schedule", {"init_value": 1.0, "decay_steps": 0})
+    with pytest.raises(ConfigError, match="decay_steps - warmup_steps"):
+        compat("optax", "warmup_cosine_decay_schedule",
+               {"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 10, "decay_steps": 10})
+    with pytest.raises(ConfigError, match="non-negative scale factors"):
+        compat("optax", "piecewise_constant_schedule", {"init_value": 1.0, "boundaries_and_scales": {5: -1}})
+    with pytest.raises(ConfigError, match="returns NaN"):
+        compat("optax", "cosine_onecycle_schedule", {"transition_steps": 3, "peak_value": 1.0, "pct_start": 0.1})
+    with pytest.raises(ConfigError, match="base_lr: optax schedules carry their own values"):
+        build_schedule({"type": "compat", "library": "optax", "name": "constant_schedule", "base_lr": 0.1,
+                        "kwargs": {"value": 1.0}})
+
+
+# -- timm --------------------------------------------------------------------------
+
+def timm_cycle_lr(t, base, t_initial, lr_min=0.0, mul=1.0, decay=1.0, limit=1, warmup_t=0, warmup_init=0.0,
+                  prefix=False, k_decay=1.0, kind="cosine", power=0.5, lb=-7.0, ub=3.0):
+    """timm's _get_lr(t), written out; update 0 runs at the rate set on construction."""
+    if kind == "tanh" and warmup_t and not prefix:
+        target = timm_cycle_lr(warmup_t, base, t_initial, lr_min, mul, decay, limit, 0, 0.0, False, k_decay,
+                               kind, power, lb, ub)
+    else:
+        target = base
+    if t == 0:
+        return warmup_init if warmup_t else base
+    if t < warmup_t:
+        return warmup_init + t * ((target - warmup_init) / warmup_t)
+    if prefix:
+        t = t - warmup_t
+    if mul != 1:
+        i = math.floor(math.log(1 - t / t_initial * (1 - mul), mul))
+        t_i = mul**i * t_initial
+        t_curr = t - (1 - mul**i) / (1 - mul) * t_initial
+    else:
+        i = t // t_initial
+        t_i = t_initial
+        t_curr = t - t_initial * i
+    if i >= limit:
+        return lr_min
+    lr_max = base * decay**i
+    if kind == "cosine":
+        return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * t_curr**k_decay / t_i**k_decay))
+    if kind == "poly":
+        return lr_min + (lr_max - lr_min) * (1 - t_curr**k_decay / t_i**k_decay) ** power
+    tr = t_curr / t_i
+    return lr_min + 0.5 * (lr_max - lr_min) * (1 - math.tanh(lb * (1.0 - tr) + ub * tr))
+
+
+TIMM_CASES = [
+    ("CosineLRScheduler", {"t_initial": 100, "lr_min": 1e-6, "warmup_t": 10, "warmup_lr_init": 1e-6},
+     lambda t: timm_cycle_lr(t, BASE, 100, 1e-6, warmup_t=10, warmup_init=1e-6)),
+    ("CosineLRScheduler", {"t_initial": 50, "lr_min": 1e-5, "cycle_mul": 2.0, "cycle_decay": 0.5, "cycle_limit": 3,
+                           "warmup_t": 5, "warmup_lr_init": 1e-6, "warmup_prefix": True},
+     lambda t: timm_cycle_lr(t, BASE, 50, 1e-5, 2.0, 0.5, 3, 5, 1e-6, True)),
+    ("CosineLRScheduler", {"t_initial": 40, "cycle_limit": 4, "k_decay": 1.5},
+     lambda t: timm_cycle_lr(t, BASE, 40, limit=4, k_decay=1.5)),
+    ("PolyLRScheduler", {"t_initial": 120, "power": 2.0, "lr_min": 1e-6, "warmup_t": 3},
+     lambda t: timm_cycle_lr(t, BASE, 120, 1e-6, warmup_t=3, kind="poly", power=2.0)),
+    ("TanhLRScheduler", {"t_initial": 100, "lr_min": 1e-6},
+     lambda t: timm_cycle_lr(t, BASE, 100, 1e-6, kind="tanh")),
+    ("TanhLRScheduler", {"t_initial": 100, "warmup_t": 10, "warmup_lr_init": 1e-6, "cycle_limit": 2},
+     lambda t: timm_cycle_lr(t, BASE, 100, 0.0, limit=2, warmup_t=10, warmup_init=1e-6, kind="tanh")),
+    ("StepLRScheduler", {"decay_t": 30, "decay_rate": 0.5, "warmup_t": 5, "warmup_lr_init": 1e-6},
+     lambda t: (1e-6 if t == 0 else 1e-6 + t * (BASE - 1e-6) / 5) if t < 5 else BASE * 0.5 ** ((t - 5) // 30)),
+    ("MultiStepLRScheduler", {"decay_t": [30, 80], "decay_rate": 0.1},
+     lambda t: BASE * 0.1 ** bisect.bisect_right([30, 80], t)),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, ref", TIMM_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(TIMM_CASES)])
+def test_timm_formulas(name, kwargs, ref):
+    check(compat("timm", name, kwargs), ref, range(0, 400), rtol=1e-12)
+
+
+def test_every_timm_class_is_covered():
+    from lrtempo.schedules.compat import LIBRARIES
+
+    assert set(LIBRARIES["timm"]) == {c[0] for c in TIMM_CASES}
+
+
+def test_timm_rejections():
+    with pytest.raises(ConfigError, match="per-update mode"):
+        compat("timm", "CosineLRScheduler", {"t_initial": 10, "t_in_epochs": True})
+    with pytest.raises(ConfigError, match="noise"):
+        compat("timm", "CosineLRScheduler", {"t_initial": 10, "noise_range_t": 5})
+    with pytest.raises(ConfigError, match="t_initial: must be > 0"):
+        compat("timm", "CosineLRScheduler", {"t_initial": 0})
+
+
+# -- the libraries themselves, when installed ------------------------------------------
+
+def _torch_lambda_rates(make, n, base=BASE):
+    import torch
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([param], lr=base)
+    sched = make(opt)
+    out = []
+    for i in range(n):
+        out.append(opt.param_groups[0]["lr"])
+        if i < n - 1:
+            opt.step()
+            sched.step()
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize("name, kwargs, lam", HF_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(HF_CASES)])
+def test_against_transformers_itself(name, kwargs, lam):
+    transformers = pytest.importorskip("transformers")
+    want = _torch_lambda_rates(lambda opt: getattr(transformers, name)(opt, **kwargs), 200)
+    np.testing.assert_allclose(compat("transformers", name, kwargs).at(np.arange(200)), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, kwargs, ref", OX_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(OX_CASES)])
+def test_against_optax_itself(name, kwargs, ref):
+    optax = pytest.importorskip("optax")
+    if name == "join_schedules":
+        fn = optax.join_schedules([getattr(optax, c["name"])(**c["kwargs"]) for c in kwargs["schedules"]],
+                                  kwargs["boundaries"])
+    else:
+        kw = dict(kwargs)
+        if "boundaries_and_scales" in kw:
+            kw["boundaries_and_scales"] = {int(k): v for k, v in kw["boundaries_and_scales"].items()}
+        fn = getattr(optax, name)(**kw)
+    want = np.asarray([float(fn(k)) for k in range(200)])
+    # optax computes in float32
+    np.testing.assert_allclose(compat("optax", name, kwargs).at(np.arange(200)), want, rtol=2e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name, kwargs, ref", TIMM_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(TIMM_CASES)])
+def test_against_timm_itself(name, kwargs, ref):
+    scheduler = pytest.importorskip("timm.scheduler")
+    import torch
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=BASE)
+    sched = getattr(scheduler, name)(opt, **{"t_in_epochs": False, **kwargs})
+    want = []
+    for k in range(300):
+        want.append(opt.param_groups[0]["lr"])
+        sched.step_update(num_updates=k + 1)
+    np.testing.assert_allclose(compat("timm", name, kwargs).at(np.arange(300)), want, rtol=1e-12)
