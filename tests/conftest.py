@@ -44,3 +44,23 @@ def check_schedule():
 def around(*points: int) -> list[int]:
     """Each point and its neighbours (point - 1, point, point + 1)."""
     return [p + d for p in points for d in (-1, 0, 1) if p + d >= 0]
+
+
+def torch_loop_rates(make_scheduler, n: int, base: float, optimizer: str = "SGD") -> np.ndarray:
+    """The lr of updates 0..n-1 in torch's documented loop: optimizer.step(), then scheduler.step()."""
+    import warnings
+
+    import torch
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=base, momentum=0.9) if optimizer == "SGD" else torch.optim.AdamW([param], lr=base)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sched = make_scheduler(opt)
+        out = []
+        for i in range(n):
+            out.append(opt.param_groups[0]["lr"])
+            if i < n - 1:
+                opt.step()
+                sched.step()
+    return np.asarray(out, dtype=np.float64)

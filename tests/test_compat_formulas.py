@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 
+from conftest import torch_loop_rates
 from lrtempo.config import ConfigError, build_schedule
 
 BASE = 5e-4
@@ -349,25 +350,10 @@ def test_timm_rejections():
 
 # -- the libraries themselves, when installed ------------------------------------------
 
-def _torch_lambda_rates(make, n, base=BASE):
-    import torch
-
-    param = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.AdamW([param], lr=base)
-    sched = make(opt)
-    out = []
-    for i in range(n):
-        out.append(opt.param_groups[0]["lr"])
-        if i < n - 1:
-            opt.step()
-            sched.step()
-    return np.asarray(out)
-
-
 @pytest.mark.parametrize("name, kwargs, lam", HF_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(HF_CASES)])
 def test_against_transformers_itself(name, kwargs, lam):
     transformers = pytest.importorskip("transformers")
-    want = _torch_lambda_rates(lambda opt: getattr(transformers, name)(opt, **kwargs), 200)
+    want = torch_loop_rates(lambda opt: getattr(transformers, name)(opt, **kwargs), 200, BASE, "AdamW")
     np.testing.assert_allclose(compat("transformers", name, kwargs).at(np.arange(200)), want, rtol=1e-12)
 
 

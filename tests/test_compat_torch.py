@@ -7,11 +7,10 @@ else (no absolute tolerance).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
+from conftest import torch_loop_rates
 from lrtempo.config import ConfigError, build_schedule
 
 torch = pytest.importorskip("torch")
@@ -22,22 +21,14 @@ BASE = 0.1
 
 def torch_rates(name, kwargs, n, base=BASE):
     """The lr of updates 0..n-1 in torch's documented loop."""
-    param = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([param], lr=base, momentum=0.9)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+
+    def make(opt):
         if name == "SequentialLR":
             children = [getattr(L, c["name"])(opt, **c["kwargs"]) for c in kwargs["schedulers"]]
-            sched = L.SequentialLR(opt, children, milestones=kwargs["milestones"])
-        else:
-            sched = getattr(L, name)(opt, **kwargs)
-        out = []
-        for i in range(n):
-            out.append(opt.param_groups[0]["lr"])
-            if i < n - 1:
-                opt.step()
-                sched.step()
-    return np.asarray(out, dtype=np.float64)
+            return L.SequentialLR(opt, children, milestones=kwargs["milestones"])
+        return getattr(L, name)(opt, **kwargs)
+
+    return torch_loop_rates(make, n, base)
 
 
 def compat(name, kwargs, base=BASE):

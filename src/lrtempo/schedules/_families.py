@@ -417,7 +417,7 @@ class ExponentialDecay(Schedule):
             return 0
         if self.end_lr == 0.0:
             return None
-        t = self.decay_steps * math.log(self.end_lr / self.base_lr) / math.log(self.decay_rate)
+        t = self.decay_steps * (math.log(self.end_lr) - math.log(self.base_lr)) / math.log(self.decay_rate)
         if self.start_step + t > _FAR:
             return None  # reaches end_lr only after 2**62 steps: endless in practice
         guess = self.start_step + max(0, math.ceil(t))

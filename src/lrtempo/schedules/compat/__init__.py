@@ -112,12 +112,6 @@ def _make(library: Any, name: Any, base_lr: Any, kwargs: Any) -> Impl:
     if library not in LIBRARIES:
         raise CompatError([("library", f"unknown library {library!r}{did_you_mean(library, LIBRARIES)} "
                                        f"(one of: {', '.join(LIBRARIES)})")])
-    if not isinstance(name, str) or name not in LIBRARIES[library]:
-        raise CompatError([("name", f"unknown {library} schedule {name!r}{did_you_mean(name, LIBRARIES[library])} "
-                                    f"(supported: {', '.join(LIBRARIES[library])})")])
-    if not isinstance(kwargs, Mapping):
-        raise CompatError([("kwargs", f"must be a mapping of {name}'s keyword arguments (got {kwargs!r})")])
-    kwargs = dict(kwargs)
     if library == "optax":
         if base_lr is not None:
             raise CompatError([("base_lr", "optax schedules carry their own values (init_value, peak_value); "

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._base import did_you_mean
 
-__all__ = ["CompatError", "Impl", "Kwargs", "MISSING"]
+__all__ = ["CompatError", "Impl", "Kwargs", "MISSING", "build", "steps_horizon"]
 
 MISSING = object()
 
@@ -134,6 +134,17 @@ class Kwargs:
     def done(self) -> None:
         if self.problems:
             raise CompatError(self.problems)
+
+
+def build(library: str, table: Mapping[str, Any], name: Any, kwargs: Any, *args: Any) -> Impl:
+    """Look ``name`` up in a library's table and build it from ``kwargs`` (and ``base_lr`` in ``args``)."""
+    if not isinstance(name, str) or name not in table:
+        raise CompatError([("name", f"unknown {library} schedule {name!r}{did_you_mean(name, table)} "
+                                    f"(supported: {', '.join(table)})")])
+    if not isinstance(kwargs, Mapping):
+        raise CompatError([("kwargs", f"must be a mapping of {name}'s keyword arguments (got {kwargs!r})")])
+    signature, builder = table[name]
+    return builder(Kwargs(kwargs, signature, name), *args)
 
 
 def steps_horizon(*candidates: Any) -> int:

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ._common import MISSING, CompatError, Impl, Kwargs, steps_horizon
+from ._common import MISSING, CompatError, Impl, Kwargs, build, steps_horizon
 
 _R = MISSING
 
@@ -305,12 +305,4 @@ OPTAX = {
 
 
 def make(name: str, kwargs: dict) -> Impl:
-    if name not in OPTAX:
-        from .._base import did_you_mean
-
-        raise CompatError([("name", f"unknown optax schedule {name!r}{did_you_mean(name, OPTAX)} "
-                                    f"(supported: {', '.join(OPTAX)})")])
-    if not isinstance(kwargs, dict):
-        raise CompatError([("kwargs", f"must be a mapping of {name}'s keyword arguments (got {kwargs!r})")])
-    signature, builder = OPTAX[name]
-    return builder(Kwargs(kwargs, signature, name))
+    return build("optax", OPTAX, name, kwargs)

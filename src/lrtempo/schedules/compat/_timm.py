@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ._common import MISSING, CompatError, Impl, Kwargs
+from ._common import MISSING, Impl, Kwargs, build
 
 _R = MISSING
 
@@ -144,12 +144,4 @@ TIMM = {
 
 
 def make(name: str, kwargs: dict, base: float) -> Impl:
-    if name not in TIMM:
-        from .._base import did_you_mean
-
-        raise CompatError([("name", f"unknown timm scheduler {name!r}{did_you_mean(name, TIMM)} "
-                                    f"(supported: {', '.join(TIMM)})")])
-    if not isinstance(kwargs, dict):
-        raise CompatError([("kwargs", f"must be a mapping of {name}'s keyword arguments (got {kwargs!r})")])
-    signature, builder = TIMM[name]
-    return builder(Kwargs(kwargs, signature, name), base)
+    return build("timm", TIMM, name, kwargs, base)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .._shapes import Shape, ramp_values
-from ._common import MISSING, Impl, Kwargs, steps_horizon
+from ._common import MISSING, Impl, Kwargs, build, steps_horizon
 
 _COSINE = Shape("cosine")
 _LINEAR = Shape("linear")
@@ -295,15 +295,4 @@ OWN_RATE = {"CyclicLR", "OneCycleLR"}
 
 
 def make(name: str, kwargs: dict, base: float) -> Impl:
-    from ._common import CompatError
-
-    if name not in TORCH:
-        from .._base import did_you_mean
-
-        raise CompatError([("name", f"unknown torch scheduler {name!r}{did_you_mean(name, TORCH)} "
-                                    f"(supported: {', '.join(TORCH)})")])
-    signature, builder = TORCH[name]
-    if not isinstance(kwargs, dict):
-        raise CompatError([("kwargs", f"must be a mapping of {name}'s keyword arguments (got {kwargs!r})")])
-    kw = Kwargs(kwargs, signature, name)
-    return builder(kw, base)
+    return build("torch", TORCH, name, kwargs, base)

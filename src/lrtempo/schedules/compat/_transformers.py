@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ._common import MISSING, CompatError, Impl, Kwargs, steps_horizon
+from ._common import MISSING, Impl, Kwargs, build, steps_horizon
 
 _R = MISSING
 
@@ -197,10 +197,4 @@ TRANSFORMERS = {
 
 
 def make(name: str, kwargs: dict, base: float) -> Impl:
-    if name not in TRANSFORMERS:
-        from .._base import did_you_mean
-
-        raise CompatError([("name", f"unknown transformers schedule {name!r}{did_you_mean(name, TRANSFORMERS)} "
-                                    f"(supported: {', '.join(TRANSFORMERS)})")])
-    signature, builder = TRANSFORMERS[name]
-    return builder(Kwargs(kwargs, signature, name), base)
+    return build("transformers", TRANSFORMERS, name, kwargs, base)
