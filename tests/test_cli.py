@@ -159,3 +159,18 @@ def test_examples_cover_every_type():
     for path in EXAMPLES.glob("*.*"):
         walk(read_config_file(path))
     assert set(NATIVE_TYPES) | {"compat"} <= seen
+
+
+def _bad_inputs():
+    from test_config import BAD
+
+    return BAD
+
+
+@pytest.mark.parametrize("text, message", _bad_inputs())
+def test_every_bad_config_input_exits_2_with_one_line(capsys, tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    code, out, err = run(capsys, "values", path)
+    assert code == 2 and out == ""
+    assert err.startswith("lrtempo: error: ") and message in err and err.count("\n") == 1
