@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SHAPES", "Shape", "make_ramp", "ramp", "ramp_values"]
+__all__ = ["Shape", "make_ramp", "ramp_values"]
 
 _HALF_PI = 0.5 * math.pi
 
@@ -98,10 +98,6 @@ class Shape:
             span = self.upper - self.lower
             return np.sinh(span * x) * math.cosh(self.lower) / (np.cosh(self.upper - span * x) * math.sinh(span))
         raise ValueError(f"unknown shape {name!r}")  # pragma: no cover - validated earlier
-
-
-#: the shape names a config may use
-SHAPES = ("linear", "cosine", "1-sqrt", "power", "tanh", "exponential")
 
 
 def _geometric(a: Any, b: Any, x: Any) -> Any:
@@ -172,15 +168,6 @@ def make_ramp(shape: Shape, a: float, b: float, n: int) -> Callable[[int], float
         return float(ramp_values(shape, a, b, np.array([k], dtype=np.int64), n)[0])
 
     return general
-
-
-def ramp(shape: Shape, a: float, b: float, k: int, n: int) -> float:
-    """Value at local step ``k`` of a ramp (see :func:`make_ramp`).
-
-    >>> ramp(Shape("linear"), 0.0, 1.0, 1, 4)
-    0.25
-    """
-    return make_ramp(shape, a, b, n)(k)
 
 
 def ramp_values(shape: Shape, a: Any, b: Any, k: np.ndarray, n: Any) -> np.ndarray:

@@ -71,9 +71,6 @@ class Kwargs:
             self.fail(name, f"missing: {self.where} requires it")
         return value
 
-    def present(self, name: str) -> bool:
-        return self.raw.get(name, self.signature[name]) is not None
-
     def number(self, name: str, *, allow_none: bool = False) -> Any:
         value = self._get(name)
         if value is MISSING or (value is None and allow_none):
