@@ -1,0 +1,88 @@
+"""Cost of one scheduler step: LRTempoScheduler against torch's own schedulers.
+
+Interleaved rounds, medians, for 1 and 10 param groups:
+
+* ``LRTempoScheduler`` with warmup_cosine;
+* torch ``StepLR``, ``CosineAnnealingLR``, ``LambdaLR`` (warmup+cosine written
+  as a Python lambda, the usual way) and ``SequentialLR(LinearLR,
+  CosineAnnealingLR)``.
+
+Only ``scheduler.step()`` is timed (the optimizer is not stepped, so torch's
+"step order" warning is silenced and lrtempo's order check is switched off).
+
+    python benchmarks/bench_adapter.py [--rounds 7] [--steps 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+import warnings
+
+import torch
+from torch.optim import lr_scheduler as L
+
+from lrtempo import WarmupCosine
+from lrtempo.torch import LRTempoScheduler
+
+TOTAL, WARM, PEAK = 1_000_000, 10_000, 0.1
+
+
+def optimizer(groups: int) -> torch.optim.Optimizer:
+    return torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(1))]} for _ in range(groups)], lr=PEAK)
+
+
+def warmup_cosine_lambda(k: int) -> float:
+    if k < WARM:
+        return k / WARM
+    return 0.5 * (1 + math.cos(math.pi * (k - WARM) / (TOTAL - WARM)))
+
+
+MAKERS = {
+    "LRTempoScheduler": lambda opt: LRTempoScheduler(opt, WarmupCosine(PEAK, TOTAL, WARM), warn_order=False),
+    "StepLR": lambda opt: L.StepLR(opt, step_size=1000, gamma=0.5),
+    "CosineAnnealingLR": lambda opt: L.CosineAnnealingLR(opt, T_max=TOTAL),
+    "LambdaLR (warmup+cosine)": lambda opt: L.LambdaLR(opt, warmup_cosine_lambda),
+    "SequentialLR (Linear, Cosine)": lambda opt: L.SequentialLR(
+        opt, [L.LinearLR(opt, start_factor=1e-3, total_iters=WARM), L.CosineAnnealingLR(opt, T_max=TOTAL - WARM)],
+        milestones=[WARM]),
+}
+
+
+def per_step_us(make, groups: int, steps: int) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sched = make(optimizer(groups))
+        step = sched.step
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        return (time.perf_counter() - t0) / steps * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=20_000)
+    args = parser.parse_args()
+    results: dict[tuple[str, int], list[float]] = {}
+    for _ in range(args.rounds):
+        for groups in (1, 10):
+            for name, make in MAKERS.items():
+                results.setdefault((name, groups), []).append(per_step_us(make, groups, args.steps))
+    print(f"scheduler.step() cost, {args.rounds} interleaved rounds of {args.steps:,} steps, medians (us/step)")
+    for groups in (1, 10):
+        ours = statistics.median(results[("LRTempoScheduler", groups)])
+        torch_best = min(statistics.median(results[(n, groups)]) for n in MAKERS if n != "LRTempoScheduler")
+        print(f"\n{groups} param group{'s' if groups > 1 else ''}")
+        for name in MAKERS:
+            med = statistics.median(results[(name, groups)])
+            note = "" if name == "LRTempoScheduler" else f"   ours / this = {ours / med:.2f}"
+            print(f"  {name:30s} {med:7.3f}{note}")
+        print(f"  ours / torch's fastest = {ours / torch_best:.2f} (target <= 0.33)")
+
+
+if __name__ == "__main__":
+    main()

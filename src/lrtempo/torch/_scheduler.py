@@ -1,0 +1,197 @@
+"""The bridge to ``torch.optim``: a scheduler that applies an lrtempo schedule.
+
+DESIGN §6. The adapter's state is the step (plus the schedule's spec hash, to
+notice a changed schedule on resume). ``step`` counts applied optimizer
+updates; after ``n`` calls of :meth:`LRTempoScheduler.step` every param group
+holds ``schedule(n) * group.get("lr_scale", 1.0)``, the rate of update ``n``.
+
+The right loop::
+
+    for batch in data:
+        loss = model(batch).mean()
+        loss.backward()
+        optimizer.step()        # update number `scheduler.last_epoch`, at schedule(last_epoch)
+        optimizer.zero_grad()
+        scheduler.step()        # sets the rate of the next update
+
+Under gradient accumulation, ``scheduler.step()`` belongs next to
+``optimizer.step()``, once per update, not once per micro-batch; when an update
+is skipped (AMP overflow, a non-finite loss), neither is called.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
+
+from ..config import spec_hash
+from ..schedules import Schedule
+
+__all__ = ["LRTempoScheduler", "ScheduleOrderWarning", "ScheduleChangedError", "lambda_lr"]
+
+#: values precomputed per refill of the adapter's buffer (one vectorized ``at()``)
+_BLOCK = 1024
+
+
+class ScheduleOrderWarning(UserWarning):
+    """The scheduler and the optimizer are stepped in the wrong order or at different rates."""
+
+
+class ScheduleChangedError(ValueError):
+    """A checkpoint was written under a different schedule than the one in use."""
+
+
+class LRTempoScheduler(LRScheduler):
+    """Apply ``schedule`` to every param group of ``optimizer``.
+
+    A :class:`torch.optim.lr_scheduler.LRScheduler`, so it is accepted wherever
+    one is. ``last_epoch`` is the number of applied updates (the step).
+    Each group's rate is ``schedule(step) * group.get("lr_scale", 1.0)``.
+
+    ``state_dict()`` holds the step and the spec hash; ``load_state_dict()``
+    refuses a checkpoint of another schedule unless ``allow_schedule_change``,
+    and re-applies the rates to the optimizer at once.
+
+    A :class:`ScheduleOrderWarning` is raised once if the scheduler is advanced
+    before the optimizer has stepped, or more often than the optimizer steps.
+
+    >>> import torch
+    >>> from lrtempo import WarmupCosine
+    >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> sched = LRTempoScheduler(opt, WarmupCosine(peak_lr=0.1, total_steps=10, warmup_steps=2))
+    >>> opt.param_groups[0]["lr"], sched.last_epoch
+    (0.0, 0)
+    >>> opt.step(); sched.step(); opt.param_groups[0]["lr"]
+    0.05
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        schedule: Schedule,
+        *,
+        allow_schedule_change: bool = False,
+        warn_order: bool = True,
+    ) -> None:
+        if not isinstance(schedule, Schedule):
+            raise TypeError(f"schedule must be an lrtempo Schedule (got {type(schedule).__name__})")
+        for i, group in enumerate(optimizer.param_groups):
+            scale = group.get("lr_scale", 1.0)
+            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
+                    or scale < 0:
+                raise ValueError(f"param_groups[{i}]['lr_scale'] must be a finite number >= 0 (got {scale!r})")
+        self.schedule = schedule
+        self.spec_hash = spec_hash(schedule)
+        self.allow_schedule_change = allow_schedule_change
+        self.warn_order = warn_order
+        self._buf_start = 0
+        self._buf: list[float] = []
+        self._lead = 0  # scheduler advances minus optimizer steps since counting (re)started
+        self._count_start = 0  # the step at which counting (re)started
+        self._warned = False
+        self._hook = optimizer.register_step_post_hook(self._count_optimizer_step)
+        super().__init__(optimizer, last_epoch=-1)  # torch's initial step applies schedule(0)
+        self._lead = 0  # that initial step is not an advance
+
+    # -- hot path ----------------------------------------------------------------
+    def _count_optimizer_step(self, *_: Any) -> None:
+        self._lead -= 1
+
+    def rate(self, step: int) -> float:
+        """``schedule(step)``, served from a block precomputed by one ``schedule.at()``."""
+        i = step - self._buf_start
+        if 0 <= i < len(self._buf):
+            return self._buf[i]
+        if step < 0:
+            raise ValueError(f"step must be >= 0 (got {step})")
+        self._buf_start = step
+        self._buf = self.schedule.at(np.arange(step, step + _BLOCK, dtype=np.int64)).tolist()
+        return self._buf[0]
+
+    def _apply(self, step: int) -> None:
+        i = step - self._buf_start
+        buf = self._buf
+        value = buf[i] if 0 <= i < len(buf) else self.rate(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = value * group.get("lr_scale", 1.0)
+
+    def step(self, epoch: int | None = None) -> None:  # noqa: D401 - torch's name
+        """Advance by one applied update and set the rates of the next one."""
+        if epoch is not None:
+            raise TypeError("LRTempoScheduler.step() takes no epoch: the step is the count of applied updates; "
+                            "use load_state_dict() to jump to a step")
+        step = self.last_epoch = self.last_epoch + 1
+        lead = self._lead = self._lead + 1
+        if lead > 0 and step > 0:
+            self._check_order(lead)
+        # _apply(step), inlined: this is the per-update hot path
+        i = step - self._buf_start
+        buf = self._buf
+        value = buf[i] if 0 <= i < len(buf) else self.rate(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = value * group.get("lr_scale", 1.0)
+
+    def _check_order(self, lead: int) -> None:
+        if self._warned or not self.warn_order:
+            return
+        self._warned = True
+        if lead == self.last_epoch - self._count_start:  # the optimizer never stepped
+            message = ("scheduler.step() was called before optimizer.step(): the first update then runs at the "
+                       "second step's rate and the schedule is off by one from then on. Call optimizer.step() "
+                       "first, then scheduler.step().")
+        else:
+            message = (f"the scheduler has advanced {lead} more times than the optimizer stepped: call "
+                       "scheduler.step() once per optimizer update, not per micro-batch (gradient accumulation) "
+                       "and not for skipped updates.")
+        warnings.warn(message, ScheduleOrderWarning, stacklevel=3)
+
+    def get_last_lr(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_lr(self) -> list[float]:
+        return [self.rate(self.last_epoch) * g.get("lr_scale", 1.0) for g in self.optimizer.param_groups]
+
+    # -- state -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": int(self.last_epoch), "spec_hash": self.spec_hash}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        step = state_dict.get("step")
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise ValueError(f"state_dict['step'] must be an integer >= 0 (got {step!r})")
+        saved = state_dict.get("spec_hash")
+        if saved is not None and saved != self.spec_hash and not self.allow_schedule_change:
+            raise ScheduleChangedError(
+                f"the checkpoint was written under schedule {saved[:12]} but this scheduler runs "
+                f"{self.spec_hash[:12]}; pass allow_schedule_change=True to continue under the new schedule")
+        self.last_epoch = step
+        self._lead, self._count_start = 0, step
+        self._apply(step)
+
+    def close(self) -> None:
+        """Remove the optimizer hook (the scheduler stops counting optimizer steps)."""
+        self._hook.remove()
+
+
+def lambda_lr(optimizer: torch.optim.Optimizer, schedule: Schedule) -> LambdaLR:
+    """A torch ``LambdaLR`` view of ``schedule`` for code that wants one.
+
+    Each group's lambda is ``schedule(k) * lr_scale / base_lr`` with ``base_lr``
+    the group's lr when this is called (it must be > 0), so LambdaLR's
+    ``base_lr * lambda(k)`` is the schedule's rate to within an ulp (the
+    division and multiplication round). Use :class:`LRTempoScheduler` for the
+    exact value.
+    """
+    lambdas = []
+    for i, group in enumerate(optimizer.param_groups):
+        base = group.get("initial_lr", group["lr"])
+        if not base > 0:
+            raise ValueError(f"param_groups[{i}] needs an lr > 0 for a LambdaLR view (got {base!r})")
+        factor = group.get("lr_scale", 1.0) / base
+        lambdas.append(lambda k, factor=factor: schedule(k) * factor)
+    return LambdaLR(optimizer, lambdas)
