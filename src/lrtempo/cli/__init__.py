@@ -11,18 +11,18 @@ import argparse
 import sys
 
 from .. import __version__
-from . import plot, schema, show, values
+from . import demo, plot, schema, show, train, values
 from ._common import handle
 
 __all__ = ["main", "build_parser"]
 
-_COMMANDS = (show, values, plot, schema)
+_COMMANDS = (train, demo, show, values, plot, schema)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lrtempo",
-        description="Exact, reproducible learning-rate schedules: inspect, tabulate and plot them.",
+        description="Exact, reproducible learning-rate schedules: train under them, inspect, tabulate and plot them.",
     )
     parser.add_argument("--version", action="version", version=f"lrtempo {__version__}")
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")

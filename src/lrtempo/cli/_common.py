@@ -104,7 +104,7 @@ def handle(func, args: argparse.Namespace) -> int:
         return fail(str(exc), 1)
     except BrokenPipeError:
         return 0
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:
         return fail(str(exc), 1)
     except KeyboardInterrupt:
         return fail("interrupted", 130)

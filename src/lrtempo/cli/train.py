@@ -1,0 +1,48 @@
+"""``lrtempo train [CONFIG]``: train a built-in task under a schedule into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import UsageError, positive_int
+
+HELP = "train a built-in task under a schedule (default: charlm under warmup+cosine, 300 updates)"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help=HELP, description=HELP + ". Writes runs/<name>/ with the config, log.csv, "
+                       "the schedule plots, checkpoints and summary.json; works under torchrun (DDP).")
+    p.add_argument("config", metavar="CONFIG", nargs="?", default=None,
+                   help="a run config (.yaml, .json or .toml) with task and schedule keys")
+    p.add_argument("--out", metavar="DIR", default="runs", help="parent folder of the run directory (default runs)")
+    p.add_argument("--steps", metavar="N", type=positive_int, default=None,
+                   help="optimizer updates to run (default: the config's steps, else the schedule's end)")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue the run in RUN_DIR from its latest checkpoint")
+    p.add_argument("--allow-schedule-change", action="store_true",
+                   help="with --resume and a CONFIG: continue under a different schedule (recorded in run.json)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train import DEFAULT_RUN, TrainingDiverged, load_run_config, parse_run_config, train
+
+    if args.allow_schedule_change and not (args.resume and args.config):
+        raise UsageError("--allow-schedule-change goes with --resume RUN_DIR and a new CONFIG")
+    if args.config is not None:
+        config = load_run_config(args.config)
+    elif args.resume is None:
+        config = parse_run_config(DEFAULT_RUN)
+    else:
+        config = None
+    try:
+        summary = train(config, args.out, resume=args.resume, allow_schedule_change=args.allow_schedule_change,
+                        steps=args.steps, progress=not args.quiet)
+    except TrainingDiverged as exc:
+        raise RuntimeError(f"{exc}; the last good state is checkpointed, see the run's summary.json") from None
+    if summary.run_dir is not None and summary.status == "completed":
+        val = "" if summary.final_val_loss is None else f", validation loss {summary.final_val_loss:.4f}"
+        print(f"{summary.run_dir}: {summary.steps} updates, final loss {summary.final_loss:.4f}{val}, "
+              f"{summary.wall_seconds:.1f} s")
+    return 0

@@ -1,0 +1,80 @@
+"""Checkpoints: atomic writes, and everything an exact resume needs.
+
+A checkpoint holds the model, the optimizer's moments, the schedule's spec and
+hash, the global step, the RNG states (Python, NumPy, torch), each rank's data
+position and the log position. It is written to a temp file, fsynced and
+renamed, so a crash leaves the previous checkpoint intact; it loads with
+``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._log import fsync_dir
+
+__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "rng_state", "set_rng_state"]
+
+CHECKPOINT_FORMAT = 1
+_NAME = re.compile(r"^step-(\d+)\.pt$")
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch RNG states, as plain values and tensors (loadable with weights_only)."""
+    version, py_state, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": [version, list(py_state), gauss],
+        "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, py_state, gauss = state["python"]
+    random.setstate((version, tuple(py_state), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+
+
+def save_checkpoint(folder: str | Path, step: int, payload: dict[str, Any], *, keep: int = 3) -> Path:
+    """Write ``folder/step-NNNNNNNN.pt`` atomically; keep the newest ``keep`` checkpoints."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"step-{step:08d}.pt"
+    tmp = folder / f".{path.name}.tmp"
+    with open(tmp, "wb") as fh:
+        torch.save({"format": CHECKPOINT_FORMAT, "step": step, **payload}, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(folder)
+    for old in sorted(p for p in folder.iterdir() if _NAME.match(p.name))[:-keep]:
+        old.unlink()
+    return path
+
+
+def latest_checkpoint(folder: str | Path) -> Path | None:
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    found = sorted(p for p in folder.iterdir() if _NAME.match(p.name))
+    return found[-1] if found else None
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a damaged file: say which and why
+        raise ValueError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}")
+    return state

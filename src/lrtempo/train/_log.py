@@ -1,0 +1,112 @@
+"""The run log: ``log.csv`` with ``step,lr,grad_l2_norm,loss`` first (DESIGN §7).
+
+Append-only and resume-safe: a row is flushed as it is written and the file
+is fsynced at each checkpoint; on resume, rows at or past the checkpoint's
+step (and a torn last line) are dropped, atomically, before appending again.
+So after a crash and resume no row is duplicated, torn or lost up to the last
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RunLog", "SCHEMA_COLUMNS", "LOG_SCHEMA_VERSION", "read_log"]
+
+#: the fixed first columns; renaming or reordering them needs a version bump
+SCHEMA_COLUMNS = ("step", "lr", "grad_l2_norm", "loss")
+LOG_SCHEMA_VERSION = 1
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file, fsync and rename (and fsync the folder)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class RunLog:
+    """Rows of ``columns`` (the schema columns first) in a CSV file."""
+
+    def __init__(self, path: str | Path, extra_columns: tuple[str, ...] = (), *, resume_step: int | None = None):
+        self.path = Path(path)
+        self.columns = (*SCHEMA_COLUMNS, *extra_columns)
+        header = ",".join(self.columns)
+        if resume_step is None:
+            if self.path.exists() and self.path.stat().st_size:
+                raise FileExistsError(f"{self.path} exists: resume the run or choose another output folder")
+            atomic_write_text(self.path, header + "\n")
+        else:
+            self._truncate_for_resume(header, resume_step)
+        self._fh = open(self.path, "a", encoding="utf-8", newline="")
+
+    def _truncate_for_resume(self, header: str, resume_step: int) -> None:
+        text = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
+        lines = text.split("\n")
+        if not lines or lines[0] != header:
+            found = lines[0] if lines else "(empty file)"
+            raise ValueError(f"{self.path}: its header {found!r} is not this run's {header!r}")
+        kept = [header]
+        width = len(self.columns)
+        for line in lines[1:-1]:  # the last element is "" after a final newline, or a torn line
+            cells = line.split(",")
+            if len(cells) != width:
+                break
+            try:
+                step = int(cells[0])
+            except ValueError:
+                break
+            if step >= resume_step:
+                break
+            kept.append(line)
+        atomic_write_text(self.path, "\n".join(kept) + "\n")
+        self.rows = len(kept) - 1
+
+    def append(self, **values: Any) -> None:
+        unknown = set(values) - set(self.columns)
+        if unknown:
+            raise KeyError(f"not columns of this log: {sorted(unknown)}")
+        self._fh.write(",".join(_cell(values.get(c)) for c in self.columns) + "\n")
+        self._fh.flush()
+
+    def sync(self) -> None:
+        """Flush and fsync: called at every checkpoint."""
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self.sync()
+            self._fh.close()
+
+
+def read_log(path: str | Path) -> list[dict[str, str]]:
+    """The rows of a log as dicts of strings (for tests and tools)."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    return [dict(zip(header, line.split(","))) for line in lines[1:] if line]

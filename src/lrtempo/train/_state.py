@@ -1,0 +1,174 @@
+"""The training step: one call, one optimizer update, the rate set before ``optimizer.step()``."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..schedules import Schedule
+from ..torch import LRTempoScheduler
+
+__all__ = ["TrainState", "UpdateResult", "TrainingDiverged", "build_optimizer"]
+
+
+class TrainingDiverged(RuntimeError):
+    """Too many consecutive updates had a non-finite loss or gradient."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    """What one call of :meth:`TrainState.update` did.
+
+    ``step`` is the update's number (the step whose rate ``lr`` it used);
+    ``skipped`` updates changed nothing and did not advance the step.
+    """
+
+    step: int
+    lr: float
+    grad_l2_norm: float
+    loss: float
+    skipped: bool
+
+
+def _decays(name: str, param: torch.nn.Parameter) -> bool:
+    # biases and norm weights are 1-d (or scalars): no weight decay by default
+    return param.ndim >= 2
+
+
+def build_optimizer(model: torch.nn.Module, *, name: str = "adamw", lr: float = 1e-3,
+                    betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                    momentum: float = 0.0, decay_all: bool = False) -> torch.optim.Optimizer:
+    """AdamW (or SGD) with two param groups: decayed matrices, undecayed biases and norm weights."""
+    decay, no_decay = [], []
+    for pname, param in model.named_parameters():
+        if param.requires_grad:
+            (decay if decay_all or _decays(pname, param) else no_decay).append(param)
+    groups = [g for g in ({"params": decay, "weight_decay": weight_decay},
+                          {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise ValueError(f"optimizer.name: must be 'adamw' or 'sgd' (got {name!r})")
+
+
+class TrainState:
+    """A model, its optimizer and its schedule, advanced one optimizer update per call.
+
+    :meth:`update` runs forward and backward over the update's micro-batches
+    (gradient accumulation), computes the global gradient L2 norm once with
+    batched ops (shared with clipping), sets the rate of this update on the
+    optimizer, steps it, zeroes the gradients and advances the step. A
+    non-finite loss or gradient skips the update without advancing the step;
+    after ``max_consecutive_skips`` in a row it raises :class:`TrainingDiverged`.
+    One host read per update (the loss and the norm together).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        schedule: Schedule,
+        *,
+        optimizer: torch.optim.Optimizer | None = None,
+        clip_grad_norm: float | None = None,
+        accumulation_steps: int = 1,
+        bf16: bool = False,
+        max_consecutive_skips: int = 5,
+        allow_schedule_change: bool = False,
+        process_group: Any = None,
+    ) -> None:
+        if accumulation_steps < 1:
+            raise ValueError(f"accumulation_steps must be >= 1 (got {accumulation_steps})")
+        if clip_grad_norm is not None and not clip_grad_norm > 0:
+            raise ValueError(f"grad_clip must be > 0 (got {clip_grad_norm!r})")
+        self.model = model
+        self.schedule = schedule
+        self.optimizer = optimizer if optimizer is not None else build_optimizer(model)
+        self.scheduler = LRTempoScheduler(self.optimizer, schedule, allow_schedule_change=allow_schedule_change)
+        self.clip_grad_norm = clip_grad_norm
+        self.accumulation_steps = accumulation_steps
+        self.bf16 = bf16
+        self.max_consecutive_skips = max_consecutive_skips
+        self.skipped_updates = 0
+        self.consecutive_skips = 0
+        self.process_group = process_group
+        self._params = [p for g in self.optimizer.param_groups for p in g["params"]]
+
+    @property
+    def step(self) -> int:
+        """Optimizer updates applied so far (the step of the next update)."""
+        return self.scheduler.last_epoch
+
+    def _autocast(self):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        device = next(self.model.parameters()).device.type
+        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+
+    def update(self, micro_batches: Sequence[Any], loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor]
+               ) -> UpdateResult:
+        """One optimizer update over ``micro_batches`` (one per accumulation step)."""
+        model, n = self.model, len(micro_batches)
+        if n != self.accumulation_steps:
+            raise ValueError(f"expected {self.accumulation_steps} micro-batches, got {n}")
+        loss_sum = None
+        for i, batch in enumerate(micro_batches):
+            sync = i == n - 1 or not hasattr(model, "no_sync")
+            with (contextlib.nullcontext() if sync else model.no_sync()), self._autocast():
+                loss = loss_fn(model, batch) / n
+            loss.backward()
+            loss_sum = loss.detach().float() if loss_sum is None else loss_sum + loss.detach().float()
+        grads = [p.grad for p in self._params if p.grad is not None]
+        if grads:
+            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
+        else:
+            norm = torch.zeros((), device=loss_sum.device)
+        stats = torch.stack([loss_sum.reshape(()), norm.to(loss_sum.device)])
+        if self.process_group is not None:
+            # the norm is already global (DDP averaged the gradients); average the loss over ranks
+            torch.distributed.all_reduce(stats, group=self.process_group)
+            stats = stats / torch.distributed.get_world_size(self.process_group)
+        loss_value, norm_value = stats.tolist()  # the one host read of this update
+        step = self.step
+        lr = self.scheduler.rate(step)
+        if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
+            self.optimizer.zero_grad(set_to_none=True)
+            self.skipped_updates += 1
+            self.consecutive_skips += 1
+            if self.consecutive_skips >= self.max_consecutive_skips:
+                raise TrainingDiverged(
+                    f"{self.consecutive_skips} consecutive updates at step {step} had a non-finite loss or gradient "
+                    f"(loss={loss_value!r}, grad_l2_norm={norm_value!r}); stopping")
+            return UpdateResult(step, lr, norm_value, loss_value, True)
+        self.consecutive_skips = 0
+        if self.clip_grad_norm is not None:
+            coef = torch.clamp(self.clip_grad_norm / (norm + 1e-6), max=1.0)
+            torch._foreach_mul_(grads, coef)
+        self.scheduler._apply(step)  # the rate of this update, set before optimizer.step()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        return UpdateResult(step, lr, norm_value, loss_value, False)
+
+    def state_dict(self) -> dict[str, Any]:
+        model = self.model.module if hasattr(self.model, "module") else self.model
+        return {
+            "model": model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "skipped_updates": self.skipped_updates,
+            "consecutive_skips": self.consecutive_skips,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        model = self.model.module if hasattr(self.model, "module") else self.model
+        model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.skipped_updates = int(state["skipped_updates"])
+        self.consecutive_skips = int(state["consecutive_skips"])

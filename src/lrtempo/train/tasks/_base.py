@@ -1,0 +1,70 @@
+"""What a built-in task provides to the training loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+__all__ = ["Task", "check_options"]
+
+
+class Task:
+    """A model, its data and its loss.
+
+    ``micro_batches(n)`` returns the ``n`` micro-batches of the next update and
+    advances the data position; ``state_dict()`` is that position (with any
+    generator state), so a resumed run sees the same data. Under DDP each rank
+    builds its task with its ``rank`` and ``world_size`` and reads its own shard.
+    """
+
+    name = "task"
+    #: tokens (or examples) consumed per micro-batch, for the log's ``tokens`` column
+    tokens_per_micro_batch = 0
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+
+    def micro_batches(self, n: int) -> list[Any]:
+        raise NotImplementedError
+
+    def loss(self, model: torch.nn.Module, batch: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def evaluate(self, model: torch.nn.Module) -> float | None:
+        """Validation loss, or None for a task without a validation set."""
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+def check_options(task: str, options: dict, defaults: dict) -> dict:
+    """Merge ``options`` over ``defaults``; unknown keys and wrong types are errors naming the option."""
+    from ...schedules._base import did_you_mean
+
+    problems = []
+    out = dict(defaults)
+    for key, value in options.items():
+        if key not in defaults:
+            problems.append(f"task_options.{key}: unknown option for task {task!r}{did_you_mean(key, defaults)} "
+                            f"(options: {', '.join(defaults)})")
+            continue
+        want = type(defaults[key])
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if want is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, want) or isinstance(value, bool) != (want is bool):
+            problems.append(f"task_options.{key}: must be {want.__name__} (got {value!r})")
+            continue
+        if want in (int, float) and value <= 0 and key not in ("noise_std", "w0"):
+            problems.append(f"task_options.{key}: must be > 0 (got {value!r})")
+            continue
+        out[key] = value
+    if problems:
+        raise ValueError("; ".join(problems))
+    return out
