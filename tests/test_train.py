@@ -161,7 +161,9 @@ def _lrtempo(*args, **kw):
                           env=ENV, **kw)
 
 
-COMPARED = ("step", "lr", "grad_l2_norm", "loss", "val_loss", "tokens", "skipped_updates")
+COMPARED = ("step", "lr", "grad_l2_norm", "loss", "val_loss", "tokens", "skipped_updates", "phase", "trap_status",
+            "effective_lr_median", "effective_lr_p90", "effective_lr_max", "effective_lr_ratio", "update_ratio",
+            "momentum_alignment")
 
 
 def test_sigkill_and_resume_equals_the_uninterrupted_run(tmp_path):

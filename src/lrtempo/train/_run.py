@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ..config import ConfigError, Problem, format_config, spec_hash
+from ..monitor import MONITOR_COLUMNS, Monitor, MonitorSettings
 from ..plot import MissingDependency, png_plot, text_plot
 from ._checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ._log import LOG_SCHEMA_VERSION, RunLog, atomic_write_text
@@ -154,6 +155,26 @@ def _write_schedule_views(run_dir: Path, config: RunConfig) -> str | None:
     return None
 
 
+def _columns(config: RunConfig) -> tuple[str, ...]:
+    return EXTRA_COLUMNS + (MONITOR_COLUMNS if config.monitor is not None else ())
+
+
+def _truncate_step_file(path: Path, resume_step: int, *, header: bool, step_of) -> None:
+    """Drop lines at or past ``resume_step`` (and a torn last line) from a step-keyed text file."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").split("\n")
+    kept = lines[:1] if header else []
+    for line in lines[1 if header else 0:-1]:
+        try:
+            if step_of(line) >= resume_step:
+                break
+        except (ValueError, KeyError, IndexError):
+            break
+        kept.append(line)
+    atomic_write_text(path, "\n".join(kept) + ("\n" if kept else ""))
+
+
 def _prepare_new_run(out: Path, config: RunConfig) -> Path:
     run_dir = out / config.name
     if (run_dir / "log.csv").exists():
@@ -163,7 +184,7 @@ def _prepare_new_run(out: Path, config: RunConfig) -> Path:
     atomic_write_text(run_dir / "config.yaml", format_config(config.to_mapping(), "yaml"))
     meta = {"config_hash": _config_hash(config), "spec_hash": spec_hash(config.schedule),
             "log_schema_version": LOG_SCHEMA_VERSION, "log_columns": ["step", "lr", "grad_l2_norm", "loss",
-                                                                      *EXTRA_COLUMNS],
+                                                                      *_columns(config)],
             "schedule_changes": []}
     missing_png = _write_schedule_views(run_dir, config)
     if missing_png:
@@ -254,10 +275,17 @@ def _train(config, out, resume, allow_change, steps, progress, stream, dist) -> 
     optimizer = build_optimizer(model.module if dist.group is not None else model, name=opt.name,
                                 lr=config.schedule(0), betas=opt.betas, eps=opt.eps,
                                 weight_decay=opt.weight_decay, momentum=opt.momentum)
+    bar = _Progress(config.steps, 0, stream, progress and dist.main)
+    monitor = None
+    if config.monitor is not None:
+        monitor = Monitor(config.schedule, MonitorSettings(**config.monitor), total_steps=config.steps,
+                          events_path=run_dir / "events.jsonl" if dist.main else None,
+                          layers_path=run_dir / "layers.csv" if dist.main else None,
+                          console=bar.message if dist.main else None, collect_layers=True)
     state = TrainState(model, config.schedule, optimizer=optimizer, clip_grad_norm=config.grad_clip,
                        accumulation_steps=config.accumulation_steps, bf16=config.bf16,
                        max_consecutive_skips=config.max_consecutive_skips, allow_schedule_change=allow_change,
-                       process_group=dist.group)
+                       process_group=dist.group, monitor=monitor)
     random.seed(config.seed * 7919 + dist.rank)
     np.random.seed((config.seed * 7919 + dist.rank) % 2**32)
     torch.manual_seed(config.seed * 7919 + dist.rank)
@@ -281,9 +309,16 @@ def _train(config, out, resume, allow_change, steps, progress, stream, dist) -> 
         elapsed_before = float(ckpt["elapsed_seconds"])
         best_loss, best_val = ckpt.get("best_loss"), ckpt.get("best_val_loss")
         start_step = int(ckpt["step"])
-    log = RunLog(run_dir / "log.csv", EXTRA_COLUMNS, resume_step=start_step if resume is not None else None) \
+        if monitor is not None and ckpt.get("monitor") is not None:
+            monitor.load_state_dict(ckpt["monitor"])
+        if dist.main:
+            _truncate_step_file(run_dir / "events.jsonl", start_step, header=False,
+                                step_of=lambda line: json.loads(line)["step"])
+            _truncate_step_file(run_dir / "layers.csv", start_step, header=True,
+                                step_of=lambda line: int(line.split(",", 1)[0]))
+    log = RunLog(run_dir / "log.csv", _columns(config), resume_step=start_step if resume is not None else None) \
         if dist.main else None
-    bar = _Progress(config.steps, start_step, stream, progress and dist.main)
+    bar.start = start_step
     end = config.schedule.end_step
     past_end_warned = False
     tokens_per_update = task.tokens_per_micro_batch * config.accumulation_steps * dist.world
@@ -295,7 +330,10 @@ def _train(config, out, resume, allow_change, steps, progress, stream, dist) -> 
         ranks = dist.gather({"rng": rng_state(), "task": task.state_dict()})
         if dist.main:
             log.sync()
+            if monitor is not None:
+                monitor.flush_layers()
             save_checkpoint(run_dir / "checkpoints", state.step, {
+                "monitor": monitor.state_dict() if monitor is not None else None,
                 "train_state": state.state_dict(), "ranks": ranks, "world_size": dist.world,
                 "schedule_spec": config.schedule_spec, "spec_hash": spec_hash(config.schedule),
                 "log_rows": state.step, "elapsed_seconds": elapsed_before + time.perf_counter() - t0,
@@ -308,7 +346,7 @@ def _train(config, out, resume, allow_change, steps, progress, stream, dist) -> 
             batches = [_to(b, device) for b in task.micro_batches(config.accumulation_steps)]
             result = state.update(batches, task.loss)
             if result.skipped:
-                if dist.main:
+                if dist.main and monitor is None:  # with a monitor, its SKIPPED_UPDATE event says it
                     bar.message(f"warning: update at step {result.step} skipped: non-finite loss or gradient "
                                 f"(loss={result.loss!r}, grad_l2_norm={result.grad_l2_norm!r})")
                 continue
@@ -330,7 +368,7 @@ def _train(config, out, resume, allow_change, steps, progress, stream, dist) -> 
                 log.append(step=result.step, lr=result.lr, grad_l2_norm=result.grad_l2_norm, loss=result.loss,
                            val_loss=val, tokens=done * tokens_per_update,
                            seconds=round(elapsed_before + time.perf_counter() - t0, 3),
-                           skipped_updates=state.skipped_updates)
+                           skipped_updates=state.skipped_updates, **result.monitor)
             bar.update(result.step, result.lr, result.loss, result.grad_l2_norm)
             if done % config.checkpoint_every == 0 and done < config.steps:
                 checkpoint()

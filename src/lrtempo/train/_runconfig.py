@@ -43,6 +43,8 @@ class RunConfig:
     eval_every: int = 50
     max_consecutive_skips: int = 5
     device: str = "cpu"
+    #: monitor settings (see ``lrtempo.monitor.MonitorSettings``), or None for no monitor
+    monitor: dict | None = field(default_factory=dict)
 
     def to_mapping(self) -> dict[str, Any]:
         """The resolved config, as written to the run directory (and read back on resume)."""
@@ -52,6 +54,8 @@ class RunConfig:
         out["optimizer"]["betas"] = list(out["optimizer"]["betas"])
         if out["grad_clip"] is None:
             out.pop("grad_clip")
+        if out["monitor"] is None:
+            out["monitor"] = False
         return out
 
 
@@ -68,7 +72,7 @@ DEFAULT_RUN: dict[str, Any] = {
 }
 
 _KEYS = ("name", "task", "task_options", "seed", "steps", "schedule", "optimizer", "grad_clip",
-         "accumulation_steps", "bf16", "checkpoint_every", "eval_every", "max_consecutive_skips", "device")
+         "accumulation_steps", "bf16", "checkpoint_every", "eval_every", "max_consecutive_skips", "device", "monitor")
 _OPT_KEYS = ("name", "betas", "eps", "weight_decay", "momentum")
 
 
@@ -169,7 +173,9 @@ def parse_run_config(data: dict, source: str | None = None, *, default_name: str
     if device not in ("cpu", "cuda", "auto"):
         c.fail("device", f"must be 'cpu', 'cuda' or 'auto' (got {device!r})")
         device = "cpu"
+    monitor = _parse_monitor(data.get("monitor", True), c)
     run = dict(
+        monitor=monitor,
         seed=c.number(data, "seed", 0, "", low=0, integer=True),
         accumulation_steps=c.number(data, "accumulation_steps", 1, "", low=1, integer=True),
         checkpoint_every=c.number(data, "checkpoint_every", 50, "", low=1, integer=True),
@@ -181,6 +187,37 @@ def parse_run_config(data: dict, source: str | None = None, *, default_name: str
     return RunConfig(task=task, schedule=schedule, schedule_spec=schedule_to_spec(schedule), name=name,
                      task_options=dict(options), steps=int(steps), optimizer=optimizer,
                      grad_clip=None if grad_clip is None else float(grad_clip), bf16=bf16, device=device, **run)
+
+
+def _parse_monitor(value: Any, c: _Checker) -> dict | None:
+    from ..monitor import MonitorSettings
+
+    if value is False or value is None:
+        return None
+    if value is True:
+        return {}
+    if not isinstance(value, dict):
+        c.fail("monitor", f"must be true, false or a mapping of monitor settings (got {value!r})")
+        return {}
+    out = {}
+    for key, v in value.items():
+        if key not in MonitorSettings.KEYS:
+            c.fail(f"monitor.{key}", f"unknown setting{did_you_mean(key, MonitorSettings.KEYS)} "
+                   f"(settings: {', '.join(MonitorSettings.KEYS)})")
+        elif key in ("per_layer", "every_signal"):
+            if not isinstance(v, bool):
+                c.fail(f"monitor.{key}", f"must be true or false (got {v!r})")
+            else:
+                out[key] = v
+        else:
+            integer = key in ("effective_every", "trap_window", "spike_window", "staleness_window", "restart_window")
+            num = c.number(value, key, None, "monitor.", low=0, low_open=True, integer=integer)
+            if num is not None:
+                if integer and key == "trap_window" and num < 2:
+                    c.fail("monitor.trap_window", f"must be >= 2 (got {num})")
+                    continue
+                out[key] = num
+    return out
 
 
 def load_run_config(path: str | Path) -> RunConfig:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -33,6 +33,8 @@ class UpdateResult:
     grad_l2_norm: float
     loss: float
     skipped: bool
+    #: the monitor's log columns for this update (empty without a monitor)
+    monitor: dict = field(default_factory=dict)
 
 
 def _decays(name: str, param: torch.nn.Parameter) -> bool:
@@ -81,6 +83,7 @@ class TrainState:
         max_consecutive_skips: int = 5,
         allow_schedule_change: bool = False,
         process_group: Any = None,
+        monitor: Any = None,
     ) -> None:
         if accumulation_steps < 1:
             raise ValueError(f"accumulation_steps must be >= 1 (got {accumulation_steps})")
@@ -97,6 +100,9 @@ class TrainState:
         self.skipped_updates = 0
         self.consecutive_skips = 0
         self.process_group = process_group
+        self.monitor = monitor
+        if monitor is not None:
+            monitor.name_parameters(model)
         self._params = [p for g in self.optimizer.param_groups for p in g["params"]]
 
     @property
@@ -128,18 +134,27 @@ class TrainState:
             norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
         else:
             norm = torch.zeros((), device=loss_sum.device)
+        step = self.step
+        self.scheduler._apply(step)  # the rate of this update, on the optimizer before anything reads it
         stats = torch.stack([loss_sum.reshape(()), norm.to(loss_sum.device)])
+        names: list[str] = []
+        if self.monitor is not None:
+            names, extra = self.monitor.device_stats(step, self.optimizer)
+            if extra is not None:
+                stats = torch.cat([stats, extra.to(stats.device)])
         if self.process_group is not None:
             # the norm is already global (DDP averaged the gradients); average the loss over ranks
             torch.distributed.all_reduce(stats, group=self.process_group)
             stats = stats / torch.distributed.get_world_size(self.process_group)
-        loss_value, norm_value = stats.tolist()  # the one host read of this update
-        step = self.step
+        values = stats.tolist()  # the one host read of this update
+        loss_value, norm_value = values[0], values[1]
         lr = self.scheduler.rate(step)
         if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
             self.optimizer.zero_grad(set_to_none=True)
             self.skipped_updates += 1
             self.consecutive_skips += 1
+            if self.monitor is not None:
+                self.monitor.skipped(step, loss_value, norm_value)
             if self.consecutive_skips >= self.max_consecutive_skips:
                 raise TrainingDiverged(
                     f"{self.consecutive_skips} consecutive updates at step {step} had a non-finite loss or gradient "
@@ -149,11 +164,13 @@ class TrainState:
         if self.clip_grad_norm is not None:
             coef = torch.clamp(self.clip_grad_norm / (norm + 1e-6), max=1.0)
             torch._foreach_mul_(grads, coef)
-        self.scheduler._apply(step)  # the rate of this update, set before optimizer.step()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
-        return UpdateResult(step, lr, norm_value, loss_value, False)
+        columns = {}
+        if self.monitor is not None:
+            columns = self.monitor.record(step, lr, loss_value, norm_value, dict(zip(names, values[2:])))
+        return UpdateResult(step, lr, norm_value, loss_value, False, columns)
 
     def state_dict(self) -> dict[str, Any]:
         model = self.model.module if hasattr(self.model, "module") else self.model

@@ -1,0 +1,221 @@
+"""``lrtempo analyze``: a run (or any CSV with ``step,lr,grad_l2_norm,loss``) phase by phase.
+
+For an lrtempo run directory the phases come from its schedule and the events
+from ``events.jsonl``; for any other CSV the phases come from the rate column
+(rising to the peak is warmup, holding it a plateau, then decay bands by the
+ratio to the peak). In both cases the trap detector and the spike and restart
+detectors run over the log, the same code as the live monitor.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import ConfigError, Problem, build_schedule, read_config_file
+from ..monitor._detectors import Event, RestartTracker, SpikeDetector, TrapDetector
+from ..monitor._phases import PHASES, PhaseMap, phase_labels_from_rates
+
+__all__ = ["Analysis", "analyze_log", "read_metrics"]
+
+REQUIRED = ("step", "lr", "grad_l2_norm", "loss")
+
+
+def read_metrics(path: Path) -> dict[str, np.ndarray]:
+    """The numeric columns of a log CSV (empty cells are NaN); the four schema columns must be there."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            rows = [r for r in reader if r]
+    except FileNotFoundError:
+        raise ConfigError([Problem("", "no such file")], source=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError([Problem("", "not a UTF-8 text CSV")], source=str(path)) from None
+    if not header:
+        raise ConfigError([Problem("", "empty file: a CSV with columns step,lr,grad_l2_norm,loss is needed")],
+                          source=str(path))
+    header = [h.strip() for h in header]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise ConfigError([Problem("", f"missing column(s) {', '.join(missing)}; found {', '.join(header)} "
+                                       f"(the schema is {','.join(REQUIRED)})")], source=str(path))
+    out: dict[str, np.ndarray] = {}
+    for i, name in enumerate(header):
+        values = []
+        numeric = True
+        for r in rows:
+            cell = r[i].strip() if i < len(r) else ""
+            if cell == "":
+                values.append(math.nan)
+                continue
+            try:
+                values.append(float(cell))
+            except ValueError:
+                numeric = False
+                break
+        if numeric:
+            out[name] = np.asarray(values, dtype=np.float64)
+        elif name in REQUIRED:
+            raise ConfigError([Problem(name, f"column {name!r} holds a non-number")], source=str(path))
+    if not rows:
+        raise ConfigError([Problem("", "the log has a header but no rows")], source=str(path))
+    return out
+
+
+@dataclass
+class Analysis:
+    source: str
+    rows: int
+    phases: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    trap_timeline: list[dict[str, Any]]
+    phase_source: str
+    metrics: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    labels: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "rows": self.rows, "phase_source": self.phase_source,
+                "phases": self.phases, "events": self.events, "trap_status": self.trap_timeline}
+
+    def text(self) -> str:
+        lines = [f"{self.source}: {self.rows} updates (phases from {self.phase_source})", "",
+                 f"{'phase':12s} {'steps':>16s} {'count':>7s} {'loss change':>12s} {'mean grad norm':>15s} "
+                 f"{'lr range':>24s}"]
+        for p in self.phases:
+            lines.append(f"{p['phase']:12s} {p['first_step']:>7}..{p['last_step']:<8} {p['updates']:>7} "
+                         f"{p['loss_change']:>+12.4g} {p['mean_grad_l2_norm']:>15.4g} "
+                         f"{p['lr_min']:>11.3g}..{p['lr_max']:<11.3g}")
+        lines += ["", "trap status over time"]
+        lines += [f"  steps {t['first_step']}..{t['last_step']}: {t['status']}" for t in self.trap_timeline]
+        lines += ["", f"events ({len(self.events)})"]
+        lines += [f"  step {e['step']}: [{e['kind']}] {e['message']}" for e in self.events] or ["  none"]
+        return "\n".join(lines)
+
+
+def _run_schedule(run_dir: Path):
+    cfg = run_dir / "config.yaml"
+    if not cfg.exists():
+        return None, {}
+    data = read_config_file(cfg)
+    monitor = data.get("monitor") if isinstance(data.get("monitor"), dict) else {}
+    return build_schedule(data["schedule"], "schedule", source=str(cfg)), monitor
+
+
+def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analysis:
+    """Analyze a run directory or a log CSV."""
+    target = Path(target)
+    run_dir = target if target.is_dir() else None
+    log_path = target / "log.csv" if run_dir else target
+    if run_dir is not None and not log_path.exists():
+        raise ConfigError([Problem("", "no log.csv in this folder")], source=str(target))
+    m = read_metrics(log_path)
+    steps = m["step"].astype(np.int64)
+    lr, norm, loss = m["lr"], m["grad_l2_norm"], m["loss"]
+    schedule, monitor_settings = _run_schedule(run_dir) if run_dir else (None, {})
+    if schedule is not None:
+        labels = PhaseMap(schedule, max(int(steps.max()) + 1, schedule.horizon)).labels(steps)
+        phase_source = "the run's schedule"
+    else:
+        labels = phase_labels_from_rates(steps, lr)
+        phase_source = "the lr column"
+    phases = []
+    for idx, name in enumerate(PHASES):
+        sel = np.flatnonzero(labels == idx)
+        if sel.size == 0:
+            continue
+        finite = sel[np.isfinite(loss[sel])]
+        phases.append({
+            "phase": name, "first_step": int(steps[sel[0]]), "last_step": int(steps[sel[-1]]),
+            "updates": int(sel.size),
+            "loss_change": float(loss[finite[-1]] - loss[finite[0]]) if finite.size else math.nan,
+            "mean_grad_l2_norm": float(np.nanmean(norm[sel])),
+            "lr_min": float(np.nanmin(lr[sel])), "lr_max": float(np.nanmax(lr[sel])),
+        })
+    window = trap_window or int(monitor_settings.get("trap_window", 200))
+    events, timeline = _detect(steps, lr, norm, loss, window, schedule, monitor_settings)
+    events_file = run_dir / "events.jsonl" if run_dir else None
+    if events_file is not None and events_file.exists():
+        recorded = [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
+        seen = {(e["step"], e["kind"]) for e in recorded}
+        events = recorded + [e for e in events if (e["step"], e["kind"]) not in seen]
+        events.sort(key=lambda e: e["step"])
+    return Analysis(str(target), int(steps.size), phases, events, timeline, phase_source, m, labels)
+
+
+def _detect(steps, lr, norm, loss, window, schedule, settings):
+    peak = float(np.nanmax(lr)) if lr.size else 0.0
+    total = int(steps.max()) + 1
+    trap = TrapDetector(window, float(settings.get("trap_threshold", 1e-4)))
+    spikes = SpikeDetector(int(settings.get("spike_window", 100)), float(settings.get("spike_factor", 5.0)))
+    if schedule is not None:
+        restart_steps = [p.start for p in schedule.phases(total) if p.name.startswith("cycle ") and p.start > 0]
+    else:  # a foreign log: a restart is the rate jumping back up by half its peak or more
+        jumps = np.flatnonzero(np.diff(lr) > 0.5 * peak) + 1
+        restart_steps = [int(steps[j]) for j in jumps]
+    restarts = RestartTracker(restart_steps, int(settings.get("restart_window", 20)))
+    events: list[Event] = []
+    timeline: list[dict[str, Any]] = []
+    for _k, (s, r, g, f) in enumerate(zip(steps.tolist(), lr.tolist(), norm.tolist(), loss.tolist())):
+        if not (math.isfinite(f) and math.isfinite(g)):
+            continue
+        e = trap.update(s, r, f, g, peak, total - s - 1)
+        if e:
+            events.append(e)
+        events += spikes.update(s, f, g)
+        e = restarts.update(s, f)
+        if e:
+            events.append(e)
+        if timeline and timeline[-1]["status"] == trap.status:
+            timeline[-1]["last_step"] = s
+        else:
+            timeline.append({"status": trap.status, "first_step": s, "last_step": s})
+    return [e.to_json() for e in events], timeline
+
+
+def analysis_png(analysis: Analysis, path: str | Path) -> Path:
+    """Rate, gradient norm and loss on a shared step axis, with phase bands and event marks."""
+    from ..plot._png import _pyplot
+
+    plt = _pyplot()
+    m = analysis.metrics
+    steps = m["step"]
+    fig, axes = plt.subplots(3, 1, sharex=True, figsize=(12, 8), dpi=100)
+    colors = {"warmup": "#fde2e2", "plateau": "#e2f0fd", "early_decay": "#e4f7e4", "mid_decay": "#f3f7d9",
+              "late_decay": "#f7ecd9", "past_end": "#e6e6e6"}
+    try:
+        series = [("lr", "learning rate", False), ("grad_l2_norm", "gradient L2 norm", True), ("loss", "loss", False)]
+        for ax, (col, title, logy) in zip(axes, series):
+            ax.plot(steps, m[col], lw=1.0, color="tab:blue", label=col)
+            if col == "loss" and "val_loss" in m and np.isfinite(m["val_loss"]).any():
+                ok = np.isfinite(m["val_loss"])
+                ax.plot(steps[ok], m["val_loss"][ok], "o-", ms=3, color="tab:orange", label="val_loss")
+                ax.legend(loc="upper right", fontsize=8)
+            if logy and np.all(m[col][np.isfinite(m[col])] > 0):
+                ax.set_yscale("log")
+            ax.set_ylabel(title)
+            ax.grid(alpha=0.3)
+            for p in analysis.phases:
+                ax.axvspan(p["first_step"], p["last_step"] + 1, color=colors[p["phase"]], alpha=0.8, lw=0, zorder=0)
+            for e in analysis.events:
+                ax.axvline(e["step"], color="tab:red", lw=0.8, ls=":")
+        for p in analysis.phases:
+            axes[0].annotate(p["phase"], xy=((p["first_step"] + p["last_step"]) / 2, 1.0),
+                             xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=8)
+        for e in analysis.events:
+            axes[2].annotate(e["kind"], xy=(e["step"], 0.02), xycoords=("data", "axes fraction"), rotation=90,
+                             fontsize=7, color="tab:red", va="bottom")
+        axes[-1].set_xlabel("step")
+        fig.suptitle(analysis.source)
+        fig.tight_layout()
+        path = Path(path)
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path

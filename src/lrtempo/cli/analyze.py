@@ -1,0 +1,50 @@
+"""``lrtempo analyze RUN_DIR|LOG.csv``: phases, events and trap status of a run, and a PNG."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ._common import positive_int
+
+HELP = "summarise a run or any CSV with step,lr,grad_l2_norm,loss: phases, events, trap status, a PNG"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("analyze", help=HELP, description=HELP + ".")
+    p.add_argument("target", metavar="RUN_DIR|LOG.csv", help="an lrtempo run directory or a log CSV")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--png", metavar="FILE", default=None,
+                   help="write the plot here (default for a run directory: RUN_DIR/analysis.png)")
+    p.add_argument("--trap-window", metavar="N", type=positive_int, default=None,
+                   help="updates in the trap detector's window (default: the run's setting, else 200)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis import analysis_png, analyze_log
+    from ..plot import MissingDependency
+
+    analysis = analyze_log(args.target, trap_window=args.trap_window)
+    png = args.png or (str(Path(args.target) / "analysis.png") if Path(args.target).is_dir() else None)
+    note = None
+    if png:
+        try:
+            analysis_png(analysis, png)
+        except MissingDependency as exc:
+            if args.png:
+                raise
+            note = str(exc)
+            png = None
+    if args.json:
+        out = analysis.to_json()
+        out["png"] = png
+        print(json.dumps(out, indent=2, default=str))
+    else:
+        print(analysis.text())
+        if png:
+            print(f"\nwrote {png}")
+        elif note:
+            print(f"\n(no PNG: {note})")
+    return 0

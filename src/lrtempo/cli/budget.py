@@ -1,0 +1,58 @@
+"""``lrtempo budget CONFIG``: where the compute goes under a schedule."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ._common import UsageError, positive_int
+
+HELP = "steps, wall-clock and cost per phase and per rate band (>90/50/10% of peak, the tail) of a schedule"
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number (got {text!r})") from None
+    if not value >= 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0 (got {text!r})")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("budget", help=HELP, description=HELP + ". Exact: every step is evaluated.")
+    p.add_argument("config", metavar="CONFIG", help="a schedule spec or run config")
+    p.add_argument("--steps", metavar="N", type=positive_int, default=None,
+                   help="steps in the run (default: the run config's steps, else the schedule's end)")
+    p.add_argument("--step-time", metavar="DURATION", default=None, help="time per step, e.g. 200ms, 1.2s")
+    p.add_argument("--gpus", metavar="N", type=positive_int, default=1, help="GPUs the run uses (default 1)")
+    p.add_argument("--gpu-hour-cost", metavar="X", type=_non_negative_float, default=None,
+                   help="price of one GPU-hour (needs --step-time)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis import compute_budget, format_budget, parse_duration
+    from ..config import load_schedule, read_config_file
+
+    if args.gpu_hour_cost is not None and args.step_time is None:
+        raise UsageError("--gpu-hour-cost needs --step-time")
+    try:
+        step_seconds = parse_duration(args.step_time) if args.step_time else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    schedule = load_schedule(args.config)
+    steps = args.steps
+    if steps is None:
+        data = read_config_file(args.config)
+        steps = data.get("steps") if "schedule" in data and isinstance(data.get("steps"), int) else None
+    if steps is None:
+        if schedule.end_step is None or schedule.end_step < 1:
+            raise UsageError("this schedule never ends: give --steps")
+        steps = schedule.end_step
+    budget = compute_budget(schedule, steps, step_seconds=step_seconds, gpus=args.gpus,
+                            gpu_hour_cost=args.gpu_hour_cost)
+    print(json.dumps(budget.to_json(), indent=2) if args.json else format_budget(budget))
+    return 0

@@ -1,0 +1,81 @@
+"""The phase of every step, from the schedule (or, for a foreign log, from its rate column).
+
+Phases: ``warmup``, ``plateau`` (a hold at the peak: WSD's stable phase,
+warmup_plateau_cosine's plateau), ``early_decay`` (rate above 50% of peak),
+``mid_decay`` (10-50%), ``late_decay`` (at or below 10% of peak: the tail) and
+``past_end`` (steps past the schedule's end).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..schedules import Schedule
+
+__all__ = ["PHASES", "PhaseMap", "phase_labels", "phase_labels_from_rates"]
+
+PHASES = ("warmup", "plateau", "early_decay", "mid_decay", "late_decay", "past_end")
+_HOLD_NAMES = {"plateau", "stable", "constant", "hold"}
+
+
+def _classify(steps: np.ndarray, rates: np.ndarray, peak: float, warmup_end: int, holds: list[tuple[int, int]],
+              end: int | None) -> np.ndarray:
+    labels = np.full(steps.shape, 4, dtype=np.int8)  # late_decay unless shown otherwise
+    if peak > 0:
+        ratio = rates / peak
+        labels[ratio > 0.1] = 3
+        labels[ratio > 0.5] = 2
+    else:
+        labels[:] = 2
+    for a, b in holds:
+        labels[(steps >= a) & (steps < b)] = 1
+    labels[steps < warmup_end] = 0
+    if end is not None:
+        labels[steps > end] = 5
+    return labels
+
+
+class PhaseMap:
+    """What labelling needs from a schedule, found once: warmup end, holds at peak, the peak, the end."""
+
+    def __init__(self, schedule: Schedule, horizon: int):
+        self.schedule = schedule
+        phases = schedule.phases(horizon)
+        self.warmup_end = next((p.stop or 0 for p in phases if p.name == "warmup"), 0)
+        self.holds = [(p.start, p.stop if p.stop is not None else horizon) for p in phases if p.name in _HOLD_NAMES]
+        probe = np.unique(np.concatenate([np.asarray(schedule.boundaries(horizon), dtype=np.int64),
+                                          np.linspace(0, horizon, 4097).astype(np.int64)]))
+        self.peak = float(schedule.at(probe).max())
+        self.end = schedule.end_step
+
+    def labels(self, steps: np.ndarray, rates: np.ndarray | None = None) -> np.ndarray:
+        steps = np.asarray(steps, dtype=np.int64)
+        rates = self.schedule.at(steps) if rates is None else rates
+        return _classify(steps, rates, self.peak, self.warmup_end, self.holds, self.end)
+
+
+def phase_labels(schedule: Schedule, steps: np.ndarray) -> np.ndarray:
+    """Phase index (into :data:`PHASES`) of each step under ``schedule``.
+
+    >>> from lrtempo.schedules import WSD
+    >>> s = WSD(peak_lr=1.0, total_steps=100, warmup_steps=10, decay_steps=40)
+    >>> [PHASES[i] for i in phase_labels(s, np.array([0, 10, 59, 70, 90, 99, 101]))]
+    ['warmup', 'plateau', 'plateau', 'early_decay', 'mid_decay', 'late_decay', 'past_end']
+    """
+    steps = np.asarray(steps, dtype=np.int64)
+    horizon = max(int(steps.max()) + 1 if steps.size else 1, schedule.horizon)
+    return PhaseMap(schedule, horizon).labels(steps)
+
+
+def phase_labels_from_rates(steps: np.ndarray, rates: np.ndarray) -> np.ndarray:
+    """Phases of a log without its schedule: warmup while the rate rises to its peak, a plateau while it
+    holds the peak, then the decay classes by the ratio to the peak."""
+    steps, rates = np.asarray(steps), np.asarray(rates, dtype=np.float64)
+    if rates.size == 0:
+        return np.zeros(0, dtype=np.int8)
+    peak = float(np.nanmax(rates))
+    at_peak = np.flatnonzero(rates >= peak * (1 - 1e-12))
+    first, last = int(at_peak[0]), int(at_peak[-1])
+    warmup_end = int(steps[first]) if first > 0 and rates[0] < peak else int(steps[0])
+    holds = [(int(steps[first]), int(steps[last]) + 1)] if last > first else []
+    return _classify(steps, rates, peak, warmup_end, holds, None)
