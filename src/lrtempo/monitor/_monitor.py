@@ -301,6 +301,8 @@ class Monitor:
             name = self._names.get(id(p), f"param{i}")
             cells = [values.get(f"layer:{i}:{k}") for k in ("median", "p90", "max", "update_ratio")]
             cells.append(values.get(f"layer_grad_norm:{i}"))
+            median = cells[0]
+            cells.insert(3, median / lr if median is not None and lr > 0 else None)
             lines.append(",".join([str(step), name, *("" if c is None else repr(c) for c in cells)]))
         return lines
 
@@ -311,8 +313,8 @@ class Monitor:
         new = not self.layers_path.exists()
         with open(self.layers_path, "a", encoding="utf-8") as fh:
             if new:
-                fh.write("step,layer,effective_lr_median,effective_lr_p90,effective_lr_max,update_ratio,"
-                         "grad_l2_norm\n")
+                fh.write("step,layer,effective_lr_median,effective_lr_p90,effective_lr_max,effective_lr_ratio,"
+                         "update_ratio,grad_l2_norm\n")
             fh.write("\n".join(self._layer_rows) + "\n")
         self._layer_rows = []
 
