@@ -2,6 +2,7 @@
 
 from ._analyze import Analysis, analysis_png, analyze_log, read_metrics
 from ._budget import Budget, compute_budget, format_budget, parse_duration
+from ._lint import Finding, exit_status, lint_config, lint_mapping
 
-__all__ = ["Analysis", "Budget", "analysis_png", "analyze_log", "compute_budget", "format_budget",
-           "parse_duration", "read_metrics"]
+__all__ = ["Analysis", "Budget", "Finding", "analysis_png", "analyze_log", "compute_budget", "exit_status",
+           "format_budget", "lint_config", "lint_mapping", "parse_duration", "read_metrics"]

@@ -31,11 +31,13 @@ def run(args: argparse.Namespace) -> int:
     if args.allow_schedule_change and not (args.resume and args.config):
         raise UsageError("--allow-schedule-change goes with --resume RUN_DIR and a new CONFIG")
     if args.config is not None:
-        config = load_run_config(args.config)
+        config = load_run_config(args.config)  # all of the config's problems first, then the linter's
     elif args.resume is None:
         config = parse_run_config(DEFAULT_RUN)
     else:
         config = None
+    if args.resume is None or args.config is not None:
+        _lint_first(args.config)
     try:
         summary = train(config, args.out, resume=args.resume, allow_schedule_change=args.allow_schedule_change,
                         steps=args.steps, progress=not args.quiet)
@@ -46,3 +48,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"{summary.run_dir}: {summary.steps} updates, final loss {summary.final_loss:.4f}{val}, "
               f"{summary.wall_seconds:.1f} s")
     return 0
+
+
+def _lint_first(path: str | None) -> None:
+    """Run the linter on the config and print its warnings and errors (training goes on)."""
+    import sys
+
+    from ..analysis import lint_config, lint_mapping
+    from ..train import DEFAULT_RUN
+
+    findings = lint_config(path) if path is not None else lint_mapping(DEFAULT_RUN)
+    for f in findings:
+        if f.severity != "info":
+            print(f"lint: {f.line()}", file=sys.stderr)

@@ -42,6 +42,11 @@ class PhaseMap:
         self.schedule = schedule
         phases = schedule.phases(horizon)
         self.warmup_end = next((p.stop or 0 for p in phases if p.name == "warmup"), 0)
+        if not self.warmup_end and phases and phases[0].start == 0 and phases[0].stop and phases[0].stop > 1:
+            first = phases[0]  # an unnamed leading ramp up (a join's first piece, say) is a warmup too
+            if schedule(0) < schedule(first.stop - 1) and first.name not in _HOLD_NAMES \
+                    and not first.name.startswith("cycle"):
+                self.warmup_end = first.stop
         self.holds = [(p.start, p.stop if p.stop is not None else horizon) for p in phases if p.name in _HOLD_NAMES]
         probe = np.unique(np.concatenate([np.asarray(schedule.boundaries(horizon), dtype=np.int64),
                                           np.linspace(0, horizon, 4097).astype(np.int64)]))

@@ -77,6 +77,9 @@ class Constant(Schedule):
         lr = self.lr
         return lambda k: lr
 
+    def _phases(self, horizon: int) -> list[Phase]:
+        return [Phase("constant", 0, None)]
+
     def _values(self, steps: np.ndarray) -> np.ndarray:
         return np.full(steps.shape, self.lr)
 

@@ -45,6 +45,9 @@ class RunConfig:
     device: str = "cpu"
     #: monitor settings (see ``lrtempo.monitor.MonitorSettings``), or None for no monitor
     monitor: dict | None = field(default_factory=dict)
+    #: the data's size and batching, for ``lrtempo lint`` (examples, batch_size, epochs, drop_last,
+    #: world_size, steps_per_epoch); training itself does not read it
+    data: dict = field(default_factory=dict)
 
     def to_mapping(self) -> dict[str, Any]:
         """The resolved config, as written to the run directory (and read back on resume)."""
@@ -56,6 +59,8 @@ class RunConfig:
             out.pop("grad_clip")
         if out["monitor"] is None:
             out["monitor"] = False
+        if not out["data"]:
+            out.pop("data")
         return out
 
 
@@ -72,7 +77,8 @@ DEFAULT_RUN: dict[str, Any] = {
 }
 
 _KEYS = ("name", "task", "task_options", "seed", "steps", "schedule", "optimizer", "grad_clip",
-         "accumulation_steps", "bf16", "checkpoint_every", "eval_every", "max_consecutive_skips", "device", "monitor")
+         "accumulation_steps", "bf16", "checkpoint_every", "eval_every", "max_consecutive_skips", "device", "monitor",
+         "data")
 _OPT_KEYS = ("name", "betas", "eps", "weight_decay", "momentum")
 
 
@@ -174,7 +180,12 @@ def parse_run_config(data: dict, source: str | None = None, *, default_name: str
         c.fail("device", f"must be 'cpu', 'cuda' or 'auto' (got {device!r})")
         device = "cpu"
     monitor = _parse_monitor(data.get("monitor", True), c)
+    data_section = data.get("data") or {}
+    if not isinstance(data_section, dict):
+        c.fail("data", f"must be a mapping (examples, batch_size, epochs, ...) (got {data_section!r})")
+        data_section = {}
     run = dict(
+        data=dict(data_section),
         monitor=monitor,
         seed=c.number(data, "seed", 0, "", low=0, integer=True),
         accumulation_steps=c.number(data, "accumulation_steps", 1, "", low=1, integer=True),

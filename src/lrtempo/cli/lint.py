@@ -1,0 +1,31 @@
+"""``lrtempo lint CONFIG``: the schedule bugs known to cost runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "check a schedule or run config for known schedule bugs (exit 0: clean, 1: warnings, 2: errors)"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lint", help=HELP, description=HELP + ".")
+    p.add_argument("config", metavar="CONFIG", help="a schedule spec or run config")
+    p.add_argument("--optimizer", choices=("adamw", "sgd"), default=None,
+                   help="the optimizer, for a bare schedule spec (default: the run config's, else adamw)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis import exit_status, lint_config
+
+    findings = lint_config(args.config, optimizer=args.optimizer)
+    if args.json:
+        print(json.dumps([f.to_json() for f in findings], indent=2))
+    else:
+        for f in findings:
+            print(f.line())
+        if not findings:
+            print(f"{args.config}: no findings")
+    return exit_status(findings)

@@ -1,0 +1,90 @@
+"""Each lint rule: a config that triggers it and one that does not."""
+
+from __future__ import annotations
+
+import pytest
+
+from lrtempo.analysis import exit_status, lint_mapping
+from lrtempo.cli import main
+
+
+def rules(data, **kw):
+    return {f.rule for f in lint_mapping(data, **kw)}
+
+
+WC = {"type": "warmup_cosine", "peak_lr": 3e-4, "min_lr": 3e-5, "total_steps": 20_000, "warmup_steps": 400}
+
+CASES = [
+    ("LR001", {**WC, "min_lr": 0.0}, WC),
+    ("LR002", {**WC, "warmup_steps": 20}, WC),
+    ("LR003", {**WC, "warmup_steps": 4000}, WC),
+    ("LR004", {"task": "charlm", "steps": 300, "schedule": {**WC, "warmup_steps": 400}},
+     {"task": "charlm", "steps": 20_000, "schedule": WC}),
+    ("LR005", WC, {**WC, "warmup_start_lr": 1e-6}),
+    ("LR006", {"type": "join", "pieces": [
+        {"schedule": {"type": "linear", "start_lr": 1e-6, "end_lr": 3e-4, "steps": 400}, "steps": 400},
+        {"schedule": {"type": "constant", "lr": 3e-4}, "steps": 19_300},
+        {"schedule": {"type": "cosine", "peak_lr": 3e-4, "min_lr": 3e-5, "decay_steps": 300}}]}, WC),
+    ("LR007", {"type": "wsd", "peak_lr": 3e-4, "min_lr": 3e-6, "total_steps": 20_000, "warmup": 0.02,
+               "decay": 0.02},
+     {"type": "wsd", "peak_lr": 3e-4, "min_lr": 3e-6, "total_steps": 20_000, "warmup": 0.02, "decay": 0.2}),
+    ("LR008", {"task": "linear", "optimizer": {"name": "sgd"}, "data": {"steps_per_epoch": [390, 391]},
+               "schedule": {"type": "multistep", "base_lr": 0.1, "milestones": [11_700, 23_400]}, "steps": 30_000},
+     {"task": "linear", "optimizer": {"name": "sgd"}, "data": {"steps_per_epoch": 390},
+      "schedule": {"type": "multistep", "base_lr": 0.1, "milestones": [11_700, 23_400]}, "steps": 30_000}),
+    ("LR009", {**WC, "total_steps": 200_000, "warmup_steps": 2000},
+     {"type": "warmup_plateau_cosine", "peak_lr": 3e-4, "min_lr": 3e-5, "total_steps": 200_000,
+      "warmup_steps": 2000, "plateau_steps": 1000}),
+    ("LR010", {"type": "compat", "library": "torch", "name": "CosineAnnealingLR", "base_lr": 0.1,
+               "kwargs": {"T_max": 100, "eta_min": 0.2}},
+     {"type": "compat", "library": "torch", "name": "CosineAnnealingLR", "base_lr": 0.1,
+      "kwargs": {"T_max": 100, "eta_min": 0.001}}),
+    ("LR011", {"task": "charlm", "data": {"examples": 50_000, "batch_size": 128, "epochs": 10},
+               "schedule": {**WC, "total_steps": 5000, "warmup_steps": 200}},
+     {"task": "charlm", "data": {"examples": 50_000, "batch_size": 128, "epochs": 10},
+      "schedule": {**WC, "total_steps": 3910, "warmup_steps": 200}}),
+    ("LR012", {**WC, "peak_lr": 1.0, "min_lr": 0.1}, WC),
+]
+
+
+@pytest.mark.parametrize("rule, bad, good", CASES, ids=[c[0] for c in CASES])
+def test_rule_triggers_and_stays_quiet(rule, bad, good):
+    assert rule in rules(bad)
+    assert rule not in rules(good)
+
+
+def test_every_rule_is_tested():
+    from lrtempo.analysis import _lint
+
+    documented = {line.split()[0] for line in _lint.__doc__.splitlines() if line.startswith("LR0")}
+    assert documented == {c[0] for c in CASES}
+
+
+def test_severities_and_fields():
+    findings = {f.rule: f for f in lint_mapping({**WC, "min_lr": 0.0, "warmup_steps": 20})}
+    assert findings["LR005"].severity == "info" and findings["LR001"].severity == "warning"
+    assert findings["LR002"].field == "warmup_steps" and findings["LR001"].field == "min_lr"
+    assert all(f.fix for f in findings.values())
+    err = lint_mapping(CASES[9][1])
+    assert [f.severity for f in err if f.rule == "LR010"] == ["error"]
+    assert err[0].field.endswith("kwargs.eta_min")
+    assert exit_status(err) == 2 and exit_status(lint_mapping(WC)) == 0
+    assert "LR012" not in rules({"type": "constant", "lr": 0.1}, optimizer="sgd")
+
+
+def test_lint_command_exit_codes(tmp_path, capsys):
+    import json
+
+    clean, warn, bad = tmp_path / "clean.json", tmp_path / "warn.json", tmp_path / "bad.json"
+    clean.write_text(json.dumps(WC))
+    warn.write_text(json.dumps({**WC, "warmup_steps": 20}))
+    bad.write_text(json.dumps(CASES[9][1]))
+    assert main(["lint", str(clean)]) == 0
+    assert "info LR005" in capsys.readouterr().out
+    assert main(["lint", str(warn)]) == 1
+    assert "warning LR002 warmup_steps:" in capsys.readouterr().out
+    assert main(["lint", str(bad), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)[0]["rule"] == "LR010"
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text(json.dumps({**WC, "warmup_steps": 30_000}))
+    assert main(["lint", str(invalid)]) == 2
