@@ -181,15 +181,13 @@ def _detect(steps, lr, norm, loss, window, schedule, settings):
 
 def analysis_png(analysis: Analysis, path: str | Path) -> Path:
     """Rate, gradient norm and loss on a shared step axis, with phase bands and event marks."""
-    from ..plot._png import _pyplot
+    from ..plot._png import png_figure
 
-    plt = _pyplot()
     m = analysis.metrics
     steps = m["step"]
-    fig, axes = plt.subplots(3, 1, sharex=True, figsize=(12, 8), dpi=100)
     colors = {"warmup": "#fde2e2", "plateau": "#e2f0fd", "early_decay": "#e4f7e4", "mid_decay": "#f3f7d9",
               "late_decay": "#f7ecd9", "past_end": "#e6e6e6"}
-    try:
+    with png_figure(path, 3, sharex=True, figsize=(12, 8)) as (fig, axes):
         series = [("lr", "learning rate", False), ("grad_l2_norm", "gradient L2 norm", True), ("loss", "loss", False)]
         for ax, (col, title, logy) in zip(axes, series):
             ax.plot(steps, m[col], lw=1.0, color="tab:blue", label=col)
@@ -213,9 +211,5 @@ def analysis_png(analysis: Analysis, path: str | Path) -> Path:
                              fontsize=7, color="tab:red", va="bottom")
         axes[-1].set_xlabel("step")
         fig.suptitle(analysis.source)
-        fig.tight_layout()
-        path = Path(path)
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
+    path = Path(path)
     return path

@@ -133,11 +133,9 @@ def lr_range_test(
 
 def range_test_png(result: RangeTestResult, path: str | Path, title: str = "LR range test") -> Path:
     """Loss against rate (log scale) with both suggestions marked."""
-    from ..plot._png import _pyplot
+    from ..plot._png import png_figure
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 5), dpi=100)
-    try:
+    with png_figure(path, figsize=(9, 5)) as (fig, ax):
         ax.plot(result.lrs, result.losses, color="0.75", lw=0.8, label="loss")
         ax.plot(result.lrs, result.smoothed, color="tab:blue", lw=1.6, label="smoothed loss")
         for name, lr, color in (("steepest", result.steepest, "tab:orange"), ("valley", result.valley, "tab:green")):
@@ -149,9 +147,5 @@ def range_test_png(result: RangeTestResult, path: str | Path, title: str = "LR r
         ax.set_title(title)
         ax.grid(alpha=0.3, which="both")
         ax.legend()
-        fig.tight_layout()
-        path = Path(path)
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
+    path = Path(path)
     return path

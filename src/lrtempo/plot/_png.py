@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..schedules import Schedule
 from ._text import column_ranges
 
-__all__ = ["png_plot", "MissingDependency"]
+__all__ = ["png_plot", "png_figure", "MissingDependency"]
 
 
 class MissingDependency(RuntimeError):
@@ -29,6 +32,20 @@ def _pyplot():
     return plt
 
 
+@contextmanager
+def png_figure(path: str | Path, nrows: int = 1, *, figsize: tuple[float, float] = (10, 5), **subplots: Any
+               ) -> Iterator[tuple[Any, Any]]:
+    """``with png_figure(path) as (fig, ax):`` draw, and the figure is laid out, saved and closed."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(nrows, 1, figsize=figsize, dpi=100, **subplots)
+    try:
+        yield fig, axes
+        fig.tight_layout()
+        fig.savefig(Path(path))
+    finally:
+        plt.close(fig)
+
+
 def png_plot(
     schedule: Schedule,
     path: str | Path,
@@ -40,11 +57,9 @@ def png_plot(
     height_px: int = 500,
 ) -> Path:
     """Write a PNG of the schedule over ``[0, last_step]`` with its phase boundaries marked."""
-    plt = _pyplot()
     last = schedule.horizon if last_step is None else last_step
     first, lows, highs = column_ranges(schedule, last, min(4000, last + 1))
-    fig, ax = plt.subplots(figsize=(width_px / 100, height_px / 100), dpi=100)
-    try:
+    with png_figure(path, figsize=(width_px / 100, height_px / 100)) as (fig, ax):
         if np.array_equal(lows, highs):
             ax.plot(first, lows, color="tab:blue", lw=1.5, label="lr")
         else:
@@ -64,9 +79,5 @@ def png_plot(
         if title:
             ax.set_title(title, pad=18)
         ax.grid(alpha=0.3)
-        fig.tight_layout()
-        path = Path(path)
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
+    path = Path(path)
     return path

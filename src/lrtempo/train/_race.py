@@ -292,11 +292,9 @@ def race_config(path: str | Path, *, schedules: list[str], seeds: int = 1, jobs:
 
 def race_png(result: RaceResult, path: str | Path) -> Path:
     """Loss curves (mean over seeds, ± std shaded) of every schedule."""
-    from ..plot._png import _pyplot
+    from ..plot._png import png_figure
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 5), dpi=100)
-    try:
+    with png_figure(path, figsize=(10, 5)) as (fig, ax):
         for name, runs in result.curves.items():
             arr = np.asarray(runs, dtype=np.float64)
             mean = np.nanmean(arr, axis=0)
@@ -311,11 +309,7 @@ def race_png(result: RaceResult, path: str | Path) -> Path:
         ax.set_title(result.title)
         ax.grid(alpha=0.3, which="both")
         ax.legend()
-        fig.tight_layout()
-        path = Path(path)
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
+    path = Path(path)
     return path
 
 
