@@ -101,9 +101,9 @@ def _fmt(value: float | None) -> str:
 
 def write_peak(path: str, peak: float) -> str:
     """Set ``peak`` in a schedule config (or a run config's schedule); returns ``field = value``."""
+    from .._atomic import atomic_write_text
     from ..config import ConfigError, Problem, build_schedule, read_config_file, schedule_spec_of
     from ..config._files import format_config
-    from ..train._log import atomic_write_text
 
     data = read_config_file(path)
     spec, root = schedule_spec_of(data, path)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._log import fsync_dir
+from .._atomic import fsync_dir
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "rng_state", "set_rng_state"]
 

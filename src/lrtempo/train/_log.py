@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .._atomic import atomic_write_text
+
 __all__ = ["RunLog", "SCHEMA_COLUMNS", "LOG_SCHEMA_VERSION", "read_log"]
 
 #: the fixed first columns; renaming or reordering them needs a version bump
@@ -26,28 +28,6 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     return str(value)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file, fsync and rename (and fsync the folder)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class RunLog:

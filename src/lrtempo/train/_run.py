@@ -33,11 +33,12 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
+from .._atomic import atomic_write_text
 from ..config import ConfigError, Problem, format_config, spec_hash
 from ..monitor import MONITOR_COLUMNS, Monitor, MonitorSettings
 from ..plot import MissingDependency, png_plot, text_plot
 from ._checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from ._log import LOG_SCHEMA_VERSION, RunLog, atomic_write_text
+from ._log import LOG_SCHEMA_VERSION, RunLog
 from ._runconfig import RunConfig, parse_run_config
 from ._state import TrainingDiverged, TrainState, build_optimizer
 from .tasks import TASKS
