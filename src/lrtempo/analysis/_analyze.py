@@ -26,6 +26,10 @@ __all__ = ["Analysis", "analyze_log", "read_metrics"]
 
 REQUIRED = ("step", "lr", "grad_l2_norm", "loss")
 
+#: the band colour of each phase in every plot of a run (PNG and HTML)
+PHASE_COLORS = {"warmup": "#fde2e2", "plateau": "#e2f0fd", "early_decay": "#e4f7e4", "mid_decay": "#f3f7d9",
+                "late_decay": "#f7ecd9", "past_end": "#e6e6e6"}
+
 
 def read_metrics(path: Path) -> dict[str, np.ndarray]:
     """The numeric columns of a log CSV (empty cells are NaN); the four schema columns must be there."""
@@ -185,8 +189,7 @@ def analysis_png(analysis: Analysis, path: str | Path) -> Path:
 
     m = analysis.metrics
     steps = m["step"]
-    colors = {"warmup": "#fde2e2", "plateau": "#e2f0fd", "early_decay": "#e4f7e4", "mid_decay": "#f3f7d9",
-              "late_decay": "#f7ecd9", "past_end": "#e6e6e6"}
+    colors = PHASE_COLORS
     with png_figure(path, 3, sharex=True, figsize=(12, 8)) as (fig, axes):
         series = [("lr", "learning rate", False), ("grad_l2_norm", "gradient L2 norm", True), ("loss", "loss", False)]
         for ax, (col, title, logy) in zip(axes, series):

@@ -11,12 +11,12 @@ import argparse
 import sys
 
 from .. import __version__
-from . import analyze, budget, demo, find_lr, lint, plot, race, schema, show, train, values
+from . import analyze, budget, demo, find_lr, lint, plot, race, report, schema, show, train, values
 from ._common import handle
 
 __all__ = ["main", "build_parser"]
 
-_COMMANDS = (train, demo, show, values, plot, lint, find_lr, race, budget, analyze, schema)
+_COMMANDS = (train, demo, show, values, plot, lint, find_lr, race, budget, analyze, report, schema)
 
 
 def build_parser() -> argparse.ArgumentParser:
