@@ -250,10 +250,12 @@
     var rows = ["<b>step " + at + "</b>"];
     var phase = data.phases.filter(function (p) { return at >= p.first_step && at <= p.last_step; })[0];
     if (phase) { rows.push("phase " + phase.phase); }
+    var shown = {};
     data.charts.forEach(function (c) {
       c.series.forEach(function (s) {
         var x = seriesX(s);
-        if (!x.length) { return; }
+        if (!x.length || shown[s.name]) { return; }
+        shown[s.name] = true;
         var j = s.x === null ? i : Math.min(x.length - 1, Math.max(0, lowerBound(x, at + 0.5) - 1));
         if (x[j] > at) { return; }
         var label = s.name + (x[j] === at ? "" : " (step " + x[j] + ")");
