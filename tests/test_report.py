@@ -16,11 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lrtempo.analysis import analyze_log, read_metrics
 from lrtempo.cli import main
 from lrtempo.config import ConfigError
 from lrtempo.plot import report_html, run_report
+from lrtempo.plot._html import _thin
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (.ci/run installs Debian's chromium)")
@@ -167,6 +170,25 @@ def test_a_long_log_is_thinned_but_keeps_its_extremes(tmp_path):
     assert any("thinned" in note for note in report.notes)
     # the defaults leave a log of this size whole
     assert len(_payload(report_html(folder)[0])["steps"]) == n
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 40), st.integers(0, 2**32 - 1), st.floats(0, 0.5))
+def test_thinning_keeps_each_buckets_first_last_lowest_and_highest(n, buckets, seed, nan_share):
+    rng = np.random.default_rng(seed)
+    ys = [rng.integers(0, 5, n).astype(float), rng.random(n)]  # small integers: ties, first one wins
+    ys[0][rng.random(n) < nan_share] = math.nan
+    expected = set()
+    owner = np.arange(n) * buckets // n
+    for b in np.unique(owner):
+        idx = np.flatnonzero(owner == b)
+        expected |= {int(idx[0]), int(idx[-1])}
+        for y in ys:
+            part = y[idx]
+            if np.isfinite(part).any():
+                expected |= {int(idx[0] + np.nanargmin(part)), int(idx[0] + np.nanargmax(part))}
+            expected |= set((idx[~np.isfinite(part)]).tolist())
+    assert _thin(n, ys, buckets).tolist() == sorted(expected)
 
 
 def test_errors_name_the_problem_and_leave_the_old_report(tmp_path, run_dir, capsys):

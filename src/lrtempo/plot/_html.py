@@ -118,19 +118,16 @@ def _thin(n: int, ys: list[np.ndarray], buckets: int = BUCKETS) -> np.ndarray:
     >>> _thin(10, [np.arange(10.0)], buckets=2)
     array([0, 4, 5, 9])
     """
-    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
-    keep = [np.array([0, n - 1], dtype=np.int64)]
-    starts, stops = edges[:-1], edges[1:]
-    full = stops > starts
-    keep += [starts[full], stops[full] - 1]
+    bucket = np.arange(n, dtype=np.int64) * buckets // n  # equal shares of the rows, in order
+    starts = np.flatnonzero(np.diff(bucket, prepend=-1))
+    keep = [starts, np.append(starts[1:], n) - 1]
     for y in ys:
-        clean = np.where(np.isfinite(y), y, np.nan)
-        for a, b in zip(starts[full].tolist(), stops[full].tolist()):
-            part = clean[a:b]
-            if np.isnan(part).all():
-                continue
-            keep.append(np.array([a + int(np.nanargmin(part)), a + int(np.nanargmax(part))], dtype=np.int64))
-        keep.append(np.flatnonzero(~np.isfinite(y)))  # gaps stay gaps
+        finite = np.isfinite(y)
+        for key in (np.where(finite, y, np.inf), np.where(finite, -y, np.inf)):
+            # sorted by bucket, then value (stable): each bucket's lowest key sits where the bucket starts
+            extreme = np.lexsort((key, bucket))[starts]
+            keep.append(extreme[np.isfinite(key[extreme])])
+        keep.append(np.flatnonzero(~finite))  # gaps stay gaps
     return np.unique(np.concatenate(keep))
 
 
@@ -288,7 +285,7 @@ def report_html(target: str | Path, *, trap_window: int | None = None, max_rows:
     order = np.argsort(m["step"], kind="stable")
     if not np.array_equal(order, np.arange(n)):
         raise ConfigError([Problem("step", "the log's steps are not in increasing order")], source=analysis.source)
-    dense = [m[s.column] for c in REPORT_CHARTS for s in c.series if s.dense and s.column in m]
+    dense = [m[c] for c in dict.fromkeys(s.column for c in REPORT_CHARTS for s in c.series if s.dense) if c in m]
     rows = _thin(n, dense, buckets) if n > max_rows else np.arange(n)
     if rows.size < n:
         notes.append(f"{n} log rows thinned to {rows.size} for the page: per bucket of about {n // buckets} rows, "
