@@ -27,7 +27,7 @@ import csv
 import html
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -91,16 +91,16 @@ REPORT_CHARTS: tuple[ChartSpec, ...] = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Report:
     """What :func:`run_report` wrote: the file, the rows it drew from, and anything it had to leave out."""
 
     path: Path
     rows: int
     points: int
-    charts: list[str]
+    charts: tuple[str, ...]
     events: int
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
 
 
 def _asset(name: str) -> str:
@@ -218,8 +218,8 @@ def _num(value: Any) -> str:
     return html.escape(json.dumps(value))
 
 
-def _table(head: list[str], rows: list[list[str]], *, steps: list[int] | None = None, numeric: set[int] = frozenset()
-           ) -> str:
+def _table(head: list[str], rows: list[list[str]], *, steps: list[int] | None = None,
+           numeric: frozenset[int] | set[int] = frozenset()) -> str:
     if not rows:
         return '<p class="empty">none</p>'
     out = ["<table><thead><tr>", *(f"<th>{html.escape(h)}</th>" for h in head), "</tr></thead><tbody>"]
@@ -374,7 +374,7 @@ click a phase or event row below to jump there</span></div>
 </body>
 </html>
 """
-    return page, Report(target, n, points, [c["id"] for c in charts], len(analysis.events), notes)
+    return page, Report(target, n, points, tuple(c["id"] for c in charts), len(analysis.events), tuple(notes))
 
 
 def run_report(target: str | Path, output: str | Path | None = None, *, trap_window: int | None = None,
@@ -391,5 +391,4 @@ def run_report(target: str | Path, output: str | Path | None = None, *, trap_win
         raise ConfigError([Problem("output", f"the folder {output.parent} does not exist")])
     page, report = report_html(target, trap_window=trap_window, max_rows=max_rows, buckets=buckets)
     atomic_write_text(output, page)
-    report.path = output
-    return report
+    return replace(report, path=output)
