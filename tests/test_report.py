@@ -202,12 +202,12 @@ def test_errors_name_the_problem_and_leave_the_old_report(tmp_path, run_dir, cap
     bad.mkdir()
     (bad / "report.html").write_text("old report")
     (bad / "log.csv").write_text("step,lr,grad_l2_norm,loss\n0,0.1,1.0,oops\n")
-    with pytest.raises(ConfigError, match="non-number"):
+    with pytest.raises(ConfigError, match=r"line 2: loss: not a number \(got 'oops'\)"):
         run_report(bad)
     assert (bad / "report.html").read_text() == "old report"
     (bad / "log.csv").write_text("step,lr,grad_l2_norm,loss\n1,0.1,1.0,2.0\n0,0.1,1.0,2.0\n")
     assert main(["report", str(bad)]) == 2
-    assert "not in increasing order" in capsys.readouterr().err
+    assert "line 3: step: 0 after 1 goes back to a step no earlier row has" in capsys.readouterr().err
     assert (bad / "report.html").read_text() == "old report"
     assert [p.name for p in bad.iterdir() if p.name.startswith(".")] == []
 

@@ -9,8 +9,6 @@ detectors run over the log, the same code as the live monitor.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,60 +19,25 @@ import numpy as np
 from ..config import ConfigError, Problem, build_schedule, read_config_file
 from ..monitor._detectors import Event, RestartTracker, SpikeDetector, TrapDetector
 from ..monitor._phases import PHASES, PhaseMap, phase_labels_from_rates
+from ._logfile import REQUIRED, read_events, read_log_file, resolve_log
 
-__all__ = ["Analysis", "analyze_log", "read_metrics"]
-
-REQUIRED = ("step", "lr", "grad_l2_norm", "loss")
+__all__ = ["Analysis", "REQUIRED", "analyze_log", "read_metrics"]
 
 #: the band colour of each phase in every plot of a run (PNG and HTML)
 PHASE_COLORS = {"warmup": "#fde2e2", "plateau": "#e2f0fd", "early_decay": "#e4f7e4", "mid_decay": "#f3f7d9",
                 "late_decay": "#f7ecd9", "past_end": "#e6e6e6"}
 
 
-def read_metrics(path: Path) -> dict[str, np.ndarray]:
-    """The numeric columns of a log CSV (empty cells are NaN); the four schema columns must be there."""
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            rows = [r for r in reader if r]
-    except FileNotFoundError:
-        raise ConfigError([Problem("", "no such file")], source=str(path)) from None
-    except UnicodeDecodeError:
-        raise ConfigError([Problem("", "not a UTF-8 text CSV")], source=str(path)) from None
-    if not header:
-        raise ConfigError([Problem("", "empty file: a CSV with columns step,lr,grad_l2_norm,loss is needed")],
-                          source=str(path))
-    header = [h.strip() for h in header]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise ConfigError([Problem("", f"missing column(s) {', '.join(missing)}; found {', '.join(header)} "
-                                       f"(the schema is {','.join(REQUIRED)})")], source=str(path))
-    out: dict[str, np.ndarray] = {}
-    for i, name in enumerate(header):
-        values = []
-        numeric = True
-        for r in rows:
-            cell = r[i].strip() if i < len(r) else ""
-            if cell == "":
-                values.append(math.nan)
-                continue
-            try:
-                values.append(float(cell))
-            except ValueError:
-                numeric = False
-                break
-        if numeric:
-            out[name] = np.asarray(values, dtype=np.float64)
-        elif name in REQUIRED:
-            raise ConfigError([Problem(name, f"column {name!r} holds a non-number")], source=str(path))
-    if not rows:
-        raise ConfigError([Problem("", "the log has a header but no rows")], source=str(path))
-    return out
+def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
+    """The numeric columns of a log CSV, read exactly (:func:`read_log_file`): ``step`` as int64, the rest
+    float64 (a blank cell is NaN), one row per step (a resumed run's later rows replace earlier ones)."""
+    return read_log_file(path).columns
 
 
-@dataclass
+@dataclass(frozen=True)
 class Analysis:
+    """What :func:`analyze_log` found; ``notes`` says, one line each, what it handled or could not do."""
+
     source: str
     rows: int
     phases: list[dict[str, Any]]
@@ -83,13 +46,15 @@ class Analysis:
     phase_source: str
     metrics: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     labels: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "rows": self.rows, "phase_source": self.phase_source,
+        return {"source": self.source, "rows": self.rows, "phase_source": self.phase_source, "notes": list(self.notes),
                 "phases": self.phases, "events": self.events, "trap_status": self.trap_timeline}
 
     def text(self) -> str:
-        lines = [f"{self.source}: {self.rows} updates (phases from {self.phase_source})", "",
+        lines = [f"{self.source}: {self.rows} updates (phases from {self.phase_source})",
+                 *(f"note: {n}" for n in self.notes), "",
                  f"{'phase':12s} {'steps':>16s} {'count':>7s} {'loss change':>12s} {'mean grad norm':>15s} "
                  f"{'lr range':>24s}"]
         for p in self.phases:
@@ -108,27 +73,21 @@ def _run_schedule(run_dir: Path):
     if not cfg.exists():
         return None, {}
     data = read_config_file(cfg)
+    if not isinstance(data, dict) or not isinstance(data.get("schedule"), dict):
+        raise ConfigError([Problem("schedule", "missing: a run's config.yaml holds its schedule")], source=str(cfg))
     monitor = data.get("monitor") if isinstance(data.get("monitor"), dict) else {}
     return build_schedule(data["schedule"], "schedule", source=str(cfg)), monitor
 
 
-def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analysis:
-    """Analyze a run directory or a log CSV."""
-    target = Path(target)
-    run_dir = target if target.is_dir() else None
-    log_path = target / "log.csv" if run_dir else target
-    if run_dir is not None and not log_path.exists():
-        raise ConfigError([Problem("", "no log.csv in this folder")], source=str(target))
-    m = read_metrics(log_path)
-    steps = m["step"].astype(np.int64)
+def _finite_mean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+def _phase_rows(steps: np.ndarray, labels: np.ndarray, m: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Per phase: its step range, updates, loss change (last minus first finite loss), the mean of its
+    finite gradient norms and its rate range."""
     lr, norm, loss = m["lr"], m["grad_l2_norm"], m["loss"]
-    schedule, monitor_settings = _run_schedule(run_dir) if run_dir else (None, {})
-    if schedule is not None:
-        labels = PhaseMap(schedule, max(int(steps.max()) + 1, schedule.horizon)).labels(steps)
-        phase_source = "the run's schedule"
-    else:
-        labels = phase_labels_from_rates(steps, lr)
-        phase_source = "the lr column"
     phases = []
     for idx, name in enumerate(PHASES):
         sel = np.flatnonzero(labels == idx)
@@ -139,23 +98,49 @@ def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analys
             "phase": name, "first_step": int(steps[sel[0]]), "last_step": int(steps[sel[-1]]),
             "updates": int(sel.size),
             "loss_change": float(loss[finite[-1]] - loss[finite[0]]) if finite.size else math.nan,
-            "mean_grad_l2_norm": float(np.nanmean(norm[sel])),
-            "lr_min": float(np.nanmin(lr[sel])), "lr_max": float(np.nanmax(lr[sel])),
+            "mean_grad_l2_norm": _finite_mean(norm[sel]),
+            "lr_min": float(lr[sel].min()), "lr_max": float(lr[sel].max()),
         })
+    return phases
+
+
+def _merge_events(recorded: tuple[dict[str, Any], ...], found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's recorded events, plus what the detectors found that it did not record, by step."""
+    seen = {(e["step"], e["kind"]) for e in recorded}
+    events = list(recorded) + [e for e in found if (e["step"], e["kind"]) not in seen]
+    events.sort(key=lambda e: e["step"])
+    return events
+
+
+def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analysis:
+    """Analyze a run directory or a log CSV (read by :func:`read_log_file`: exactly, or refused)."""
+    target = Path(target)
+    run_dir, log_path = resolve_log(target)
+    log = read_log_file(log_path)
+    m, steps = log.columns, log.steps
+    notes = list(log.notes)
+    notes += [f"no finite values in column {c}: the detectors that need it found nothing"
+              for c in ("grad_l2_norm", "loss") if not np.isfinite(m[c]).any()]
+    schedule, monitor_settings = _run_schedule(run_dir) if run_dir else (None, {})
+    if schedule is not None:
+        labels = PhaseMap(schedule, max(int(steps[-1]) + 1, schedule.horizon)).labels(steps)
+        phase_source = "the run's schedule"
+    else:
+        labels = phase_labels_from_rates(steps, m["lr"])
+        phase_source = "the lr column"
     window = trap_window or int(monitor_settings.get("trap_window", 200))
-    events, timeline = _detect(steps, lr, norm, loss, window, schedule, monitor_settings)
-    events_file = run_dir / "events.jsonl" if run_dir else None
-    if events_file is not None and events_file.exists():
-        recorded = [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
-        seen = {(e["step"], e["kind"]) for e in recorded}
-        events = recorded + [e for e in events if (e["step"], e["kind"]) not in seen]
-        events.sort(key=lambda e: e["step"])
-    return Analysis(str(target), int(steps.size), phases, events, timeline, phase_source, m, labels)
+    events, timeline = _detect(steps, m["lr"], m["grad_l2_norm"], m["loss"], window, schedule, monitor_settings)
+    if run_dir is not None:
+        recorded, event_notes = read_events(run_dir / "events.jsonl")
+        events = _merge_events(recorded, events)
+        notes += event_notes
+    return Analysis(str(target), log.rows, _phase_rows(steps, labels, m), events, timeline, phase_source, m,
+                    labels, tuple(notes))
 
 
 def _detect(steps, lr, norm, loss, window, schedule, settings):
-    peak = float(np.nanmax(lr)) if lr.size else 0.0
-    total = int(steps.max()) + 1
+    peak = float(lr.max())
+    total = int(steps[-1]) + 1
     trap = TrapDetector(window, float(settings.get("trap_threshold", 1e-4)))
     spikes = SpikeDetector(int(settings.get("spike_window", 100)), float(settings.get("spike_factor", 5.0)))
     if schedule is not None:
@@ -198,7 +183,8 @@ def analysis_png(analysis: Analysis, path: str | Path) -> Path:
                 ok = np.isfinite(m["val_loss"])
                 ax.plot(steps[ok], m["val_loss"][ok], "o-", ms=3, color="tab:orange", label="val_loss")
                 ax.legend(loc="upper right", fontsize=8)
-            if logy and np.all(m[col][np.isfinite(m[col])] > 0):
+            shown = m[col][np.isfinite(m[col])]
+            if logy and shown.size and np.all(shown > 0):
                 ax.set_yscale("log")
             ax.set_ylabel(title)
             ax.grid(alpha=0.3)

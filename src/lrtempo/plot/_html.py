@@ -279,12 +279,9 @@ def report_html(target: str | Path, *, trap_window: int | None = None, max_rows:
     target = Path(target)
     analysis: Analysis = analyze_log(target, trap_window=trap_window)
     run_dir = target if target.is_dir() else None
-    notes: list[str] = []
-    m = analysis.metrics
+    notes = list(analysis.notes)  # what reading the log handled (a resumed run's rows, a torn line, ...)
+    m = analysis.metrics  # one row per step, steps increasing (read_log_file)
     n = int(m["step"].size)
-    order = np.argsort(m["step"], kind="stable")
-    if not np.array_equal(order, np.arange(n)):
-        raise ConfigError([Problem("step", "the log's steps are not in increasing order")], source=analysis.source)
     dense = [m[c] for c in dict.fromkeys(s.column for c in REPORT_CHARTS for s in c.series if s.dense) if c in m]
     rows = _thin(n, dense, buckets) if n > max_rows else np.arange(n)
     if rows.size < n:

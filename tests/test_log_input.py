@@ -1,0 +1,231 @@
+"""Foreign logs through the real commands: each class of hostile CSV is read exactly or refused in one line.
+
+Every case runs ``python -m lrtempo analyze FILE`` and ``python -m lrtempo report FILE`` in a subprocess, as
+a user would, since both read logs through one reader (``lrtempo.analysis._logfile``). A refusal is exit 2
+with one line on stderr naming the line, the column and the cell, and writes nothing; what the reader
+handles itself (a resumed run's repeated steps, a torn last line, bad event lines) it says in one note.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEADER = "step,lr,grad_l2_norm,loss"
+COMMANDS = ("analyze", "report")
+
+
+def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lrtempo", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONWARNINGS": "error::RuntimeWarning"})
+
+
+def _rows(n: int = 10, start: int = 0, lr: float = 0.1) -> list[str]:
+    return [f"{k},{lr!r},{1.0 + k / 100!r},{3.0 - k / 100!r}" for k in range(start, start + n)]
+
+
+def _log(tmp_path: Path, lines: list[str], header: str = HEADER, name: str = "log.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def _refused(command: str, path: Path, message: str) -> None:
+    """Exit 2, exactly one line on stderr holding ``message``, nothing on stdout, no report written."""
+    before = sorted(p.name for p in path.parent.iterdir()) if path.parent.is_dir() else []
+    result = _cli(command, str(path))
+    err = result.stderr.splitlines()
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert len(err) == 1 and err[0].startswith("lrtempo: error: "), result.stderr
+    assert message in err[0], err[0]
+    assert result.stdout == ""
+    if path.parent.is_dir():
+        assert sorted(p.name for p in path.parent.iterdir()) == before
+
+
+def _analysis(path: Path) -> dict:
+    result = _cli("analyze", str(path), "--json")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    return json.loads(result.stdout)
+
+
+def _report(path: Path) -> tuple[dict, str]:
+    """The data block of the page ``report`` writes beside a CSV (or into a run directory), and stdout."""
+    result = _cli("report", str(path))
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    page = (path / "report.html" if path.is_dir() else path.with_name(path.stem + ".report.html")).read_text()
+    block = re.search(r'<script id="report-data" type="application/json">(.*?)</script>', page, re.S).group(1)
+    return json.loads(block), result.stdout
+
+
+def _series(data: dict, name: str) -> list:
+    return next(s for c in data["charts"] for s in c["series"] if s["name"] == name and not s["dashed"])["y"]
+
+
+# --- the step column --------------------------------------------------------------------------------------------
+
+STEP_CELLS = ["nan", "", "1e30", "1.5", "-1", "9223372036854775808", "inf", "1_0", "٣", "x"]
+
+
+@pytest.mark.parametrize(("command", "cell"), [*(("analyze", c) for c in STEP_CELLS),
+                                               *(("report", c) for c in ("nan", "", "1e30", "1.5"))])
+def test_a_step_that_is_not_a_whole_number_in_range_is_refused_with_its_line(tmp_path, command, cell):
+    lines = _rows(6)
+    lines[3] = f"{cell},0.1,1.0,2.0"
+    _refused(command, _log(tmp_path, lines), f"line 5: step: must be a whole number from 0 to 2**63 - 1 "
+                                             f"(got {cell!r})")
+
+
+def test_steps_are_read_exactly_in_any_whole_decimal_form(tmp_path):
+    big = 2**53 + 1  # not a float64: a step read through a float would come back as 2**53
+    lines = [f"{s},0.1,1.0,2.0" for s in ("0", "1.0", "2e0", "+3", "0004", f"{big}", f"{2**63 - 1}")]
+    path = _log(tmp_path, lines)
+    phases = _analysis(path)["phases"]
+    assert phases[0]["first_step"] == 0 and phases[-1]["last_step"] == 2**63 - 1
+    data, _ = _report(path)
+    assert data["steps"] == [0, 1, 2, 3, 4, big, 2**63 - 1]
+
+
+# --- the header and the shape of rows ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_duplicated_column_is_refused_naming_it(tmp_path, command):
+    path = _log(tmp_path, [r + ",9.0" for r in _rows()], header=HEADER + ",loss")
+    _refused(command, path, "header: column 'loss' appears twice (columns 4 and 5)")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_row_of_the_wrong_width_is_refused(tmp_path, command):
+    lines = _rows()
+    lines[2] += ",7"
+    _refused(command, _log(tmp_path, lines), "line 4: 5 cells, but the header has 4 columns")
+
+
+def test_a_torn_last_line_is_left_out_and_said(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("\n".join([HEADER, *_rows(10)]) + "\n10,0.1", encoding="utf-8")  # a writer killed mid-row
+    out = _analysis(path)
+    assert out["rows"] == 10 and out["phases"][-1]["last_step"] == 9
+    assert out["notes"] == ["log.csv: its last line (12) has no line break and 2 of 4 cells (a write cut short): "
+                            "left out"]
+
+
+def test_a_bom_an_index_column_and_a_text_column_are_read(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("\ufeff,step,lr,grad_l2_norm,loss,note\n" + "".join(
+        f"{k},{r},ok\n" for k, r in enumerate(_rows(10))), encoding="utf-8")
+    out = _analysis(path)
+    assert out["rows"] == 10 and out["notes"] == []
+    assert _series(_report(path)[0], "loss") == [3.0 - k / 100 for k in range(10)]
+
+
+# --- the order of steps -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_step_going_back_to_a_step_never_logged_is_refused(tmp_path, command):
+    lines = [f"{s},0.1,1.0,2.0" for s in (0, 10, 20, 15, 30)]
+    _refused(command, _log(tmp_path, lines), "line 5: step: 15 after 20 goes back to a step no earlier row has")
+
+
+def test_a_resumed_run_keeps_the_later_rows_from_the_step_it_went_back_to(tmp_path):
+    # steps 0..100 (lr 0.1), then a restart from a checkpoint at 80 logs 80..200 (lr 0.2), then a repeat of 200
+    lines = _rows(101, 0, 0.1) + _rows(121, 80, 0.2) + ["200,0.3,1.0,2.0"]
+    path = _log(tmp_path, lines)
+    out = _analysis(path)
+    assert out["rows"] == 201
+    assert out["notes"] == ["log.csv: steps go back to a step logged before at lines 103 and 224 (a resumed run?): "
+                            "from there the later rows replace the earlier ones (22 earlier rows left out)"]
+    data, stdout = _report(path)
+    assert data["steps"] == list(range(201))
+    lr = _series(data, "lr")
+    assert lr[:80] == [0.1] * 80 and lr[80:200] == [0.2] * 120 and lr[200] == 0.3
+    assert "note: log.csv: steps go back to a step logged before at lines 103 and 224" in stdout
+
+
+# --- values -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(("column", "cell", "message"), [
+    ("lr", "-0.001", "lr: must be a finite number >= 0 on every row (got '-0.001')"),
+    ("lr", "nan", "lr: must be a finite number >= 0 on every row (got 'nan')"),
+    ("lr", "", "lr: must be a finite number >= 0 on every row (got '')"),
+    ("grad_l2_norm", "-1", "grad_l2_norm: a norm is >= 0 (got '-1')"),
+    ("loss", "1e400", "loss: '1e400' is beyond the float64 range"),
+    ("loss", "0x10", "loss: not a number (got '0x10')"),
+])
+def test_a_bad_value_in_a_schema_column_is_refused_with_its_line(tmp_path, command, column, cell, message):
+    lines = _rows(8)
+    cells = lines[5].split(",")
+    cells[HEADER.split(",").index(column)] = cell
+    lines[5] = ",".join(cells)
+    _refused(command, _log(tmp_path, lines), f"line 7: {message}")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_non_number_in_a_drawn_optional_column_is_refused(tmp_path, command):
+    lines = [r + ("," if k != 4 else ",n/a") for k, r in enumerate(_rows())]
+    _refused(command, _log(tmp_path, lines, header=HEADER + ",val_loss"), "line 6: val_loss: not a number")
+
+
+def test_all_nan_loss_and_norm_are_said_not_crashed_on(tmp_path):
+    path = _log(tmp_path, [f"{k},0.1,nan," for k in range(30)])
+    out = _analysis(path)
+    assert out["notes"] == ["no finite values in column grad_l2_norm: the detectors that need it found nothing",
+                            "no finite values in column loss: the detectors that need it found nothing"]
+    assert out["events"] == [] and math.isnan(out["phases"][0]["loss_change"])
+    data, stdout = _report(path)
+    assert [c["id"] for c in data["charts"]] == ["lr"]
+    assert "note: no finite values in column loss" in stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_field_over_the_csv_limit_is_refused_in_one_line(tmp_path, command):
+    lines = _rows()
+    lines[6] = lines[6] + "1" * 140_000
+    _refused(command, _log(tmp_path, lines), "line 8: a cell longer than 131,072 characters")
+
+
+# --- the file itself --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_not_utf8_is_refused_with_its_line(tmp_path, command):
+    path = tmp_path / "log.csv"
+    path.write_bytes(("\n".join([HEADER, *_rows(3)]) + "\n").encode() + b"3,0.1,1.0,\xff\n")
+    _refused(command, path, "line 5: not UTF-8 text")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_fifo_is_refused_at_once(tmp_path, command):
+    fifo = tmp_path / "log.csv"
+    os.mkfifo(fifo)  # nothing ever writes to it: reading it would block forever
+    result = _cli(command, str(fifo), timeout=20)
+    assert result.returncode == 2 and "not a regular file" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+# --- events.jsonl -----------------------------------------------------------------------------------------------
+
+def test_event_lines_that_are_not_events_are_left_out_with_their_line_numbers(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    _log(run, _rows(20))
+    good = {"step": 3, "kind": "CUSTOM", "values": {}, "message": "kept"}
+    (run / "events.jsonl").write_text("\n".join([
+        json.dumps(good), "not json", "[1, 2]", json.dumps({"step": -1, "kind": "X"}),
+        '{"step": 4, "kind": "X", "kind": "Y"}', json.dumps({"step": 5, "kind": "NO_MESSAGE"}),
+        json.dumps({"step": 6, "kind": "TORN"})[:12]]), encoding="utf-8")  # no final line break: torn
+    out = _analysis(run)
+    assert [(e["step"], e["kind"], e["message"]) for e in out["events"]] == [(3, "CUSTOM", "kept"),
+                                                                              (5, "NO_MESSAGE", "")]
+    assert out["notes"] == ["events.jsonl: 5 lines that are not events left out (line 2: not JSON: Expecting "
+                            "value: line 1 column 1 (char 0); also lines 3, 4, 5 and 1 more)"]
+    data, _ = _report(run)
+    assert [e["kind"] for e in data["events"]] == ["CUSTOM", "NO_MESSAGE"]
