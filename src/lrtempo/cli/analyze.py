@@ -8,11 +8,16 @@ from pathlib import Path
 
 from ._common import positive_int
 
+#: how analyze and report read a log, for their --help (the full rules: docs/diagnostics.md)
+READING = ("The log is read exactly or refused with its line number (exit 2): steps are whole numbers >= 0 "
+           "and increase; a step that goes back to one already logged is a resumed run, whose rows replace "
+           "the earlier ones from that step on (said in a note); each column is named once; lr is finite "
+           "and >= 0.")
 HELP = "summarise a run or any CSV with step,lr,grad_l2_norm,loss: phases, events, trap status, a PNG"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("analyze", help=HELP, description=HELP + ".")
+    p = sub.add_parser("analyze", help=HELP, description=HELP + ".", epilog=READING)
     p.add_argument("target", metavar="RUN_DIR|LOG.csv", help="an lrtempo run directory or a log CSV")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--png", metavar="FILE", default=None,

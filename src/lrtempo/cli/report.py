@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 
 from ._common import positive_int
+from .analyze import READING
 
 HELP = ("write one self-contained HTML page of a run: interactive charts of lr, grad_l2_norm, loss, val_loss and "
         "the effective rate on one step axis, with phases, events, summary, config and hashes")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help=HELP, description=HELP + ". The page fetches nothing: open it anywhere.")
+    p = sub.add_parser("report", help=HELP, description=HELP + ". The page fetches nothing: open it anywhere.",
+                       epilog=READING)
     p.add_argument("target", metavar="RUN_DIR|LOG.csv", help="an lrtempo run directory or a log CSV")
     p.add_argument("-o", "--output", metavar="FILE", default=None,
                    help="where to write the page (default: RUN_DIR/report.html, or LOG.report.html beside a CSV)")
