@@ -17,6 +17,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrtempo.analysis import read_log_file
+from lrtempo.config import ConfigError
 
 HEADER = "step,lr,grad_l2_norm,loss"
 COMMANDS = ("analyze", "report")
@@ -91,6 +96,16 @@ def test_steps_are_read_exactly_in_any_whole_decimal_form(tmp_path):
     assert phases[0]["first_step"] == 0 and phases[-1]["last_step"] == 2**63 - 1
     data, _ = _report(path)
     assert data["steps"] == [0, 1, 2, 3, 4, big, 2**63 - 1]
+
+
+def test_a_step_near_2_to_the_63_in_a_run_directory_is_past_the_schedules_end(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("schedule: {type: warmup_cosine, peak_lr: 0.001, total_steps: 100, "
+                                     "warmup_steps: 10}\n")
+    _log(run, ["0,0.0,1.0,2.0", f"{2**63 - 1},0.0,1.0,2.0"])
+    phases = _analysis(run)["phases"]
+    assert [(p["phase"], p["first_step"]) for p in phases] == [("warmup", 0), ("past_end", 2**63 - 1)]
 
 
 # --- the header and the shape of rows ---------------------------------------------------------------------------
@@ -211,6 +226,24 @@ def test_a_fifo_is_refused_at_once(tmp_path, command):
     assert len(result.stderr.splitlines()) == 1
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_side_files_that_are_fifos_are_left_out_or_refused_at_once(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    _log(run, _rows(10))
+    for name in ("summary.json", "run.json", "layers.csv", "events.jsonl"):
+        os.mkfifo(run / name)
+    data, stdout = _report(run)
+    for name in ("summary.json", "run.json", "layers.csv", "events.jsonl"):
+        assert f"{name} is not a regular file" in stdout, name
+    assert data["steps"] == list(range(10))
+    os.mkfifo(run / "config.yaml")  # the run's schedule: without it the phases would be wrong, so refused
+    for command in COMMANDS:
+        result = _cli(command, str(run), timeout=20)
+        assert result.returncode == 2 and result.stderr.strip().endswith(
+            "config.yaml: not a regular file (the run's schedule is read from a file on disk)"), result.stderr
+
+
 # --- events.jsonl -----------------------------------------------------------------------------------------------
 
 def test_event_lines_that_are_not_events_are_left_out_with_their_line_numbers(tmp_path):
@@ -229,3 +262,43 @@ def test_event_lines_that_are_not_events_are_left_out_with_their_line_numbers(tm
                             "value: line 1 column 1 (char 0); also lines 3, 4, 5 and 1 more)"]
     data, _ = _report(run)
     assert [e["kind"] for e in data["events"]] == ["CUSTOM", "NO_MESSAGE"]
+
+
+# --- invariants, in-process ------------------------------------------------------------------------------------
+
+_segments = st.lists(st.tuples(st.integers(0, 60), st.integers(1, 30)), min_size=1, max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_segments, st.lists(st.floats(allow_nan=False, allow_infinity=True), min_size=1, max_size=8))
+def test_a_log_of_resumed_segments_reads_as_the_rows_in_effect(tmp_path_factory, segments, losses):
+    """Segments ``(start, length)``: each a run (re)started at ``start``. Model: a dict of step -> row where a
+    segment first deletes every step >= its start. A segment starting at a step the log lacks is refused."""
+    rows, model, refused = [], {}, None
+    for n, (start, length) in enumerate(segments):
+        if model and start <= max(model) and start not in model and refused is None:
+            refused = len(rows) + 2  # the line of the segment's first row
+        model = {k: v for k, v in model.items() if k < start}
+        for k in range(start, start + length):
+            loss = losses[(k + n) % len(losses)]
+            rows.append(f"{k},{n / 10!r},1.0,{loss!r}")
+            model[k] = (n / 10, loss)
+    path = _log(tmp_path_factory.mktemp("seg"), rows)
+    if refused is not None:
+        with pytest.raises(ConfigError, match=f"line {refused}: step: "):
+            read_log_file(path)
+        return
+    log = read_log_file(path)
+    assert log.steps.tolist() == sorted(model)
+    assert list(zip(log.columns["lr"].tolist(), log.columns["loss"].tolist())) == [model[k] for k in sorted(model)]
+    assert (len(log.notes) == 1) == (len(rows) != len(model))  # said exactly when rows were replaced
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.floats(min_value=0, allow_infinity=False), st.floats()), min_size=1, max_size=20))
+def test_numbers_round_trip_bit_exactly(tmp_path_factory, values):
+    rows = [f"{k},{lr!r},{abs(g)!r},{g!r}" for k, (lr, g) in enumerate(values)]
+    log = read_log_file(_log(tmp_path_factory.mktemp("num"), rows))
+    for column, expected in (("lr", [lr for lr, _ in values]), ("loss", [g for _, g in values])):
+        got = log.columns[column].tolist()
+        assert [x.hex() for x in got] == [x.hex() for x in expected]

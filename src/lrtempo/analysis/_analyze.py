@@ -19,7 +19,7 @@ import numpy as np
 from ..config import ConfigError, Problem, build_schedule, read_config_file
 from ..monitor._detectors import Event, RestartTracker, SpikeDetector, TrapDetector
 from ..monitor._phases import PHASES, PhaseMap, phase_labels_from_rates
-from ._logfile import REQUIRED, read_events, read_log_file, resolve_log
+from ._logfile import REQUIRED, is_regular, read_events, read_log_file, resolve_log
 
 __all__ = ["Analysis", "REQUIRED", "analyze_log", "read_metrics"]
 
@@ -72,6 +72,9 @@ def _run_schedule(run_dir: Path):
     cfg = run_dir / "config.yaml"
     if not cfg.exists():
         return None, {}
+    if not is_regular(cfg):
+        raise ConfigError([Problem("", "not a regular file (the run's schedule is read from a file on disk)")],
+                          source=str(cfg))
     data = read_config_file(cfg)
     if not isinstance(data, dict) or not isinstance(data.get("schedule"), dict):
         raise ConfigError([Problem("schedule", "missing: a run's config.yaml holds its schedule")], source=str(cfg))

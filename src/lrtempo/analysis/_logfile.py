@@ -45,7 +45,7 @@ import numpy as np
 
 from ..config import ConfigError, Problem
 
-__all__ = ["LogFile", "NUMERIC", "REQUIRED", "read_events", "read_log_file", "resolve_log"]
+__all__ = ["LogFile", "NUMERIC", "REQUIRED", "is_regular", "read_events", "read_log_file", "resolve_log"]
 
 #: the columns every log has (the trainer writes them first, in this order)
 REQUIRED = ("step", "lr", "grad_l2_norm", "loss")
@@ -90,6 +90,14 @@ def _check_regular(path: Path) -> None:
         raise _refuse(path, f"cannot be read ({exc.strerror})") from None
     if not stat.S_ISREG(mode):
         raise _refuse(path, "not a regular file (a log is read from a file on disk, not a pipe or device)")
+
+
+def is_regular(path: Path) -> bool:
+    """Whether ``path`` is a regular file (or a link to one), so reading it ends."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def resolve_log(target: str | Path) -> tuple[Path | None, Path]:
@@ -393,10 +401,8 @@ def read_events(path: str | Path) -> tuple[tuple[dict[str, Any], ...], tuple[str
     path = Path(path)
     if not path.exists():
         return (), ()
-    try:
-        _check_regular(path)
-    except ConfigError as exc:
-        return (), (f"{path.name}: {exc.problems[0].message}: left out",)
+    if not is_regular(path):
+        return (), (f"{path.name} is not a regular file; left out",)
     events: list[dict[str, Any]] = []
     bad: list[tuple[int, str]] = []
     with open(path, "rb") as fh:

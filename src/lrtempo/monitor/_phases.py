@@ -16,6 +16,7 @@ __all__ = ["PHASES", "PhaseMap", "phase_labels", "phase_labels_from_rates"]
 
 PHASES = ("warmup", "plateau", "early_decay", "mid_decay", "late_decay", "past_end")
 _HOLD_NAMES = {"plateau", "stable", "constant", "hold"}
+_LAST_EXACT = 2.0**63 - 1024  # the largest float64 below 2**63: probes of a horizon near 2**63 stay int64
 
 
 def _classify(steps: np.ndarray, rates: np.ndarray, peak: float, warmup_end: int, holds: list[tuple[int, int]],
@@ -49,7 +50,7 @@ class PhaseMap:
                 self.warmup_end = first.stop
         self.holds = [(p.start, p.stop if p.stop is not None else horizon) for p in phases if p.name in _HOLD_NAMES]
         probe = np.unique(np.concatenate([np.asarray(schedule.boundaries(horizon), dtype=np.int64),
-                                          np.linspace(0, horizon, 4097).astype(np.int64)]))
+                                          np.minimum(np.linspace(0, horizon, 4097), _LAST_EXACT).astype(np.int64)]))
         self.peak = float(schedule.at(probe).max())
         self.end = schedule.end_step
 

@@ -38,6 +38,7 @@ from .. import __version__
 from .._atomic import atomic_write_text
 from ..analysis import Analysis, analyze_log
 from ..analysis._analyze import PHASE_COLORS
+from ..analysis._logfile import is_regular
 from ..config import ConfigError, Problem, read_config_file, spec_hash
 
 __all__ = ["REPORT_CHARTS", "Report", "report_html", "run_report", "MAX_ROWS", "BUCKETS"]
@@ -165,9 +166,19 @@ def _chart_data(m: dict[str, np.ndarray], rows: np.ndarray, max_rows: int, bucke
     return charts, notes, points
 
 
+def _unreadable(path: Path, notes: list[str]) -> bool:
+    """A side file that exists but is not a regular file (a FIFO would block the report): noted, left out."""
+    if path.exists() and not is_regular(path):
+        notes.append(f"{path.name} is not a regular file; left out")
+        return True
+    return False
+
+
 def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
     if not path.exists():
         notes.append(f"no {path.name} in the run directory")
+        return None
+    if _unreadable(path, notes):
         return None
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
@@ -182,7 +193,7 @@ def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
 
 def _last_layers(path: Path, notes: list[str]) -> tuple[int | None, list[dict[str, str]]]:
     """The rows of ``layers.csv`` at its last step with a value (the last monitored step)."""
-    if not path.exists():
+    if not path.exists() or _unreadable(path, notes):
         return None, []
     try:
         with open(path, newline="", encoding="utf-8") as fh:
