@@ -44,15 +44,16 @@ def _log(tmp_path: Path, lines: list[str], header: str = HEADER, name: str = "lo
 
 def _refused(command: str, path: Path, message: str) -> None:
     """Exit 2, exactly one line on stderr holding ``message``, nothing on stdout, no report written."""
-    before = sorted(p.name for p in path.parent.iterdir()) if path.parent.is_dir() else []
+    folder = path if path.is_dir() else path.parent
+    before = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
     result = _cli(command, str(path))
     err = result.stderr.splitlines()
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert len(err) == 1 and err[0].startswith("lrtempo: error: "), result.stderr
     assert message in err[0], err[0]
     assert result.stdout == ""
-    if path.parent.is_dir():
-        assert sorted(p.name for p in path.parent.iterdir()) == before
+    if folder.is_dir():
+        assert sorted(p.name for p in folder.iterdir()) == before
 
 
 def _analysis(path: Path) -> dict:
@@ -108,6 +109,18 @@ def test_a_step_near_2_to_the_63_in_a_run_directory_is_past_the_schedules_end(tm
     assert [(p["phase"], p["first_step"]) for p in phases] == [("warmup", 0), ("past_end", 2**63 - 1)]
 
 
+def test_a_runs_bad_detector_settings_are_refused_by_field(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("schedule: {type: constant, lr: 0.1}\n"
+                                     "monitor: {trap_window: 1, spike_factor: .nan, restart_window: '5'}\n")
+    _log(run, _rows())
+    for command in COMMANDS:
+        _refused(command, run, "config.yaml: monitor.trap_window: must be a whole number >= 2 (got 1); "
+                 "monitor.restart_window: must be a whole number >= 1 (got '5'); monitor.spike_factor: must be a "
+                 "finite number > 0.0 (got nan)")
+
+
 # --- the header and the shape of rows ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -132,10 +145,10 @@ def test_a_torn_last_line_is_left_out_and_said(tmp_path):
                             "left out"]
 
 
-def test_a_bom_an_index_column_and_a_text_column_are_read(tmp_path):
+def test_a_bom_an_index_column_a_text_column_and_empty_rows_are_read(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("\ufeff,step,lr,grad_l2_norm,loss,note\n" + "".join(
-        f"{k},{r},ok\n" for k, r in enumerate(_rows(10))), encoding="utf-8")
+        f"{k},{r},ok\n" for k, r in enumerate(_rows(10))) + "\n,,,,,\n\n", encoding="utf-8")
     out = _analysis(path)
     assert out["rows"] == 10 and out["notes"] == []
     assert _series(_report(path)[0], "loss") == [3.0 - k / 100 for k in range(10)]

@@ -79,7 +79,29 @@ def _run_schedule(run_dir: Path):
     if not isinstance(data, dict) or not isinstance(data.get("schedule"), dict):
         raise ConfigError([Problem("schedule", "missing: a run's config.yaml holds its schedule")], source=str(cfg))
     monitor = data.get("monitor") if isinstance(data.get("monitor"), dict) else {}
-    return build_schedule(data["schedule"], "schedule", source=str(cfg)), monitor
+    return build_schedule(data["schedule"], "schedule", source=str(cfg)), _detector_settings(monitor, cfg)
+
+
+#: the detector settings analyze takes from a run's ``monitor`` mapping: default and least valid value
+_DETECTOR_SETTINGS = {"trap_window": (200, 2), "spike_window": (100, 1), "restart_window": (20, 1),
+                      "trap_threshold": (1e-4, 0.0), "spike_factor": (5.0, 0.0)}
+
+
+def _detector_settings(monitor: dict[str, Any], cfg: Path) -> dict[str, Any]:
+    """The detector settings of a run's config (defaults where absent): windows whole numbers, the
+    threshold and factor finite numbers above their least value; anything else is refused, by field."""
+    out, problems = {}, []
+    for key, (default, least) in _DETECTOR_SETTINGS.items():
+        value = monitor.get(key, default)
+        whole = isinstance(default, int)
+        ok = (isinstance(value, int) if whole else isinstance(value, (int, float))) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value) or value < least or (not whole and value <= least):
+            want = f"a whole number >= {least}" if whole else f"a finite number > {least}"
+            problems.append(Problem(f"monitor.{key}", f"must be {want} (got {value!r})"))
+        out[key] = value
+    if problems:
+        raise ConfigError(problems, source=str(cfg))
+    return out
 
 
 def _finite_mean(values: np.ndarray) -> float:
@@ -131,7 +153,7 @@ def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analys
     else:
         labels = phase_labels_from_rates(steps, m["lr"])
         phase_source = "the lr column"
-    window = trap_window or int(monitor_settings.get("trap_window", 200))
+    window = trap_window or monitor_settings.get("trap_window", 200)
     events, timeline = _detect(steps, m["lr"], m["grad_l2_norm"], m["loss"], window, schedule, monitor_settings)
     if run_dir is not None:
         recorded, event_notes = read_events(run_dir / "events.jsonl")
@@ -144,14 +166,14 @@ def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analys
 def _detect(steps, lr, norm, loss, window, schedule, settings):
     peak = float(lr.max())
     total = int(steps[-1]) + 1
-    trap = TrapDetector(window, float(settings.get("trap_threshold", 1e-4)))
-    spikes = SpikeDetector(int(settings.get("spike_window", 100)), float(settings.get("spike_factor", 5.0)))
+    trap = TrapDetector(window, settings.get("trap_threshold", 1e-4))
+    spikes = SpikeDetector(settings.get("spike_window", 100), settings.get("spike_factor", 5.0))
     if schedule is not None:
         restart_steps = [p.start for p in schedule.phases(total) if p.name.startswith("cycle ") and p.start > 0]
     else:  # a foreign log: a restart is the rate jumping back up by half its peak or more
         jumps = np.flatnonzero(np.diff(lr) > 0.5 * peak) + 1
         restart_steps = [int(steps[j]) for j in jumps]
-    restarts = RestartTracker(restart_steps, int(settings.get("restart_window", 20)))
+    restarts = RestartTracker(restart_steps, settings.get("restart_window", 20))
     events: list[Event] = []
     timeline: list[dict[str, Any]] = []
     for _k, (s, r, g, f) in enumerate(zip(steps.tolist(), lr.tolist(), norm.tolist(), loss.tolist())):

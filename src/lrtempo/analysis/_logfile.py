@@ -8,8 +8,8 @@ note. The rules, also in ``docs/diagnostics.md``:
 
 * the file is a regular UTF-8 file (a byte-order mark is allowed); the header
   names each column once (a column with an empty name, such as a pandas index,
-  is ignored); every row has as many cells as the header; a blank line is
-  skipped; a last line cut short (no line break and too few cells: a writer
+  is ignored); every row has as many cells as the header; a blank line or a
+  row of empty cells is skipped; a last line cut short (no line break and too few cells: a writer
   stopped mid-row) is left out;
 * ``step`` is a whole number from 0 to 2**63 - 1 in any decimal form
   (``12``, ``12.0``, ``1.2e1``), never rounded;
@@ -136,7 +136,7 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int], list[
         try:
             header = next(reader, None)
             for row in reader:
-                if row:
+                if any(row):  # not a blank line, nor a row of empty cells (a spreadsheet's tail)
                     rows.append(row)
                     numbers.append(reader.line_num)
         except UnicodeDecodeError as exc:
