@@ -9,8 +9,8 @@ note. The rules, also in ``docs/diagnostics.md``:
 * the file is a regular UTF-8 file (a byte-order mark is allowed); the header
   names each column once (a column with an empty name, such as a pandas index,
   is ignored); every row has as many cells as the header; a blank line or a
-  row of empty cells is skipped; a last line cut short (no line break and too few cells: a writer
-  stopped mid-row) is left out;
+  row of empty cells is skipped; a last line cut short (no line break and too
+  few cells: a writer stopped mid-row) is left out;
 * ``step`` is a whole number from 0 to 2**63 - 1 in any decimal form
   (``12``, ``12.0``, ``1.2e1``), never rounded;
 * a number is a decimal literal, ``nan`` or ``inf``; one beyond the float64
@@ -63,7 +63,7 @@ class LogFile:
     """A log read exactly: strictly increasing ``steps`` (int64) and its numeric ``columns`` (float64).
 
     ``columns["step"]`` is ``steps``; ``notes`` says, one line each, what the reader handled by itself
-    (rows a resumed run replaced, a torn last line, columns left out).
+    (rows a resumed run replaced, a torn last line).
     """
 
     path: Path
@@ -76,8 +76,8 @@ class LogFile:
         return int(self.steps.size)
 
 
-def _refuse(path: Path, message: str, where: str = "") -> ConfigError:
-    return ConfigError([Problem(where, message)], source=str(path))
+def _refuse(path: Path, message: str) -> ConfigError:
+    return ConfigError([Problem("", message)], source=str(path))
 
 
 def _check_regular(path: Path) -> None:
@@ -126,10 +126,13 @@ def _lines(numbers: list[int]) -> str:
 def _read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int], list[str]]:
     """Header, rows (blank lines skipped) with their line numbers, and notes; csv errors refused by line."""
     _check_regular(path)
-    with open(path, "rb") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        fh.seek(max(size - 1, 0))
-        unterminated = size > 0 and fh.read(1) not in (b"\n", b"\r")
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(size - 1, 0))
+            unterminated = size > 0 and fh.read(1) not in (b"\n", b"\r")
+    except OSError as exc:
+        raise _refuse(path, f"cannot be read ({exc.strerror})") from None
     rows, numbers, notes = [], [], []
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
