@@ -434,6 +434,10 @@ def test_stretch_scales_every_duration_and_keeps_every_rate():
     assert stretch(s, 300) == build_schedule({"type": "warmup_cosine", "peak_lr": 3e-4, "min_lr": 3e-5,
                                               "total_steps": 300, "warmup_steps": 6})
     assert stretch(s, 20000) is s
+    # each duration rounds half up: 440 * 300 / 20000 = 6.6 -> 7, 430 -> 6.45 -> 6
+    for warmup, expected in ((440, 7), (430, 6), (410, 6), (10, 1)):
+        spec = {"type": "warmup_cosine", "peak_lr": 1.0, "total_steps": 20000, "warmup_steps": warmup}
+        assert stretch(build_schedule(spec), 300).warmup_steps == expected, warmup
     constant = build_schedule({"type": "constant", "lr": 0.1})
     assert stretch(constant, 300) is constant
     for example in sorted(EXAMPLES.iterdir()):
