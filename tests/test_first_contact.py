@@ -469,3 +469,105 @@ def test_argparse_errors_are_one_line(capsys):
     code, err = _exit(capsys, "show")
     assert code == 2 and err.count("\n") == 1 and "CONFIG" in err and "--help" in err
     assert isinstance(build_parser(), argparse.ArgumentParser)
+
+
+# -- 10. the README's commands work on a fresh clone ---------------------------------------------
+
+README = ROOT / "README.md"
+RUN = "runs/tiny"
+
+#: one concrete command line per row of the README's command table (its first cell, verbatim), in an order
+#: where each finds what an earlier one wrote; True where the command needs torch
+TABLE = {
+    "lrtempo train [CONFIG] [--out DIR] [--steps N] [--resume RUN_DIR]":
+        (True, [["train", "tiny.yaml", "--out", "runs", "--steps", "30", "--quiet"],
+                ["train", "--resume", RUN, "--steps", "40", "--quiet"]]),
+    "lrtempo demo": (True, [["demo"]]),
+    "lrtempo lint CONFIG [--json]": (False, [["lint", "examples/warmup_cosine.yaml", "--json"],
+                                          ["lint", "examples/run_config.yaml"]]),
+    "lrtempo find-lr [CONFIG] [--write SCHEDULE_CONFIG]":
+        (True, [["find-lr", "tiny.yaml", "--updates", "40", "--end-lr", "10", "--write", "schedule.yaml",
+                 "--png", "range.png", "--quiet"]]),
+    "lrtempo race PRESET|CONFIG [--schedule FILE ...] [--seeds N] [--fit]":
+        (True, [["race", "quadratic", "--schedule", "examples/cosine.yaml", "--seeds", "2", "--fit", "--png",
+                 "race.png", "--quiet"]]),
+    "lrtempo analyze RUN_DIR|LOG.csv [--json] [--png FILE]":
+        (True, [["analyze", RUN, "--json"], ["analyze", f"{RUN}/log.csv", "--png", "analysis.png"]]),
+    "lrtempo report RUN_DIR|LOG.csv [-o FILE]": (True, [["report", RUN, "-o", "report.html"]]),
+    "lrtempo budget CONFIG [--step-time 200ms] [--gpus N] [--gpu-hour-cost X]":
+        (False, [["budget", "examples/warmup_cosine.yaml", "--step-time", "200ms", "--gpus", "8",
+                  "--gpu-hour-cost", "2.5"]]),
+    "lrtempo show CONFIG": (False, [["show", "examples/warmup_cosine.yaml"], ["show", "examples/run_config.yaml"]]),
+    "lrtempo values CONFIG [--steps 0:100,1000] [-o FILE]":
+        (False, [["values", "examples/warmup_cosine.yaml", "--steps", "0:100,1000", "-o", "values.csv"]]),
+    "lrtempo plot CONFIG [--png FILE] [--width W] [--height H] [--log-y]":
+        (False, [["plot", "examples/warmup_cosine.yaml", "--png", "plot.png", "--width", "60", "--height", "12",
+                  "--log-y"]]),
+    "lrtempo schema": (False, [["schema"]]),
+}
+
+
+def _readme_table() -> list[str]:
+    text = README.read_text()
+    section = text[text.index("## Command line"):]
+    section = section[:section.index("\n## ", 1)]
+    return [line.split("`")[1].replace("\\|", "|") for line in section.splitlines() if line.startswith("| `lrtempo")]
+
+
+def test_the_explicit_command_list_mirrors_the_readme_table():
+    assert _readme_table() == list(TABLE)
+    parsers = subcommand_parsers(build_parser())
+    for row, (_, argvs) in TABLE.items():
+        name = row.split()[1]
+        options = {s for a in parsers[name]._actions for s in a.option_strings}
+        for token in row.replace("[", " ").replace("]", " ").split():
+            if token.startswith("-"):
+                assert token in options, (row, token)  # every flag the README shows exists
+        assert all(argv[0] == name for argv in argvs)
+
+
+def test_every_file_the_readme_names_exists():
+    import re
+
+    names = set(re.findall(r"(?<![\w/.])((?:examples|docs|benchmarks|tests|src)/[\w./-]+\.\w+)", README.read_text()))
+    assert "examples/run_config.yaml" in names and "docs/contract.md" in names
+    for name in names:
+        assert (ROOT / name).is_file(), name
+    # and every config a shell example passes is a shipped file (no `lrtempo train run.yaml` for a file not there)
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S)
+    commands = [line for block in blocks for line in block.splitlines() if re.search(r"\blrtempo\b", line)]
+    assert len(commands) >= 5
+    for line in commands:
+        for token in line.split("#")[0].split():
+            if token.endswith((".yaml", ".yml", ".json", ".toml")):
+                assert (ROOT / token).is_file(), line
+
+
+def test_every_command_of_the_readme_table_works_on_a_fresh_clone(capsys, tmp_path, monkeypatch):
+    has_torch = True
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        has_torch = False
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    shutil.copy(EXAMPLES / "warmup_cosine.yaml", tmp_path / "schedule.yaml")
+    (tmp_path / "tiny.yaml").write_text("name: tiny\ntask: linear\nseed: 0\nsteps: 30\ncheckpoint_every: 10\n"
+                                        "schedule: {type: warmup_cosine, peak_lr: 0.05, total_steps: 40, "
+                                        "warmup_steps: 4, min_lr: 0.001}\n")
+    monkeypatch.chdir(tmp_path)
+    ran = 0
+    for needs_torch, argvs in TABLE.values():
+        if needs_torch and not has_torch:
+            continue
+        for argv in argvs:
+            code, out, err = _run(capsys, *argv)
+            ok = (0, 1) if argv[0] == "lint" else (0,)  # lint: 1 means warnings were found
+            assert code in ok, (argv, code, err)
+            assert "error" not in err, (argv, err)
+            ran += 1
+    assert ran == sum(len(argvs) for needs, argvs in TABLE.values() if has_torch or not needs)
+    if has_torch:
+        assert json.loads((tmp_path / RUN / "summary.json").read_text())["steps"] == 40
+        assert (tmp_path / "schedule.yaml").read_text() != (EXAMPLES / "warmup_cosine.yaml").read_text()
+        assert (tmp_path / "report.html").is_file() and (tmp_path / "race.png").is_file()
+    assert (tmp_path / "values.csv").read_text().startswith("step,lr\n0,0.0\n")
