@@ -571,3 +571,19 @@ def test_every_command_of_the_readme_table_works_on_a_fresh_clone(capsys, tmp_pa
         assert (tmp_path / "schedule.yaml").read_text() != (EXAMPLES / "warmup_cosine.yaml").read_text()
         assert (tmp_path / "report.html").is_file() and (tmp_path / "race.png").is_file()
     assert (tmp_path / "values.csv").read_text().startswith("step,lr\n0,0.0\n")
+
+
+# -- 9. user-facing text stands on its own -------------------------------------------------------
+
+def test_no_user_facing_text_cites_documents_users_do_not_have(capsys):
+    import re
+
+    internal = re.compile(r"DESIGN(\.md| ?§)|\bseed[ -]00\d|\.\./shared")
+    files = [README, *(ROOT / "docs").glob("*.md"), *EXAMPLES.iterdir(), *(ROOT / "src").rglob("*.py"),
+             *(ROOT / "src").rglob("*.js"), *(ROOT / "src").rglob("*.css")]
+    assert len(files) > 60
+    for path in files:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            assert not internal.search(line), f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+    texts = [build_parser().format_help(), *(p.format_help() for p in subcommand_parsers(build_parser()).values())]
+    assert not any(internal.search(text) for text in texts)
