@@ -226,15 +226,19 @@ def test_every_number_option_refuses_what_is_out_of_range_in_one_line(capsys):
     assert checked >= 15
 
 
-@pytest.mark.parametrize("spec", [HUGE, f"0:{HUGE}", f"5:10:{HUGE}", "1" * 5000])
+@pytest.mark.parametrize("spec", [HUGE, f"0:{HUGE}", f"5:10:{HUGE}", "1" * 5000, f"0:{2**63 - 1}",
+                                  "0:100000000000", "0:5000000,5000000:10000001"])
 def test_values_steps_beyond_int64_are_one_line_exit_2(capsys, spec):
     code, out, err = _run(capsys, "values", EXAMPLES / "cosine.yaml", "--steps", spec)
     assert code == 2 and out == "" and err.count("\n") == 1 and "--steps" in err
 
 
-def test_the_largest_int64_step_is_still_accepted(capsys):
-    code, out, _ = _run(capsys, "values", EXAMPLES / "cosine.yaml", "--steps", str(2**63 - 1))
-    assert code == 0 and out.splitlines()[1] == f"{2**63 - 1},1e-05"
+def test_the_largest_int64_steps_are_still_accepted_exactly(capsys):
+    top = 2**63 - 1
+    code, out, _ = _run(capsys, "values", EXAMPLES / "cosine.yaml", "--steps", f"{top - 2}:{top},{top}")
+    assert code == 0 and out.splitlines()[1:] == [f"{k},1e-05" for k in (top - 2, top - 1, top)]
+    code, out, _ = _run(capsys, "values", EXAMPLES / "cosine.yaml", "--steps", f"0:{top}:{10**18}")
+    assert code == 0 and [int(line.split(",")[0]) for line in out.splitlines()[1:]] == list(range(0, top, 10**18))
 
 
 # -- 6. races: honest labels, a warning for a schedule of the wrong length, --fit ---------------

@@ -132,41 +132,55 @@ def last_step_of(schedule: Schedule, until: int | None) -> int:
     return schedule.horizon if until is None else until
 
 
+#: the most steps one ``--steps`` list may name (80 MB of int64); every step of a schedule: ``--until``
+MAX_LISTED_STEPS = 10_000_000
+
+
 def parse_steps(spec: str) -> np.ndarray:
     """Parse ``0:100,1000,2000:2010`` (integers and half-open ``a:b`` or ``a:b:stride`` ranges).
 
-    Every number must lie in ``0 .. 2**63 - 1`` (steps are int64).
+    Every number must lie in ``0 .. 2**63 - 1`` (steps are int64), and the list may name at most
+    ``MAX_LISTED_STEPS`` steps in all.
 
     >>> parse_steps("0:3,10,20:26:2").tolist()
     [0, 1, 2, 10, 20, 22, 24]
     """
-    parts = []
+    parts, count = [], 0
     for item in spec.split(","):
-        item = item.strip()
-        if not item:
-            raise UsageError(f"--steps: empty item in {spec!r}; write e.g. 0:100,1000,2000:2010")
-        fields = item.split(":")
-        try:
-            nums = [int(f) for f in fields]
-        except ValueError:
-            raise UsageError(f"--steps: {item[:40]!r} is not an integer or a range a:b[:stride]") from None
-        if any(n < 0 for n in nums):
-            raise UsageError(f"--steps: steps must be >= 0 (got {item!r})")
-        if any(n > MAX_INT for n in nums):
-            raise UsageError(f"--steps: steps must be <= {MAX_INT} (got {item[:60]})")
-        if len(nums) == 1:
-            parts.append(np.asarray(nums, dtype=np.int64))
-        elif len(nums) in (2, 3):
-            a, b = nums[0], nums[1]
-            stride = nums[2] if len(nums) == 3 else 1
-            if stride < 1:
-                raise UsageError(f"--steps: the stride must be >= 1 (got {item!r})")
-            if b <= a:
-                raise UsageError(f"--steps: the range {item!r} is empty (a:b runs from a up to b - 1)")
-            parts.append(np.arange(a, b, stride, dtype=np.int64))
-        else:
-            raise UsageError(f"--steps: {item!r} has too many ':' (use a:b or a:b:stride)")
+        a, b, stride = _step_item(item.strip(), spec)
+        n = (b - a + stride - 1) // stride  # exact in Python integers, however close b is to 2**63
+        count += n
+        if count > MAX_LISTED_STEPS:
+            raise UsageError(f"--steps: {spec[:60]!r} names {count:,} or more steps; at most "
+                             f"{MAX_LISTED_STEPS:,} at once (give a stride, a:b:stride)")
+        parts.append(a + stride * np.arange(n, dtype=np.int64))
     return np.concatenate(parts)
+
+
+def _step_item(item: str, spec: str) -> tuple[int, int, int]:
+    """One item of a step list as a half-open range ``(a, b, stride)``; a single step ``k`` is ``(k, k + 1, 1)``."""
+    if not item:
+        raise UsageError(f"--steps: empty item in {spec[:60]!r}; write e.g. 0:100,1000,2000:2010")
+    fields = item.split(":")
+    try:
+        nums = [int(f) for f in fields]
+    except ValueError:
+        raise UsageError(f"--steps: {item[:40]!r} is not an integer or a range a:b[:stride]") from None
+    if any(n < 0 for n in nums):
+        raise UsageError(f"--steps: steps must be >= 0 (got {item[:60]!r})")
+    if any(n > MAX_INT for n in nums):
+        raise UsageError(f"--steps: steps must be <= {MAX_INT} (got {item[:60]})")
+    if len(nums) == 1:
+        return nums[0], nums[0] + 1, 1
+    if len(nums) > 3:
+        raise UsageError(f"--steps: {item[:60]!r} has too many ':' (use a:b or a:b:stride)")
+    a, b = nums[0], nums[1]
+    stride = nums[2] if len(nums) == 3 else 1
+    if stride < 1:
+        raise UsageError(f"--steps: the stride must be >= 1 (got {item[:60]!r})")
+    if b <= a:
+        raise UsageError(f"--steps: the range {item[:60]!r} is empty (a:b runs from a up to b - 1)")
+    return a, b, stride
 
 
 def fail(message: str, status: int) -> int:
