@@ -115,7 +115,12 @@ def test_without_torch_every_torch_command_says_how_to_install_it(tmp_path):
              str(tmp_path / "r.png")], ["race", "charlm", "--png", str(tmp_path / "r.png")],
              ["race", str(run_cfg), "--png", str(tmp_path / "r.png")],
              ["race", "quadratic", "--png", str(tmp_path / "q.png")]]
-    free = [["show", str(EXAMPLES / "cosine.yaml")], ["values", str(EXAMPLES / "cosine.yaml"), "--steps", "0:3"],
+    log = tmp_path / "log.csv"
+    log.write_text("step,lr,grad_l2_norm,loss\n" + "".join(f"{k},{0.1 / (k + 1)},{1 + 1 / (k + 1)},{2 - k / 100}\n"
+                                                           for k in range(60)))
+    free = [["analyze", str(log), "--png", str(tmp_path / "a.png")],
+            ["report", str(log), "-o", str(tmp_path / "r.html")],
+            ["show", str(EXAMPLES / "cosine.yaml")], ["values", str(EXAMPLES / "cosine.yaml"), "--steps", "0:3"],
             ["plot", str(EXAMPLES / "cosine.yaml")], ["budget", str(EXAMPLES / "cosine.yaml")], ["schema"],
             ["lint", str(EXAMPLES / "cosine.yaml")]]
     proc = subprocess.run([sys.executable, "-c", _NO_TORCH, json.dumps(needs + free)], capture_output=True,
