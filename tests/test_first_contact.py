@@ -84,13 +84,15 @@ def test_a_percent_in_any_help_text_cannot_break_help(capsys, monkeypatch):
 _NO_TORCH = textwrap.dedent("""
     import contextlib, io, json, sys
 
-    class NoTorch:
+    BLOCKED = sys.argv[2].split(",")
+
+    class Missing:
         def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
+            if name.split(".")[0] in BLOCKED:
                 raise ModuleNotFoundError(f"No module named {name!r}", name=name)
             return None
 
-    sys.meta_path.insert(0, NoTorch())
+    sys.meta_path.insert(0, Missing())
     from lrtempo.cli import main
 
     results = []
@@ -123,7 +125,7 @@ def test_without_torch_every_torch_command_says_how_to_install_it(tmp_path):
             ["show", str(EXAMPLES / "cosine.yaml")], ["values", str(EXAMPLES / "cosine.yaml"), "--steps", "0:3"],
             ["plot", str(EXAMPLES / "cosine.yaml")], ["budget", str(EXAMPLES / "cosine.yaml")], ["schema"],
             ["lint", str(EXAMPLES / "cosine.yaml")]]
-    proc = subprocess.run([sys.executable, "-c", _NO_TORCH, json.dumps(needs + free)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", _NO_TORCH, json.dumps(needs + free), "torch"], capture_output=True,
                           text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout)
@@ -133,6 +135,17 @@ def test_without_torch_every_torch_command_says_how_to_install_it(tmp_path):
     for argv, code, err in results[len(needs):]:
         assert code in (0, 1) and "PyTorch" not in err, (argv, err)
     assert not (tmp_path / "runs").exists()  # nothing written by a refused train
+
+
+def test_without_matplotlib_a_png_is_one_line_with_the_install_command_exit_2(tmp_path):
+    argvs = [["plot", str(EXAMPLES / "cosine.yaml"), "--png", str(tmp_path / "p.png")],
+             ["plot", str(EXAMPLES / "cosine.yaml")]]
+    proc = subprocess.run([sys.executable, "-c", _NO_TORCH, json.dumps(argvs), "matplotlib"], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    (_, png_code, png_err), (_, text_code, text_err) = json.loads(proc.stdout)
+    assert png_code == 2 and png_err.count("\n") == 1 and "pip install 'lrtempo[plot]'" in png_err
+    assert text_code == 0 and text_err == "" and not (tmp_path / "p.png").exists()
 
 
 # -- 3. --debug before or after the subcommand -------------------------------------------------
@@ -296,6 +309,12 @@ def test_a_training_race_labels_its_columns_with_what_they_are(capsys, tmp_path)
     code, out, _ = _run(capsys, "race", cfg, "--jobs", "1", "--quiet", "--json", "--png", tmp_path / "r.png")
     data = json.loads(out)
     assert data["best_label"] == "best train loss (10-update mean)"
+    # a run directory races as its config.yaml, under the directory's name
+    run_dir = tmp_path / "my-run"
+    run_dir.mkdir()
+    shutil.copy(cfg, run_dir / "config.yaml")
+    code, out, _ = _run(capsys, "race", run_dir, "--jobs", "1", "--quiet", "--json", "--png", tmp_path / "r.png")
+    assert code == 0 and json.loads(out)["schedules"]["my-run"] == data["schedules"]["base"]
 
 
 # -- 7. progress on stderr for find-lr and race ------------------------------------------------

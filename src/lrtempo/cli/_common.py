@@ -205,8 +205,8 @@ def handle(func, args: argparse.Namespace) -> int:
         return fail(exc.one_line(), 2)
     except UsageError as exc:
         return fail(str(exc), 2)
-    except MissingDependency as exc:
-        return fail(str(exc), 1)
+    except MissingDependency as exc:  # an optional package: the line says how to install it
+        return fail(str(exc), 2)
     except ModuleNotFoundError as exc:
         if _missing_torch(exc):
             return fail(TORCH_HINT, 2)
