@@ -1,8 +1,8 @@
 """``lrtempo lint``: the schedule bugs known to cost runs, caught from the config.
 
 Each finding has a rule id, a severity (error, warning, info), the offending
-field, a one-line explanation and the fix. Rules (seed 000's "common bugs" and
-what users of other libraries report):
+field, a one-line explanation and the fix. Rules (schedule bugs known to have
+cost real runs, and what users of other libraries report):
 
 ======  ========  =========================================================
 rule    severity  what
@@ -11,13 +11,12 @@ LR001   warning   the floor of a decay is 0
 LR002   warning   warmup shorter than Adam's second moment needs (or none)
 LR003   warning   warmup over ~10% of the run
 LR004   error     warmup not shorter than the run
-LR005   info      the first update gets rate 0 (DESIGN §2's default)
+LR005   info      the first update gets rate 0 (warmup from 0, the default)
 LR006   warning   a decay phase under 10% of the run
 LR007   warning   a WSD decay under 5% of the run
 LR008   warning   restart periods or milestones in epochs while the batch
-                  count per epoch varies (seed 000 bug 3)
+                  count per epoch varies
 LR009   warning   a long run with no hold at peak between warmup and decay
-                  (seed 000 bug 4)
 LR010   error     a floor above the peak
 LR011   warning   the schedule's total differs from the training length
                   derived from the data size, batch size, accumulation and
@@ -42,7 +41,7 @@ from ..monitor._phases import PHASES, PhaseMap
 __all__ = ["Finding", "lint_config", "lint_mapping", "SEVERITY_ORDER", "exit_status"]
 
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
-#: a run at least this long is "long" for LR009 (seed 000: runs of a week or more)
+#: a run at least this long is "long" for LR009 (runs of days to a week or more)
 LONG_RUN_STEPS = 100_000
 #: usual peak ranges: (low, high); "far outside" is 10x beyond either end
 USUAL_PEAK = {"adamw": (1e-5, 1e-2), "sgd": (1e-3, 1.0)}
@@ -176,8 +175,8 @@ def lint_mapping(data: dict, source: str | None = None, *, optimizer: str | None
                        "warmup_plateau_cosine": "warmup_start_lr", "warmup": "start_lr",
                        "linear": "start_lr", "ramp": "start_lr"}.get(spec.get("type"))
         findings.append(Finding("LR005", "info", p(start_field) if start_field else root or "schedule",
-                                "the first update gets rate 0 (it changes nothing); this is DESIGN §2's "
-                                "documented default.", "set warmup_start_lr (or start_lr) above 0 to use it."))
+                                "the first update gets rate 0 (it changes nothing); this is the documented "
+                                "default of a warmup from 0.", "set warmup_start_lr (or start_lr) above 0 to use it."))
     # LR006 / LR007: short decay
     if spec.get("type") == "wsd":
         if run_len and decay < 0.05 * run_len:
@@ -191,7 +190,7 @@ def lint_mapping(data: dict, source: str | None = None, *, optimizer: str | None
     # LR009: a long run straight from warmup into decay
     if run_len >= LONG_RUN_STEPS and warmup > 0 and decay > 0 and hold == 0:
         findings.append(Finding("LR009", "warning", root or "schedule", f"a {run_len:,}-step run goes straight from "
-                                "warmup into decay: Adam's momentum meets the decay stale (seed 000 bug 4).",
+                                "warmup into decay: Adam's momentum meets the decay stale.",
                                 "hold the peak for 500-2000 steps first (warmup_plateau_cosine or wsd)."))
     # LR010: a floor above the peak
     findings += _floor_above_peak(spec, root)
@@ -205,7 +204,7 @@ def lint_mapping(data: dict, source: str | None = None, *, optimizer: str | None
                 if any(value % c == 0 for c in counts if c > 0):
                     findings.append(Finding("LR008", "warning", field, f"{value} steps is a whole number of epochs "
                                             f"at {counts} batches per epoch, but the batch count per epoch varies: "
-                                            "epoch-based boundaries drift (seed 000 bug 3).",
+                                            "epoch-based boundaries drift.",
                                             "give restart periods and milestones in optimizer steps."))
         epochs = data_section.get("epochs")
         if counts and isinstance(epochs, int) and schedule.end_step is not None:

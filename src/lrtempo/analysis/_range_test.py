@@ -84,8 +84,12 @@ def lr_range_test(
     updates: int = 100,
     smoothing: float = 0.98,
     stop_factor: float = 4.0,
+    on_update: Callable[[int], None] | None = None,
 ) -> RangeTestResult:
-    """Run the range test on any model and data (``batches`` yields one batch per update)."""
+    """Run the range test on any model and data (``batches`` yields one batch per update).
+
+    ``on_update(done)``, if given, is called after every update with the number done so far (for progress).
+    """
     if not 0 < start_lr < end_lr:
         raise ValueError(f"need 0 < start_lr < end_lr (got {start_lr!r}, {end_lr!r})")
     if updates < 2:
@@ -120,6 +124,8 @@ def lr_range_test(
             losses.append(value)
             smoothed.append(smooth)
             best = min(best, smooth)
+            if on_update is not None:
+                on_update(i + 1)
             if smooth > stop_factor * best:
                 stopped = True
                 break

@@ -1,91 +1,196 @@
-"""What every subcommand shares: loading the config argument, parsing step specs, errors."""
+"""What every subcommand shares: the parser class, the config argument, bounded numbers, step specs, errors."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from ..config import ConfigError, load_schedule
 from ..schedules import Schedule
 
-__all__ = ["UsageError", "add_config_argument", "schedule_from_args", "parse_steps", "last_step_of"]
+__all__ = ["UsageError", "Parser", "add_config_argument", "config_path", "schedule_from_args", "parse_steps",
+           "last_step_of", "bounded_int", "positive_int", "non_negative_int", "bounded_float", "escape_help",
+           "fail", "handle", "MAX_INT", "RUN_CONFIG"]
+
+#: the largest integer any argument takes: steps are counted in int64 everywhere
+MAX_INT = 2 ** 63 - 1
+
+#: the file a run directory keeps its resolved run config in
+RUN_CONFIG = "config.yaml"
+
+#: the one line printed when a command needs PyTorch and it is not installed
+TORCH_HINT = "this command needs PyTorch, which is not installed: pip install 'lrtempo[torch]' (or see pytorch.org)"
 
 
 class UsageError(ValueError):
     """Bad command-line input: reported on one line, exit status 2."""
 
 
-def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", metavar="CONFIG",
-                        help="a schedule spec or run config (.yaml, .yml, .json or .toml)")
-    parser.add_argument("--until", metavar="STEP", type=_non_negative_int, default=None,
-                        help="last step to show (default: the schedule's end, or a few periods of an "
-                             "endless schedule)")
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``lrtempo CMD: error: ...``, exit status 2 (``--help`` has the usage)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number of steps (got {text!r})") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (got {value})")
-    return value
+_NOT_A_FORMAT = re.compile(r"%(?!\(\w+\)[sdrf]|%)")
 
 
-def positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be >= 1 (got 0)")
-    return value
+def escape_help(text: str | None) -> str | None:
+    """Escape every ``%`` that is not ``%%`` or ``%(name)s``, so argparse's %-formatting cannot fail on it.
+
+    >>> escape_help("the last 10% of the run, default %(default)s")
+    'the last 10%% of the run, default %(default)s'
+    """
+    if text is None or text is argparse.SUPPRESS:
+        return text
+    return _NOT_A_FORMAT.sub("%%", text)
+
+
+def add_config_argument(parser: argparse.ArgumentParser, *, until: bool = True) -> None:
+    parser.add_argument("config", metavar="CONFIG", type=config_path,
+                        help="a schedule spec or run config (.yaml, .yml, .json or .toml), or a run directory "
+                             f"(its {RUN_CONFIG})")
+    if until:
+        parser.add_argument("--until", metavar="STEP", type=non_negative_int, default=None,
+                            help="last step to show (default: the schedule's end, or a few periods of an "
+                                 "endless schedule)")
+
+
+def config_path(text: str) -> str:
+    """The config file a CONFIG argument names: the file itself, or a run directory's ``config.yaml``."""
+    path = Path(text)
+    if not path.is_dir():
+        return text
+    inside = path / RUN_CONFIG
+    if not inside.is_file():
+        raise argparse.ArgumentTypeError(f"{text} is a directory without {RUN_CONFIG}, so not a run directory; "
+                                         "give a config file (.yaml, .yml, .json or .toml) or a run directory")
+    return str(inside)
+
+
+def bounded_int(low: int, high: int = MAX_INT, what: str = "a whole number"):
+    """An argparse ``type`` for integers in ``[low, high]``; the error names the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what} (got {text[:40]!r})") from None
+        if not low <= value <= high:
+            shown = text if len(text) <= 40 else text[:20] + "..." + text[-10:]
+            raise argparse.ArgumentTypeError(f"must be {what} from {low} to {high} (got {shown})")
+        return value
+
+    parse.__name__ = f"int_{low}_{high}"
+    parse.bounds = (low, high)  # type: ignore[attr-defined]
+    return parse
+
+
+non_negative_int = bounded_int(0)
+positive_int = bounded_int(1)
+_non_negative_int = non_negative_int  # the older private name
+
+
+def bounded_float(low: float, high: float = float("inf"), *, low_open: bool = False, high_open: bool = False):
+    """An argparse ``type`` for finite numbers in a range (open or closed at either end)."""
+    rule = f"{'>' if low_open else '>='} {low:g}"
+    if high != float("inf"):
+        rule += f" and {'<' if high_open else '<='} {high:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number (got {text[:40]!r})") from None
+        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+        if not (ok and np.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"must be a finite number {rule} (got {text[:40]})")
+        return value
+
+    parse.bounds = (low, high)  # type: ignore[attr-defined]
+    return parse
 
 
 def schedule_from_args(args: argparse.Namespace) -> Schedule:
-    return load_schedule(args.config)
+    return load_schedule(config_path_or_fail(args.config))
+
+
+def config_path_or_fail(text: str) -> str:
+    """:func:`config_path` for a value that did not come through argparse: a bad one is a UsageError."""
+    try:
+        return config_path(str(text))
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def last_step_of(schedule: Schedule, until: int | None) -> int:
     return schedule.horizon if until is None else until
 
 
+#: the most steps one ``--steps`` list may name (80 MB of int64); every step of a schedule: ``--until``
+MAX_LISTED_STEPS = 10_000_000
+
+
 def parse_steps(spec: str) -> np.ndarray:
     """Parse ``0:100,1000,2000:2010`` (integers and half-open ``a:b`` or ``a:b:stride`` ranges).
+
+    Every number must lie in ``0 .. 2**63 - 1`` (steps are int64), and the list may name at most
+    ``MAX_LISTED_STEPS`` steps in all.
 
     >>> parse_steps("0:3,10,20:26:2").tolist()
     [0, 1, 2, 10, 20, 22, 24]
     """
-    parts = []
+    parts, count = [], 0
     for item in spec.split(","):
-        item = item.strip()
-        if not item:
-            raise UsageError(f"--steps: empty item in {spec!r}; write e.g. 0:100,1000,2000:2010")
-        fields = item.split(":")
-        try:
-            nums = [int(f) for f in fields]
-        except ValueError:
-            raise UsageError(f"--steps: {item!r} is not an integer or a range a:b[:stride]") from None
-        if any(n < 0 for n in nums):
-            raise UsageError(f"--steps: steps must be >= 0 (got {item!r})")
-        if len(nums) == 1:
-            parts.append(np.asarray(nums, dtype=np.int64))
-        elif len(nums) in (2, 3):
-            a, b = nums[0], nums[1]
-            stride = nums[2] if len(nums) == 3 else 1
-            if stride < 1:
-                raise UsageError(f"--steps: the stride must be >= 1 (got {item!r})")
-            if b <= a:
-                raise UsageError(f"--steps: the range {item!r} is empty (a:b runs from a up to b - 1)")
-            parts.append(np.arange(a, b, stride, dtype=np.int64))
-        else:
-            raise UsageError(f"--steps: {item!r} has too many ':' (use a:b or a:b:stride)")
+        a, b, stride = _step_item(item.strip(), spec)
+        n = (b - a + stride - 1) // stride  # exact in Python integers, however close b is to 2**63
+        count += n
+        if count > MAX_LISTED_STEPS:
+            raise UsageError(f"--steps: {spec[:60]!r} names {count:,} or more steps; at most "
+                             f"{MAX_LISTED_STEPS:,} at once (give a stride, a:b:stride)")
+        parts.append(a + stride * np.arange(n, dtype=np.int64))
     return np.concatenate(parts)
+
+
+def _step_item(item: str, spec: str) -> tuple[int, int, int]:
+    """One item of a step list as a half-open range ``(a, b, stride)``; a single step ``k`` is ``(k, k + 1, 1)``."""
+    if not item:
+        raise UsageError(f"--steps: empty item in {spec[:60]!r}; write e.g. 0:100,1000,2000:2010")
+    fields = item.split(":")
+    try:
+        nums = [int(f) for f in fields]
+    except ValueError:
+        raise UsageError(f"--steps: {item[:40]!r} is not an integer or a range a:b[:stride]") from None
+    if any(n < 0 for n in nums):
+        raise UsageError(f"--steps: steps must be >= 0 (got {item[:60]!r})")
+    if any(n > MAX_INT for n in nums):
+        raise UsageError(f"--steps: steps must be <= {MAX_INT} (got {item[:60]})")
+    if len(nums) == 1:
+        return nums[0], nums[0] + 1, 1
+    if len(nums) > 3:
+        raise UsageError(f"--steps: {item[:60]!r} has too many ':' (use a:b or a:b:stride)")
+    a, b = nums[0], nums[1]
+    stride = nums[2] if len(nums) == 3 else 1
+    if stride < 1:
+        raise UsageError(f"--steps: the stride must be >= 1 (got {item[:60]!r})")
+    if b <= a:
+        raise UsageError(f"--steps: the range {item[:60]!r} is empty (a:b runs from a up to b - 1)")
+    return a, b, stride
 
 
 def fail(message: str, status: int) -> int:
     print(f"lrtempo: error: {message}", file=sys.stderr)
     return status
+
+
+def _missing_torch(exc: BaseException) -> bool:
+    name = getattr(exc, "name", None) or ""
+    return isinstance(exc, ModuleNotFoundError) and (name == "torch" or name.startswith("torch."))
 
 
 def handle(func, args: argparse.Namespace) -> int:
@@ -100,8 +205,12 @@ def handle(func, args: argparse.Namespace) -> int:
         return fail(exc.one_line(), 2)
     except UsageError as exc:
         return fail(str(exc), 2)
-    except MissingDependency as exc:
-        return fail(str(exc), 1)
+    except MissingDependency as exc:  # an optional package: the line says how to install it
+        return fail(str(exc), 2)
+    except ModuleNotFoundError as exc:
+        if _missing_torch(exc):
+            return fail(TORCH_HINT, 2)
+        return _internal(exc)
     except BrokenPipeError:
         return 0
     except (OSError, ValueError, RuntimeError) as exc:
@@ -109,5 +218,9 @@ def handle(func, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return fail("interrupted", 130)
     except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
-        return fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, "
-                    "and please report it)", 1)
+        return _internal(exc)
+
+
+def _internal(exc: BaseException) -> int:
+    return fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, "
+                "and please report it)", 1)

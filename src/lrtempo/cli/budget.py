@@ -5,29 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import UsageError, positive_int
+from ._common import UsageError, add_config_argument, bounded_float, positive_int
 
 HELP = "steps, wall-clock and cost per phase and per rate band (>90/50/10% of peak, the tail) of a schedule"
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number (got {text!r})") from None
-    if not value >= 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0 (got {text!r})")
-    return value
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("budget", help=HELP, description=HELP + ". Exact: every step is evaluated.")
-    p.add_argument("config", metavar="CONFIG", help="a schedule spec or run config")
+    add_config_argument(p, until=False)
     p.add_argument("--steps", metavar="N", type=positive_int, default=None,
                    help="steps in the run (default: the run config's steps, else the schedule's end)")
     p.add_argument("--step-time", metavar="DURATION", default=None, help="time per step, e.g. 200ms, 1.2s")
     p.add_argument("--gpus", metavar="N", type=positive_int, default=1, help="GPUs the run uses (default 1)")
-    p.add_argument("--gpu-hour-cost", metavar="X", type=_non_negative_float, default=None,
+    p.add_argument("--gpu-hour-cost", metavar="X", type=bounded_float(0.0), default=None,
                    help="price of one GPU-hour (needs --step-time)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)

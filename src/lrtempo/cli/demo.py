@@ -1,4 +1,4 @@
-"""``lrtempo demo``: seed 002's demo: 20 updates of a tiny linear model under warmup+cosine."""
+"""``lrtempo demo``: 20 updates of a tiny linear model under warmup+cosine, printed step by step."""
 
 from __future__ import annotations
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._common import config_path
+
 HELP = "check a schedule or run config for known schedule bugs (exit 0: clean, 1: warnings, 2: errors)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lint", help=HELP, description=HELP + ".")
-    p.add_argument("config", metavar="CONFIG", help="a schedule spec or run config")
+    p.add_argument("config", metavar="CONFIG", type=config_path,
+                   help="a schedule spec or run config, or a run directory")
     p.add_argument("--optimizer", choices=("adamw", "sgd"), default=None,
                    help="the optimizer, for a bare schedule spec (default: the run config's, else adamw)")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")

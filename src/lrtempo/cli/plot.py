@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..plot import png_plot, text_plot
-from ._common import add_config_argument, last_step_of, positive_int, schedule_from_args
+from ._common import add_config_argument, bounded_int, last_step_of, schedule_from_args
 
 HELP = "plot a schedule in the terminal (and to a PNG with --png)"
 
@@ -15,8 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_argument(p)
     p.add_argument("--png", metavar="FILE", default=None,
                    help="also write a PNG with the phase boundaries marked (needs matplotlib)")
-    p.add_argument("--width", type=positive_int, default=72, help="text plot width in columns (default 72)")
-    p.add_argument("--height", type=positive_int, default=16, help="text plot height in rows (default 16)")
+    p.add_argument("--width", type=bounded_int(8, 10_000), default=72,
+                   help="text plot width in columns, 8 to 10000 (default 72)")
+    p.add_argument("--height", type=bounded_int(3, 10_000), default=16,
+                   help="text plot height in rows, 3 to 10000 (default 16)")
     p.add_argument("--log-y", action="store_true", help="logarithmic rate axis")
     p.set_defaults(func=run)
 

@@ -7,46 +7,63 @@ import json
 import sys
 from pathlib import Path
 
-from ._common import UsageError, positive_int
+from ._common import UsageError, bounded_int, config_path, config_path_or_fail
 
 HELP = ("train one task under several schedules (same initial weights and data per seed) and compare final "
         "and best losses; presets: quadratic, flipnet, charlm")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("race", help=HELP, description=HELP + ".")
-    p.add_argument("target", metavar="PRESET|CONFIG", help="quadratic, flipnet, charlm, or a run config")
-    p.add_argument("--schedule", metavar="FILE", action="append", default=[],
-                   help="another schedule to race (repeatable)")
-    p.add_argument("--seeds", metavar="N", type=positive_int, default=None,
+    p = sub.add_parser("race", help=HELP, description=HELP + ". A schedule whose end differs from the race's "
+                       "length is raced as it is, with a warning; --fit stretches it to the race. Progress goes "
+                       "to stderr.")
+    p.add_argument("target", metavar="PRESET|CONFIG",
+                   help="quadratic, flipnet, charlm, or a run config (or a run directory)")
+    p.add_argument("--schedule", metavar="FILE", action="append", default=[], type=config_path,
+                   help="another schedule to race (repeatable; a schedule or run config, or a run directory)")
+    p.add_argument("--fit", action="store_true",
+                   help="stretch every schedule's step durations so that it ends where the race ends")
+    p.add_argument("--seeds", metavar="N", type=bounded_int(1, 10**6), default=None,
                    help="seeds per schedule (default: 1, or 3 for charlm)")
-    p.add_argument("--jobs", metavar="N", type=positive_int, default=None,
-                   help="parallel processes for training races (default: the cores, at most 4)")
+    p.add_argument("--jobs", metavar="N", type=bounded_int(1, 256), default=None,
+                   help="parallel processes for training races, 1 to 256 (default: the cores, at most 4)")
     p.add_argument("--png", metavar="FILE", default="race.png", help="the loss curves (default race.png)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=run)
 
 
+def _warn(message: str) -> None:
+    print(f"lrtempo: warning: {message}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
+    from .._progress import Progress
     from ..config import load_schedule
     from ..plot import MissingDependency
-    from ..train._race import PRESETS, Contender, default_jobs, race_config, race_png, race_preset
+    from ..train._race import PRESETS, Contender, contender_name, default_jobs, race_config, race_png, race_preset
 
     jobs = args.jobs or default_jobs()
-    report = (lambda line: print(line, file=sys.stderr)) if not args.json else (lambda line: None)
-    if args.target in PRESETS:
-        extra = [Contender(Path(f).stem, load_schedule(f)) for f in args.schedule]
-        result, digits = race_preset(args.target, seeds=args.seeds, extra=extra, jobs=jobs, report=report)
-    elif Path(args.target).suffix.lower() in (".yaml", ".yml", ".json", ".toml"):
-        result = race_config(args.target, schedules=args.schedule, seeds=args.seeds or 1, jobs=jobs, report=report)
-        digits = 4
-    else:
-        raise UsageError(f"{args.target!r} is neither a preset ({', '.join(PRESETS)}) nor a config file")
+    with Progress("race", 1, enabled=not args.quiet) as progress:
+        def update(done: int, total: int, note: str) -> None:
+            progress.update(done, note, total=total)
+
+        common = dict(jobs=jobs, progress=update, fit=args.fit, warn=_warn)
+        if args.target in PRESETS:
+            extra = [Contender(contender_name(f), load_schedule(f)) for f in args.schedule]
+            result, digits = race_preset(args.target, seeds=args.seeds, extra=extra, **common)
+        elif Path(args.target).is_dir() or Path(args.target).suffix.lower() in (".yaml", ".yml", ".json", ".toml"):
+            result = race_config(config_path_or_fail(args.target), schedules=args.schedule, seeds=args.seeds or 1,
+                                 **common)
+            digits = 4
+        else:
+            raise UsageError(f"{args.target!r} is neither a preset ({', '.join(PRESETS)}) nor a config file "
+                             "(.yaml, .yml, .json, .toml) nor a run directory")
     png = None
     try:
         png = race_png(result, args.png)
     except MissingDependency as exc:
-        report(f"(no PNG: {exc})")
+        _warn(f"no PNG: {exc}")
     if args.json:
         out = result.to_json()
         out["png"] = str(png) if png else None
@@ -56,3 +73,4 @@ def run(args: argparse.Namespace) -> int:
         if png:
             print(f"wrote {png}")
     return 0
+

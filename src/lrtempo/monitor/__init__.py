@@ -1,4 +1,4 @@
-"""Training-health signals and the run's events (DESIGN §8)."""
+"""Training-health signals and the run's events, computed on the device in batched operations."""
 
 from ._detectors import (
     ALIGNED,

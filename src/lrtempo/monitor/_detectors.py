@@ -39,7 +39,7 @@ def _finite(x: float) -> float | None:
 
 
 class TrapDetector:
-    """Is the run in the asymptotic trap (seed 000): a low rate, a loss that no longer moves, shrinking gradients?
+    """Is the run in the asymptotic trap: a low rate, a loss that no longer moves, shrinking gradients?
 
     Over a rolling window of ``window`` updates: the loss slope (improvement
     per step), the rate relative to the peak, the gradient-norm trend, and the
@@ -177,7 +177,7 @@ class RestartTracker:
 
 
 class StalenessTracker:
-    """Momentum/gradient alignment over the ``window`` updates after the end of warmup (seed 000).
+    """Momentum/gradient alignment over the ``window`` updates after the end of warmup.
 
     The alignment is the cosine similarity of Adam's first moment (before this
     update) and the current gradient. A mean below ``threshold`` is

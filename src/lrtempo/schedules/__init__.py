@@ -2,7 +2,7 @@
 
 Every schedule is a frozen dataclass and a pure function of the optimizer-step
 counter: ``schedule(step) -> float`` and ``schedule.at(steps) -> ndarray``,
-identical bit for bit. See DESIGN §1 and ``docs/schedules.md``.
+identical bit for bit. See ``docs/contract.md`` and ``docs/schedules.md``.
 """
 
 from ._base import ParameterError, Phase, Schedule, as_steps

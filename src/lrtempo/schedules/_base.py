@@ -1,6 +1,6 @@
 """The schedule base class, phases, parameter validation and step checking.
 
-A schedule is a pure function of the optimizer-step counter (DESIGN §1):
+A schedule is a pure function of the optimizer-step counter (docs/contract.md):
 ``schedule(step)`` is the rate used by update number ``step`` (0-based) and
 ``schedule.at(steps)`` evaluates an array of steps with identical results.
 """

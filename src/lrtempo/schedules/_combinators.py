@@ -137,7 +137,7 @@ class Warmup(Schedule):
     For ``k <= warmup_steps``: a ramp of ``shape`` (linear, cosine or
     exponential) from ``start_lr`` at step 0 to ``schedule(0)`` at
     ``warmup_steps``. After it: ``lr(k) = schedule(k - warmup_steps)``. The
-    default ``start_lr = 0`` makes the first update's rate 0 (DESIGN §2).
+    default ``start_lr = 0`` makes the first update's rate 0 (docs/contract.md).
 
     >>> from lrtempo.schedules import Constant
     >>> w = Warmup(Constant(1.0), warmup_steps=4)

@@ -2,7 +2,7 @@
 
 Every family is a frozen dataclass whose fields are its parameters, checked on
 construction. ``step`` is the number of optimizer updates already applied;
-past ``end_step`` every family holds its final value (see DESIGN §1).
+past ``end_step`` every family holds its final value (docs/contract.md).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def _named(spans: list[tuple[str, int, int | None]]) -> list[Phase]:
 
 @dataclass(frozen=True, slots=True)
 class WarmupCosine(_Recipe):
-    """Linear warmup then cosine decay to a floor: the schedule of record (DESIGN §2).
+    """Linear warmup then cosine decay to a floor: the schedule of record (docs/contract.md).
 
     With ``W = warmup_steps``, ``T = total_steps``:
 

@@ -1,6 +1,6 @@
 """The bridge to ``torch.optim``: a scheduler that applies an lrtempo schedule.
 
-DESIGN §6. The adapter's state is the step (plus the schedule's spec hash, to
+The adapter's state is the step (plus the schedule's spec hash, to
 notice a changed schedule on resume). ``step`` counts applied optimizer
 updates; after ``n`` calls of :meth:`LRTempoScheduler.step` every param group
 holds ``schedule(n) * group.get("lr_scale", 1.0)``, the rate of update ``n``.

@@ -1,4 +1,4 @@
-"""The run log: ``log.csv`` with ``step,lr,grad_l2_norm,loss`` first (DESIGN §7).
+"""The run log: ``log.csv`` with ``step,lr,grad_l2_norm,loss`` first (docs/training.md).
 
 Append-only and resume-safe: a row is flushed as it is written and the file
 is fsynced at each checkpoint; on resume, rows at or past the checkpoint's

@@ -6,20 +6,23 @@ with a table and a PNG of the loss curves.
 
 Presets:
 
-* ``quadratic``: seed 001's noisy quadratic: minimise ``w ** 2`` from ``w = 5``
-  with gradients ``2 w + N(0, 2 ** 2)`` over 50 plain gradient steps, under
-  constant 0.08, cosine 0.08 -> 0.001, and seed 001's warmup + cosine (its
-  warmup starts at ``0.08 * (step + 1) / 5``). Seed 42, as in seed 001, gives
-  its table: final losses 0.151 / 0.133 / 0.130 and std of ``w`` over the last
-  10 steps 0.118 / 0.004 / 0.005.
-* ``flipnet``: seed 001's FlipNet: SGD with momentum 0.9, one update per
-  image, 30 epochs, the rate set per epoch: constant 0.05, halving every 10
-  epochs, cosine to 0.001. Seed 42 gives its epoch-29 losses 0.1516 / 0.1269 /
-  0.1252.
+* ``quadratic``: a noisy quadratic, the textbook picture of why a decaying
+  rate helps SGD (the noise floor of the iterate scales with the rate):
+  minimise ``w ** 2`` from ``w = 5`` with gradients ``2 w + N(0, 2 ** 2)``
+  over 50 plain gradient steps, under constant 0.08, cosine 0.08 -> 0.001, and
+  a warmup + cosine (its warmup starts at ``0.08 * (step + 1) / 5``). The
+  extra column is the std of ``w`` over the last 10 steps.
+* ``flipnet``: a small network that learns to flip 16 images; SGD with
+  momentum 0.9, one update per image, 30 epochs, the rate set per epoch:
+  constant 0.05, halving every 10 epochs, cosine to 0.001.
 * ``charlm``: constant, warmup + cosine, WSD and one-cycle on the character
   model (300 updates), three seeds.
 
 Any run config races too: its own schedule plus ``--schedule`` files.
+
+A raced schedule whose end differs from the race's length (a 20,000-step
+schedule raced over 300 updates never leaves its warmup) is reported through
+``warn``; ``fit=True`` stretches it to the race instead (:func:`stretch`).
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from __future__ import annotations
 import math
 import os
 import statistics
-import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +43,11 @@ import numpy as np
 from ..config import build_schedule, load_schedule
 from ..schedules import Schedule
 
-__all__ = ["Contender", "RaceResult", "PRESETS", "race_preset", "race_config"]
+__all__ = ["Contender", "RaceResult", "PRESETS", "race_preset", "race_config", "stretch", "fit_contenders",
+           "contender_name"]
+
+#: progress callback: (units done, units in all, a note on the latest result)
+ProgressFn = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,11 @@ class RaceResult:
     final: dict[str, list[float]] = field(default_factory=dict)
     best: dict[str, list[float]] = field(default_factory=dict)
     extra: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # column -> name -> per-seed
+    final_label: str = ""  # the table's column names: what the numbers are
+    best_label: str = ""
+
+    def labels(self) -> tuple[str, str]:
+        return self.final_label or f"final {self.metric}", self.best_label or f"best {self.metric}"
 
     def _stat(self, values: list[float], digits: int) -> str:
         mean = statistics.fmean(values)
@@ -66,7 +79,7 @@ class RaceResult:
 
     def table(self, digits: int = 4) -> str:
         names = list(self.final)
-        cols = [f"final {self.metric}", f"best {self.metric}", *self.extra]
+        cols = [*self.labels(), *self.extra]
         width = max(len(n) for n in names) + 2
         cells = {n: [self._stat(self.final[n], digits), self._stat(self.best[n], digits),
                      *(self._stat(self.extra[c][n], digits) for c in self.extra)] for n in names}
@@ -83,7 +96,9 @@ class RaceResult:
             return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
                     "values": values}
 
-        return {"title": self.title, "seeds": self.seeds, "metric": self.metric,
+        final_label, best_label = self.labels()
+        return {"title": self.title, "seeds": self.seeds, "metric": self.metric, "final_label": final_label,
+                "best_label": best_label,
                 "schedules": {n: {"final": summary(self.final[n]), "best": summary(self.best[n]),
                                   **{c: summary(self.extra[c][n]) for c in self.extra}} for n in self.final}}
 
@@ -96,7 +111,8 @@ def _quadratic_contenders() -> list[Contender]:
         Contender("constant", build_schedule({"type": "constant", "lr": peak})),
         Contender("cosine", build_schedule({"type": "cosine", "peak_lr": peak, "min_lr": floor,
                                             "decay_steps": total})),
-        # seed 001's warmup: 0.08 * (step + 1) / 5 for steps 0..4, then the cosine over the remaining 45
+        # a warmup that starts above zero: 0.08 * (step + 1) / 5 for steps 0..4, then the cosine over the
+        # remaining 45
         Contender("warmup+cosine", build_schedule({"type": "join", "pieces": [
             {"schedule": {"type": "linear", "start_lr": peak / warm, "end_lr": peak, "steps": warm - 1},
              "steps": warm},
@@ -106,7 +122,7 @@ def _quadratic_contenders() -> list[Contender]:
 
 def _quadratic_run(schedule: Schedule, seed: int) -> dict[str, Any]:
     rates = schedule.at(np.arange(50))
-    np.random.seed(seed)  # seed 001 draws from NumPy's global generator
+    np.random.seed(seed)  # NumPy's global generator, so one seed gives one noise sequence
     w, ws = 5.0, []
     for step in range(50):
         noise = np.random.normal(0, 2.0)
@@ -137,7 +153,7 @@ def _flipnet_run(schedule: Schedule, seed: int) -> dict[str, Any]:
     model = FlipNet()
     opt = torch.optim.SGD(model.parameters(), lr=schedule(0), momentum=0.9)
     curve = []
-    for epoch in range(30):  # seed 001 sets the rate per epoch and updates once per image
+    for epoch in range(30):  # the rate is set per epoch; one update per image
         for group in opt.param_groups:
             group["lr"] = schedule(epoch)
         total = 0.0
@@ -171,21 +187,150 @@ class _Preset:
     default_seeds: tuple[int, ...]
     metric: str
     digits: int
+    length: int  # the steps (or epochs) over which the race sets the rate
+    unit: str
+    final_label: str
+    best_label: str
 
+
+_TRAIN_BEST = "best train loss (10-update mean)"
 
 PRESETS = {
-    "quadratic": _Preset("noisy quadratic (seed 001), 50 steps", _quadratic_contenders, _quadratic_run, (42,),
-                         "loss", 3),
-    "flipnet": _Preset("FlipNet (seed 001), epoch-average loss over 30 epochs", _flipnet_contenders, _flipnet_run,
-                       (42,), "loss", 4),
-    "charlm": _Preset("charlm, 300 updates, validation loss", _charlm_contenders, None, (0, 1, 2), "val_loss", 4),
+    "quadratic": _Preset("noisy quadratic, 50 steps", _quadratic_contenders, _quadratic_run, (42,), "loss", 3,
+                         50, "steps", "final loss", "best loss"),
+    "flipnet": _Preset("FlipNet, epoch-average loss over 30 epochs", _flipnet_contenders, _flipnet_run, (42,),
+                       "loss", 4, 30, "epochs", "final loss", "best loss"),
+    "charlm": _Preset("charlm, 300 updates, validation loss", _charlm_contenders, None, (0, 1, 2), "val_loss", 4,
+                      300, "updates", "final val_loss", _TRAIN_BEST),
 }
+
+
+# -- fitting a schedule to the race ---------------------------------------------------------
+
+#: integer fields of native specs that are counts but not step durations
+_NOT_DURATIONS = frozenset({"max_cycles", "d_model"})
+
+
+def stretch(schedule: Schedule, steps: int) -> Schedule:
+    """The schedule with every step duration scaled by ``steps / end_step``, so that it ends at ``steps``.
+
+    Each duration ``d`` becomes ``round(d * steps / end_step)`` (half up; at least 1 where ``d >= 1``);
+    the pieces of a ``join`` are scaled at their cumulative boundaries, so their sum is exact. Rates,
+    factors and counts (``max_cycles``, ``d_model``) are kept. An endless schedule is returned as it is.
+    A ``compat`` spec (whose arguments belong to another library), or one whose rounded durations do not
+    end exactly at ``steps``, is refused with a ``ValueError`` that says why.
+
+    >>> from lrtempo.config import build_schedule
+    >>> s = stretch(build_schedule({"type": "warmup_cosine", "peak_lr": 1.0, "total_steps": 20000,
+    ...                             "warmup_steps": 400}), 300)
+    >>> s.end_step, s.warmup_steps
+    (300, 6)
+    """
+    from ..config import build_schedule, schedule_to_spec
+
+    end = schedule.end_step
+    if end is None or end == 0 or end == steps:
+        return schedule
+    spec = schedule_to_spec(schedule)
+    fitted = build_schedule(_stretch_spec(spec, Fraction(steps, end)))
+    if fitted.end_step != steps:
+        raise ValueError(f"its durations cannot be scaled to end exactly at {steps} (the nearest ends at "
+                         f"{fitted.end_step}); set them by hand")
+    return fitted
+
+
+def _scaled(value: int, factor: Fraction) -> int:
+    if value == 0:
+        return 0
+    return max(1, math.floor(value * factor + Fraction(1, 2)))
+
+
+def _stretch_spec(spec: Any, factor: Fraction) -> Any:
+    from ..config import REGISTRY
+
+    kind = spec["type"]
+    if kind == "compat":
+        raise ValueError("a compat schedule keeps its library's own arguments and is not stretched; set its "
+                         "lengths by hand")
+    fields = {f.name: f.kind for f in REGISTRY[kind].fields}
+    out = dict(spec)
+    for name, value in spec.items():
+        k = fields.get(name)
+        if value is None or name in _NOT_DURATIONS or k is None:
+            continue
+        if k.startswith("integer_list"):
+            out[name] = [_scaled(v, factor) for v in value]
+        elif k.startswith("integer"):
+            out[name] = _scaled(value, factor)
+        elif k == "schedule":
+            out[name] = _stretch_spec(value, factor)
+        elif k == "pieces":
+            out[name] = _stretch_pieces(value, factor)
+    return out
+
+
+def _stretch_pieces(pieces: list[dict], factor: Fraction) -> list[dict]:
+    """Each piece ends at its old boundary times ``factor``, rounded; its schedule is stretched by its own
+    new length over its old one, so the pieces still fit together and the last one ends exactly."""
+    from ..config import build_schedule
+
+    out, old_at, new_at = [], 0, 0
+    for piece in pieces:
+        length = piece.get("steps")
+        if length is None:  # the last piece runs as long as its schedule
+            length = build_schedule(piece["schedule"]).end_step
+            if length is None:
+                out.append(dict(piece, schedule=_stretch_spec(piece["schedule"], factor)))
+                continue
+        boundary = max(new_at + 1, _scaled(old_at + length, factor))
+        local = Fraction(boundary - new_at, length) if length else factor
+        piece = dict(piece, schedule=_stretch_spec(piece["schedule"], local))
+        if piece.get("steps") is not None:
+            piece["steps"] = boundary - new_at
+        old_at, new_at = old_at + length, boundary
+        out.append(piece)
+    return out
+
+
+def fit_contenders(contenders: list[Contender], length: int, unit: str, *, fit: bool,
+                   warn: Callable[[str], None]) -> list[Contender]:
+    """Stretch (``fit``) or warn about every contender whose end differs from the race's ``length``."""
+    from ..config import ConfigError, Problem
+
+    out = []
+    for c in contenders:
+        end = c.schedule.end_step
+        if end is None or end == 0 or end == length:
+            out.append(c)
+        elif not fit:
+            warn(f"schedule {c.name!r} ends at step {end} but the race sets the rate over {length} {unit}; "
+                 f"pass --fit to stretch it to {length}")
+            out.append(c)
+        else:
+            try:
+                out.append(Contender(c.name, stretch(c.schedule, length)))
+            except ValueError as exc:
+                raise ConfigError([Problem("", f"--fit: schedule {c.name!r} (ends at {end}) cannot be stretched "
+                                               f"to {length} {unit}: {exc}")]) from None
+    return out
+
+
+def _unique(contenders: list[Contender]) -> list[Contender]:
+    """Number the names (``0:cosine``, ``1:cosine``) when two contenders share one, so no result hides another."""
+    names = [c.name for c in contenders]
+    if len(set(names)) == len(names):
+        return contenders
+    return [Contender(f"{i}:{c.name}", c.schedule) for i, c in enumerate(contenders)]
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
 
 
 # -- training races (charlm and run configs) --------------------------------------------------
 
-def _train_one(args: tuple) -> dict[str, Any]:
-    """One (schedule, seed) of a training race, in a worker process."""
+def _train_one(args: tuple, on_update: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """One (schedule, seed) of a training race, in a worker process (``on_update(done)`` after each update)."""
     import torch
 
     from ._runconfig import parse_run_config
@@ -203,9 +348,11 @@ def _train_one(args: tuple) -> dict[str, Any]:
     state = TrainState(task.model, config.schedule, optimizer=optimizer, clip_grad_norm=config.grad_clip,
                        accumulation_steps=config.accumulation_steps)
     curve = []
-    for _ in range(config.steps):
+    for k in range(config.steps):
         result = state.update(task.micro_batches(config.accumulation_steps), task.loss)
         curve.append(result.loss if not result.skipped else math.nan)
+        if on_update is not None:
+            on_update(k + 1)
     val = task.evaluate(task.model)
     final = val if val is not None else float(np.mean(curve[-10:]))
     smooth = [float(np.mean(curve[max(0, i - 9):i + 1])) for i in range(len(curve))]
@@ -223,71 +370,98 @@ def _collect(result: RaceResult, contenders: list[Contender], seeds: list[int], 
     return result
 
 
-def _run_training(title: str, metric: str, config_map: dict, contenders: list[Contender], seeds: list[int],
-                  jobs: int, report: Callable[[str], None]) -> RaceResult:
+def _run_training(result: RaceResult, config_map: dict, contenders: list[Contender], jobs: int,
+                  progress: ProgressFn) -> RaceResult:
+    """Every (contender, seed) on the run config's task; progress counts updates over all of them."""
+    import torch  # noqa: F401 - a missing torch is reported here, not inside a worker process
+
     from ..config import schedule_to_spec
 
+    seeds, steps = result.seeds, int(config_map["steps"])
     tasks = [(c.name, s, (config_map, schedule_to_spec(c.schedule), s, 1 if jobs > 1 else 0))
              for s in seeds for c in contenders]
+    total = steps * len(tasks)
     outcomes: dict[tuple[str, int], dict] = {}
-    t0 = time.perf_counter()
+
+    def finished(name: str, seed: int, outcome: dict) -> None:
+        outcomes[(name, seed)] = outcome
+        progress(steps * len(outcomes), total, f"{name}, seed {seed}: {result.labels()[0]} {outcome['final']:.4f}")
+
+    progress(0, total, "")
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futures = {pool.submit(_train_one, args): (name, seed) for name, seed, args in tasks}
-            for k, fut in enumerate(as_completed(futures), 1):
-                name, seed = futures[fut]
-                outcomes[(name, seed)] = fut.result()
-                report(f"[{k}/{len(tasks)}] {name}, seed {seed}: final {metric} "
-                       f"{outcomes[(name, seed)]['final']:.4f} ({time.perf_counter() - t0:.0f} s)")
+            for fut in as_completed(futures):
+                finished(*futures[fut], fut.result())
     else:
-        for k, (name, seed, args) in enumerate(tasks, 1):
-            outcomes[(name, seed)] = _train_one(args)
-            report(f"[{k}/{len(tasks)}] {name}, seed {seed}: final {metric} "
-                   f"{outcomes[(name, seed)]['final']:.4f} ({time.perf_counter() - t0:.0f} s)")
-    return _collect(RaceResult(title, seeds, metric), contenders, seeds, outcomes)
+        for name, seed, args in tasks:
+            before = steps * len(outcomes)
+            finished(name, seed, _train_one(args, lambda k, b=before, n=name, s=seed:
+                                            progress(b + k, total, f"{n}, seed {s}")))
+    return _collect(result, contenders, seeds, outcomes)
 
 
 def race_preset(name: str, *, seeds: int | None = None, extra: list[Contender] | None = None, jobs: int = 1,
-                report: Callable[[str], None] = lambda s: None) -> tuple[RaceResult, int]:
-    """Run a preset race; returns the result and the number of digits its table uses."""
+                progress: ProgressFn = lambda done, total, note: None, fit: bool = False,
+                warn: Callable[[str], None] = _warn) -> tuple[RaceResult, int]:
+    """Run a preset race; returns the result and the number of digits its table uses.
+
+    ``extra`` schedules whose end differs from the preset's length are stretched to it (``fit``) or
+    reported through ``warn``.
+    """
     preset = PRESETS[name]
     chosen = list(preset.default_seeds)
     if seeds is not None:
         chosen = [chosen[0] + i for i in range(seeds)]
-    contenders = preset.contenders() + list(extra or [])
+    contenders = _unique(preset.contenders() + fit_contenders(list(extra or []), preset.length, preset.unit,
+                                                              fit=fit, warn=warn))
+    result = RaceResult(preset.title, chosen, preset.metric, final_label=preset.final_label,
+                        best_label=preset.best_label)
     if preset.run is None:
         from ._runconfig import DEFAULT_RUN
 
         config_map = {k: v for k, v in DEFAULT_RUN.items() if k not in ("schedule", "name")}
-        config_map.update(steps=300, eval_every=0, checkpoint_every=300, monitor=False)
-        return _run_training(preset.title, preset.metric, config_map, contenders, chosen, jobs, report), \
-            preset.digits
+        config_map.update(steps=preset.length, eval_every=0, checkpoint_every=preset.length, monitor=False)
+        return _run_training(result, config_map, contenders, jobs, progress), preset.digits
     outcomes = {}
+    total = len(chosen) * len(contenders)
+    progress(0, total, "")
     for s in chosen:
         for c in contenders:
             outcomes[(c.name, s)] = preset.run(c.schedule, s)
-            report(f"{c.name}, seed {s}: final {preset.metric} {outcomes[(c.name, s)]['final']:.4f}")
-    return _collect(RaceResult(preset.title, chosen, preset.metric), contenders, chosen, outcomes), preset.digits
+            progress(len(outcomes), total, f"{c.name}, seed {s}: final {preset.metric} "
+                                           f"{outcomes[(c.name, s)]['final']:.4f}")
+    return _collect(result, contenders, chosen, outcomes), preset.digits
 
 
 def race_config(path: str | Path, *, schedules: list[str], seeds: int = 1, jobs: int = 1,
-                report: Callable[[str], None] = lambda s: None) -> RaceResult:
-    """Race a run config's schedule against ``schedules`` (config files) on its task."""
+                progress: ProgressFn = lambda done, total, note: None, fit: bool = False,
+                warn: Callable[[str], None] = _warn) -> RaceResult:
+    """Race a run config's schedule against ``schedules`` (config files) on its task, over its ``steps``.
+
+    Schedules whose end differs from ``steps`` are stretched to it (``fit``) or reported through ``warn``.
+    """
     from ..config import read_config_file
     from ._runconfig import load_run_config
 
     config = load_run_config(path)
     config_map = {k: v for k, v in read_config_file(path).items() if k not in ("schedule", "name", "seed")}
     config_map.update(steps=config.steps, monitor=False)
-    contenders = [Contender(Path(path).stem, config.schedule)]
-    contenders += [Contender(Path(f).stem, load_schedule(f)) for f in schedules]
-    names = [c.name for c in contenders]
-    if len(set(names)) != len(names):
-        contenders = [Contender(f"{i}:{c.name}", c.schedule) for i, c in enumerate(contenders)]
+    contenders = [Contender(contender_name(path), config.schedule)]
+    contenders += [Contender(contender_name(f), load_schedule(f)) for f in schedules]
+    contenders = _unique(fit_contenders(contenders, config.steps, "updates", fit=fit, warn=warn))
     seed_list = [config.seed + i for i in range(seeds)]
-    metric = "val_loss" if config.task == "charlm" else "loss"
-    return _run_training(f"{config.task}, {config.steps} updates", metric, config_map, contenders, seed_list, jobs,
-                         report)
+    evaluates = config.task == "charlm"
+    result = RaceResult(f"{config.task}, {config.steps} updates", seed_list, "val_loss" if evaluates else "loss",
+                        final_label="final val_loss" if evaluates else "final train loss (last-10 mean)",
+                        best_label=_TRAIN_BEST)
+    return _run_training(result, config_map, contenders, jobs, progress)
+
+
+def contender_name(path: str | Path) -> str:
+    """A schedule's name in a race: its file's stem, or its run directory's name for ``RUN_DIR/config.yaml``."""
+    p = Path(path)
+    return p.parent.name if p.name == "config.yaml" else p.stem
 
 
 def race_png(result: RaceResult, path: str | Path) -> Path:

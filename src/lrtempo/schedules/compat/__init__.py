@@ -7,7 +7,7 @@ library's own keyword arguments and conventions::
 
 Compat lives apart from the native families: it follows each library's rules
 (where warmup starts, whether "total" includes warmup, what happens past the
-end), not DESIGN §1's. Where the library raises, compat raises a clear error.
+end), not lrtempo's own contract. Where the library raises, compat raises a clear error.
 See ``docs/compat.md``.
 """
 

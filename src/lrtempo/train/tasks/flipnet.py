@@ -1,4 +1,4 @@
-"""``flipnet``: the seed-001 network, 4 -> 3 -> 4, learning the diagonal flip of 2x2 images."""
+"""``flipnet``: a tiny ReLU network, 4 -> 3 -> 4, learning the diagonal flip of 2x2 images."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``linear``: the seed-002 demo, a tiny ``nn.Linear`` fitted to one fixed batch."""
+"""``linear``: the ``lrtempo demo`` task, a tiny ``nn.Linear`` fitted to one fixed batch."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``quadratic``: minimise ``w ** 2`` from noisy gradients ``2 w + noise`` (seed 001's noisy quadratic)."""
+"""``quadratic``: minimise ``w ** 2`` from noisy gradients ``2 w + noise`` (the textbook noisy quadratic)."""
 
 from __future__ import annotations
 
