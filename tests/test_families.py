@@ -358,3 +358,17 @@ def test_exponential_decay_within_an_ulp_of_one_has_a_finite_horizon():
         7 + math.ceil(10 * math.log(0.01) / math.log(0.5))
     slow_floor = ExponentialDecay(base_lr=1.0, decay_rate=0.9999999999999999, decay_steps=23, end_lr=0.5)
     assert slow_floor.end_step is None and slow_floor.horizon == 10**7  # reaches 0.5 only past 2**53
+
+
+def test_steps_beyond_int64_hold_the_end_or_are_refused():
+    ended, endless = CosineDecay(peak_lr=1.0, min_lr=0.5, decay_steps=10), StepDecay(base_lr=1.0, step_size=10)
+    assert ended(2**63) == 0.5 and ended(2**80) == 0.5  # held past the end, however far
+    assert endless(2**63 - 1) == 0.0  # the last int64 step still evaluates (the rate has underflowed)
+    for bad in (2**63, 2**80):
+        with pytest.raises(ValueError, match=r"^step must be < 2\*\*63"):
+            endless(bad)
+        with pytest.raises(ValueError, match=r"^steps must be < 2\*\*63"):
+            endless.at([1, bad])
+    with pytest.raises(ValueError, match=r"^steps must be < 2\*\*63"):
+        ended.at(np.array([2**63], dtype=np.uint64))
+    assert ended.at([1, 2**62]).tolist() == [ended(1), 0.5]

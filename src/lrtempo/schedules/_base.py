@@ -200,6 +200,13 @@ def as_steps(steps: Any) -> np.ndarray:
     [0, 1, 5]
     """
     arr = np.asarray(steps)
+    if arr.dtype.kind == "O" and arr.size and all(_is_int(v) for v in arr.flat):
+        top = max(int(v) for v in arr.flat)
+        if top > _INT64_MAX:
+            raise ValueError(f"steps must be < 2**63 (got {top})")
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > _INT64_MAX:
+        raise ValueError(f"steps must be < 2**63 (got {int(arr.max())})")
     if arr.dtype.kind == "b" or (arr.dtype.kind not in "iu" and arr.size):
         if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.floor(arr)):
             arr = arr.astype(np.int64)
@@ -212,15 +219,21 @@ def as_steps(steps: Any) -> np.ndarray:
 
 
 _CHUNK = 1 << 15
+_INT64_MAX = 2**63 - 1
 
 
-def _check_step(step: Any) -> int:
+def _check_step(step: Any, end: int | None) -> int:
+    """A valid step as an ``int``; past int64's range an ended schedule's end (it holds its value)."""
     if isinstance(step, int) and not isinstance(step, bool):
         if step < 0:
             raise ValueError(f"step must be >= 0 (got {step})")
+        if step > _INT64_MAX:
+            if end is None:
+                raise ValueError(f"step must be < 2**63 (got {step})")
+            return end
         return step
     if _is_int(step):
-        return _check_step(int(step))
+        return _check_step(int(step), end)
     raise TypeError(f"step must be a non-negative integer (got {step!r})")
 
 
@@ -244,9 +257,9 @@ class Schedule:
     type_name: ClassVar[str] = ""
 
     def __call__(self, step: int) -> float:
-        if step.__class__ is int and step >= 0:  # the hot path: one check, one call
+        if step.__class__ is int and 0 <= step <= _INT64_MAX:  # the hot path: one check, one call
             return self._f(step)
-        return self._f(_check_step(step))
+        return self._f(_check_step(step, self.end_step))
 
     def __reduce__(self):
         # rebuild from the parameters (the bound evaluator is not picklable)
