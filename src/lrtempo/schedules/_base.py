@@ -209,6 +209,8 @@ def as_steps(steps: Any) -> np.ndarray:
         raise ValueError(f"steps must be < 2**63 (got {int(arr.max())})")
     if arr.dtype.kind == "b" or (arr.dtype.kind not in "iu" and arr.size):
         if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.floor(arr)):
+            if arr.max() >= 2.0**63:
+                raise ValueError(f"steps must be < 2**63 (got {float(arr.max())!r})")
             arr = arr.astype(np.int64)
         else:
             raise ValueError(f"steps must be integers (got dtype {arr.dtype})")
