@@ -396,3 +396,15 @@ def test_format_config_toml_inline_tables_round_trip():
         {"schedule": {"type": "linear", "start_lr": 0.0, "end_lr": 1e-3, "steps": 5}, "steps": 5},
         {"schedule": {"type": "multistep", "base_lr": 1e-3, "milestones": [10, 20]}}]}))
     assert parse_config_text(format_config(spec, "toml"), "toml") == spec
+
+
+def test_yaml_written_reads_back_with_the_same_types():
+    # PyYAML quotes by the YAML 1.1 rules alone: it wrote "1e3" plain, which 1.2 reads as 1000.0
+    looks_like = ["1e3", "0o14", "+.5", "1.e3", "0144", "yes", "1:40", "true", "1_000", ".5", "-.inf", "0x1F",
+                  "Null", "~", "", "abc", "2001-12-14"]
+    data = {"names": looks_like, **{f"k{i}": v for i, v in enumerate(looks_like)},
+            "rate": 1e-5, "steps": 3, "inf": float("inf"), "none": None, "flag": True, "neg": -0.0}
+    text = format_config(data, "yaml")
+    back = parse_config_text(text, "yaml")
+    assert back == data and [type(v) for v in back.values()] == [type(v) for v in data.values()]
+    assert "'1e3'" in text and "rate: 1.0e-05" in text

@@ -118,13 +118,26 @@ class _CoreResolver(yaml.resolver.BaseResolver):
 
 
 # first characters each expression can start with; int before float, so "12" is an int
-for _tag, _rx, _first in (
+_CORE_RESOLVERS = (
     ("null", _CORE_NULL, ["~", "n", "N", ""]),
     ("bool", _CORE_BOOL, list("tTfF")),
     ("int", _CORE_INT, list("-+0123456789")),
     ("float", _CORE_FLOAT, list("-+0123456789.")),
-):
+)
+for _tag, _rx, _first in _CORE_RESOLVERS:
     _CoreResolver.add_implicit_resolver(_TAG + _tag, _rx, _first)
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that quotes every string a YAML 1.1 *or* 1.2 reader would take for another type.
+
+    PyYAML decides quoting by the 1.1 rules alone, so it writes the string
+    ``"1e3"`` plain, which the 1.2 core schema reads as the float 1000.0.
+    """
+
+
+for _tag, _rx, _first in _CORE_RESOLVERS:
+    _Dumper.add_implicit_resolver(_TAG + _tag, _rx, _first)
 
 
 def _scalar(loader: Any, node: yaml.Node, rx: re.Pattern, kind: str) -> str:
@@ -484,7 +497,7 @@ def format_config(data: dict, fmt: str) -> str:
         return json.dumps(data, indent=2, allow_nan=False) + "\n"
     if fmt == "toml":
         return "".join(f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in data.items() if v is not None)
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
 
 
 def write_config_file(data: dict, path: str | Path) -> None:
