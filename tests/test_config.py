@@ -389,6 +389,9 @@ def test_schema_accepts_every_example_and_rejects_typos():
         validator.validate(read_config_file(path))
     assert not validator.is_valid({"type": "cosine", "peak_lr": 1.0, "decay_step": 10})
     assert not validator.is_valid({"type": "nope"})
+    assert validator.is_valid({"type": "cosine", "peak_lr": 1.0, "decay_steps": 2**53})
+    assert not validator.is_valid({"type": "cosine", "peak_lr": 1.0, "decay_steps": 2**53 + 1})
+    assert not validator.is_valid({"type": "multistep", "base_lr": 1.0, "milestones": [2**53 + 1]})
 
 
 def test_format_config_toml_inline_tables_round_trip():
