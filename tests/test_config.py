@@ -411,3 +411,19 @@ def test_yaml_written_reads_back_with_the_same_types():
     back = parse_config_text(text, "yaml")
     assert back == data and [type(v) for v in back.values()] == [type(v) for v in data.values()]
     assert "'1e3'" in text and "rate: 1.0e-05" in text
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a: " + "[" * 5000 + "]" * 5000, "nested deeper than 100 levels"),
+    ("a: " + "[" * 150 + "]" * 150, "nested deeper than 100 levels"),
+    ("a: 1\na: 2\n", "line 2, column 1: duplicate key 'a'"),
+    ("[1]: 2\n", "a mapping key must be a scalar"),
+    ("a: 0144\nb: 1e400\n", "line 2, column 4: the number 1e400 is out of range"),
+])
+def test_the_pure_python_yaml_loader_refuses_the_same(monkeypatch, text, message):
+    from lrtempo.config import _files
+
+    monkeypatch.setattr(_files, "_Loader", _files._PyLoader)  # what runs where PyYAML lacks libyaml
+    with pytest.raises(ConfigError) as info:
+        parse_config_text(text, "yaml")
+    assert message in info.value.one_line() and len(info.value.problems) == 1
