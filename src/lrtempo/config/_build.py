@@ -192,11 +192,12 @@ class _Builder:
 
     def _typed(self, ts: TypeSpec, spec: Mapping, path: str) -> Schedule | None:
         before = len(self.problems)
+        keys = ts.keys
+        valid = ", ".join(keys[1:])
         for key in spec:
-            if key not in ts.keys:
-                hint = "" if self.terse else did_you_mean(key, ts.keys)
-                self.fail(_join(path, key), f"unknown key for type {ts.name!r}{hint} "
-                          f"(valid keys: {', '.join(ts.keys[1:])})")
+            if key not in keys:
+                hint = "" if self.terse else did_you_mean(key, keys)
+                self.fail(_join(path, key), f"unknown key for type {ts.name!r}{hint} (valid keys: {valid})")
         values = dict(spec)
         self._resolve_fractions(ts, values, path)
         kwargs: dict[str, Any] = {}
