@@ -427,3 +427,8 @@ def test_the_pure_python_yaml_loader_refuses_the_same(monkeypatch, text, message
     with pytest.raises(ConfigError) as info:
         parse_config_text(text, "yaml")
     assert message in info.value.one_line() and len(info.value.problems) == 1
+
+
+def test_explicit_tags_take_the_whole_scalar():
+    with pytest.raises(ConfigError, match="'12\\\\n' is not a YAML 1.2 integer"):
+        parse_config_text('v: !!int "12\\n"\n', "yaml")

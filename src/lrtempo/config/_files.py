@@ -70,7 +70,7 @@ def _bounded_int(text: str, value: int | None = None) -> int:
     if value is None:
         if len(digits) > _FLOAT_MAX_DIGITS:
             raise _Refused(f"the integer {_abbrev(text)} ({len(digits)} digits) is out of range "
-                             "(a number must lie within -1.8e308..1.8e308)")
+                           "(a number must lie within -1.8e308..1.8e308)")
         value = int(text)
     if abs(value) > sys.float_info.max:
         raise _Refused(f"the integer {_abbrev(text)} is out of range (a number must lie within -1.8e308..1.8e308)")
@@ -92,7 +92,7 @@ def _bounded_float(text: str) -> float:
     mantissa = re.split(r"[eE]", text, maxsplit=1)[0]
     if value == 0.0 and _NONZERO_MANTISSA.search(mantissa):
         raise _Refused(f"the number {_abbrev(text)} is too small to tell from 0 "
-                         "(the smallest positive number is about 5e-324)")
+                       "(the smallest positive number is about 5e-324)")
     return value
 
 
@@ -102,12 +102,13 @@ def _abbrev(text: str) -> str:
 
 # -- YAML: the 1.2 core schema ------------------------------------------------
 
-_CORE_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
-_CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-_CORE_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+# YAML 1.2.2, 10.3.2 "Tag Resolution" (\Z, not $: "12\n" is not an integer)
+_CORE_NULL = re.compile(r"^(?:~|null|Null|NULL|)\Z")
+_CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)\Z")
+_CORE_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)\Z")
 _CORE_FLOAT = re.compile(r"""^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?
                              |[-+]?\.(?:inf|Inf|INF)
-                             |\.(?:nan|NaN|NAN))$""", re.X)
+                             |\.(?:nan|NaN|NAN))\Z""", re.X)
 _TAG = "tag:yaml.org,2002:"
 
 
