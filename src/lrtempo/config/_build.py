@@ -254,8 +254,8 @@ class _Builder:
                           f"give {steps_field} for a number of steps")
                 continue
             total = values.get("total_steps")
-            if isinstance(total, bool) or not isinstance(total, numbers.Real) or not math.isfinite(total) \
-                    or total != int(total) or total < 0:
+            if isinstance(total, bool) or not isinstance(total, numbers.Real) or abs(total) > sys.float_info.max \
+                    or not math.isfinite(total) or total != int(total) or total < 0:
                 self.fail(apath, "needs a valid total_steps to resolve the fraction")
                 continue
             values[steps_field] = steps_from_fraction(frac, int(total))

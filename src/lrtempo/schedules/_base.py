@@ -189,7 +189,12 @@ def too_long(steps: int, what: str = "") -> str:
     'must be <= 2**53 = 9007199254740992, the longest schedule (got 9223372036854775808)'
     """
     lead = f"{what} " if what else ""
-    shown = steps if steps.bit_length() < 200 else f"an integer of {steps.bit_length()} bits"
+    shown: Any = steps
+    if steps.bit_length() > 64:
+        try:
+            shown = f"about {float(steps):.4g}"
+        except OverflowError:
+            shown = f"an integer of {steps.bit_length()} bits"
     return f"{lead}must be <= 2**53 = {MAX_STEPS}, the longest schedule (got {shown})"
 
 
