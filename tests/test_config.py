@@ -249,6 +249,11 @@ def test_huge_integers_from_python_are_problems_not_crashes():
         build_schedule({"type": "constant", "lr": 10**400})
     with pytest.raises(ConfigError, match="decay_steps: must be <= 2\\*\\*53"):
         build_schedule({"type": "cosine", "peak_lr": 1.0, "decay_steps": 2**63})
+    with pytest.raises(ConfigError, match=r"decay_steps: must be <= 2\*\*53 = 9007199254740992, the longest "
+                                          r"schedule \(got about 1e\+300\)"):
+        build_schedule({"type": "cosine", "peak_lr": 1.0, "decay_steps": 1e300})
+    with pytest.raises(ConfigError, match="total_steps: must be a number within -1.8e308..1.8e308"):
+        build_schedule({"type": "warmup_cosine", "peak_lr": 1.0, "total_steps": 10**400, "warmup": 0.1})
     with pytest.raises(ConfigError, match="nested deeper than 100 levels"):
         spec = {"type": "constant", "lr": 1.0}
         for _ in range(150):
