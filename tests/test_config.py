@@ -437,3 +437,12 @@ def test_the_pure_python_yaml_loader_refuses_the_same(monkeypatch, text, message
 def test_explicit_tags_take_the_whole_scalar():
     with pytest.raises(ConfigError, match="'12\\\\n' is not a YAML 1.2 integer"):
         parse_config_text('v: !!int "12\\n"\n', "yaml")
+
+
+def test_long_values_and_keys_are_cut_in_messages():
+    for spec in ({"type": "x" * 100_000}, {"type": "constant", "lr": "y" * 100_000},
+                 {"type": "constant", "lr": 1.0, "z" * 100_000: 1}):
+        with pytest.raises(ConfigError) as info:
+            build_schedule(spec)
+        line = info.value.one_line()
+        assert len(line) < 400 and "(100002 characters)" in line

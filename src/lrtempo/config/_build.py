@@ -98,9 +98,23 @@ def _type_spec(cls: type) -> TypeSpec:
 REGISTRY: dict[str, TypeSpec] = {name: _type_spec(cls) for name, cls in NATIVE_TYPES.items()}
 
 
+def _brief(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut in the middle when longer than ``limit`` (a message stays one short line).
+
+    >>> _brief("x" * 100)
+    "'xxxxxxxxxxxxxxxxxxxxxxxx...(102 characters)...xxxxxxxxxxxxxxxxxxxxxxxx'"
+    """
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    half = (limit - 10) // 2
+    return f"{text[:half]}...({len(text)} characters)...{text[-half:]}"
+
+
 def _join(path: str, key: Any) -> str:
     if key == "":
         return path
+    key = key if isinstance(key, str) and len(key) <= 60 else _brief(key)
     return f"{path}.{key}" if path else str(key)
 
 
@@ -108,7 +122,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"{value!r}, a boolean"
     if isinstance(value, str):
-        return f"{value!r}, a string"
+        return f"{_brief(value)}, a string"
     if isinstance(value, (list, tuple)):
         return "a list"
     if isinstance(value, Mapping):
@@ -185,7 +199,7 @@ class _Builder:
 
             return build_compat(spec, path, self)
         if not isinstance(kind, str) or kind not in REGISTRY:
-            self.fail(_join(path, "type"), f"unknown type {kind!r}{did_you_mean(kind, known_types())} "
+            self.fail(_join(path, "type"), f"unknown type {_brief(kind)}{did_you_mean(kind, known_types())} "
                       f"(known: {', '.join(known_types())})")
             return None
         return self._typed(REGISTRY[kind], spec, path)
