@@ -446,3 +446,15 @@ def test_long_values_and_keys_are_cut_in_messages():
             build_schedule(spec)
         line = info.value.one_line()
         assert len(line) < 400 and "(100002 characters)" in line
+
+
+def test_every_listed_problem_is_bounded():
+    from lrtempo.config._errors import PROBLEM_CHARS
+
+    spec = {"type": "compat", "library": "torch", "name": "StepLR", "base_lr": 0.1,
+            "kwargs": {"step_size": 10, "gamma": "g" * 100_000}}
+    with pytest.raises(ConfigError) as info:
+        build_schedule(spec)
+    line = info.value.one_line()
+    assert line.startswith("kwargs.gamma: must be a number (got 'ggg") and len(line) <= PROBLEM_CHARS
+    assert "characters cut)" in line and line.endswith("ggg')")

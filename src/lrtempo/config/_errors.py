@@ -8,6 +8,15 @@ __all__ = ["ConfigError", "Problem", "SHOWN_PROBLEMS"]
 
 #: how many problems a message lists before counting the rest
 SHOWN_PROBLEMS = 20
+#: the longest a listed problem may be; longer ones (a huge value quoted back) are cut in the middle
+PROBLEM_CHARS = 500
+
+
+def _cut(text: str) -> str:
+    if len(text) <= PROBLEM_CHARS:
+        return text
+    half = (PROBLEM_CHARS - 30) // 2
+    return f"{text[:half]} ...({len(text) - 2 * half} characters cut)... {text[-half:]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +44,7 @@ class ConfigError(ValueError):
 
     def _shown(self) -> list[str]:
         """The first :data:`SHOWN_PROBLEMS` problems, then ``... and K more problems``."""
-        shown = [str(p) for p in self.problems[:SHOWN_PROBLEMS]]
+        shown = [_cut(str(p)) for p in self.problems[:SHOWN_PROBLEMS]]
         rest = len(self.problems) - len(shown)
         if rest > 0:
             shown.append(f"... and {rest} more problem{'s' if rest > 1 else ''}")
