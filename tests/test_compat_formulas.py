@@ -386,3 +386,51 @@ def test_against_timm_itself(name, kwargs, ref):
         want.append(opt.param_groups[0]["lr"])
         sched.step_update(num_updates=k + 1)
     np.testing.assert_allclose(compat("timm", name, kwargs).at(np.arange(300)), want, rtol=1e-12)
+
+
+# -- finite at every step, or refused -----------------------------------------------------
+
+def compat_spec(library, name, kwargs, base=0.1):
+    spec = {"type": "compat", "library": library, "name": name, "kwargs": kwargs}
+    if base is not None:
+        spec["base_lr"] = base
+    return spec
+
+
+@pytest.mark.parametrize("library, name, kwargs, base, message", [
+    ("torch", "ExponentialLR", {"gamma": 1.01}, 0.1, "kwargs: the schedule is not finite at step 100000"),
+    ("torch", "StepLR", {"step_size": 10, "gamma": 2.0}, 0.1, "kwargs: the schedule is not finite at step"),
+    ("torch", "CyclicLR", {"base_lr": 0.1, "max_lr": 1.0, "mode": "exp_range", "gamma": 1.5}, None,
+     "kwargs: the schedule is not finite at step"),
+    ("torch", "MultiStepLR", {"milestones": [10, 20], "gamma": 1e300}, 1e10, "not finite at step 10"),
+    ("optax", "exponential_decay", {"init_value": 1.0, "transition_steps": 10, "decay_rate": 2.0}, None,
+     "kwargs: the schedule is not finite at step"),
+    ("optax", "piecewise_constant_schedule", {"init_value": 1e300, "boundaries_and_scales": {5: 1e10}}, None,
+     "not finite at step 5"),
+    ("torch", "OneCycleLR", {"max_lr": 1.0, "total_steps": 100, "div_factor": 0.0}, None,
+     "kwargs: the library's formula fails on these arguments (ZeroDivisionError"),
+    ("optax", "cosine_onecycle_schedule", {"transition_steps": 100, "peak_value": 1.0, "div_factor": 0.0}, None,
+     "ZeroDivisionError"),
+    ("torch", "StepLR", {"step_size": 2**63}, 0.1, "kwargs.step_size: must be within -2**53..2**53"),
+    ("torch", "StepLR", {"step_size": 10, "gamma": 10**400}, 0.1, "kwargs.gamma: must be finite (got an integer"),
+    ("torch", "MultiStepLR", {"milestones": [10, 2**60]}, 0.1, "kwargs.milestones: every entry must be within"),
+    ("torch", "StepLR", {"step_size": 10}, 10**400, "base_lr: must be a finite number >= 0"),
+])
+def test_compat_schedules_that_leave_the_finite_range_are_refused(library, name, kwargs, base, message):
+    with pytest.raises(ConfigError) as info:
+        build_schedule(compat_spec(library, name, kwargs, base))
+    assert message in info.value.one_line()
+
+
+@pytest.mark.parametrize("library, name, kwargs, base", [
+    ("torch", "ExponentialLR", {"gamma": 0.99}, 0.1),
+    ("torch", "MultiStepLR", {"milestones": [10, 20], "gamma": 2.0}, 0.1),  # grows, but only twice
+    ("optax", "exponential_decay", {"init_value": 1.0, "transition_steps": 10, "decay_rate": 2.0, "end_value": 5.0},
+     None),  # capped by end_value
+    ("torch", "CosineAnnealingWarmRestarts", {"T_0": 10, "T_mult": 2}, 0.1),
+    ("torch", "StepLR", {"step_size": 2**53}, 0.1),
+])
+def test_bounded_compat_schedules_are_kept(library, name, kwargs, base):
+    s = build_schedule(compat_spec(library, name, kwargs, base))
+    steps = np.asarray([0, 1, 10, 25, 10**6, 2**53], dtype=np.int64)
+    assert np.all(np.isfinite(s.at(steps))) and 1 <= s.horizon <= 2**53

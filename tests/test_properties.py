@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from lrtempo.config import build_schedule, format_config, parse_config_text, schedule_to_spec, spec_hash
 from lrtempo.schedules import (
+    MAX_STEPS,
     WSD,
+    Constant,
     CosineDecay,
     Cyclic,
     ExponentialDecay,
@@ -16,9 +18,11 @@ from lrtempo.schedules import (
     Linear,
     MultiStepDecay,
     OneCycle,
+    ParameterError,
     PolynomialDecay,
     Ramp,
     Restarts,
+    Scale,
     StepDecay,
     TanhDecay,
     Warmup,
@@ -93,6 +97,11 @@ def schedules(draw):
         WarmupPlateauCosine(peak, total, w, p, floor)
 
 
+#: --hypothesis-seed=9 drew this: its 1% point lay ~1e18 steps out, so the horizon (and 10 * horizon)
+#: overflowed int64 and `show` tried to allocate 6.62 EiB
+SLOW_EXPONENTIAL = ExponentialDecay(base_lr=1.0, decay_rate=0.9999999999999999, decay_steps=23, end_lr=0.0)
+
+
 def probe_steps(s, draw_extra):
     h = s.horizon
     marks = [b + d for b in s.boundaries(h) for d in (-1, 0, 1)]
@@ -101,6 +110,7 @@ def probe_steps(s, draw_extra):
 
 @settings(max_examples=300, deadline=None)
 @given(schedules(), st.lists(st.integers(0, 200_000), max_size=20))
+@example(SLOW_EXPONENTIAL, [])
 def test_array_equals_scalar_bit_for_bit(s, extra):
     steps = probe_steps(s, extra)
     arr = s.at(steps)
@@ -110,6 +120,7 @@ def test_array_equals_scalar_bit_for_bit(s, extra):
 
 @settings(max_examples=300, deadline=None)
 @given(schedules(), st.lists(st.integers(0, 200_000), max_size=20))
+@example(SLOW_EXPONENTIAL, [])
 def test_bounded_finite_and_never_negative(s, extra):
     steps = probe_steps(s, extra)
     values = s.at(steps)
@@ -148,6 +159,7 @@ def test_warmup_cosine_continuous_and_monotone(pf, total, data):
 
 @settings(max_examples=150, deadline=None)
 @given(schedules(), st.sampled_from(["yaml", "json", "toml"]))
+@example(SLOW_EXPONENTIAL, "yaml")
 def test_config_round_trip(s, fmt):
     spec = schedule_to_spec(s)
     text = format_config(spec, fmt)
@@ -158,3 +170,56 @@ def test_config_round_trip(s, fmt):
     assert spec_hash(rebuilt) == spec_hash(s)
     steps = probe_steps(s, [])
     assert np.array_equal(rebuilt.at(steps), s.at(steps))
+
+
+def test_the_seed_9_schedule_has_a_horizon_that_can_be_shown():
+    s = SLOW_EXPONENTIAL
+    assert s.end_step is None and 1 <= s.horizon <= 10**7
+    steps = probe_steps(s, [])
+    assert steps.max() < 2**62 and np.all(np.isfinite(s.at(steps)))
+
+
+# -- finite at every step, or refused at construction -------------------------------
+
+#: any positive float64, subnormals and the largest included
+any_rate = st.one_of(st.floats(min_value=5e-324, max_value=1.7976931348623157e308),
+                     st.sampled_from([5e-324, 1e-320, 2.2250738585072014e-308, 1e-300, 1e300, 1.7976931348623157e308]))
+
+
+@st.composite
+def wild_schedules(draw):
+    """Families whose values come from products, ratios or powers of their parameters, over every float."""
+    kind = draw(st.sampled_from(["ramp", "warmup", "restarts", "wsd", "scale", "step", "exp"]))
+    a, b = draw(any_rate), draw(any_rate)
+    n = draw(st.integers(1, 10**6))
+    if kind == "ramp":
+        return Ramp(a, b, n, shape="exponential")
+    if kind == "warmup":
+        return Warmup(Constant(b), n, shape="exponential", start_lr=a)
+    if kind == "restarts":
+        hi, lo = max(a, b), min(a, b)
+        return Restarts(hi, n, lo, shape="exponential", period_mult=draw(st.sampled_from([1, 2, 1.5])))
+    if kind == "wsd":
+        hi, lo = max(a, b), min(a, b)
+        return WSD(hi, 2 * n, n, 0, lo, decay_shape="exponential")
+    if kind == "scale":
+        inner = draw(st.sampled_from([Constant(a), Cyclic(0.0, a, n), Warmup(Constant(a), n)]))
+        return Scale(inner, factor=b)
+    if kind == "step":
+        return StepDecay(a, n, gamma=draw(st.floats(5e-324, 1.0)))
+    return ExponentialDecay(a, draw(st.floats(5e-324, 1.0)), n, end_lr=min(a, b) if draw(st.booleans()) else 0.0)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_finite_at_every_step_or_refused(data):
+    try:
+        s = data.draw(wild_schedules())
+    except ParameterError:
+        return  # refused at construction, naming the field
+    marks = [b + d for b in s.boundaries(s.horizon) for d in (-1, 0, 1)]
+    steps = np.unique(np.clip(np.asarray([*marks, *np.linspace(0, s.horizon, 200).astype(np.int64),
+                                          s.horizon + 1, MAX_STEPS, 2**62], dtype=np.int64), 0, None))
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):  # none on the way
+        values = s.at(steps)
+    assert np.all(np.isfinite(values)) and np.all(values >= 0), s

@@ -11,13 +11,26 @@ from typing import Any
 
 from ..schedules import Schedule
 from ._build import REGISTRY, build_schedule, canonical_spec, known_types, schedule_to_spec, spec_hash
-from ._errors import ConfigError, Problem
-from ._files import SUFFIXES, format_config, parse_config_text, read_config_file, write_config_file
+from ._errors import SHOWN_PROBLEMS, ConfigError, Problem
+from ._files import (
+    MAX_CONFIG_BYTES,
+    MAX_DEPTH,
+    MAX_VALUES,
+    SUFFIXES,
+    format_config,
+    parse_config_text,
+    read_config_file,
+    write_config_file,
+)
 from ._schema import json_schema
 
 __all__ = [
     "ConfigError",
+    "MAX_CONFIG_BYTES",
+    "MAX_DEPTH",
+    "MAX_VALUES",
     "Problem",
+    "SHOWN_PROBLEMS",
     "REGISTRY",
     "SUFFIXES",
     "build_schedule",

@@ -14,13 +14,15 @@ import hashlib
 import json
 import math
 import numbers
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..schedules import NATIVE_TYPES, ParameterError, Piece, Schedule, steps_from_fraction
 from ..schedules._base import did_you_mean
-from ._errors import ConfigError, Problem
+from ._errors import SHOWN_PROBLEMS, ConfigError, Problem
+from ._files import MAX_DEPTH
 
 __all__ = [
     "FieldSpec",
@@ -96,7 +98,23 @@ def _type_spec(cls: type) -> TypeSpec:
 REGISTRY: dict[str, TypeSpec] = {name: _type_spec(cls) for name, cls in NATIVE_TYPES.items()}
 
 
+def _brief(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut in the middle when longer than ``limit`` (a message stays one short line).
+
+    >>> _brief("x" * 100)
+    "'xxxxxxxxxxxxxxxxxxxxxxxx...(102 characters)...xxxxxxxxxxxxxxxxxxxxxxxx'"
+    """
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    half = (limit - 10) // 2
+    return f"{text[:half]}...({len(text)} characters)...{text[-half:]}"
+
+
 def _join(path: str, key: Any) -> str:
+    if key == "":
+        return path
+    key = key if isinstance(key, str) and len(key) <= 60 else _brief(key)
     return f"{path}.{key}" if path else str(key)
 
 
@@ -104,7 +122,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"{value!r}, a boolean"
     if isinstance(value, str):
-        return f"{value!r}, a string"
+        return f"{_brief(value)}, a string"
     if isinstance(value, (list, tuple)):
         return "a list"
     if isinstance(value, Mapping):
@@ -117,6 +135,10 @@ def _describe(value: Any) -> str:
 def _check_number(value: Any, path: str, problems: list[Problem]) -> Any:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         problems.append(Problem(path, f"must be a number (got {_describe(value)})"))
+        return None
+    if isinstance(value, numbers.Integral) and abs(value) > sys.float_info.max:
+        problems.append(Problem(path, f"must be a number within -1.8e308..1.8e308 (got an integer of "
+                                      f"{abs(value).bit_length()} bits)"))
         return None
     if not math.isfinite(value):
         problems.append(Problem(path, f"must be a finite number (got {value!r})"))
@@ -141,13 +163,29 @@ class _Builder:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.depth = 0
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
 
+    @property
+    def terse(self) -> bool:
+        """True once more problems are known than a message shows: skip the costly hints."""
+        return len(self.problems) >= SHOWN_PROBLEMS
+
     def schedule(self, spec: Any, path: str) -> Schedule | None:
         if isinstance(spec, Schedule):
             return spec
+        if self.depth >= MAX_DEPTH:
+            self.fail(path, f"schedules are nested deeper than {MAX_DEPTH} levels")
+            return None
+        self.depth += 1
+        try:
+            return self._schedule(spec, path)
+        finally:
+            self.depth -= 1
+
+    def _schedule(self, spec: Any, path: str) -> Schedule | None:
         if not isinstance(spec, Mapping):
             self.fail(path, f"must be a schedule spec, a mapping with a 'type' key (got {_describe(spec)})")
             return None
@@ -161,17 +199,19 @@ class _Builder:
 
             return build_compat(spec, path, self)
         if not isinstance(kind, str) or kind not in REGISTRY:
-            self.fail(_join(path, "type"), f"unknown type {kind!r}{did_you_mean(kind, known_types())} "
+            self.fail(_join(path, "type"), f"unknown type {_brief(kind)}{did_you_mean(kind, known_types())} "
                       f"(known: {', '.join(known_types())})")
             return None
         return self._typed(REGISTRY[kind], spec, path)
 
     def _typed(self, ts: TypeSpec, spec: Mapping, path: str) -> Schedule | None:
         before = len(self.problems)
+        keys = ts.keys
+        valid = ", ".join(keys[1:])
         for key in spec:
-            if key not in ts.keys:
-                self.fail(_join(path, key), f"unknown key for type {ts.name!r}"
-                          f"{did_you_mean(key, ts.keys)} (valid keys: {', '.join(ts.keys[1:])})")
+            if key not in keys:
+                hint = "" if self.terse else did_you_mean(key, keys)
+                self.fail(_join(path, key), f"unknown key for type {ts.name!r}{hint} (valid keys: {valid})")
         values = dict(spec)
         self._resolve_fractions(ts, values, path)
         kwargs: dict[str, Any] = {}
@@ -185,6 +225,7 @@ class _Builder:
             if value is not None or f.kind.endswith("?"):
                 kwargs[f.name] = value
         if len(self.problems) > before:
+            self._range_problems(ts, kwargs, path, {p.path for p in self.problems[before:]})
             return None
         try:
             return ts.cls(**kwargs)
@@ -192,6 +233,24 @@ class _Builder:
             for name, message in exc.problems:
                 self.fail(_join(path, name), message)
             return None
+
+    def _range_problems(self, ts: TypeSpec, kwargs: dict, path: str, reported: set[str]) -> None:
+        """The type's own checks (ranges, order) on the fields that passed, so that every problem is
+        reported at once even when others stop the schedule from being built."""
+        obj = object.__new__(ts.cls)
+        for f in dataclasses.fields(ts.cls):
+            if f.init:
+                default = None if f.default is dataclasses.MISSING else f.default
+                object.__setattr__(obj, f.name, kwargs.get(f.name, default))
+        try:
+            obj.__post_init__()
+        except ParameterError as exc:
+            for name, message in exc.problems:
+                fpath = _join(path, name)
+                if name in kwargs and kwargs[name] is not None and fpath not in reported:
+                    self.fail(fpath, message)
+        except Exception:  # noqa: BLE001 - a partial object may fail in other ways; the problems found stand
+            pass
 
     def _resolve_fractions(self, ts: TypeSpec, values: dict, path: str) -> None:
         for alias, steps_field in ts.fractions.items():
@@ -209,8 +268,8 @@ class _Builder:
                           f"give {steps_field} for a number of steps")
                 continue
             total = values.get("total_steps")
-            if isinstance(total, bool) or not isinstance(total, numbers.Real) or not math.isfinite(total) \
-                    or total != int(total) or total < 0:
+            if isinstance(total, bool) or not isinstance(total, numbers.Real) or abs(total) > sys.float_info.max \
+                    or not math.isfinite(total) or total != int(total) or total < 0:
                 self.fail(apath, "needs a valid total_steps to resolve the fraction")
                 continue
             values[steps_field] = steps_from_fraction(frac, int(total))

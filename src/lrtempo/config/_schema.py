@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..schedules import MAX_STEPS
+
 __all__ = ["json_schema"]
 
-_INT = {"type": "integer", "minimum": 0}
+_INT = {"type": "integer", "minimum": 0, "maximum": MAX_STEPS}
 
 
 def _field_schema(kind: str, choices: tuple[str, ...] | None) -> dict[str, Any]:
@@ -22,14 +24,15 @@ def _field_schema(kind: str, choices: tuple[str, ...] | None) -> dict[str, Any]:
     elif base == "schedule":
         out = {"$ref": "#/$defs/schedule"}
     elif base == "integer_list":
-        out = {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1}
+        out = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_STEPS}, "minItems": 1}
     else:  # pieces
         out = {
             "type": "array",
             "minItems": 1,
             "items": {
                 "type": "object",
-                "properties": {"schedule": {"$ref": "#/$defs/schedule"}, "steps": {"type": "integer", "minimum": 1}},
+                "properties": {"schedule": {"$ref": "#/$defs/schedule"},
+                               "steps": {"type": "integer", "minimum": 1, "maximum": MAX_STEPS}},
                 "required": ["schedule"],
                 "additionalProperties": False,
             },

@@ -5,8 +5,8 @@ counter: ``schedule(step) -> float`` and ``schedule.at(steps) -> ndarray``,
 identical bit for bit. See ``docs/contract.md`` and ``docs/schedules.md``.
 """
 
-from ._base import ParameterError, Phase, Schedule, as_steps
-from ._combinators import Clamp, Join, Piece, Restarts, Scale, Warmup
+from ._base import MAX_STEPS, ParameterError, Phase, Schedule, as_steps
+from ._combinators import MAX_CYCLES, Clamp, Join, Piece, Restarts, Scale, Warmup
 from ._families import (
     Constant,
     CosineDecay,
@@ -36,7 +36,8 @@ NATIVE_TYPES: dict[str, type[Schedule]] = {
 }
 
 __all__ = [
-    "Schedule", "Phase", "ParameterError", "as_steps", "steps_from_fraction", "NATIVE_TYPES",
+    "Schedule", "Phase", "ParameterError", "as_steps", "steps_from_fraction", "NATIVE_TYPES", "MAX_STEPS",
+    "MAX_CYCLES",
     "Constant", "Linear", "Ramp", "StepDecay", "MultiStepDecay", "ExponentialDecay",
     "PolynomialDecay", "CosineDecay", "InverseSqrt", "TanhDecay", "Cyclic", "OneCycle",
     "Join", "Piece", "Warmup", "Restarts", "Clamp", "Scale",

@@ -15,7 +15,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["Phase", "Schedule", "ParameterError", "Checks", "as_steps", "did_you_mean", "piecewise_values"]
+__all__ = ["MAX_STEPS", "Phase", "Schedule", "ParameterError", "Checks", "as_steps", "did_you_mean",
+           "piecewise_values"]
+
+#: the longest schedule (and the largest step count of any parameter): 2**53.
+#: Beyond it float64 cannot tell consecutive steps apart, so no schedule could
+#: be exact at every step; every end, duration and boundary must lie within it.
+MAX_STEPS = 2**53
 
 
 class ParameterError(ValueError):
@@ -106,7 +112,11 @@ class Checks:
         if not _is_real(value):
             self.fail(name, f"must be a number (got {value!r})")
             return
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an int beyond float64's range
+            self.fail(name, f"must be finite (got an integer of {abs(int(value)).bit_length()} bits)")
+            return
         if not math.isfinite(value):
             self.fail(name, f"must be finite (got {value!r})")
             return
@@ -117,7 +127,7 @@ class Checks:
             self.fail(name, f"must be {'<' if high_open else '<='} {high:g} (got {value!r})")
 
     def integer(self, name: str, *, low: int = 0) -> None:
-        """A whole number of steps, at least ``low``; integral floats are accepted."""
+        """A whole number of steps in ``[low, MAX_STEPS]``; integral floats are accepted."""
         value = getattr(self.obj, name)
         if _is_real(value) and not _is_int(value):
             if math.isfinite(value) and float(value).is_integer():
@@ -132,6 +142,8 @@ class Checks:
         self._set(name, value)
         if value < low:
             self.fail(name, f"must be >= {low} (got {value})")
+        elif value > MAX_STEPS:
+            self.fail(name, too_long(value))
 
     def optional_integer(self, name: str, *, low: int = 0) -> None:
         if getattr(self.obj, name) is not None:
@@ -170,6 +182,22 @@ class Checks:
             raise ParameterError(self.problems)
 
 
+def too_long(steps: int, what: str = "") -> str:
+    """The message for a step count beyond :data:`MAX_STEPS`.
+
+    >>> too_long(2**63)
+    'must be <= 2**53 = 9007199254740992, the longest schedule (got 9223372036854775808)'
+    """
+    lead = f"{what} " if what else ""
+    shown: Any = steps
+    if steps.bit_length() > 64:
+        try:
+            shown = f"about {float(steps):.4g}"
+        except OverflowError:
+            shown = f"an integer of {steps.bit_length()} bits"
+    return f"{lead}must be <= 2**53 = {MAX_STEPS}, the longest schedule (got {shown})"
+
+
 def as_steps(steps: Any) -> np.ndarray:
     """Validate an array-like of steps: non-negative integers, returned as int64.
 
@@ -177,8 +205,17 @@ def as_steps(steps: Any) -> np.ndarray:
     [0, 1, 5]
     """
     arr = np.asarray(steps)
+    if arr.dtype.kind == "O" and arr.size and all(_is_int(v) for v in arr.flat):
+        top = max(int(v) for v in arr.flat)
+        if top > _INT64_MAX:
+            raise ValueError(f"steps must be < 2**63 (got {top})")
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > _INT64_MAX:
+        raise ValueError(f"steps must be < 2**63 (got {int(arr.max())})")
     if arr.dtype.kind == "b" or (arr.dtype.kind not in "iu" and arr.size):
         if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.floor(arr)):
+            if arr.max() >= 2.0**63:
+                raise ValueError(f"steps must be < 2**63 (got {float(arr.max())!r})")
             arr = arr.astype(np.int64)
         else:
             raise ValueError(f"steps must be integers (got dtype {arr.dtype})")
@@ -189,15 +226,21 @@ def as_steps(steps: Any) -> np.ndarray:
 
 
 _CHUNK = 1 << 15
+_INT64_MAX = 2**63 - 1
 
 
-def _check_step(step: Any) -> int:
+def _check_step(step: Any, end: int | None) -> int:
+    """A valid step as an ``int``; past int64's range an ended schedule's end (it holds its value)."""
     if isinstance(step, int) and not isinstance(step, bool):
         if step < 0:
             raise ValueError(f"step must be >= 0 (got {step})")
+        if step > _INT64_MAX:
+            if end is None:
+                raise ValueError(f"step must be < 2**63 (got {step})")
+            return end
         return step
     if _is_int(step):
-        return _check_step(int(step))
+        return _check_step(int(step), end)
     raise TypeError(f"step must be a non-negative integer (got {step!r})")
 
 
@@ -221,9 +264,9 @@ class Schedule:
     type_name: ClassVar[str] = ""
 
     def __call__(self, step: int) -> float:
-        if step.__class__ is int and step >= 0:  # the hot path: one check, one call
+        if step.__class__ is int and 0 <= step <= _INT64_MAX:  # the hot path: one check, one call
             return self._f(step)
-        return self._f(_check_step(step))
+        return self._f(_check_step(step, self.end_step))
 
     def __reduce__(self):
         # rebuild from the parameters (the bound evaluator is not picklable)
@@ -232,7 +275,14 @@ class Schedule:
         return (type(self), tuple(getattr(self, f.name) for f in fields(self) if f.init))
 
     def _finish(self) -> None:
-        """Bind the scalar evaluator; the last line of every ``__post_init__``."""
+        """Check the end against :data:`MAX_STEPS` and bind the scalar evaluator.
+
+        The last line of every ``__post_init__``. Combinators check their own
+        sums first (naming the field); this is the guard behind them.
+        """
+        end = self.end_step
+        if end is not None and end > MAX_STEPS:
+            raise ParameterError([("", too_long(end, "the schedule's end step"))])
         object.__setattr__(self, "_f", self._make_f())
 
     def _make_f(self) -> Any:
@@ -287,9 +337,10 @@ class Schedule:
     @property
     def horizon(self) -> int:
         """A step range that shows the whole schedule: its end step, or for an
-        endless schedule a few of its periods or time constants (at least 1)."""
+        endless schedule a few of its periods or time constants (at least 1, at
+        most :data:`MAX_STEPS`)."""
         end = self.end_step
-        return max(1, end if end is not None else self._endless_horizon())
+        return max(1, end if end is not None else min(self._endless_horizon(), MAX_STEPS))
 
     def _endless_horizon(self) -> int:
         return 1000

@@ -8,16 +8,17 @@ schedule and ``Scale`` multiplies it.
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import ClassVar
 
 import numpy as np
 
-from ._base import Checks, Phase, Schedule, piecewise_values
-from ._shapes import Shape, make_ramp, ramp_values
+from ._base import MAX_STEPS, Checks, Phase, Schedule, piecewise_values, too_long
+from ._shapes import Shape, geometric_problem, make_ramp, ramp_values
 
-__all__ = ["Piece", "Join", "Warmup", "Restarts", "Clamp", "Scale"]
+__all__ = ["Piece", "Join", "Warmup", "Restarts", "Clamp", "Scale", "MAX_CYCLES", "cycle_starts", "largest_value"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,9 @@ class Join(Schedule):
             end = None if own_end is None else starts[-1] + own_end
         else:
             end = starts[-1] + (last.steps if own_end is None else min(last.steps, own_end))
+        if max(starts[-1], end or 0) > MAX_STEPS:
+            c.fail("pieces", too_long(max(starts[-1], end or 0), "the pieces' total number of steps"))
+            c.done()
         object.__setattr__(self, "_starts", tuple(starts))
         object.__setattr__(self, "_end", end)
         self._finish()
@@ -162,9 +166,16 @@ class Warmup(Schedule):
         c.real("start_lr", low=0.0)
         c.done()
         target = self.schedule._f(0)
-        if self.shape == "exponential" and (self.start_lr <= 0 or target <= 0):
-            c.fail("start_lr", "must be > 0, as must the schedule's first value, for an exponential "
-                   f"warmup (got start_lr={self.start_lr!r}, first value {target!r})")
+        if self.shape == "exponential":
+            problem = geometric_problem(self.start_lr, target, "start_lr", "the schedule's first value")
+            if problem is not None:
+                name, message = problem
+                c.fail("start_lr", message if name == "start_lr" else
+                       f"an exponential warmup ends at the schedule's first value, which {message}")
+                c.done()
+        end = self.schedule.end_step
+        if end is not None and self.warmup_steps + end > MAX_STEPS:
+            c.fail("warmup_steps", too_long(self.warmup_steps + end, "warmup_steps + the schedule's end step"))
             c.done()
         object.__setattr__(self, "_target", target)
         object.__setattr__(self, "_shape", Shape(self.shape))
@@ -200,7 +211,50 @@ class Warmup(Schedule):
 
 
 _CYCLE_SHAPES = ("cosine", "linear", "1-sqrt", "exponential")
-_MAX_STEP = 2**62
+#: the most cycles a restarts schedule with period_mult != 1 may have before it ends or passes MAX_STEPS
+MAX_CYCLES = 100_000
+#: fractional bits of the fixed-point cycle lengths (see :func:`cycle_starts`)
+_FIXED = 128
+
+
+def _half_up(numerator: int, denominator: int) -> int:
+    """``round(numerator / denominator)`` with halves rounded up, in exact integers."""
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def cycle_starts(period: int, mult: int | float, limit: int | None) -> tuple[int, ...] | None:
+    """Cycle starts ``S_0 = 0, S_{i+1} = S_i + L_i`` with ``L_i = round(period * mult ** i)`` (half up).
+
+    Exact: ``mult`` is the decimal as written (``1.1`` is 11/10). Stops after
+    ``limit`` cycles, or for ``limit`` None at the first start beyond
+    :data:`MAX_STEPS`; returns None when that takes more than
+    :data:`MAX_CYCLES` cycles. Each length comes from a 128-bit fixed-point
+    running product whose error is tracked as an exact integer bound; only
+    where that bound straddles a rounding point (a half, e.g. 22.5) is the
+    length recomputed in exact rationals. Cost: a few big-integer operations a
+    cycle.
+
+    >>> cycle_starts(10, 1.5, 4)
+    (0, 10, 25, 48, 82)
+    >>> cycle_starts(1, 2, None)[-1] > 2**53
+    True
+    """
+    frac = Fraction(mult) if isinstance(mult, int) else Fraction(repr(float(mult)))
+    p, q = frac.numerator, frac.denominator
+    one = 1 << _FIXED
+    value, error = period << _FIXED, 0  # period * mult**i in fixed point, true value in [value, value + error]
+    starts = [0]
+    while (limit is None and starts[-1] <= MAX_STEPS) or (limit is not None and len(starts) <= limit):
+        i = len(starts) - 1
+        if i >= MAX_CYCLES:
+            return None
+        low, high = (value + one // 2) >> _FIXED, (value + error + one // 2) >> _FIXED
+        length = low if low == high else _half_up(period * p**i, q**i)
+        starts.append(starts[-1] + length)
+        if starts[-1] > MAX_STEPS and limit is not None:
+            break  # the caller refuses an end past MAX_STEPS
+        value, error = value * p // q, -(-error * p // q) + 1
+    return tuple(starts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +267,11 @@ class Restarts(Schedule):
     Inside cycle ``i``, at local step ``j``, the rate is a ramp of ``shape``
     from ``peak_i = max(min_lr, peak_lr * peak_decay ** i)`` to ``min_lr`` over
     ``L_i`` steps; the cycle index comes from integer arithmetic, never from a
-    floating-point logarithm. With ``max_cycles`` the schedule ends after that
-    many cycles and holds ``min_lr``.
+    floating-point logarithm: the cycle starts are computed exactly once, at
+    construction, and a step's cycle is found by bisection among them. With
+    ``max_cycles`` the schedule ends after that many cycles and holds
+    ``min_lr``. With ``period_mult != 1`` at most :data:`MAX_CYCLES` cycles
+    may start before the end (or before step 2**53).
 
     >>> r = Restarts(peak_lr=1.0, period=2, period_mult=2, shape="linear")
     >>> [r(k) for k in range(8)]
@@ -230,7 +287,8 @@ class Restarts(Schedule):
     shape: str = "cosine"
     type_name: ClassVar[str] = "restarts"
     field_choices: ClassVar[dict] = {"shape": _CYCLE_SHAPES}
-    _cycle_starts: list = field(init=False, repr=False, compare=False)
+    _cycle_starts: tuple = field(init=False, repr=False, compare=False)
+    _starts: np.ndarray = field(init=False, repr=False, compare=False)
     _shape: Shape = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -251,43 +309,48 @@ class Restarts(Schedule):
         c.optional_integer("max_cycles", low=1)
         c.choice("shape", self.field_choices["shape"])
         c.order("min_lr", "peak_lr")
-        if self.shape == "exponential" and c.ok("min_lr") and self.min_lr <= 0:
-            c.fail("min_lr", f"must be > 0 for the exponential shape (got {self.min_lr!r})")
+        if self.shape == "exponential" and c.ok("min_lr", "peak_lr"):
+            problem = geometric_problem(self.peak_lr, self.min_lr, "peak_lr", "min_lr")
+            if problem is not None:
+                c.fail(*problem)
         c.done()
-        object.__setattr__(self, "_cycle_starts", [0])
+        object.__setattr__(self, "_cycle_starts", self._locate_cycles(c))
+        object.__setattr__(self, "_starts", np.asarray(self._cycle_starts, dtype=np.int64))
         object.__setattr__(self, "_shape", Shape(self.shape))
-
-    # -- cycle bookkeeping (integers only) -----------------------------------
         self._finish()
-    def _length(self, i: int) -> int:
-        mult = self.period_mult
-        if isinstance(mult, int):
-            return self.period * mult**i
-        exact = self.period * Fraction(repr(mult)) ** i
-        return int(exact + Fraction(1, 2))
 
-    def _starts_through(self, step: int) -> list[int]:
-        """The cycle starts, extended until one lies beyond ``step`` (or the last cycle)."""
-        starts = self._cycle_starts
-        limit = self.max_cycles
-        while starts[-1] <= step and starts[-1] < _MAX_STEP and (limit is None or len(starts) <= limit):
-            starts.append(starts[-1] + self._length(len(starts) - 1))
+    def _locate_cycles(self, c: Checks) -> tuple[int, ...]:
+        """The cycle starts (period_mult != 1), or ``()``; refuses an end beyond 2**53 or too many cycles."""
+        period, mult, limit = self.period, self.period_mult, self.max_cycles
+        if mult == 1:
+            if limit is not None and period * limit > MAX_STEPS:
+                c.fail("max_cycles", too_long(period * limit, f"max_cycles * period ({limit} * {period})"))
+            c.done()
+            return ()
+        if limit is not None and limit > MAX_CYCLES:
+            c.fail("max_cycles", f"must be <= {MAX_CYCLES} when period_mult is not 1 (got {limit})")
+            c.done()
+        starts = cycle_starts(period, mult, limit)
+        if starts is None:
+            c.fail("period_mult", f"{mult!r} with period {period} makes more than {MAX_CYCLES} cycles before "
+                   "step 2**53; use period_mult: 1, a larger period_mult or period, or max_cycles")
+        elif limit is not None and starts[-1] > MAX_STEPS:
+            fit = sum(1 for s in starts[1:] if s <= MAX_STEPS)
+            c.fail("max_cycles", f"{limit} cycles of period {period} growing by {mult!r} end after step 2**53, "
+                   f"the longest schedule; at most {fit} fit")
+        c.done()
         return starts
 
     @property
     def end_step(self) -> int | None:
         if self.max_cycles is None:
             return 0 if self.peak_lr == self.min_lr else None
-        return self._starts_through(_MAX_STEP)[self.max_cycles] if self.period_mult != 1 \
-            else self.period * self.max_cycles
+        return self.period * self.max_cycles if self.period_mult == 1 else self._cycle_starts[-1]
 
     def _endless_horizon(self) -> int:
         if self.period_mult == 1:
             return 4 * self.period
-        starts = self._cycle_starts
-        while len(starts) < 5:
-            starts.append(starts[-1] + self._length(len(starts) - 1))
-        return starts[4]
+        return self._cycle_starts[min(4, len(self._cycle_starts) - 1)]
 
     def _peak(self, cycle):
         return np.maximum(self.min_lr, self.peak_lr * np.power(self.peak_decay, cycle))
@@ -297,30 +360,25 @@ class Restarts(Schedule):
             cycle, j = np.divmod(steps, self.period)
             length = self.period
         else:
-            starts = np.asarray(self._starts_through(int(steps.max()) if steps.size else 0), dtype=np.int64)
-            cycle = np.searchsorted(starts, steps, side="right") - 1
-            j = steps - starts[cycle]
-            length = starts[np.minimum(cycle + 1, starts.size - 1)] - starts[cycle]
-            length = np.maximum(length, 1)
+            starts = self._starts
+            # the cycle holding each step, by bisection; a step past the last start (beyond 2**53, or
+            # the end) lies at the end of the last cycle
+            cycle = np.minimum(np.searchsorted(starts, steps, side="right") - 1, starts.size - 2)
+            length = starts[cycle + 1] - starts[cycle]
+            j = np.minimum(steps - starts[cycle], length)
         out = ramp_values(self._shape, self._peak(cycle), self.min_lr, j, length)
-        if self.max_cycles is not None:
+        if self.max_cycles is not None and self.period_mult == 1:
             out = np.where(cycle >= self.max_cycles, self.min_lr, out)
         return out
 
     def _phases(self, horizon: int) -> list[Phase]:
-        starts = self._starts_through(horizon) if self.period_mult != 1 else None
-        out = []
-        i = 0
-        while True:
-            if self.max_cycles is not None and i >= self.max_cycles:
-                break
-            a = i * self.period if starts is None else starts[i]
-            if a >= horizon or (starts is not None and i + 1 >= len(starts)):
-                break
-            b = (i + 1) * self.period if starts is None else starts[i + 1]
-            out.append(Phase(f"cycle {i}", a, b))
-            i += 1
-        return out
+        if self.period_mult == 1:
+            count = -(-horizon // self.period)
+            if self.max_cycles is not None:
+                count = min(count, self.max_cycles)
+            return [Phase(f"cycle {i}", i * self.period, (i + 1) * self.period) for i in range(count)]
+        starts = self._cycle_starts
+        return [Phase(f"cycle {i}", a, b) for i, (a, b) in enumerate(zip(starts, starts[1:])) if a < horizon]
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +427,27 @@ class Clamp(Schedule):
         return list(self.schedule.phases(horizon))
 
 
+def largest_value(schedule: Schedule) -> float:
+    """The largest value of a schedule, at any step.
+
+    Every phase of a native schedule is monotone and an endless one repeats or
+    decays past its horizon, so the largest value lies at a phase boundary or
+    next to one within the horizon; those are the steps evaluated. (A
+    ``compat`` schedule is also sampled at 1025 points across its horizon.)
+
+    >>> from lrtempo.schedules import Cyclic
+    >>> largest_value(Cyclic(base_lr=0.1, max_lr=2.0, step_size_up=3))
+    2.0
+    """
+    horizon = schedule.horizon
+    marks = np.asarray(schedule.boundaries(horizon), dtype=np.int64)
+    probe = [marks - 1, marks, marks + 1]
+    if schedule.type_name == "compat" or any(p.stop is None for p in schedule.phases(horizon)):
+        probe.append(np.linspace(0, horizon, 1025).astype(np.int64))
+    steps = np.unique(np.clip(np.concatenate(probe), 0, None))
+    return float(np.max(schedule._at_steps(steps)))
+
+
 @dataclass(frozen=True, slots=True)
 class Scale(Schedule):
     """``lr(k) = factor * schedule(k)``.
@@ -387,6 +466,12 @@ class Scale(Schedule):
         c.schedule("schedule")
         c.real("factor", low=0.0)
         c.done()
+        if self.factor > 1.0:
+            largest = largest_value(self.schedule)
+            if not math.isfinite(self.factor * largest):
+                c.fail("factor", f"{self.factor!r} times the schedule's largest value {largest!r} overflows "
+                       "float64 (the product must stay below 1.8e308)")
+                c.done()
         self._finish()
 
     @property

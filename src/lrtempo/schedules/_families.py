@@ -7,6 +7,7 @@ past ``end_step`` every family holds its final value (docs/contract.md).
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -14,8 +15,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._base import Checks, Phase, Schedule, piecewise_values
-from ._shapes import Shape, make_ramp, ramp_values
+from ._base import MAX_STEPS, Checks, Phase, Schedule, piecewise_values, too_long
+from ._shapes import Shape, geometric_problem, make_ramp, ramp_values
 
 __all__ = [
     "Constant",
@@ -34,9 +35,9 @@ __all__ = [
 ]
 
 _LINEAR = Shape("linear")
-#: steps beyond this are never reached by a training run (and near int64's limit)
-_FAR = 2**62
 _COSINE = Shape("cosine")
+#: the longest an endless exponential decay is shown (its horizon) past start_step
+_SLOW_DECAY_HORIZON = 10**7
 
 
 def steps_from_fraction(fraction: float, total_steps: int) -> int:
@@ -114,9 +115,9 @@ class Ramp(Schedule):
         c.choice("shape", self.field_choices["shape"])
         c.real("power", low=0.0, low_open=True)
         if self.shape == "exponential" and c.ok("start_lr", "end_lr"):
-            for name in ("start_lr", "end_lr"):
-                if getattr(self, name) <= 0:
-                    c.fail(name, f"must be > 0 for the exponential shape (got {getattr(self, name)!r})")
+            problem = geometric_problem(self.start_lr, self.end_lr, "start_lr", "end_lr")
+            if problem is not None:
+                c.fail(*problem)
         c.done()
         object.__setattr__(self, "_shape", Shape(self.shape, power=self.power))
         self._finish()
@@ -324,6 +325,14 @@ class StepDecay(Schedule):
         return [Phase(f"level {i}", i * self.step_size, (i + 1) * self.step_size) for i in range(n)]
 
 
+def _listed(values: tuple) -> str:
+    """A list for a message: in full when short, else its first and last few items."""
+    if len(values) <= 12:
+        return repr(list(values))
+    head, tail = ", ".join(map(repr, values[:5])), ", ".join(map(repr, values[-3:]))
+    return f"[{head}, ... {len(values) - 8} more ..., {tail}]"
+
+
 @dataclass(frozen=True, slots=True)
 class MultiStepDecay(Schedule):
     """``lr(k) = base_lr * gamma ** (number of milestones <= k)``.
@@ -338,6 +347,7 @@ class MultiStepDecay(Schedule):
     gamma: float = 0.1
     type_name: ClassVar[str] = "multistep"
     _marks: np.ndarray = field(init=False, repr=False, compare=False)
+    _levels: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         c = Checks(self)
@@ -351,21 +361,29 @@ class MultiStepDecay(Schedule):
             if not ms:
                 c.fail("milestones", "must not be empty")
             elif not all(isinstance(m, int) and not isinstance(m, bool) and m > 0 for m in ms):
-                c.fail("milestones", f"must be positive integers (got {list(ms)!r})")
+                c.fail("milestones", f"must be positive integers (got {_listed(ms)})")
             elif any(b <= a for a, b in zip(ms, ms[1:])):
-                c.fail("milestones", f"must be strictly increasing (got {list(ms)!r})")
+                c.fail("milestones", f"must be strictly increasing (got {_listed(ms)})")
+            elif ms[-1] > MAX_STEPS:
+                c.fail("milestones", too_long(ms[-1], "every milestone"))
             object.__setattr__(self, "milestones", ms)
         c.done()
         object.__setattr__(self, "_marks", np.asarray(ms, dtype=np.int64))
+        # the rate of every level, once: a step's level is found by bisection (O(log n) per step)
+        count = np.arange(len(self.milestones) + 1, dtype=np.int64)
+        object.__setattr__(self, "_levels", self.base_lr * np.power(self.gamma, count))
         self._finish()
 
     @property
     def end_step(self) -> int:
         return self.milestones[-1]
 
+    def _make_f(self):
+        marks, levels, find = self.milestones, self._levels.tolist(), bisect.bisect_right
+        return lambda k: levels[find(marks, k)]
+
     def _values(self, steps: np.ndarray) -> np.ndarray:
-        count = np.searchsorted(self._marks, steps, side="right")
-        return self.base_lr * np.power(self.gamma, count)
+        return self._levels[np.searchsorted(self._marks, steps, side="right")]
 
     def _phases(self, horizon: int) -> list[Phase]:
         starts = (0, *self.milestones)
@@ -420,24 +438,32 @@ class ExponentialDecay(Schedule):
             return 0
         if self.end_lr == 0.0:
             return None
-        t = self.decay_steps * (math.log(self.end_lr) - math.log(self.base_lr)) / math.log(self.decay_rate)
-        if self.start_step + t > _FAR:
-            return None  # reaches end_lr only after 2**62 steps: endless in practice
-        guess = self.start_step + max(0, math.ceil(t))
         raw = lambda k: float(self._raw(np.array([k], dtype=np.int64))[0])  # noqa: E731 - the array path
-        while guess > 0 and raw(guess - 1) <= self.end_lr:
-            guess -= 1
-        while raw(guess) > self.end_lr:
-            guess += 1
-        return int(guess)
+        if raw(MAX_STEPS) > self.end_lr:
+            return None  # reaches end_lr only after 2**53 steps: endless (it decays toward end_lr forever)
+        # the first step whose raw value is <= end_lr, by bisection (the raw value never increases):
+        # exact, and bounded work however long a staircase step is
+        lo, hi = self.start_step, MAX_STEPS
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if raw(mid) <= self.end_lr:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
 
     @property
     def end_step(self) -> int | None:
         return self._end
 
     def _endless_horizon(self) -> int:
-        # until the rate is 1% of base_lr
-        return self.start_step + math.ceil(self.decay_steps * math.log(0.01) / math.log(self.decay_rate))
+        """Until the rate is 1% of base_lr, at most ``_SLOW_DECAY_HORIZON`` steps past the start.
+
+        A decay_rate within an ulp or so of 1 would otherwise put that point
+        ~1e18 steps out, a range nothing can show.
+        """
+        to_one_percent = self.decay_steps * math.log(0.01) / math.log(self.decay_rate)
+        return self.start_step + math.ceil(min(to_one_percent, _SLOW_DECAY_HORIZON))
 
     def _values(self, steps: np.ndarray) -> np.ndarray:
         return np.maximum(self._raw(steps), self.end_lr)

@@ -14,6 +14,7 @@ import numpy as np
 from ._base import Checks, Phase, Schedule
 from ._combinators import Join, Piece, Restarts, Warmup
 from ._families import Constant, CosineDecay, InverseSqrt, Ramp
+from ._shapes import geometric_problem
 
 __all__ = ["WarmupCosine", "WSD", "WarmupPlateauCosine", "Noam"]
 
@@ -136,8 +137,10 @@ class WSD(_Recipe):
             if self.warmup_steps + self.decay_steps > self.total_steps:
                 c.fail("decay_steps", "warmup_steps + decay_steps must be <= total_steps (got "
                        f"{self.warmup_steps} + {self.decay_steps} > {self.total_steps})")
-        if self.decay_shape == "exponential" and c.ok("min_lr") and self.min_lr <= 0:
-            c.fail("min_lr", f"must be > 0 for the exponential decay shape (got {self.min_lr!r})")
+        if self.decay_shape == "exponential" and c.ok("min_lr", "peak_lr"):
+            problem = geometric_problem(self.peak_lr, self.min_lr, "peak_lr", "min_lr")
+            if problem is not None:
+                c.fail(*problem)
         c.done()
         stable = self.total_steps - self.warmup_steps - self.decay_steps
         decay = Ramp(self.peak_lr, self.min_lr, self.decay_steps, shape=self.decay_shape, power=self.power)

@@ -32,13 +32,14 @@ bit for bit.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Shape", "make_ramp", "ramp_values"]
+__all__ = ["Shape", "geometric_problem", "make_ramp", "ramp_values"]
 
 _HALF_PI = 0.5 * math.pi
 
@@ -98,6 +99,34 @@ class Shape:
             span = self.upper - self.lower
             return np.sinh(span * x) * math.cosh(self.lower) / (np.cosh(self.upper - span * x) * math.sinh(span))
         raise ValueError(f"unknown shape {name!r}")  # pragma: no cover - validated earlier
+
+
+def geometric_problem(a: float, b: float, a_name: str, b_name: str) -> tuple[str, str] | None:
+    """Why a geometric (exponential) ramp from ``a`` to ``b`` is not finite at every step, or None.
+
+    The ramp is ``a * exp(x * log(b / a))`` from the start and ``b * exp(x *
+    log(a / b))`` from the end; both ratios must be finite and nonzero, which
+    needs both ends positive and normal (not subnormal) floats. Returns
+    ``(field, message)`` naming the end to change.
+
+    >>> geometric_problem(1e-320, 1e-3, "start_lr", "end_lr")[0]
+    'start_lr'
+    >>> geometric_problem(1e-6, 1e-3, "start_lr", "end_lr") is None
+    True
+    """
+    tiny = sys.float_info.min
+    for name, value in ((a_name, a), (b_name, b)):
+        if value <= 0:
+            return name, f"must be > 0 for the exponential shape (got {value!r})"
+        if value < tiny:
+            return name, (f"must be >= {tiny!r} (the smallest normal float64) for the exponential shape "
+                          f"(got {value!r})")
+    up, down = b / a, a / b
+    if not (math.isfinite(up) and math.isfinite(down) and up > 0 and down > 0):
+        small = a_name if a < b else b_name
+        return small, (f"the exponential shape needs {a_name} / {b_name} within float64's range "
+                       f"(got {a!r} / {b!r}); raise the smaller end")
+    return None
 
 
 def _geometric(a: Any, b: Any, x: Any) -> Any:

@@ -13,13 +13,14 @@ See ``docs/compat.md``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .._base import Phase, Schedule, did_you_mean
+from .._base import MAX_STEPS, Phase, Schedule, did_you_mean
 from . import _optax, _timm, _torch, _transformers
 from ._common import CompatError, Impl
 
@@ -81,8 +82,8 @@ class Compat(Schedule):
 
     @property
     def horizon(self) -> int:
-        """Where the library's schedule nominally ends (for plots and tables)."""
-        return self._impl.horizon
+        """Where the library's schedule nominally ends (for plots and tables), at most 2**53."""
+        return min(self._impl.horizon, MAX_STEPS)
 
     def _make_f(self):
         values = self._impl.values
@@ -116,7 +117,9 @@ def _make(library: Any, name: Any, base_lr: Any, kwargs: Any) -> Impl:
         if base_lr is not None:
             raise CompatError([("base_lr", "optax schedules carry their own values (init_value, peak_value); "
                                            "leave base_lr out")])
-        return _optax.make(name, kwargs)
+        impl = _optax.make(name, kwargs)
+        _check_finite(impl)
+        return impl
     if library == "torch" and name in _torch.OWN_RATE:
         if base_lr is not None and name == "CyclicLR":
             raise CompatError([("base_lr", "CyclicLR sets the rate from its own kwargs (base_lr, max_lr); "
@@ -124,13 +127,41 @@ def _make(library: Any, name: Any, base_lr: Any, kwargs: Any) -> Impl:
         base_lr = 0.0 if base_lr is None else base_lr
     if base_lr is None:
         raise CompatError([("base_lr", f"missing: the optimizer's lr, which {library}'s {name} scales")])
-    if isinstance(base_lr, bool) or not isinstance(base_lr, (int, float)) or not np.isfinite(base_lr) \
-            or base_lr < 0:
+    if isinstance(base_lr, bool) or not isinstance(base_lr, (int, float)) or abs(base_lr) > sys.float_info.max \
+            or not np.isfinite(base_lr) or base_lr < 0:
         raise CompatError([("base_lr", f"must be a finite number >= 0 (got {base_lr!r})")])
     module = {"torch": _torch, "transformers": _transformers, "timm": _timm}[library]
     impl = module.make(name, kwargs, float(base_lr))
     impl.values(np.zeros(1, dtype=np.int64))  # the library computes step 0 on construction: fail now
+    _check_finite(impl)
     return impl
+
+
+def _probe_steps(impl: Impl) -> np.ndarray:
+    """Steps that expose a compat schedule leaving the finite range: its boundaries, a sweep over a
+    few horizons, and far steps up to 2**53 (where unbounded growth has overflowed)."""
+    horizon = min(max(impl.horizon, 1), MAX_STEPS)
+    marks = [m for _, a, b in impl.phases for m in (a, b) if m is not None]
+    far = [10**k for k in range(3, 16)] + [MAX_STEPS]
+    steps = np.concatenate([np.asarray(marks + far, dtype=np.int64), np.arange(min(horizon, 64) + 2),
+                            np.linspace(0, min(4 * horizon, MAX_STEPS), 257).astype(np.int64)])
+    steps = np.unique(np.clip(steps, 0, MAX_STEPS))
+    if impl.last_valid_step is not None:
+        steps = steps[steps <= impl.last_valid_step]
+    return steps
+
+
+def _check_finite(impl: Impl) -> None:
+    """Refuse a compat schedule whose value is not finite at some step (a growth factor above 1, a
+    product of scales that overflows, a division by zero), naming the first such step found."""
+    steps = _probe_steps(impl)
+    with np.errstate(all="ignore"):
+        values = np.asarray(impl.values(steps), dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        k = int(steps[bad[0]])
+        raise CompatError([("kwargs", f"the schedule is not finite at step {k} (it gives {float(values[bad[0]])!r}); "
+                                      "a schedule must stay within float64's range at every step")])
 
 
 _SPEC_KEYS = ("type", "library", "name", "base_lr", "kwargs")
@@ -161,4 +192,7 @@ def build_compat(spec: Mapping, path: str, builder: Any) -> Compat | None:
             builder.fail(where(field_name) if field_name else path, message)
     except ValueError as exc:
         builder.fail(path, str(exc))
+    except ArithmeticError as exc:  # a division by zero or an overflow in the library's own formula
+        builder.fail(where("kwargs"), f"the library's formula fails on these arguments ({type(exc).__name__}: "
+                                      f"{exc})")
     return None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .._base import did_you_mean
+from .._base import MAX_STEPS, did_you_mean
 
 __all__ = ["CompatError", "Impl", "Kwargs", "MISSING", "build", "steps_horizon"]
 
@@ -78,6 +79,9 @@ class Kwargs:
         if not _is_number(value):
             self.fail(name, f"must be a number (got {value!r})")
             return None
+        if isinstance(value, numbers.Integral) and abs(value) > sys.float_info.max:
+            self.fail(name, f"must be finite (got an integer of {abs(int(value)).bit_length()} bits)")
+            return None
         if not math.isfinite(value):
             self.fail(name, f"must be finite (got {value!r})")
             return None
@@ -91,6 +95,9 @@ class Kwargs:
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             self.fail(name, f"must be an integer (got {value!r})")
+            return None
+        if abs(value) > MAX_STEPS:
+            self.fail(name, f"must be within -2**53..2**53, the longest schedule (got {value})")
             return None
         return value
 
@@ -120,7 +127,10 @@ class Kwargs:
         if not isinstance(value, (list, tuple)) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in value
         ):
-            self.fail(name, f"must be a list of integers (got {value!r})")
+            self.fail(name, f"must be a list of integers (got {value!r})"[:300])
+            return None
+        if any(abs(v) > MAX_STEPS for v in value):
+            self.fail(name, "every entry must be within -2**53..2**53, the longest schedule")
             return None
         return list(value)
 
@@ -148,6 +158,6 @@ def steps_horizon(*candidates: Any) -> int:
     """The largest positive integer among the candidates (at least 1)."""
     best = 1
     for c in candidates:
-        if _is_number(c) and math.isfinite(c):
+        if _is_number(c) and abs(c) <= MAX_STEPS:
             best = max(best, int(c))
-    return best
+    return min(best, MAX_STEPS)

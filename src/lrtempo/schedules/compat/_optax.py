@@ -121,7 +121,8 @@ def _exponential(kw: Kwargs) -> Impl:
         p = dec / steps
         if staircase:
             p = np.floor(p)
-        out = np.where(dec <= 0, float(init), init * np.power(rate, p))
+        with np.errstate(over="ignore"):  # a growing rate capped by end_value may overflow before the cap
+            out = np.where(dec <= 0, float(init), init * np.power(rate, p))
         if end is not None:
             out = np.maximum(out, end) if rate < 1.0 else np.minimum(out, end)
         return out
