@@ -34,8 +34,8 @@ def step_chunks(steps: range, size: int | None = None) -> Iterator[np.ndarray]:
     """
     size = CHUNK if size is None else size
     for i in range(0, len(steps), size):
-        part = steps[i:i + size]  # start + k * step: no intermediate passes the last step, even near 2**63
-        yield part.start + np.arange(len(part), dtype=np.int64) * part.step
+        part = steps[i:i + size]
+        yield np.arange(part.start, part.stop, part.step, dtype=np.int64)
 
 
 def rate_chunks(schedule, steps: range, size: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
