@@ -24,6 +24,7 @@ from lrtempo.analysis import compute_budget, lint_config
 from lrtempo.cli import main
 from lrtempo.cli.show import summary
 from lrtempo.config import load_schedule
+from lrtempo.monitor._phases import PHASES, PhaseMap
 from lrtempo.plot import column_ranges, text_plot
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -69,6 +70,11 @@ def test_extremes_equal_numpy_min_max_and_first_step(data, size):
     got = (e.min, e.min_step, e.max, e.max_step)
     assert [repr(float(a)) for a in got[::2]] == [repr(float(a)) for a in want[::2]]  # NaN == NaN by repr
     assert got[1::2] == tuple(int(s) for s in want[1::2])
+
+
+def test_step_chunks_of_a_range_longer_than_2_to_the_63():
+    first = next(step_chunks(range(0, 2**64, 3), 4))
+    assert first.tolist() == [0, 3, 6, 9]
 
 
 def test_step_chunks_cover_a_strided_range_in_order_near_the_int64_end():
@@ -131,13 +137,51 @@ def test_show_summary_is_the_same_for_every_chunk_size(monkeypatch, name):
     assert [line for line in lines if line.startswith(("min ", "max ", "sum "))] == reference_stats(schedule, last)
 
 
-@pytest.mark.parametrize("name", SCHEDULES + ("run_config.yaml",))
-def test_lint_findings_are_the_same_for_every_chunk_size(monkeypatch, name):
-    results = []
-    for chunk in CHUNK_SIZES:
-        monkeypatch.setattr(chunks, "CHUNK", chunk)
-        results.append([f.line() for f in lint_config(EXAMPLES / name)])
-    assert results[0] == results[1] == results[2]
+@pytest.mark.parametrize("name", SCHEDULES + ("run_config.yaml", "constant.yaml", "warmup_plateau_cosine.yaml"))
+def test_phase_counts_from_the_intervals_equal_the_labels_counted_step_by_step(name):
+    schedule = load_schedule(EXAMPLES / name)
+    horizon = schedule.horizon
+    pm = PhaseMap(schedule, horizon)
+    ends = {0, 1, 2, pm.warmup_end - 1, pm.warmup_end, pm.warmup_end + 1, horizon - 1, horizon, horizon + 1,
+            horizon + 2, 2 * horizon} | {x for a, b in pm.holds for x in (a, a + 1, b - 1, b, b + 1)}
+    for stop in sorted(e for e in ends if e >= 0):
+        n = np.bincount(pm.labels(np.arange(stop)), minlength=len(PHASES))
+        want = {"warmup": n[0], "plateau": n[1], "decay": n[2] + n[3] + n[4], "past_end": n[5]}
+        assert pm.coarse_counts(stop) == {k: int(v) for k, v in want.items()}, (name, stop)
+
+
+def test_lint_of_a_quadrillion_step_run_evaluates_no_step_by_step_labels(monkeypatch, tmp_path):
+    def no_labels(self, steps, rates=None):
+        raise AssertionError(f"lint labelled {np.size(steps)} steps one by one")
+
+    monkeypatch.setattr(PhaseMap, "labels", no_labels)
+    config = tmp_path / "long.yaml"
+    config.write_text("type: warmup_cosine\npeak_lr: 3e-4\nmin_lr: 3e-5\ntotal_steps: 1000000000000000\n"
+                      "warmup: 0.02\n")
+    rules = {f.rule: f for f in lint_config(config)}
+    assert "a 1,000,000,000,000,000-step run" in rules["LR009"].message
+
+
+def test_show_past_the_evaluation_limit_says_what_it_did_not_compute(capsys, monkeypatch):
+    import lrtempo.cli.show as show_cli
+
+    monkeypatch.setattr(show_cli, "MAX_EVALUATED_STEPS", 20_001)  # the example has steps 0..20000
+    code, out, _ = run(capsys, "show", DESIGN)
+    assert code == 0 and reference_stats(load_schedule(DESIGN), 20_000)[0] in out
+    monkeypatch.setattr(show_cli, "MAX_EVALUATED_STEPS", 20_000)
+    code, out, _ = run(capsys, "show", DESIGN)
+    assert code == 0 and "min       not computed: over 20,000 steps (give --until STEP)" in out
+    assert "warmup  [0, 400)" in out and "20000: 3e-05" in out  # the rest of the summary is there
+
+
+def test_budget_past_the_evaluation_limit_is_refused(monkeypatch):
+    import lrtempo.analysis._budget as budget_mod
+
+    monkeypatch.setattr(budget_mod, "MAX_EVALUATED_STEPS", 1000)
+    schedule = load_schedule(DESIGN)
+    assert compute_budget(schedule, 1000).total_steps == 1000
+    with pytest.raises(ValueError, match="total_steps must be at most 1,000, .* \\(got 1,001\\)"):
+        compute_budget(schedule, 1001)
 
 
 def test_budget_is_the_same_for_every_chunk_size(monkeypatch):

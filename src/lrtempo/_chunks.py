@@ -18,10 +18,12 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-__all__ = ["CHUNK", "Extremes", "pairwise_sum", "rate_chunks", "step_chunks"]
+__all__ = ["CHUNK", "MAX_EVALUATED_STEPS", "Extremes", "pairwise_sum", "rate_chunks", "step_chunks"]
 
 #: steps per chunk: 2**16 steps are 512 KiB of int64 steps plus as much of float64 rates
 CHUNK = 1 << 16
+#: the most steps a summary evaluates one by one (``show``'s min, max and sum, ``budget``): minutes at ~30 ns a step
+MAX_EVALUATED_STEPS = 10**10
 #: NumPy sums at most this many values in one block before it splits the range in two (``PW_BLOCKSIZE``)
 _PAIRWISE_BLOCK = 128
 
@@ -33,9 +35,9 @@ def step_chunks(steps: range, size: int | None = None) -> Iterator[np.ndarray]:
     ([[0, 1], [2, 3], [4]], [[10, 14, 18]])
     """
     size = CHUNK if size is None else size
-    for i in range(0, len(steps), size):
-        part = steps[i:i + size]
-        yield np.arange(part.start, part.stop, part.step, dtype=np.int64)
+    stride = size * steps.step
+    for lo in range(steps.start, steps.stop, stride):  # no len(): a range may hold more than 2**63 steps
+        yield np.arange(lo, min(lo + stride, steps.stop), steps.step, dtype=np.int64)
 
 
 def rate_chunks(schedule, steps: range, size: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:

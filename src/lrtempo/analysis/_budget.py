@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._chunks import rate_chunks
+from .._chunks import MAX_EVALUATED_STEPS, rate_chunks
 from ..monitor._phases import PHASES, PhaseMap
 from ..schedules import Schedule
 
@@ -76,6 +76,9 @@ def compute_budget(schedule: Schedule, total_steps: int, *, step_seconds: float 
     """Count, over steps ``0 .. total_steps - 1``, the steps of each phase and rate band."""
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1 (got {total_steps})")
+    if total_steps > MAX_EVALUATED_STEPS:
+        raise ValueError(f"total_steps must be at most {MAX_EVALUATED_STEPS:,}, the most steps a budget evaluates "
+                         f"one by one (got {total_steps:,})")
     # the peak over the run: every step is visited below anyway, so take the exact maximum
     peak = 0.0
     for _, rates in rate_chunks(schedule, range(total_steps)):

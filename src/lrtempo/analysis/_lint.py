@@ -33,12 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .._chunks import rate_chunks
 from ..config import build_schedule, read_config_file
 from ..config import schedule_spec_of as _spec_of
-from ..monitor._phases import PHASES, PhaseMap
+from ..monitor._phases import PhaseMap
 
 __all__ = ["Finding", "lint_config", "lint_mapping", "SEVERITY_ORDER", "exit_status"]
 
@@ -139,10 +136,8 @@ def lint_mapping(data: dict, source: str | None = None, *, optimizer: str | None
     horizon = max(total or 0, schedule.horizon)
     pm = PhaseMap(schedule, horizon)
     run_len = max(0, total or horizon)
-    counts = _phase_counts(pm, run_len)
-    warmup = counts["warmup"]
-    hold = counts["plateau"]
-    decay = counts["early_decay"] + counts["mid_decay"] + counts["late_decay"]
+    counts = pm.coarse_counts(run_len)  # from the phase intervals: no step is evaluated, whatever the length
+    warmup, hold, decay = counts["warmup"], counts["plateau"], counts["decay"]
     peak = pm.peak
     final = schedule.final_value
     warmup_field = p("warmup_steps") if "warmup_steps" in spec or "warmup" in spec else root or "schedule"
@@ -223,14 +218,6 @@ def lint_mapping(data: dict, source: str | None = None, *, optimizer: str | None
                                 f"a peak rate of {peak:g} is far outside the usual {usual[0]:g}-{usual[1]:g} for "
                                 f"{opt_name}.", "check the units, or run lrtempo find-lr."))
     return findings
-
-
-def _phase_counts(pm: PhaseMap, run_len: int) -> dict[str, int]:
-    """Steps of each phase over ``0 .. run_len - 1``, counted chunk by chunk (memory independent of the run)."""
-    counts = np.zeros(len(PHASES), dtype=np.int64)
-    for steps, rates in rate_chunks(pm.schedule, range(run_len)):
-        counts += np.bincount(pm.labels(steps, rates), minlength=len(PHASES))
-    return {name: int(n) for name, n in zip(PHASES, counts)}
 
 
 def _step_marks(spec: Any, root: str) -> list[tuple[str, int]]:
