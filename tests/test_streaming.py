@@ -5,6 +5,7 @@ and refuses directories. (Memory is measured in benchmarks/bench_memory.py, not 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 import threading
@@ -33,6 +34,11 @@ DESIGN = EXAMPLES / "warmup_cosine.yaml"
 CHUNK_SIZES = (7, 1000, 1 << 16)
 SCHEDULES = ("warmup_cosine.yaml", "wsd.yaml", "restarts.yaml", "cyclic.yaml", "multistep.yaml",
              "warmup_plateau_restarts.toml")
+
+
+@functools.cache
+def design_schedule():
+    return load_schedule(DESIGN)
 
 
 def run(capsys, *argv):
@@ -73,7 +79,9 @@ def test_extremes_equal_numpy_min_max_and_first_step(data, size):
 
 
 def test_step_chunks_of_a_range_longer_than_2_to_the_63():
-    first = next(step_chunks(range(0, 2**64, 3), 4))
+    with pytest.raises(OverflowError):
+        len(range(0, 2**65, 3))
+    first = next(step_chunks(range(0, 2**65, 3), 4))
     assert first.tolist() == [0, 3, 6, 9]
 
 
@@ -148,6 +156,19 @@ def test_phase_counts_from_the_intervals_equal_the_labels_counted_step_by_step(n
         n = np.bincount(pm.labels(np.arange(stop)), minlength=len(PHASES))
         want = {"warmup": n[0], "plateau": n[1], "decay": n[2] + n[3] + n[4], "past_end": n[5]}
         assert pm.coarse_counts(stop) == {k: int(v) for k, v in want.items()}, (name, stop)
+
+
+@settings(max_examples=80, deadline=None)
+@given(warmup_end=st.integers(0, 300), holds=st.lists(st.tuples(st.integers(0, 300), st.integers(0, 300)),
+                                                        max_size=3),
+       end=st.one_of(st.none(), st.integers(0, 300)), stop=st.integers(0, 400))
+def test_phase_counts_follow_the_labels_precedence_for_any_intervals(warmup_end, holds, end, stop):
+    """Holds, warmup and the end overlapping in every order: past the end wins, then warmup, then a hold."""
+    pm = PhaseMap(design_schedule(), 20_000)
+    pm.warmup_end, pm.holds, pm.end = warmup_end, [(min(a, b), max(a, b)) for a, b in holds], end
+    n = np.bincount(pm.labels(np.arange(stop)), minlength=len(PHASES))
+    want = {"warmup": n[0], "plateau": n[1], "decay": n[2] + n[3] + n[4], "past_end": n[5]}
+    assert pm.coarse_counts(stop) == {k: int(v) for k, v in want.items()}
 
 
 def test_lint_of_a_quadrillion_step_run_evaluates_no_step_by_step_labels(monkeypatch, tmp_path):
