@@ -7,7 +7,10 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import shlex
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -299,6 +302,20 @@ def test_output_to_dev_null_leaves_the_device(capsys):
     code, out, err = run(capsys, "values", DESIGN, "--until", "100", "-o", "/dev/null")
     assert (code, out, err) == (0, "", "")
     assert stat.S_ISCHR(os.lstat("/dev/null").st_mode)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+@pytest.mark.parametrize("name", ("/dev/stdout", "/dev/fd/1"))
+def test_output_to_an_open_descriptor_writes_where_the_shell_is(tmp_path, name):
+    """``-o /dev/stdout`` onto a redirected file adds the CSV after what was written there, like ``>``."""
+    log = tmp_path / "log.txt"
+    script = f"echo before; {shlex.quote(sys.executable)} -m lrtempo values {shlex.quote(str(DESIGN))} " \
+             f"--steps 0:4 -o {name}; echo after"
+    with open(log, "w") as fh:
+        done = subprocess.run(["sh", "-c", script], stdout=fh, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == ""
+    assert log.read_text() == "before\n" + unchunked_csv(design_schedule(), np.arange(4)) + "after\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.txt"]
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")

@@ -6,8 +6,9 @@ What a destination gets depends on what it is (:func:`atomic_open`):
   folder, is fsynced and renamed over the path when the writing ends; after a
   failure the temp file is removed and the path is as it was;
 - a symlink: resolved, and its target treated as above (the link stays);
-- a FIFO, a character or block device (``/dev/null``, a terminal): there is
-  nothing to replace, so it is opened and written through;
+- a FIFO, a character or block device (``/dev/null``, a terminal), or a
+  path naming an open descriptor (``/dev/stdout``, ``/dev/fd/N``): there is
+  nothing to replace, so it is opened for appending and written through;
 - a directory: refused (``IsADirectoryError``), nothing written.
 """
 
@@ -42,8 +43,9 @@ def atomic_open(path: str | Path) -> Iterator[TextIO]:
 
     A regular file or a new path (after resolving symlinks) is replaced atomically when the block
     ends without an exception: a reader sees the old file or the whole new one, and an exception
-    (a full disk, an interrupt) removes the temp file and leaves the old file as it was. A FIFO or
-    a device is written through. A directory raises ``IsADirectoryError``.
+    (a full disk, an interrupt) removes the temp file and leaves the old file as it was. A FIFO, a
+    device or an open descriptor (``/dev/stdout``) is written through. A directory raises
+    ``IsADirectoryError``.
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
@@ -52,22 +54,23 @@ def atomic_open(path: str | Path) -> Iterator[TextIO]:
     >>> p.read_text()
     'step,lr\\n0,0.0\\n'
     """
-    target = Path(os.path.realpath(path))
     try:
-        mode = os.stat(target).st_mode
+        mode = os.stat(path).st_mode  # what the path leads to, through any symlinks
     except FileNotFoundError:
         mode = None
     if mode is not None and stat.S_ISDIR(mode):
         raise IsADirectoryError(f"{path}: is a directory")
-    if mode is not None and not stat.S_ISREG(mode):
-        with open(target, "w", encoding="utf-8", newline="") as fh:  # a FIFO or device: nothing to replace
+    fd_link = _descriptor_link(path)
+    if mode is not None and (not stat.S_ISREG(mode) or fd_link is not None):
+        with _write_through(path, fd_link) as fh:
             yield fh
         return
+    target = Path(os.path.realpath(path))  # replace the file a symlink points to, not the link
     fd, tmp = _create_temp(target)
     try:
         with open(fd, "w", encoding="utf-8", newline="") as fh:
-            if mode is not None:
-                os.chmod(fh.fileno(), mode & 0o777)  # the replacement keeps the old file's permissions
+            if mode is not None:  # the replacement keeps the old file's permissions
+                os.chmod(fh.fileno() if os.chmod in os.supports_fd else tmp, mode & 0o777)
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -76,6 +79,36 @@ def atomic_open(path: str | Path) -> Iterator[TextIO]:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(target.parent)
+
+
+def _descriptor_link(path: str | Path) -> str | None:
+    """The ``/proc/PID/fd/N`` link that ``path``'s symlinks pass through (``/dev/stdout``, ``/dev/fd/N``), if any.
+
+    Such a path names a descriptor a process already holds: replacing the file behind it by a rename
+    would cut the file from that descriptor and drop what was written through it.
+    """
+    link = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on nested symlinks
+        folder = os.path.realpath(os.path.dirname(link))
+        if folder.startswith("/proc/"):
+            return os.path.join(folder, os.path.basename(link))
+        if not os.path.islink(link):
+            return None
+        link = os.path.join(os.path.dirname(link), os.readlink(link))
+    return None
+
+
+@contextmanager
+def _write_through(path: str | Path, fd_link: str | None) -> Iterator[TextIO]:
+    """Write to a FIFO, device or open descriptor as it is: one of this process's own descriptors is
+    duplicated (so the text lands where that descriptor's next write would, after what it already
+    wrote); anything else is opened for appending (nothing there is truncated or replaced)."""
+    folder, name = os.path.split(fd_link) if fd_link else ("", "")
+    own = folder == os.path.realpath("/proc/self/fd") and name.isdigit()
+    fh = open(os.dup(int(name)), "w", encoding="utf-8", newline="") if own \
+        else open(path, "a", encoding="utf-8", newline="")
+    with fh:
+        yield fh
 
 
 def _create_temp(target: Path) -> tuple[int, Path]:
