@@ -1,6 +1,7 @@
-"""Long schedules are evaluated in chunks: the output does not depend on the chunk size, and
-``values -o`` writes atomically onto regular files and new paths, through onto FIFOs and devices,
-and refuses directories. (Memory is measured in benchmarks/bench_memory.py, not here.)"""
+"""Long schedules are evaluated in chunks (lint's phase counts come from the phase intervals, with no
+step evaluated): the output does not depend on the chunk size. ``values -o`` writes atomically onto
+regular files and new paths, through onto FIFOs, devices and open descriptors, and refuses
+directories. (Memory is measured in benchmarks/bench_memory.py, not here.)"""
 
 from __future__ import annotations
 

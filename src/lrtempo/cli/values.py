@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="FILE", default=None,
                    help="write the CSV to FILE instead of standard output: a regular file (or the file a "
                         "symlink points to) is replaced atomically, so a failure leaves the old one intact; "
-                        "a FIFO or device such as /dev/null is written through; a directory is refused")
+                        "a FIFO, a device such as /dev/null, or an open descriptor such as /dev/stdout is written through; "
+                        "a directory is refused")
     p.set_defaults(func=run)
 
 
