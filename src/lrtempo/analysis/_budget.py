@@ -1,6 +1,7 @@
 """Where the compute goes under a schedule: steps and wall-clock per phase and per rate band.
 
-Computed exactly from the schedule, vectorized in cache-sized chunks: every
+Computed exactly from the schedule, vectorized in chunks of a fixed size (so memory does not
+grow with the run; see :mod:`lrtempo._chunks`): every
 step from 0 to ``total - 1`` is evaluated (about 30 ns a step here, so a
 100M-step schedule takes a few seconds), nothing is sampled.
 """
@@ -12,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._chunks import MAX_EVALUATED_STEPS, rate_chunks
 from ..monitor._phases import PHASES, PhaseMap
 from ..schedules import Schedule
 
 __all__ = ["Budget", "compute_budget", "parse_duration"]
 
-_CHUNK = 1 << 20
 BANDS = ((">90% of peak", 0.9), (">50% of peak", 0.5), (">10% of peak", 0.1))
 
 
@@ -75,18 +76,19 @@ def compute_budget(schedule: Schedule, total_steps: int, *, step_seconds: float 
     """Count, over steps ``0 .. total_steps - 1``, the steps of each phase and rate band."""
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1 (got {total_steps})")
+    if total_steps > MAX_EVALUATED_STEPS:
+        raise ValueError(f"total_steps must be at most {MAX_EVALUATED_STEPS:,}, the most steps a budget evaluates "
+                         f"one by one (got {total_steps:,})")
     # the peak over the run: every step is visited below anyway, so take the exact maximum
+    peak = 0.0
+    for _, rates in rate_chunks(schedule, range(total_steps)):
+        peak = max(peak, float(np.fmax.reduce(rates)))  # fmax: a NaN step does not hide the chunk's maximum
     phase_counts = np.zeros(len(PHASES), dtype=np.int64)
     band_counts = np.zeros(len(BANDS), dtype=np.int64)
-    peak = 0.0
-    for lo in range(0, total_steps, _CHUNK):
-        peak = max(peak, float(schedule.at(np.arange(lo, min(lo + _CHUNK, total_steps), dtype=np.int64)).max()))
     tail = 0
     phase_map = PhaseMap(schedule, max(total_steps, schedule.horizon))
     phase_map.peak = peak  # the exact peak over the run
-    for lo in range(0, total_steps, _CHUNK):
-        steps = np.arange(lo, min(lo + _CHUNK, total_steps), dtype=np.int64)
-        rates = schedule.at(steps)
+    for steps, rates in rate_chunks(schedule, range(total_steps)):
         phase_counts += np.bincount(phase_map.labels(steps, rates), minlength=len(PHASES))
         for i, (_, frac) in enumerate(BANDS):
             band_counts[i] += np.count_nonzero(rates > frac * peak)

@@ -32,11 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..config import build_schedule, read_config_file
 from ..config import schedule_spec_of as _spec_of
-from ..monitor._phases import PHASES, PhaseMap
+from ..monitor._phases import PhaseMap
 
 __all__ = ["Finding", "lint_config", "lint_mapping", "SEVERITY_ORDER", "exit_status"]
 
@@ -136,11 +134,9 @@ def lint_mapping(data: dict, source: str | None = None, *, optimizer: str | None
     total = run.get("steps") if isinstance(run.get("steps"), int) else schedule.end_step
     horizon = max(total or 0, schedule.horizon)
     pm = PhaseMap(schedule, horizon)
-    labels = pm.labels(np.arange(total or horizon, dtype=np.int64))
-    run_len = int(labels.size)
-    warmup = int(np.count_nonzero(labels == PHASES.index("warmup")))
-    hold = int(np.count_nonzero(labels == PHASES.index("plateau")))
-    decay = int(np.count_nonzero(np.isin(labels, [2, 3, 4])))
+    run_len = max(0, total or horizon)
+    counts = pm.coarse_counts(run_len)  # from the phase intervals: no step is evaluated, whatever the length
+    warmup, hold, decay = counts["warmup"], counts["plateau"], counts["decay"]
     peak = pm.peak
     final = schedule.final_value
     warmup_field = p("warmup_steps") if "warmup_steps" in spec or "warmup" in spec else root or "schedule"

@@ -6,32 +6,59 @@ import argparse
 
 import numpy as np
 
+from .._chunks import MAX_EVALUATED_STEPS, Extremes, pairwise_sum
 from ..config import schedule_to_spec, spec_hash
 from ._common import add_config_argument, last_step_of, schedule_from_args
 
 HELP = "summarise a schedule: phases, values at every boundary, min, max, sum, hash"
+DESCRIPTION = (HELP + ". The min, max and sum are exact: every step of the range is evaluated, in chunks "
+               f"(memory stays flat), up to {MAX_EVALUATED_STEPS:,} steps; beyond that they are not computed "
+               "and --until bounds the range.")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("show", help=HELP, description=HELP + ".")
+    p = sub.add_parser("show", help=HELP, description=DESCRIPTION)
     add_config_argument(p)
     p.set_defaults(func=run)
+
+
+def rate_stats(schedule, last: int) -> tuple[Extremes, float]:
+    """Min, max (and their first steps) and the sum of the rate over ``0 .. last``, in one chunked pass.
+
+    Memory does not grow with ``last``; the numbers equal ``values.min()``, ``values.argmin()``, ...,
+    ``np.sum(values)`` of the whole array exactly (see :mod:`lrtempo._chunks`).
+    """
+    extremes = Extremes()
+
+    def leaf_sum(lo: int, hi: int) -> float:  # a piece of at most one chunk (128 steps when chunks are smaller)
+        steps = np.arange(lo, hi, dtype=np.int64)
+        values = schedule.at(steps)
+        extremes.add(steps, values)
+        return float(np.sum(values))
+
+    return extremes, pairwise_sum(last + 1, leaf_sum)
+
+
+def _stat_lines(schedule, last: int) -> list[str]:
+    if last + 1 > MAX_EVALUATED_STEPS:
+        why = f"not computed: over {MAX_EVALUATED_STEPS:,} steps (give --until STEP)"
+        return [f"min       {why}", f"max       {why}", f"sum       {why}"]
+    extremes, total = rate_stats(schedule, last)
+    return [f"min       {extremes.min!r} at step {extremes.min_step}",
+            f"max       {extremes.max!r} at step {extremes.max_step}",
+            f"sum       {total!r} (the rate summed over steps 0..{last})"]
 
 
 def summary(schedule, last: int) -> str:
     spec = schedule_to_spec(schedule)
     end = schedule.end_step
-    steps = np.arange(last + 1, dtype=np.int64)
-    values = schedule.at(steps)
     lines = [
         f"type      {spec['type']}" + (f" ({spec['library']} {spec['name']})" if spec["type"] == "compat" else ""),
         f"hash      {spec_hash(schedule)}",
         f"end step  {end if end is not None else 'none (changes forever)'}"
         + (f", then holds {schedule(end)!r}" if end is not None else ""),
         f"range     steps 0..{last}",
-        f"min       {float(values.min())!r} at step {int(values.argmin())}",
-        f"max       {float(values.max())!r} at step {int(values.argmax())}",
-        f"sum       {float(np.sum(values))!r} (the rate summed over steps 0..{last})",
+        *_stat_lines(schedule, last),
         "",
         "phases",
     ]

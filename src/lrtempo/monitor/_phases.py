@@ -54,6 +54,26 @@ class PhaseMap:
         self.peak = float(schedule.at(probe).max())
         self.end = schedule.end_step
 
+    def coarse_counts(self, stop: int) -> dict[str, int]:
+        """Steps of ``0 .. stop - 1`` in ``warmup``, ``plateau`` (a hold), ``decay`` (the three decay
+        classes together) and ``past_end``: :meth:`labels` counted over ``np.arange(stop)``, found from
+        the phase intervals alone, so any ``stop`` costs the same.
+
+        >>> from lrtempo.schedules import WSD
+        >>> PhaseMap(WSD(peak_lr=1.0, total_steps=100, warmup_steps=10, decay_steps=40), 100).coarse_counts(105)
+        {'warmup': 10, 'plateau': 50, 'decay': 41, 'past_end': 4}
+        """
+        stop = max(0, stop)
+        live = stop if self.end is None else max(0, min(stop, self.end + 1))  # past the end wins over all
+        warmup = min(self.warmup_end, live)  # the warmup wins over a hold
+        hold, covered = 0, warmup
+        for a, b in sorted(self.holds):
+            a, b = max(a, covered), min(b, live)
+            if b > a:
+                hold += b - a
+                covered = b
+        return {"warmup": warmup, "plateau": hold, "decay": live - warmup - hold, "past_end": stop - live}
+
     def labels(self, steps: np.ndarray, rates: np.ndarray | None = None) -> np.ndarray:
         steps = np.asarray(steps, dtype=np.int64)
         rates = self.schedule.at(steps) if rates is None else rates

@@ -8,33 +8,72 @@ boundaries are marked under the axis.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
+from .. import _chunks
+from .._chunks import step_chunks
 from ..schedules import Schedule
 
 __all__ = ["column_ranges", "text_plot"]
 
-#: above this many steps, columns are summarised from a dense sample
-_DENSE_LIMIT = 2_000_000
+#: up to this many steps every step is evaluated (in chunks) and each column's min and max are exact
+_EXACT_LIMIT = 1 << 27
+#: beyond it, about this many evenly spread steps (plus the steps around every phase boundary) stand for them
+_SAMPLES = 2_000_000
 
 
 def column_ranges(schedule: Schedule, last_step: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(first step, min, max) of the rate in each of ``width`` columns over ``[0, last_step]``."""
-    edges = np.linspace(0, last_step + 1, width + 1)
-    edges = np.unique(np.floor(edges).astype(np.int64))
-    if last_step + 1 <= _DENSE_LIMIT:
-        steps = np.arange(last_step + 1, dtype=np.int64)
+    """(first step, min, max) of the rate in each of ``width`` columns over ``[0, last_step]``.
+
+    Up to ``_EXACT_LIMIT`` steps every step counts, evaluated chunk by chunk, so memory is
+    O(width) whatever the range; past it each column is summarised from an even sample of its
+    steps and the steps either side of every phase boundary in it.
+
+    >>> from lrtempo.schedules import WarmupCosine
+    >>> first, lows, highs = column_ranges(WarmupCosine(peak_lr=1.0, total_steps=100, warmup_steps=10), 100, 4)
+    >>> first.tolist(), float(lows[0]), float(highs[0])
+    ([0, 25, 50, 75], 0.0, 1.0)
+    """
+    edges = np.unique(np.floor(np.linspace(0, last_step + 1, width + 1)).astype(np.int64))
+    lows = np.full(edges.size - 1, np.inf)
+    highs = np.full(edges.size - 1, -np.inf)
+    if last_step + 1 <= _EXACT_LIMIT:
+        chunks = step_chunks(range(last_step + 1))
     else:
-        per_col = max(2, _DENSE_LIMIT // width)
-        steps = np.unique(np.concatenate([
-            np.linspace(a, b - 1, per_col).astype(np.int64) for a, b in zip(edges[:-1], edges[1:])
-        ]))
-    values = schedule.at(steps)
-    idx = np.searchsorted(steps, edges[:-1], side="left")
-    lows = np.minimum.reduceat(values, idx)
-    highs = np.maximum.reduceat(values, idx)
+        chunks = _sampled_steps(schedule, edges, last_step)
+    for steps in chunks:
+        _fold(edges, steps, schedule.at(steps), lows, highs)
     return edges[:-1], lows, highs
+
+
+def _fold(edges: np.ndarray, steps: np.ndarray, values: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> None:
+    """Fold one chunk of ascending steps into the per-column minima and maxima (NaN propagates, as in np.min)."""
+    cols = np.clip(np.searchsorted(edges, steps, side="right") - 1, 0, lows.size - 1)
+    starts = np.flatnonzero(np.concatenate(([True], cols[1:] != cols[:-1])))
+    hit = cols[starts]
+    lows[hit] = np.minimum(lows[hit], np.minimum.reduceat(values, starts))
+    highs[hit] = np.maximum(highs[hit], np.maximum.reduceat(values, starts))
+
+
+def _sampled_steps(schedule: Schedule, edges: np.ndarray, last_step: int) -> Iterator[np.ndarray]:
+    """Ascending chunks of sample steps, column by column: an even spread and the steps around each boundary."""
+    per_col = max(2, _SAMPLES // (edges.size - 1))
+    marks = np.asarray(schedule.boundaries(last_step), dtype=np.int64)
+    around = np.unique(np.clip(np.concatenate([marks - 1, marks]), 0, last_step))
+    pending: list[np.ndarray] = []
+    size = 0
+    for a, b in zip(edges[:-1].tolist(), edges[1:].tolist()):
+        inside = around[np.searchsorted(around, a):np.searchsorted(around, b)]
+        pending.append(np.linspace(a, b - 1, per_col).astype(np.int64))
+        pending.append(inside)
+        size += per_col + inside.size
+        if size >= _chunks.CHUNK:
+            yield np.unique(np.concatenate(pending))
+            pending, size = [], 0
+    if pending:
+        yield np.unique(np.concatenate(pending))
 
 
 def _fmt(value: float) -> str:
