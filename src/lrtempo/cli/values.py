@@ -13,11 +13,9 @@ import numpy as np
 from .._atomic import atomic_open
 from .._chunks import rate_chunks
 from ..schedules import Schedule
-from ._common import UsageError, add_config_argument, last_step_of, schedule_from_args
+from ._common import UsageError, add_config_argument, last_step_of, schedule_from_args, step_ranges
 
 HELP = "print the rate at chosen steps as CSV (step,lr), exactly (floats written with repr)"
-#: the largest step NumPy's int64 step arrays hold
-MAX_STEP = 2**63 - 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,46 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="FILE", default=None,
                    help="write the CSV to FILE instead of standard output: a regular file (or the file a "
                         "symlink points to) is replaced atomically, so a failure leaves the old one intact; "
-                        "a FIFO, a device such as /dev/null, or an open descriptor such as /dev/stdout is written through; "
+                        "a FIFO, a device such as /dev/null, or an open descriptor such as /dev/stdout is "
+                        "written through; "
                         "a directory is refused")
     p.set_defaults(func=run)
-
-
-def step_ranges(spec: str) -> list[range]:
-    """Parse ``0:100,1000,2000:2010`` (integers and half-open ``a:b`` or ``a:b:stride`` ranges) into ranges.
-
-    Nothing is materialised, so a range of any length costs nothing until it is written.
-
-    >>> step_ranges("0:3,10,20:26:2")
-    [range(0, 3), range(10, 11), range(20, 26, 2)]
-    """
-    parts = []
-    for item in spec.split(","):
-        item = item.strip()
-        if not item:
-            raise UsageError(f"--steps: empty item in {spec!r}; write e.g. 0:100,1000,2000:2010")
-        fields = item.split(":")
-        try:
-            nums = [int(f) for f in fields]
-        except ValueError:
-            raise UsageError(f"--steps: {item!r} is not an integer or a range a:b[:stride]") from None
-        if any(n < 0 for n in nums):
-            raise UsageError(f"--steps: steps must be >= 0 (got {item!r})")
-        if any(n > MAX_STEP for n in nums):
-            raise UsageError(f"--steps: steps must be at most 2**63 - 1 = {MAX_STEP} (got {item!r})")
-        if len(nums) == 1:
-            parts.append(range(nums[0], nums[0] + 1))
-        elif len(nums) in (2, 3):
-            a, b = nums[0], nums[1]
-            stride = nums[2] if len(nums) == 3 else 1
-            if stride < 1:
-                raise UsageError(f"--steps: the stride must be >= 1 (got {item!r})")
-            if b <= a:
-                raise UsageError(f"--steps: the range {item!r} is empty (a:b runs from a up to b - 1)")
-            parts.append(range(a, b, stride))
-        else:
-            raise UsageError(f"--steps: {item!r} has too many ':' (use a:b or a:b:stride)")
-    return parts
 
 
 def csv_rows(steps: np.ndarray, values: np.ndarray) -> str:
