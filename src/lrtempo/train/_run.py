@@ -4,7 +4,7 @@ Run directory (``runs/<name>/``):
 
 * ``config.yaml`` — the resolved run config (schedule in canonical form);
 * ``run.json`` — config and schedule hashes, log schema version, world size,
-  schedule changes made on resume;
+  schedule and length changes made on resume;
 * ``log.csv`` — ``step,lr,grad_l2_norm,loss,val_loss,tokens,seconds,skipped_updates``;
 * ``schedule.txt`` and ``lr_schedule.png`` — the schedule over the run;
 * ``checkpoints/step-NNNNNNNN.pt`` — the newest three;
@@ -48,7 +48,7 @@ from ._checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_st
 from ._lock import RunLock
 from ._log import RunLog
 from ._runconfig import RunConfig, parse_run_config
-from ._rundir import EXTRA_COLUMNS, Plan, begin, columns, plan_new, plan_resume
+from ._rundir import EXTRA_COLUMNS, Plan, begin, columns, plan_new, plan_resume, write_meta
 from ._state import TrainingDiverged, TrainState, build_optimizer
 from .tasks import TASKS
 
@@ -276,7 +276,9 @@ def _train(config, out, resume, allow_change, steps, progress, stream, dist, sto
 def _finished(plan: Plan, config: RunConfig, dist: _Dist) -> RunSummary:
     """A resume of a run already at its last step: nothing to train; only a missing summary.json is written."""
     ckpt = load_checkpoint(plan.checkpoint)
-    if dist.main and plan.summary is not None:
+    if dist.main and plan.meta is not None:  # a resume killed before its first update recorded a change
+        write_meta(plan.run_dir, plan.meta)
+    if dist.main and plan.summary is not None:  # killed after the last checkpoint, before summary.json
         atomic_write_text(plan.run_dir / "summary.json", json.dumps(plan.summary, indent=2) + "\n")
     end = config.schedule.end_step
     return RunSummary(plan.run_dir, "completed", plan.step, ckpt.get("final_loss"), ckpt.get("best_loss"),
@@ -357,7 +359,7 @@ class _Session:
                 "monitor": self.monitor.state_dict() if self.monitor is not None else None,
                 "train_state": self.state.state_dict(), "ranks": ranks, "world_size": self.dist.world,
                 "schedule_spec": self.config.schedule_spec, "spec_hash": spec_hash(self.config.schedule),
-                "config": json.dumps(self.config.to_mapping(), sort_keys=True),
+                "config": json.dumps(self.config.to_mapping()),
                 "log_rows": step, "elapsed_seconds": self.elapsed(), "best_loss": self.best_loss,
                 "best_val_loss": self.best_val, "final_loss": self.final_loss, "final_val_loss": self.final_val,
             }

@@ -27,7 +27,7 @@ from ._lock import RunLock
 from ._log import LOG_SCHEMA_VERSION, SCHEMA_COLUMNS, header_mismatch
 from ._runconfig import RunConfig, parse_run_config
 
-__all__ = ["Plan", "plan_new", "plan_resume", "begin", "columns", "EXTRA_COLUMNS", "FIXED_ON_RESUME"]
+__all__ = ["Plan", "plan_new", "plan_resume", "begin", "write_meta", "columns", "EXTRA_COLUMNS", "FIXED_ON_RESUME"]
 
 EXTRA_COLUMNS = ("val_loss", "tokens", "seconds", "skipped_updates")
 #: config keys a resumed run keeps: changing them makes another run (or one its checkpoint cannot load into)
@@ -52,6 +52,8 @@ class Plan:
     steps_change: dict | None = None
     #: the config the checkpoint was trained under (kept as config.before-step-N.yaml on a schedule change)
     trained_config: dict = field(default_factory=dict)
+    #: run.json as it must be once the run continues, when that differs from the file (else None)
+    meta: dict | None = None
     #: for ``finished``: summary.json's content when it is missing or stale (else None: nothing is written)
     summary: dict | None = None
 
@@ -146,11 +148,28 @@ def _plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps
     problem = header_mismatch(run_dir / "log.csv", columns(config))
     if problem is not None:
         raise _refuse(f"{problem}: the log cannot be continued")
-    if done == config.steps:
+    if done == config.steps:  # nothing to train; only what a kill left half-done is completed
         return Plan(run_dir, config.to_mapping(), "finished", str(ckpt_path), done,
+                    meta=_meta_at(run_dir, config, done, None, None, world, finished=True),
                     summary=_stale_summary(run_dir, ckpt, config, world))
-    steps_change = None if config.steps == saved.steps else {"step": done, "from": saved.steps, "to": config.steps}
-    return Plan(run_dir, config.to_mapping(), "resume", str(ckpt_path), done, change, steps_change, trained)
+    was = int(trained.get("steps", saved.steps))
+    steps_change = None if config.steps == was else {"step": done, "from": was, "to": config.steps}
+    return Plan(run_dir, config.to_mapping(), "resume", str(ckpt_path), done, change, steps_change, trained,
+                meta=_meta_at(run_dir, config, done, change, steps_change, world, finished=False))
+
+
+def _meta_at(run_dir: Path, config: RunConfig, step: int, schedule_change: dict | None, steps_change: dict | None,
+             world: int, *, finished: bool) -> dict | None:
+    """run.json for a resume at ``step``: changes recorded at or past it by resumes killed since are dropped,
+    this resume's own added; None when that is what the file holds."""
+    before = _read_meta(run_dir)
+    meta = dict(before) or _fresh_meta(config, world)
+    for key, change in (("schedule_changes", schedule_change), ("steps_changes", steps_change)):
+        kept = [c for c in meta.get(key, []) if c["step"] < step]
+        meta[key] = kept + ([change] if change else [])
+    if not finished:
+        meta.update(config_hash=config_hash(config), spec_hash=spec_hash(config.schedule))
+    return None if meta == before else meta
 
 
 def _check_fixed(trained: dict, config: dict, where: str) -> None:
@@ -218,22 +237,21 @@ def begin(plan: Plan, config: RunConfig, world: int) -> None:
             (run_dir / name).unlink(missing_ok=True)
         _write_new(run_dir, config, world)
         return
-    before = _read_meta(run_dir)
-    meta = dict(before) or _fresh_meta(config, world)
-    for key, change in (("schedule_changes", plan.schedule_change), ("steps_changes", plan.steps_change)):
-        kept = [c for c in meta.get(key, []) if c["step"] < plan.step]  # changes made by resumes killed since
-        meta[key] = kept + ([change] if change else [])
-    meta.update(config_hash=config_hash(config), spec_hash=spec_hash(config.schedule))
-    if meta != before:  # recorded before the config changes, so a kill in between resumes without the flag again
-        atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
+    meta = plan.meta or _read_meta(run_dir)
+    if plan.meta is not None:  # recorded before the config changes: a kill in between needs no flag again
+        write_meta(run_dir, meta)
     if plan.schedule_change:
         atomic_write_text(run_dir / f"config.before-step-{plan.step}.yaml", format_config(plan.trained_config, "yaml"))
     if plan.schedule_change or plan.steps_change:
         atomic_write_text(run_dir / "config.yaml", format_config(config.to_mapping(), "yaml"))
         _note_png(meta, write_schedule_views(run_dir, config))
-        atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
+        write_meta(run_dir, meta)
     truncate_step_file(run_dir / "events.jsonl", plan.step, header=False, step_of=lambda line: json.loads(line)["step"])
     truncate_step_file(run_dir / "layers.csv", plan.step, header=True, step_of=lambda line: int(line.split(",", 1)[0]))
+
+
+def write_meta(run_dir: Path, meta: dict) -> None:
+    atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
 
 
 def _fresh_meta(config: RunConfig, world: int) -> dict[str, Any]:
@@ -253,7 +271,7 @@ def _write_new(run_dir: Path, config: RunConfig, world: int) -> None:
     atomic_write_text(run_dir / "config.yaml", format_config(config.to_mapping(), "yaml"))  # first: now a run
     meta = _fresh_meta(config, world)
     _note_png(meta, write_schedule_views(run_dir, config))
-    atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
+    write_meta(run_dir, meta)
 
 
 def write_schedule_views(run_dir: Path, config: RunConfig) -> str | None:
