@@ -340,3 +340,28 @@ def test_a_full_disk_leaves_no_partial_checkpoint(tmp_path, reference, monkeypat
     monkeypatch.undo()
     assert _main(capsys, "train", "--resume", run)[0] == 0
     _assert_same_run(run, reference)
+
+
+def test_a_signal_from_outside_at_any_moment_stops_at_an_update_boundary(tmp_path, capsys):
+    """SIGINT sent by another process at whatever moment it lands: the resumed run is the uninterrupted one."""
+    cfg = tmp_path / "long.yaml"
+    cfg.write_text(RUN.replace(f"steps: {STEPS}", "steps: 600").replace(f"total_steps: {STEPS}", "total_steps: 600")
+                   .replace(f"checkpoint_every: {EVERY}", "checkpoint_every: 200") + "monitor: false\n")
+    assert _main(capsys, "train", cfg, "--out", tmp_path / "ref")[0] == 0
+    reference = _rows(tmp_path / "ref" / "q")
+    run = tmp_path / "b" / "q"
+    proc = subprocess.Popen([sys.executable, "-m", "lrtempo", "train", str(cfg), "--out", str(run.parent), "--quiet"],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log, deadline = run / "log.csv", time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:  # past the first checkpoint, then at once
+        if log.exists() and log.stat().st_size > 200 * 60:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["steps"] == len(_rows(run)) < 600
+    assert _main(capsys, "train", "--resume", run)[0] == 0
+    rows = _rows(run)
+    assert [int(r[0]) for r in rows] == list(range(600)) and rows == reference
