@@ -396,3 +396,17 @@ def _killing_after(write, calls, name):
         if path.name == name:
             raise KeyboardInterrupt
     return wrapped
+
+
+def test_a_new_run_never_mixes_with_the_files_of_another(tmp_path, capsys):
+    cfg = tmp_path / "quad.yaml"
+    cfg.write_text(QUAD)
+    assert _main(capsys, "train", cfg, "--out", tmp_path, "--steps", "5")[0] == 0
+    run = tmp_path / "quad"
+    (run / "config.yaml").unlink()  # what is left is no run: not continued, not overwritten
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    code, _, err = _main(capsys, "train", cfg, "--out", tmp_path)
+    assert code == 2 and "holds a log or checkpoints but no config.yaml" in err
+    code, _, err = _main(capsys, "train", "--resume", run)
+    assert code == 2 and "holds no lrtempo run (no config.yaml)" in err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before

@@ -11,7 +11,9 @@ HELP = "train a built-in task under a schedule (default: charlm under warmup+cos
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help=HELP, description=HELP + ". Writes runs/<name>/ with the config, log.csv, "
-                       "the schedule plots, checkpoints and summary.json; works under torchrun (DDP).")
+                       "the schedule plots, checkpoints and summary.json; works under torchrun (DDP). "
+                       "Ctrl-C or SIGTERM stop it at an update boundary with a checkpoint; after any stop, "
+                       "--resume RUN_DIR continues it exactly.")
     p.add_argument("config", metavar="CONFIG", nargs="?", default=None,
                    help="a run config (.yaml, .json or .toml) with task and schedule keys")
     p.add_argument("--out", metavar="DIR", default="runs", help="parent folder of the run directory (default runs)")

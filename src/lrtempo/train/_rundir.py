@@ -92,6 +92,10 @@ def plan_new(config: RunConfig, out: Path, steps: int | None) -> tuple[Plan, Run
     if (run_dir / "config.yaml").exists():
         lock.release()
         raise _refuse(_existing_run_message(run_dir))
+    if (run_dir / "log.csv").exists() or latest_checkpoint(run_dir / "checkpoints") is not None:
+        lock.release()
+        raise _refuse(f"{run_dir} holds a log or checkpoints but no config.yaml, so no run that can be continued: "
+                      "move them away, or choose another --out or name")
     return Plan(run_dir, config.to_mapping(), "new"), lock
 
 
