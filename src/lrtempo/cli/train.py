@@ -41,11 +41,11 @@ def run(args: argparse.Namespace) -> int:
         config = parse_run_config(DEFAULT_RUN)
     else:
         config = None
-    if args.resume is None or args.config is not None:
-        _lint_first(args.config)
-    try:
+    lint = args.resume is None or args.config is not None
+    try:  # the linter speaks once the run is opened, so a refusal is the one line it prints
         summary = train(config, args.out, resume=args.resume, allow_schedule_change=args.allow_schedule_change,
-                        steps=args.steps, progress=not args.quiet)
+                        steps=args.steps, progress=not args.quiet,
+                        on_start=(lambda: _lint_first(args.config)) if lint else None)
     except TrainingDiverged as exc:
         raise RuntimeError(f"{exc}; the last good state is checkpointed, see the run's summary.json") from None
     return _report(summary)

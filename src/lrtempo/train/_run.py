@@ -34,6 +34,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -216,17 +217,20 @@ def train(
     steps: int | None = None,
     progress: bool = True,
     stream: TextIO | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> RunSummary:
     """Train ``config`` into ``out/<name>`` (or continue ``resume``) and return the summary.
 
     A resume of a finished run trains nothing and returns ``updates_run == 0``; ``steps`` beyond the run's
     length extends it. SIGINT or SIGTERM end the call with ``status == "interrupted"`` after a checkpoint.
+    ``on_start`` is called (on rank 0) once the run is opened and will train, after every refusal.
     """
     stream = stream or sys.stderr
     dist = _Dist()
     try:
         with _StopSignals() as stop:
-            return _train(config, Path(out), resume, allow_schedule_change, steps, progress, stream, dist, stop)
+            return _train(config, Path(out), resume, allow_schedule_change, steps, progress, stream, dist, stop,
+                          on_start)
     finally:
         dist.close()
 
@@ -254,12 +258,14 @@ def _open(config, out, resume, allow_change, steps, dist) -> tuple[Plan, RunLock
     return shared[0], lock
 
 
-def _train(config, out, resume, allow_change, steps, progress, stream, dist, stop) -> RunSummary:
+def _train(config, out, resume, allow_change, steps, progress, stream, dist, stop, on_start) -> RunSummary:
     plan, lock = _open(config, out, resume, allow_change, steps, dist)
     try:
         config = parse_run_config(plan.config)
         if plan.mode == "finished":
             return _finished(plan, config, dist)
+        if dist.main and on_start is not None:
+            on_start()
         session = _Session(plan, config, dist, progress, stream)
         if plan.checkpoint is not None:
             session.restore(load_checkpoint(plan.checkpoint))  # still nothing written: a failure changes nothing
