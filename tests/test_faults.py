@@ -273,8 +273,8 @@ def test_concurrent_starts_are_refused_at_once_and_change_nothing(tmp_path, refe
         for argv in (["train", str(reference["cfg"]), "--out", str(tmp_path)], ["train", "--resume", str(run)]):
             assert main([*argv, "--quiet"]) == 2
             err = capsys.readouterr().err.strip().splitlines()
-            assert len(err) == 1 and err[0] == (f"lrtempo: error: {run} is in use by another lrtempo process (pid {holder}): "
-                               "wait for it to end or stop it, then try again")
+            assert err == [f"lrtempo: error: {run} is in use by another lrtempo process (pid {holder}): "
+                           "wait for it to end or stop it, then try again"]
             assert _snapshot(run) == before, f"{argv} changed the run directory"
     finally:
         go.touch()
@@ -312,6 +312,28 @@ def test_refused_resumes_write_nothing(faulted, reference, capsys):
         assert _snapshot(run) == before, f"the refused {argv} changed the run directory"
         assert sorted(p.name for p in tmp_path.iterdir()) == parent
         (run / "config.yaml").write_text(saved)
+    assert _main(capsys, "train", "--resume", run)[0] == 0
+    _assert_same_run(run, reference)
+
+
+def test_a_second_signal_stops_at_once_and_the_resume_is_still_exact(tmp_path, reference, monkeypatch, capsys):
+    from lrtempo.train import _state
+
+    update = _state.TrainState.update
+
+    def second_signal(self, *args, **kwargs):  # what the handler raises on a second signal, mid-update
+        if self.step == EVERY + 4:
+            raise KeyboardInterrupt
+        return update(self, *args, **kwargs)
+
+    monkeypatch.setattr(_state.TrainState, "update", second_signal)
+    code, _, err = _main(capsys, "train", reference["cfg"], "--out", tmp_path)
+    run = tmp_path / "q"
+    assert code == 130 and err.strip().splitlines()[-1] == (
+        f"lrtempo: {run}: stopped at once by a second signal; continue from its latest checkpoint with "
+        f"`lrtempo train --resume {run}`")
+    assert not (run / "summary.json").exists() and len(read_log(run / "log.csv")) == EVERY + 4
+    monkeypatch.undo()
     assert _main(capsys, "train", "--resume", run)[0] == 0
     _assert_same_run(run, reference)
 

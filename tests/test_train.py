@@ -410,3 +410,17 @@ def test_a_new_run_never_mixes_with_the_files_of_another(tmp_path, capsys):
     code, _, err = _main(capsys, "train", "--resume", run)
     assert code == 2 and "holds no lrtempo run (no config.yaml)" in err
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_the_first_signal_asks_for_a_stop_the_second_stops_at_once():
+    from lrtempo.train._run import _StopSignals
+
+    before = signal.getsignal(signal.SIGTERM)
+    with _StopSignals() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)  # the handler runs between bytecodes; nothing is raised
+        assert stop.signum == signal.SIGTERM
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    assert signal.getsignal(signal.SIGTERM) is before and signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -48,6 +48,14 @@ def run(args: argparse.Namespace) -> int:
                         on_start=(lambda: _lint_first(args.config)) if lint else None)
     except TrainingDiverged as exc:
         raise RuntimeError(f"{exc}; the last good state is checkpointed, see the run's summary.json") from None
+    except KeyboardInterrupt:  # a second signal: stopped at once, the latest periodic checkpoint stands
+        import sys
+        from pathlib import Path
+
+        run_dir = args.resume if args.resume is not None else Path(args.out) / config.name
+        print(f"lrtempo: {run_dir}: stopped at once by a second signal; continue from its latest checkpoint "
+              f"with `lrtempo train --resume {run_dir}`", file=sys.stderr)
+        return 130
     return _report(summary)
 
 
