@@ -280,3 +280,147 @@ def test_two_process_ddp_matches_one_process_on_the_full_batch(tmp_path):
         assert float(a["grad_l2_norm"]) == pytest.approx(float(b["grad_l2_norm"]), rel=1e-5)
         assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-5)
     assert json.loads((tmp_path / "two" / "ddp" / "summary.json").read_text())["world_size"] == 2
+
+
+# -- resume rules, in this process (nothing here needs a signal) ---------------------------------------------------
+
+QUAD = """\
+name: quad
+task: quadratic
+seed: 2
+schedule: {type: warmup_cosine, peak_lr: 0.2, min_lr: 0.002, total_steps: 20, warmup_steps: 2}
+optimizer: {name: sgd, momentum: 0.9}
+checkpoint_every: 4
+eval_every: 0
+"""
+
+
+def _main(capsys, *args):
+    from lrtempo.cli import main
+
+    capsys.readouterr()
+    code = main([*map(str, args), "--quiet"])
+    return (code, *capsys.readouterr())
+
+
+def test_a_finished_run_with_a_stale_summary_gets_only_that_file_rewritten(tmp_path, capsys):
+    cfg = tmp_path / "quad.yaml"
+    cfg.write_text(QUAD)
+    assert _main(capsys, "train", cfg, "--out", tmp_path)[0] == 0
+    run = tmp_path / "quad"
+    good = json.loads((run / "summary.json").read_text())
+    # what an interrupt near the end used to leave: a checkpoint at the last step, the summary 'interrupted'
+    (run / "summary.json").write_text(json.dumps({**good, "status": "interrupted", "final_loss": None}))
+    log_before = (run / "log.csv").read_bytes()
+    code, out, err = _main(capsys, "train", "--resume", run)
+    assert (code, err) == (0, "") and out.startswith(f"{run}: already finished (20 updates); nothing to do")
+    assert _but_wall(run) == _but_wall(good), "rebuilt from the last checkpoint, no nulls"
+    assert (run / "log.csv").read_bytes() == log_before
+    (run / "summary.json").unlink()  # killed after the last checkpoint, before summary.json
+    assert _main(capsys, "train", "--resume", run)[0] == 0
+    assert _but_wall(run) == _but_wall(good)
+
+
+def _but_wall(summary):
+    if isinstance(summary, Path):
+        summary = json.loads((summary / "summary.json").read_text())
+    assert summary["wall_seconds"] > 0
+    return {k: v for k, v in summary.items() if k != "wall_seconds"}
+
+
+def test_an_edited_config_yaml_continues_with_the_flag_and_keeps_the_trained_one(tmp_path, capsys):
+    cfg = tmp_path / "quad.yaml"
+    cfg.write_text(QUAD)
+    assert _main(capsys, "train", cfg, "--out", tmp_path, "--steps", "10")[0] == 0
+    run = tmp_path / "quad"
+    trained = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(trained.replace("peak_lr: 0.2", "peak_lr: 0.1").replace("steps: 10", "steps: 20"))
+    code, _, err = _main(capsys, "train", "--resume", run)
+    assert code == 2 and "pass --allow-schedule-change to continue under it" in err
+    assert _main(capsys, "train", "--resume", run, "--allow-schedule-change")[0] == 0
+    assert (run / "config.before-step-10.yaml").read_text() == trained
+    meta = json.loads((run / "run.json").read_text())
+    new = build_schedule({"type": "warmup_cosine", "peak_lr": 0.1, "min_lr": 0.002, "total_steps": 20,
+                          "warmup_steps": 2})
+    from lrtempo.config import spec_hash
+
+    assert [(c["step"], c["to"]) for c in meta["schedule_changes"]] == [(10, spec_hash(new))]
+    assert meta["steps_changes"] == [{"step": 10, "from": 10, "to": 20}] and meta["spec_hash"] == spec_hash(new)
+    rows = read_log(run / "log.csv")
+    assert [int(r["step"]) for r in rows] == list(range(20))
+    assert float(rows[9]["lr"]) == build_schedule({"type": "warmup_cosine", "peak_lr": 0.2, "min_lr": 0.002,
+                                                   "total_steps": 20, "warmup_steps": 2})(9)
+    assert [float(r["lr"]) for r in rows[10:]] == [new(k) for k in range(10, 20)]
+
+
+def test_a_change_recorded_by_a_killed_resume_needs_no_flag_again(tmp_path, capsys):
+    cfg = tmp_path / "quad.yaml"
+    cfg.write_text(QUAD)
+    assert _main(capsys, "train", cfg, "--out", tmp_path, "--steps", "10")[0] == 0
+    run = tmp_path / "quad"
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(QUAD.replace("peak_lr: 0.2", "peak_lr: 0.1"))
+    from lrtempo.train import _rundir
+
+    original, calls = _rundir.atomic_write_text, []
+    _rundir.atomic_write_text = _killing_after(original, calls, "run.json")  # killed right after recording it
+    try:
+        assert _main(capsys, "train", changed, "--resume", run, "--allow-schedule-change")[0] == 130
+    finally:
+        _rundir.atomic_write_text = original
+    assert [p.name for p in calls] == ["run.json"] and "peak_lr: 0.2" in (run / "config.yaml").read_text()
+    # config.yaml still holds the trained schedule and length: the run is finished, the change never happened
+    code, out, _ = _main(capsys, "train", "--resume", run)
+    assert code == 0 and "already finished (10 updates)" in out
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["schedule_changes"] == [] and meta["steps_changes"] == []
+    assert not (run / "config.before-step-10.yaml").exists()
+    # the same command again, killed after config.yaml too: then the plain resume continues under the change
+    _rundir.atomic_write_text = _killing_after(original, calls, "config.yaml")
+    try:
+        assert _main(capsys, "train", changed, "--resume", run, "--allow-schedule-change")[0] == 130
+    finally:
+        _rundir.atomic_write_text = original
+    assert "peak_lr: 0.1" in (run / "config.yaml").read_text()
+    assert _main(capsys, "train", "--resume", run)[0] == 0
+    rows = read_log(run / "log.csv")
+    assert [int(r["step"]) for r in rows] == list(range(20))
+    assert json.loads((run / "run.json").read_text())["schedule_changes"][0]["step"] == 10
+
+
+def _killing_after(write, calls, name):
+    """``write``, then a KeyboardInterrupt (a kill, as far as the run directory can tell) after writing ``name``."""
+    def wrapped(path, text):
+        write(path, text)
+        calls.append(path)
+        if path.name == name:
+            raise KeyboardInterrupt
+    return wrapped
+
+
+def test_a_new_run_never_mixes_with_the_files_of_another(tmp_path, capsys):
+    cfg = tmp_path / "quad.yaml"
+    cfg.write_text(QUAD)
+    assert _main(capsys, "train", cfg, "--out", tmp_path, "--steps", "5")[0] == 0
+    run = tmp_path / "quad"
+    (run / "config.yaml").unlink()  # what is left is no run: not continued, not overwritten
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    code, _, err = _main(capsys, "train", cfg, "--out", tmp_path)
+    assert code == 2 and "holds a log or checkpoints but no config.yaml" in err
+    code, _, err = _main(capsys, "train", "--resume", run)
+    assert code == 2 and "holds no lrtempo run (no config.yaml)" in err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_the_first_signal_asks_for_a_stop_the_second_stops_at_once():
+    from lrtempo.train._run import _StopSignals
+
+    before = signal.getsignal(signal.SIGTERM)
+    with _StopSignals() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)  # the handler runs between bytecodes; nothing is raised
+        assert stop.signum == signal.SIGTERM
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    assert signal.getsignal(signal.SIGTERM) is before and signal.getsignal(signal.SIGINT) is signal.default_int_handler

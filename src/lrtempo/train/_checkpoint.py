@@ -3,7 +3,8 @@
 A checkpoint holds the model, the optimizer's moments, the schedule's spec and
 hash, the global step, the RNG states (Python, NumPy, torch), each rank's data
 position and the log position. It is written to a temp file, fsynced and
-renamed, so a crash leaves the previous checkpoint intact; it loads with
+renamed, so a crash leaves the previous checkpoint intact, and a failed write
+(a full disk) removes its temp file before the error goes on; it loads with
 ``torch.load(weights_only=True)``.
 """
 
@@ -20,10 +21,12 @@ import torch
 
 from .._atomic import fsync_dir
 
-__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "rng_state", "set_rng_state"]
+__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "checkpoint_step", "remove_stale_temps",
+           "rng_state", "set_rng_state"]
 
 CHECKPOINT_FORMAT = 1
 _NAME = re.compile(r"^step-(\d+)\.pt$")
+_TEMP = re.compile(r"^\.step-(\d+)\.pt\.tmp$")
 
 
 def rng_state() -> dict[str, Any]:
@@ -51,11 +54,15 @@ def save_checkpoint(folder: str | Path, step: int, payload: dict[str, Any], *, k
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"step-{step:08d}.pt"
     tmp = folder / f".{path.name}.tmp"
-    with open(tmp, "wb") as fh:
-        torch.save({"format": CHECKPOINT_FORMAT, "step": step, **payload}, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save({"format": CHECKPOINT_FORMAT, "step": step, **payload}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     fsync_dir(folder)
     for old in sorted(p for p in folder.iterdir() if _NAME.match(p.name))[:-keep]:
         old.unlink()
@@ -68,6 +75,23 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
         return None
     found = sorted(p for p in folder.iterdir() if _NAME.match(p.name))
     return found[-1] if found else None
+
+
+def checkpoint_step(path: str | Path) -> int:
+    """The step in a checkpoint's file name (``step-00000040.pt`` -> 40)."""
+    match = _NAME.match(Path(path).name)
+    if match is None:
+        raise ValueError(f"{path}: not a checkpoint file name (step-NNNNNNNN.pt)")
+    return int(match.group(1))
+
+
+def remove_stale_temps(folder: str | Path) -> None:
+    """Remove the temp files of checkpoint writes that a kill interrupted (call with the run's lock held)."""
+    folder = Path(folder)
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if _TEMP.match(p.name):
+                p.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

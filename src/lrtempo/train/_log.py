@@ -15,7 +15,7 @@ from typing import Any
 
 from .._atomic import atomic_write_text
 
-__all__ = ["RunLog", "SCHEMA_COLUMNS", "LOG_SCHEMA_VERSION", "read_log"]
+__all__ = ["RunLog", "SCHEMA_COLUMNS", "LOG_SCHEMA_VERSION", "read_log", "header_mismatch"]
 
 #: the fixed first columns; renaming or reordering them needs a version bump
 SCHEMA_COLUMNS = ("step", "lr", "grad_l2_norm", "loss")
@@ -28,6 +28,19 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     return str(value)
+
+
+def header_mismatch(path: str | Path, extra_columns: tuple[str, ...] = ()) -> str | None:
+    """Why the log at ``path`` cannot be continued with these columns, or None when it can (reads only)."""
+    header = ",".join((*SCHEMA_COLUMNS, *extra_columns))
+    path = Path(path)
+    if not path.exists():
+        return f"{path}: missing"
+    with open(path, encoding="utf-8", newline="") as fh:
+        found = fh.readline().rstrip("\n")
+    if found != header:
+        return f"{path}: its header {found or '(empty file)'!r} is not this run's {header!r}"
+    return None
 
 
 class RunLog:
@@ -46,11 +59,10 @@ class RunLog:
         self._fh = open(self.path, "a", encoding="utf-8", newline="")
 
     def _truncate_for_resume(self, header: str, resume_step: int) -> None:
-        text = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
-        lines = text.split("\n")
-        if not lines or lines[0] != header:
-            found = lines[0] if lines else "(empty file)"
-            raise ValueError(f"{self.path}: its header {found!r} is not this run's {header!r}")
+        problem = header_mismatch(self.path, self.columns[len(SCHEMA_COLUMNS):])
+        if problem is not None:
+            raise ValueError(problem)
+        lines = self.path.read_text(encoding="utf-8").split("\n")
         kept = [header]
         width = len(self.columns)
         for line in lines[1:-1]:  # the last element is "" after a final newline, or a torn line

@@ -4,12 +4,20 @@ Run directory (``runs/<name>/``):
 
 * ``config.yaml`` — the resolved run config (schedule in canonical form);
 * ``run.json`` — config and schedule hashes, log schema version, world size,
-  schedule changes made on resume;
+  schedule and length changes made on resume;
 * ``log.csv`` — ``step,lr,grad_l2_norm,loss,val_loss,tokens,seconds,skipped_updates``;
 * ``schedule.txt`` and ``lr_schedule.png`` — the schedule over the run;
 * ``checkpoints/step-NNNNNNNN.pt`` — the newest three;
 * ``summary.json`` — steps, final and best losses, skipped updates, whether
-  the run went past the schedule's end, wall time, status.
+  the run went past the schedule's end, wall time, status;
+* ``.lock`` — held (``flock``) by the one process writing the run.
+
+SIGINT and SIGTERM stop the run at the next update boundary: the update in
+flight completes and is logged, a checkpoint of that state is written and
+``summary.json`` says ``"status": "interrupted"``, so ``--resume`` continues
+bit for bit as if nothing had happened. A second signal stops at once, with
+no checkpoint (the latest one and the log's truncation on resume still give
+an exact continuation).
 
 Under ``torchrun`` (``WORLD_SIZE > 1``) every rank trains with DDP over gloo
 (NCCL on GPUs), applies the same rate, logs the global gradient norm, and only
@@ -19,14 +27,15 @@ position and RNG state).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
-import shutil
+import signal
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -34,22 +43,23 @@ import numpy as np
 import torch
 
 from .._atomic import atomic_write_text
-from ..config import ConfigError, Problem, format_config, spec_hash
-from ..monitor import MONITOR_COLUMNS, Monitor, MonitorSettings
-from ..plot import MissingDependency, png_plot, text_plot
-from ._checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from ._log import LOG_SCHEMA_VERSION, RunLog
+from ..config import ConfigError, Problem, spec_hash
+from ..monitor import Monitor, MonitorSettings
+from ._checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ._lock import RunLock
+from ._log import RunLog
 from ._runconfig import RunConfig, parse_run_config
+from ._rundir import EXTRA_COLUMNS, Plan, begin, columns, plan_new, plan_resume, write_meta
 from ._state import TrainingDiverged, TrainState, build_optimizer
 from .tasks import TASKS
 
 __all__ = ["train", "RunSummary", "EXTRA_COLUMNS"]
 
-EXTRA_COLUMNS = ("val_loss", "tokens", "seconds", "skipped_updates")
-
 
 @dataclass(frozen=True)
 class RunSummary:
+    """What a call of :func:`train` left: the run's totals (as in ``summary.json``) and this call's share."""
+
     run_dir: Path
     status: str
     steps: int
@@ -59,6 +69,10 @@ class RunSummary:
     skipped_updates: int
     past_schedule_end: bool
     wall_seconds: float
+    #: updates this call applied (0: the run was already finished)
+    updates_run: int = 0
+    #: the signal that stopped the run (``SIGINT`` or ``SIGTERM``), when ``status`` is ``interrupted``
+    signal: str | None = None
 
 
 class _Dist:
@@ -100,6 +114,14 @@ class _Dist:
         torch.distributed.broadcast_object_list(box, src=0)
         return box[0]
 
+    def max_int(self, value: int, device: torch.device) -> int:
+        """The largest ``value`` over the ranks (one small all-reduce; only under DDP)."""
+        if self.group is None:
+            return value
+        t = torch.tensor([value], dtype=torch.int64, device=device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return int(t.item())
+
     def close(self) -> None:
         if self.group is not None and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -140,77 +162,31 @@ class _Progress:
             self.stream.flush()
 
 
-def _config_hash(config: RunConfig) -> str:
-    text = json.dumps(config.to_mapping(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+class _StopSignals:
+    """While active, SIGINT and SIGTERM only ask the loop to stop at the next update boundary.
 
+    The first signal is remembered in ``signum``; a second raises ``KeyboardInterrupt`` at once. Outside the
+    main thread (where Python cannot install handlers) signals keep their usual effect.
+    """
 
-def _write_schedule_views(run_dir: Path, config: RunConfig) -> str | None:
-    """``schedule.txt`` and ``lr_schedule.png``; returns why the PNG is missing, if it is."""
-    text = text_plot(config.schedule, last_step=config.steps, title=f"{config.name}: lr over steps 0..{config.steps}")
-    atomic_write_text(run_dir / "schedule.txt", text + "\n")
-    try:
-        png_plot(config.schedule, run_dir / "lr_schedule.png", last_step=config.steps, title=config.name)
-    except MissingDependency as exc:
-        return str(exc)
-    return None
+    def __init__(self) -> None:
+        self.signum = 0
+        self._previous: dict[int, Any] = {}
 
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum:
+            raise KeyboardInterrupt
+        self.signum = signum
 
-def _columns(config: RunConfig) -> tuple[str, ...]:
-    return EXTRA_COLUMNS + (MONITOR_COLUMNS if config.monitor is not None else ())
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
 
-
-def _truncate_step_file(path: Path, resume_step: int, *, header: bool, step_of) -> None:
-    """Drop lines at or past ``resume_step`` (and a torn last line) from a step-keyed text file."""
-    if not path.exists():
-        return
-    lines = path.read_text(encoding="utf-8").split("\n")
-    kept = lines[:1] if header else []
-    for line in lines[1 if header else 0:-1]:
-        try:
-            if step_of(line) >= resume_step:
-                break
-        except (ValueError, KeyError, IndexError):
-            break
-        kept.append(line)
-    atomic_write_text(path, "\n".join(kept) + ("\n" if kept else ""))
-
-
-def _prepare_new_run(out: Path, config: RunConfig) -> Path:
-    run_dir = out / config.name
-    if (run_dir / "log.csv").exists():
-        raise ConfigError([Problem("name", f"{run_dir} already holds a run: resume it with --resume {run_dir}, "
-                                           "or choose another --out or name")])
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", format_config(config.to_mapping(), "yaml"))
-    meta = {"config_hash": _config_hash(config), "spec_hash": spec_hash(config.schedule),
-            "log_schema_version": LOG_SCHEMA_VERSION, "log_columns": ["step", "lr", "grad_l2_norm", "loss",
-                                                                      *_columns(config)],
-            "schedule_changes": []}
-    missing_png = _write_schedule_views(run_dir, config)
-    if missing_png:
-        meta["lr_schedule_png"] = f"not written: {missing_png}"
-    atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
-    return run_dir
-
-
-def _resume_config(run_dir: Path, new: RunConfig | None, allow_change: bool, steps: int | None) -> RunConfig:
-    from ..config import read_config_file
-
-    saved_path = run_dir / "config.yaml"
-    if not saved_path.exists():
-        raise ConfigError([Problem("", f"{run_dir} is not an lrtempo run directory (no config.yaml)")])
-    saved = parse_run_config(read_config_file(saved_path), str(saved_path))
-    config = saved if new is None else new
-    if new is not None and spec_hash(new.schedule) != spec_hash(saved.schedule) and not allow_change:
-        raise ConfigError([Problem("schedule", f"differs from the schedule {run_dir} was trained with "
-                                               f"({spec_hash(saved.schedule)[:12]}); pass --allow-schedule-change "
-                                               "to continue under the new one")])
-    if steps is not None:
-        data = config.to_mapping()
-        data["steps"] = steps
-        config = parse_run_config(data, str(saved_path))
-    return config
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 def _device(config: RunConfig, dist: _Dist) -> torch.device:
@@ -241,169 +217,238 @@ def train(
     steps: int | None = None,
     progress: bool = True,
     stream: TextIO | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> RunSummary:
-    """Train ``config`` into ``out/<name>`` (or continue ``resume``) and return the summary."""
+    """Train ``config`` into ``out/<name>`` (or continue ``resume``) and return the summary.
+
+    A resume of a finished run trains nothing and returns ``updates_run == 0``; ``steps`` beyond the run's
+    length extends it. SIGINT or SIGTERM end the call with ``status == "interrupted"`` after a checkpoint.
+    ``on_start`` is called (on rank 0) once the run is opened and will train, after every refusal.
+    """
     stream = stream or sys.stderr
     dist = _Dist()
     try:
-        return _train(config, Path(out), resume, allow_schedule_change, steps, progress, stream, dist)
+        with _StopSignals() as stop:
+            return _train(config, Path(out), resume, allow_schedule_change, steps, progress, stream, dist, stop,
+                          on_start)
     finally:
         dist.close()
 
 
-def _train(config, out, resume, allow_change, steps, progress, stream, dist) -> RunSummary:
-    if resume is not None:
-        run_dir = Path(resume)
-        config = _resume_config(run_dir, config, allow_change, steps)
-    else:
-        if config is None:
-            raise ValueError("a run config is needed for a new run")
-        if steps is not None:
-            data = config.to_mapping()
-            data["steps"] = steps
-            config = parse_run_config(data)
-        run_dir = None
-        if dist.main:
-            run_dir = _prepare_new_run(out, config)
-        run_dir = Path(dist.broadcast(str(run_dir) if run_dir else None))
-    device = _device(config, dist)
-    task = TASKS[config.task](config.task_options, config.seed, dist.rank, dist.world)
-    model = task.model.to(device)
-    if dist.group is not None:
-        model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-    opt = config.optimizer
-    optimizer = build_optimizer(model.module if dist.group is not None else model, name=opt.name,
-                                lr=config.schedule(0), betas=opt.betas, eps=opt.eps,
-                                weight_decay=opt.weight_decay, momentum=opt.momentum)
-    bar = _Progress(config.steps, 0, stream, progress and dist.main)
-    monitor = None
-    if config.monitor is not None:
-        monitor = Monitor(config.schedule, MonitorSettings(**config.monitor), total_steps=config.steps,
-                          events_path=run_dir / "events.jsonl" if dist.main else None,
-                          layers_path=run_dir / "layers.csv" if dist.main else None,
-                          console=bar.message if dist.main else None, collect_layers=True)
-    state = TrainState(model, config.schedule, optimizer=optimizer, clip_grad_norm=config.grad_clip,
-                       accumulation_steps=config.accumulation_steps, bf16=config.bf16,
-                       max_consecutive_skips=config.max_consecutive_skips, allow_schedule_change=allow_change,
-                       process_group=dist.group, monitor=monitor)
-    random.seed(config.seed * 7919 + dist.rank)
-    np.random.seed((config.seed * 7919 + dist.rank) % 2**32)
-    torch.manual_seed(config.seed * 7919 + dist.rank)
-    elapsed_before = 0.0
-    best_loss = best_val = None
-    start_step = 0
-    if resume is not None:
-        ckpt_path = latest_checkpoint(run_dir / "checkpoints")
-        if ckpt_path is None:
-            raise ConfigError([Problem("", f"{run_dir} has no checkpoint to resume from")])
-        ckpt = load_checkpoint(ckpt_path)
-        if ckpt["world_size"] != dist.world:
-            raise ConfigError([Problem("", f"the checkpoint was written by {ckpt['world_size']} processes, "
-                                           f"this run has {dist.world}")])
-        if ckpt["spec_hash"] != spec_hash(config.schedule) and dist.main:
-            _record_schedule_change(run_dir, config, ckpt)
-        state.load_state_dict(ckpt["train_state"])
-        mine = ckpt["ranks"][dist.rank]
-        set_rng_state(mine["rng"])
-        task.load_state_dict(mine["task"])
-        elapsed_before = float(ckpt["elapsed_seconds"])
-        best_loss, best_val = ckpt.get("best_loss"), ckpt.get("best_val_loss")
-        start_step = int(ckpt["step"])
-        if monitor is not None and ckpt.get("monitor") is not None:
-            monitor.load_state_dict(ckpt["monitor"])
-        if dist.main:
-            _truncate_step_file(run_dir / "events.jsonl", start_step, header=False,
-                                step_of=lambda line: json.loads(line)["step"])
-            _truncate_step_file(run_dir / "layers.csv", start_step, header=True,
-                                step_of=lambda line: int(line.split(",", 1)[0]))
-    log = RunLog(run_dir / "log.csv", _columns(config), resume_step=start_step if resume is not None else None) \
-        if dist.main else None
-    bar.start = start_step
-    end = config.schedule.end_step
-    past_end_warned = False
-    tokens_per_update = task.tokens_per_micro_batch * config.accumulation_steps * dist.world
-    t0 = time.perf_counter()
-    status, last = "completed", None
-    final_val = None
+def _open(config, out, resume, allow_change, steps, dist) -> tuple[Plan, RunLock | None]:
+    """Rank 0 takes the lock and plans (writing nothing); every rank gets the plan or the refusal."""
+    plan = lock = error = None
+    if dist.main:
+        try:
+            if resume is None:
+                if config is None:
+                    raise ValueError("a run config is needed for a new run")
+                plan, lock = plan_new(config, out, steps)
+            else:
+                plan, lock = plan_resume(Path(resume), config, allow_change, steps, dist.world)
+        except Exception as exc:
+            if dist.group is None:
+                raise
+            error = exc
+    shared = dist.broadcast((plan, None if error is None else str(error)))
+    if error is not None:
+        raise error
+    if shared[1] is not None:
+        raise ConfigError([Problem("", f"rank 0: {shared[1]}")])
+    return shared[0], lock
 
-    def checkpoint() -> None:
-        ranks = dist.gather({"rng": rng_state(), "task": task.state_dict()})
-        if dist.main:
-            log.sync()
-            if monitor is not None:
-                monitor.flush_layers()
-            save_checkpoint(run_dir / "checkpoints", state.step, {
-                "monitor": monitor.state_dict() if monitor is not None else None,
-                "train_state": state.state_dict(), "ranks": ranks, "world_size": dist.world,
-                "schedule_spec": config.schedule_spec, "spec_hash": spec_hash(config.schedule),
-                "log_rows": state.step, "elapsed_seconds": elapsed_before + time.perf_counter() - t0,
-                "best_loss": best_loss, "best_val_loss": best_val,
-            })
-        dist.barrier()
 
+def _train(config, out, resume, allow_change, steps, progress, stream, dist, stop, on_start) -> RunSummary:
+    plan, lock = _open(config, out, resume, allow_change, steps, dist)
     try:
-        while state.step < config.steps:
-            batches = [_to(b, device) for b in task.micro_batches(config.accumulation_steps)]
-            result = state.update(batches, task.loss)
-            if result.skipped:
-                if dist.main and monitor is None:  # with a monitor, its SKIPPED_UPDATE event says it
-                    bar.message(f"warning: update at step {result.step} skipped: non-finite loss or gradient "
-                                f"(loss={result.loss!r}, grad_l2_norm={result.grad_l2_norm!r})")
-                continue
-            last = result
-            best_loss = result.loss if best_loss is None else min(best_loss, result.loss)
-            done = result.step + 1
-            val = None
-            if config.eval_every and (done % config.eval_every == 0 or done == config.steps):
-                if dist.main:
-                    val = task.evaluate(model.module if dist.group is not None else model)
-                    if val is not None:
-                        final_val = val
-                        best_val = val if best_val is None else min(best_val, val)
-            if end is not None and result.step > end and not past_end_warned and dist.main:
-                past_end_warned = True
-                bar.message(f"warning: step {result.step} is past the schedule's end ({end}); the rate holds "
-                            f"its final value {config.schedule(end)!r}")
-            if dist.main:
-                log.append(step=result.step, lr=result.lr, grad_l2_norm=result.grad_l2_norm, loss=result.loss,
-                           val_loss=val, tokens=done * tokens_per_update,
-                           seconds=round(elapsed_before + time.perf_counter() - t0, 3),
-                           skipped_updates=state.skipped_updates, **result.monitor)
-            bar.update(result.step, result.lr, result.loss, result.grad_l2_norm)
-            if done % config.checkpoint_every == 0 and done < config.steps:
-                checkpoint()
-        checkpoint()
-    except TrainingDiverged:
-        status = "diverged"
-        checkpoint()
-        raise
-    except KeyboardInterrupt:
-        status = "interrupted"
-        checkpoint()
-        raise
+        config = parse_run_config(plan.config)
+        if plan.mode == "finished":
+            return _finished(plan, config, dist)
+        if dist.main and on_start is not None:
+            on_start()
+        session = _Session(plan, config, dist, progress, stream)
+        if plan.checkpoint is not None:
+            session.restore(load_checkpoint(plan.checkpoint))  # still nothing written: a failure changes nothing
+        if dist.main:
+            lock.claim()
+            begin(plan, config, dist.world)
+        session.open_log()
+        return session.run(stop)
     finally:
-        bar.close()
-        wall = elapsed_before + time.perf_counter() - t0
-        summary = RunSummary(run_dir, status, state.step, last.loss if last else None, best_loss, final_val,
-                             state.skipped_updates, end is not None and state.step > end + 1, wall)
-        if dist.main and log is not None:
-            log.close()
-            payload = {**{k: v for k, v in summary.__dict__.items() if k != "run_dir"},
-                       "best_val_loss": best_val, "schedule_end_step": end, "spec_hash": spec_hash(config.schedule),
-                       "world_size": dist.world}
-            atomic_write_text(run_dir / "summary.json", json.dumps(payload, indent=2) + "\n")
-    return summary
+        if lock is not None:
+            lock.release()
 
 
-def _record_schedule_change(run_dir: Path, config: RunConfig, ckpt: dict) -> None:
-    step = int(ckpt["step"])
-    shutil.copyfile(run_dir / "config.yaml", run_dir / f"config.before-step-{step}.yaml")
-    atomic_write_text(run_dir / "config.yaml", format_config(config.to_mapping(), "yaml"))
-    meta_path = run_dir / "run.json"
-    meta = json.loads(meta_path.read_text())
-    meta.setdefault("schedule_changes", []).append(
-        {"step": step, "from": ckpt["spec_hash"], "to": spec_hash(config.schedule)})
-    meta["spec_hash"] = spec_hash(config.schedule)
-    atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
-    _write_schedule_views(run_dir, config)
+def _finished(plan: Plan, config: RunConfig, dist: _Dist) -> RunSummary:
+    """A resume of a run already at its last step: nothing to train; only a missing summary.json is written."""
+    ckpt = load_checkpoint(plan.checkpoint)
+    if dist.main and plan.meta is not None:  # a resume killed before its first update recorded a change
+        write_meta(plan.run_dir, plan.meta)
+    if dist.main and plan.summary is not None:  # killed after the last checkpoint, before summary.json
+        atomic_write_text(plan.run_dir / "summary.json", json.dumps(plan.summary, indent=2) + "\n")
+    end = config.schedule.end_step
+    return RunSummary(plan.run_dir, "completed", plan.step, ckpt.get("final_loss"), ckpt.get("best_loss"),
+                      ckpt.get("final_val_loss"), int(ckpt["train_state"]["skipped_updates"]),
+                      end is not None and plan.step > end + 1, float(ckpt["elapsed_seconds"]), 0)
+
+
+class _Session:
+    """One call's training: the model, optimizer, monitor and log of a planned run, and its loop."""
+
+    def __init__(self, plan: Plan, config: RunConfig, dist: _Dist, progress: bool, stream: TextIO) -> None:
+        self.plan, self.config, self.dist, self.run_dir = plan, config, dist, plan.run_dir
+        self.device = _device(config, dist)
+        self.task = TASKS[config.task](config.task_options, config.seed, dist.rank, dist.world)
+        model = self.task.model.to(self.device)
+        if dist.group is not None:
+            model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.model, self.bare = model, model.module if dist.group is not None else model
+        opt = config.optimizer
+        optimizer = build_optimizer(self.bare, name=opt.name, lr=config.schedule(0), betas=opt.betas, eps=opt.eps,
+                                    weight_decay=opt.weight_decay, momentum=opt.momentum)
+        self.bar = _Progress(config.steps, 0, stream, progress and dist.main)
+        self.monitor = None
+        if config.monitor is not None:
+            self.monitor = Monitor(config.schedule, MonitorSettings(**config.monitor), total_steps=config.steps,
+                                   events_path=self.run_dir / "events.jsonl" if dist.main else None,
+                                   layers_path=self.run_dir / "layers.csv" if dist.main else None,
+                                   console=self.bar.message if dist.main else None, collect_layers=True)
+        self.state = TrainState(model, config.schedule, optimizer=optimizer, clip_grad_norm=config.grad_clip,
+                                accumulation_steps=config.accumulation_steps, bf16=config.bf16,
+                                max_consecutive_skips=config.max_consecutive_skips,
+                                allow_schedule_change=plan.schedule_change is not None,
+                                process_group=dist.group, monitor=self.monitor)
+        seed = config.seed * 7919 + dist.rank
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        self.elapsed_before = 0.0
+        self.best_loss = self.best_val = self.final_loss = self.final_val = None
+        self.start_step = self.updates = 0
+        self.saved_step: int | None = None  # the step of the latest checkpoint, if there is one
+        self.log: RunLog | None = None
+        self.t0 = time.perf_counter()
+        self.past_end_warned = False
+
+    def restore(self, ckpt: dict) -> None:
+        self.state.load_state_dict(ckpt["train_state"])
+        mine = ckpt["ranks"][self.dist.rank]
+        set_rng_state(mine["rng"])
+        self.task.load_state_dict(mine["task"])
+        self.elapsed_before = float(ckpt["elapsed_seconds"])
+        self.best_loss, self.best_val = ckpt.get("best_loss"), ckpt.get("best_val_loss")
+        self.final_loss, self.final_val = ckpt.get("final_loss"), ckpt.get("final_val_loss")
+        self.start_step = self.saved_step = int(ckpt["step"])
+        if self.monitor is not None and ckpt.get("monitor") is not None:
+            self.monitor.load_state_dict(ckpt["monitor"])
+        self.bar.start = self.start_step
+
+    def open_log(self) -> None:
+        if self.dist.main:
+            resume_step = self.start_step if self.plan.mode == "resume" else None
+            self.log = RunLog(self.run_dir / "log.csv", columns(self.config), resume_step=resume_step)
+        self.t0 = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.t0
+
+    def checkpoint(self) -> None:
+        """Checkpoint the state between two updates (every rank's RNG and data position)."""
+        step = self.state.step
+        ranks = self.dist.gather({"rng": rng_state(), "task": self.task.state_dict()})
+        if self.dist.main:
+            self.log.sync()
+            if self.monitor is not None:
+                self.monitor.flush_layers()
+            payload = {
+                "monitor": self.monitor.state_dict() if self.monitor is not None else None,
+                "train_state": self.state.state_dict(), "ranks": ranks, "world_size": self.dist.world,
+                "schedule_spec": self.config.schedule_spec, "spec_hash": spec_hash(self.config.schedule),
+                "config": json.dumps(self.config.to_mapping()),
+                "log_rows": step, "elapsed_seconds": self.elapsed(), "best_loss": self.best_loss,
+                "best_val_loss": self.best_val, "final_loss": self.final_loss, "final_val_loss": self.final_val,
+            }
+            try:
+                save_checkpoint(self.run_dir / "checkpoints", step, payload)
+            except (OSError, RuntimeError) as exc:
+                raise RuntimeError(f"{self.run_dir}: could not write the checkpoint of step {step} ({exc}); the "
+                                   f"earlier checkpoints are intact: make room, then continue with "
+                                   f"`lrtempo train --resume {self.run_dir}`") from exc
+        self.saved_step = step
+        self.dist.barrier()
+
+    def _record(self, result) -> None:
+        """Log one applied update (rank 0) and keep the run's totals."""
+        config, done = self.config, result.step + 1
+        self.final_loss = result.loss
+        self.best_loss = result.loss if self.best_loss is None else min(self.best_loss, result.loss)
+        val = None
+        if config.eval_every and (done % config.eval_every == 0 or done == config.steps) and self.dist.main:
+            val = self.task.evaluate(self.bare)
+            if val is not None:
+                self.final_val = val
+                self.best_val = val if self.best_val is None else min(self.best_val, val)
+        end = config.schedule.end_step
+        if end is not None and result.step > end and not self.past_end_warned and self.dist.main:
+            self.past_end_warned = True
+            self.bar.message(f"warning: step {result.step} is past the schedule's end ({end}); the rate holds "
+                             f"its final value {config.schedule(end)!r}")
+        if self.dist.main:
+            tokens = done * self.task.tokens_per_micro_batch * config.accumulation_steps * self.dist.world
+            self.log.append(step=result.step, lr=result.lr, grad_l2_norm=result.grad_l2_norm, loss=result.loss,
+                            val_loss=val, tokens=tokens, seconds=round(self.elapsed(), 3),
+                            skipped_updates=self.state.skipped_updates, **result.monitor)
+        self.bar.update(result.step, result.lr, result.loss, result.grad_l2_norm)
+
+    def loop(self, stop: _StopSignals) -> int:
+        """Train up to the run's last step; returns the signal that stopped it at an update boundary, or 0."""
+        config, state = self.config, self.state
+        while state.step < config.steps:
+            signum = self.dist.max_int(stop.signum, self.device)  # every rank stops at the same boundary
+            if signum:
+                return signum
+            batches = [_to(b, self.device) for b in self.task.micro_batches(config.accumulation_steps)]
+            result = state.update(batches, self.task.loss)
+            if result.skipped:
+                if self.dist.main and self.monitor is None:  # with a monitor, its SKIPPED_UPDATE event says it
+                    self.bar.message(f"warning: update at step {result.step} skipped: non-finite loss or gradient "
+                                     f"(loss={result.loss!r}, grad_l2_norm={result.grad_l2_norm!r})")
+                continue
+            self.updates += 1
+            self._record(result)
+            if state.step % config.checkpoint_every == 0 and state.step < config.steps:
+                self.checkpoint()
+        return 0
+
+    def run(self, stop: _StopSignals) -> RunSummary:
+        try:
+            signum = self.loop(stop)
+        except TrainingDiverged:
+            self.finish("diverged")
+            raise
+        except BaseException:  # a second signal or a failure: the latest checkpoint stands, summary.json too
+            self.bar.close()
+            if self.log is not None:
+                self.log.close()
+            raise
+        return self.finish("interrupted" if signum else "completed", signal.Signals(signum).name if signum else None)
+
+    def finish(self, status: str, signame: str | None = None) -> RunSummary:
+        """The closing checkpoint and ``summary.json``."""
+        self.bar.close()
+        if self.saved_step != self.state.step:
+            self.checkpoint()
+        end = self.config.schedule.end_step
+        summary = RunSummary(self.run_dir, status, self.state.step, self.final_loss, self.best_loss, self.final_val,
+                             self.state.skipped_updates, end is not None and self.state.step > end + 1,
+                             self.elapsed(), self.updates, signame)
+        if self.dist.main:
+            self.log.close()
+            payload = {k: v for k, v in asdict(summary).items() if k not in ("run_dir", "updates_run")}
+            if signame is None:
+                payload.pop("signal")
+            payload.update(best_val_loss=self.best_val, schedule_end_step=end,
+                           spec_hash=spec_hash(self.config.schedule), world_size=self.dist.world)
+            atomic_write_text(self.run_dir / "summary.json", json.dumps(payload, indent=2) + "\n")
+        return summary

@@ -1,0 +1,307 @@
+"""The run directory of ``lrtempo train``: what a start or a resume may do, decided before anything is written.
+
+Opening a run has two phases. :func:`plan_new` and :func:`plan_resume` take
+the directory's lock, read what is there and validate everything (the config,
+the checkpoint, the log's header, any change of schedule or length), writing
+nothing; a refusal leaves every file as it was. :func:`begin` then makes the
+writes the plan calls for. The first file a new run writes is ``config.yaml``,
+so a directory without one holds no run, and a directory with one can always
+be continued by ``lrtempo train --resume RUN_DIR``: from its latest checkpoint,
+or from step 0 when a kill came before the first checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._atomic import atomic_write_text
+from ..config import ConfigError, Problem, format_config, read_config_file, spec_hash
+from ..monitor import MONITOR_COLUMNS
+from ..plot import MissingDependency, png_plot, text_plot
+from ._checkpoint import checkpoint_step, latest_checkpoint, load_checkpoint, remove_stale_temps
+from ._lock import RunLock
+from ._log import LOG_SCHEMA_VERSION, SCHEMA_COLUMNS, header_mismatch
+from ._runconfig import RunConfig, parse_run_config
+
+__all__ = ["Plan", "plan_new", "plan_resume", "begin", "write_meta", "columns", "EXTRA_COLUMNS", "FIXED_ON_RESUME"]
+
+EXTRA_COLUMNS = ("val_loss", "tokens", "seconds", "skipped_updates")
+#: config keys a resumed run keeps: changing them makes another run (or one its checkpoint cannot load into)
+FIXED_ON_RESUME = ("task", "task_options", "optimizer", "accumulation_steps", "monitor")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What opening the run will do; plain values, so rank 0 can broadcast it under DDP.
+
+    ``mode``: ``new`` (a new run directory), ``restart`` (a run killed before
+    its first checkpoint: from step 0), ``resume`` (from ``checkpoint``) or
+    ``finished`` (the checkpoint is at the run's last step: nothing to train).
+    """
+
+    run_dir: Path
+    config: dict
+    mode: str
+    checkpoint: str | None = None
+    step: int = 0
+    schedule_change: dict | None = None
+    steps_change: dict | None = None
+    #: the config the checkpoint was trained under (kept as config.before-step-N.yaml on a schedule change)
+    trained_config: dict = field(default_factory=dict)
+    #: run.json as it must be once the run continues, when that differs from the file (else None)
+    meta: dict | None = None
+    #: for ``finished``: summary.json's content when it is missing or stale (else None: nothing is written)
+    summary: dict | None = None
+
+
+def columns(config: RunConfig) -> tuple[str, ...]:
+    """The log's columns after ``step,lr,grad_l2_norm,loss``."""
+    return EXTRA_COLUMNS + (MONITOR_COLUMNS if config.monitor is not None else ())
+
+
+def config_hash(config: RunConfig) -> str:
+    text = json.dumps(config.to_mapping(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _refuse(message: str, path: str = "") -> ConfigError:
+    return ConfigError([Problem(path, message)])
+
+
+def _with_steps(config: RunConfig, steps: int | None) -> RunConfig:
+    if steps is None or steps == config.steps:
+        return config
+    return parse_run_config({**config.to_mapping(), "steps": steps})
+
+
+# -- planning: read and validate, write nothing ---------------------------------------------------------------------
+
+
+def plan_new(config: RunConfig, out: Path, steps: int | None) -> tuple[Plan, RunLock]:
+    """A new run in ``out/<name>``; refused (pointing at the command that continues it) if one is there."""
+    config = _with_steps(config, steps)
+    run_dir = out / config.name
+    if run_dir.exists() and not run_dir.is_dir():
+        raise _refuse(f"{run_dir} exists and is not a folder: choose another --out or name")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(run_dir)
+    if (run_dir / "config.yaml").exists():
+        lock.release()
+        raise _refuse(_existing_run_message(run_dir))
+    if (run_dir / "log.csv").exists() or latest_checkpoint(run_dir / "checkpoints") is not None:
+        lock.release()
+        raise _refuse(f"{run_dir} holds a log or checkpoints but no config.yaml, so no run that can be continued: "
+                      "move them away, or choose another --out or name")
+    return Plan(run_dir, config.to_mapping(), "new"), lock
+
+
+def _existing_run_message(run_dir: Path) -> str:
+    try:
+        saved = parse_run_config(read_config_file(run_dir / "config.yaml"))
+        latest = latest_checkpoint(run_dir / "checkpoints")
+        done = checkpoint_step(latest) if latest is not None else -1
+    except (ConfigError, ValueError, OSError):
+        saved, done = None, -1
+    if saved is not None and done >= saved.steps:
+        return (f"{run_dir} already holds a finished run ({done} updates): extend it with "
+                f"`lrtempo train --resume {run_dir} --steps N` (N > {done}), or choose another --out or name")
+    return (f"{run_dir} already holds a run: continue it with `lrtempo train --resume {run_dir}`, "
+            "or choose another --out or name")
+
+
+def plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps: int | None,
+                world: int) -> tuple[Plan, RunLock]:
+    """Continue the run in ``run_dir`` (under ``new`` if given); every refusal comes before any write."""
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.is_file():
+        raise _refuse(f"{run_dir} holds no lrtempo run (no config.yaml): start one with `lrtempo train CONFIG`")
+    lock = RunLock(run_dir)
+    try:
+        return _plan_resume(run_dir, new, allow_change, steps, world), lock
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps: int | None, world: int) -> Plan:
+    saved_path = run_dir / "config.yaml"
+    saved = parse_run_config(read_config_file(saved_path), str(saved_path))
+    config = _with_steps(saved if new is None else new, steps)
+    where = f"{saved_path} (edited since the run began)" if new is None else "CONFIG"
+    ckpt_path = latest_checkpoint(run_dir / "checkpoints")
+    if ckpt_path is None:  # killed before the first checkpoint: start again from step 0
+        if new is not None:
+            _schedule_change(spec_hash(saved.schedule), config, allow_change, where, 0, {})
+        return Plan(run_dir, config.to_mapping(), "restart")
+    ckpt = load_checkpoint(ckpt_path)
+    done = int(ckpt["step"])
+    if ckpt["world_size"] != world:
+        raise _refuse(f"{ckpt_path} was written by {ckpt['world_size']} processes and this run has {world}: "
+                      f"resume it with {ckpt['world_size']}")
+    trained = json.loads(ckpt["config"]) if "config" in ckpt else saved.to_mapping()
+    trained["schedule"] = ckpt["schedule_spec"]
+    _check_fixed(trained, config.to_mapping(), where)
+    change = _schedule_change(ckpt["spec_hash"], config, allow_change, where, done, _read_meta(run_dir))
+    if done > config.steps:
+        raise _refuse(f"{config.steps} is fewer than the {done} updates {run_dir} has run: give more to extend "
+                      "it (a run is not shortened)", "steps")
+    problem = header_mismatch(run_dir / "log.csv", columns(config))
+    if problem is not None:
+        raise _refuse(f"{problem}: the log cannot be continued")
+    if done == config.steps:  # nothing to train; only what a kill left half-done is completed
+        return Plan(run_dir, config.to_mapping(), "finished", str(ckpt_path), done,
+                    meta=_meta_at(run_dir, config, done, None, None, world, finished=True),
+                    summary=_stale_summary(run_dir, ckpt, config, world))
+    was = int(trained.get("steps", saved.steps))
+    steps_change = None if config.steps == was else {"step": done, "from": was, "to": config.steps}
+    return Plan(run_dir, config.to_mapping(), "resume", str(ckpt_path), done, change, steps_change, trained,
+                meta=_meta_at(run_dir, config, done, change, steps_change, world, finished=False))
+
+
+def _meta_at(run_dir: Path, config: RunConfig, step: int, schedule_change: dict | None, steps_change: dict | None,
+             world: int, *, finished: bool) -> dict | None:
+    """run.json for a resume at ``step``: changes recorded at or past it by resumes killed since are dropped,
+    this resume's own added; None when that is what the file holds."""
+    before = _read_meta(run_dir)
+    meta = dict(before) or _fresh_meta(config, world)
+    for key, change in (("schedule_changes", schedule_change), ("steps_changes", steps_change)):
+        kept = [c for c in meta.get(key, []) if c["step"] < step]
+        meta[key] = kept + ([change] if change else [])
+    if not finished:
+        meta.update(config_hash=config_hash(config), spec_hash=spec_hash(config.schedule))
+    return None if meta == before else meta
+
+
+def _check_fixed(trained: dict, config: dict, where: str) -> None:
+    problems = [Problem(key, f"{where} has {config.get(key)!r} but the run was trained with {trained.get(key)!r}; "
+                             "a resumed run keeps its task, model, optimizer, accumulation and monitor "
+                             "(start a new run to change them)")
+                for key in FIXED_ON_RESUME if config.get(key) != trained.get(key)]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _read_meta(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _schedule_change(trained: str, config: RunConfig, allow: bool, where: str, step: int,
+                     meta: dict) -> dict | None:
+    """The schedule change a resume at ``step`` makes, or None; refused without --allow-schedule-change.
+
+    A change already recorded in ``run.json`` for this step (a resume under it that was killed before its
+    next checkpoint) needs no flag again.
+    """
+    now = spec_hash(config.schedule)
+    if now == trained:
+        return None
+    change = {"step": step, "from": trained, "to": now}
+    if not allow and change not in meta.get("schedule_changes", []):
+        raise _refuse(f"{where} differs from the schedule the run was trained with up to step {step} (spec hash "
+                      f"{trained[:12]}, now {now[:12]}): pass --allow-schedule-change to continue under it",
+                      "schedule")
+    return change
+
+
+def _stale_summary(run_dir: Path, ckpt: dict, config: RunConfig, world: int) -> dict | None:
+    """summary.json for a finished run from its last checkpoint, if the file is missing or not its final one."""
+    path = run_dir / "summary.json"
+    try:
+        current = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        current = {}
+    done = int(ckpt["step"])
+    if current.get("status") == "completed" and current.get("steps") == done:
+        return None
+    end = config.schedule.end_step
+    return {"status": "completed", "steps": done, "final_loss": ckpt.get("final_loss"),
+            "best_loss": ckpt.get("best_loss"), "final_val_loss": ckpt.get("final_val_loss"),
+            "skipped_updates": int(ckpt["train_state"]["skipped_updates"]),
+            "past_schedule_end": end is not None and done > end + 1,
+            "wall_seconds": float(ckpt["elapsed_seconds"]), "best_val_loss": ckpt.get("best_val_loss"),
+            "schedule_end_step": end, "spec_hash": spec_hash(config.schedule), "world_size": world}
+
+
+# -- the writes a plan calls for ------------------------------------------------------------------------------------
+
+
+def begin(plan: Plan, config: RunConfig, world: int) -> None:
+    """Make the plan's writes (rank 0, lock held): new run files, recorded changes, truncated side files."""
+    run_dir = plan.run_dir
+    remove_stale_temps(run_dir / "checkpoints")
+    if plan.mode in ("new", "restart"):
+        for name in ("log.csv", "events.jsonl", "layers.csv"):
+            (run_dir / name).unlink(missing_ok=True)
+        _write_new(run_dir, config, world)
+        return
+    meta = plan.meta or _read_meta(run_dir)
+    if plan.meta is not None:  # recorded before the config changes: a kill in between needs no flag again
+        write_meta(run_dir, meta)
+    if plan.schedule_change:
+        atomic_write_text(run_dir / f"config.before-step-{plan.step}.yaml", format_config(plan.trained_config, "yaml"))
+    if plan.schedule_change or plan.steps_change:
+        atomic_write_text(run_dir / "config.yaml", format_config(config.to_mapping(), "yaml"))
+        _note_png(meta, write_schedule_views(run_dir, config))
+        write_meta(run_dir, meta)
+    truncate_step_file(run_dir / "events.jsonl", plan.step, header=False, step_of=lambda line: json.loads(line)["step"])
+    truncate_step_file(run_dir / "layers.csv", plan.step, header=True, step_of=lambda line: int(line.split(",", 1)[0]))
+
+
+def write_meta(run_dir: Path, meta: dict) -> None:
+    atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
+
+
+def _fresh_meta(config: RunConfig, world: int) -> dict[str, Any]:
+    return {"config_hash": config_hash(config), "spec_hash": spec_hash(config.schedule),
+            "log_schema_version": LOG_SCHEMA_VERSION, "log_columns": [*SCHEMA_COLUMNS, *columns(config)],
+            "world_size": world, "schedule_changes": [], "steps_changes": []}
+
+
+def _note_png(meta: dict, missing_png: str | None) -> None:
+    if missing_png:
+        meta["lr_schedule_png"] = f"not written: {missing_png}"
+    else:
+        meta.pop("lr_schedule_png", None)
+
+
+def _write_new(run_dir: Path, config: RunConfig, world: int) -> None:
+    atomic_write_text(run_dir / "config.yaml", format_config(config.to_mapping(), "yaml"))  # first: now a run
+    meta = _fresh_meta(config, world)
+    _note_png(meta, write_schedule_views(run_dir, config))
+    write_meta(run_dir, meta)
+
+
+def write_schedule_views(run_dir: Path, config: RunConfig) -> str | None:
+    """``schedule.txt`` and ``lr_schedule.png``; returns why the PNG is missing, if it is."""
+    text = text_plot(config.schedule, last_step=config.steps, title=f"{config.name}: lr over steps 0..{config.steps}")
+    atomic_write_text(run_dir / "schedule.txt", text + "\n")
+    try:
+        png_plot(config.schedule, run_dir / "lr_schedule.png", last_step=config.steps, title=config.name)
+    except MissingDependency as exc:
+        return str(exc)
+    return None
+
+
+def truncate_step_file(path: Path, resume_step: int, *, header: bool, step_of) -> None:
+    """Drop lines at or past ``resume_step`` (and a torn last line) from a step-keyed text file."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").split("\n")
+    kept = lines[:1] if header else []
+    for line in lines[1 if header else 0:-1]:
+        try:
+            if step_of(line) >= resume_step:
+                break
+        except (ValueError, KeyError, IndexError):
+            break
+        kept.append(line)
+    text = "\n".join(kept) + ("\n" if kept else "")
+    if path.read_text(encoding="utf-8") != text:
+        atomic_write_text(path, text)
