@@ -177,10 +177,10 @@ def _config_actions():
 def test_every_config_argument_goes_through_one_resolver():
     found = {(name, a.dest) for name, a in _config_actions()}
     assert {("show", "config"), ("values", "config"), ("plot", "config"), ("lint", "config"),
-            ("budget", "config"), ("find-lr", "config"), ("race", "schedule")} <= found
+            ("budget", "config"), ("find-lr", "config"), ("race", "schedule"), ("train", "config")} <= found
     for name, action in _config_actions():
-        if (name, action.dest) in (("train", "config"), ("race", "target"), ("find-lr", "write")):
-            continue  # train: a new run's config; race target: a preset name too; --write: a file to edit
+        if (name, action.dest) in (("race", "target"), ("find-lr", "write")):
+            continue  # race target: a preset name too; --write: a file to edit
         assert action.type is config_path, (name, action.dest)
 
 

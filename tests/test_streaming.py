@@ -378,3 +378,12 @@ def test_atomic_open_shows_readers_the_old_file_until_the_end(tmp_path):
         assert path.read_text() == "old\n"
     assert path.read_text() == "new\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+
+
+def test_budget_past_the_evaluation_limit_is_bad_input_on_one_line(capsys, tmp_path):
+    spec = tmp_path / "long.yaml"
+    spec.write_text("type: cosine\npeak_lr: 0.1\ndecay_steps: 100000000000000\n")
+    for extra in ([], ["--steps", "10000000001"]):
+        code, out, err = run(capsys, "budget", spec, *extra)
+        assert code == 2 and out == "" and err.count("\n") == 1
+        assert "at most 10,000,000,000 steps" in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from .._chunks import MAX_EVALUATED_STEPS
 from ._common import UsageError, add_config_argument, bounded_float, positive_int
 
 HELP = "steps, wall-clock and cost per phase and per rate band (>90/50/10% of peak, the tail) of a schedule"
@@ -42,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
         if schedule.end_step is None or schedule.end_step < 1:
             raise UsageError("this schedule never ends: give --steps")
         steps = schedule.end_step
+    if steps > MAX_EVALUATED_STEPS:  # bad input, so exit 2 (compute_budget's own check is for library callers)
+        raise UsageError(f"steps: at most {MAX_EVALUATED_STEPS:,} steps, the most a budget evaluates one by one "
+                         f"(got {steps:,}); give --steps N")
     budget = compute_budget(schedule, steps, step_seconds=step_seconds, gpus=args.gpus,
                             gpu_hour_cost=args.gpu_hour_cost)
     print(json.dumps(budget.to_json(), indent=2) if args.json else format_budget(budget))

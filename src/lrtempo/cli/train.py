@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import UsageError, positive_int
+from ._common import UsageError, config_path, positive_int
 
 HELP = "train a built-in task under a schedule (default: charlm under warmup+cosine, 300 updates)"
 
@@ -14,8 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "the schedule plots, checkpoints and summary.json; works under torchrun (DDP). "
                        "Ctrl-C or SIGTERM stop it at an update boundary with a checkpoint; after any stop, "
                        "--resume RUN_DIR continues it exactly.")
-    p.add_argument("config", metavar="CONFIG", nargs="?", default=None,
-                   help="a run config (.yaml, .json or .toml) with task and schedule keys")
+    p.add_argument("config", metavar="CONFIG", nargs="?", default=None, type=config_path,
+                   help="a run config (.yaml, .json or .toml) with task and schedule keys, or a run directory "
+                        "(its config.yaml: a new run under the same config)")
     p.add_argument("--out", metavar="DIR", default="runs", help="parent folder of the run directory (default runs)")
     p.add_argument("--steps", metavar="N", type=positive_int, default=None,
                    help="optimizer updates to run (default: the config's steps, else the schedule's end); "
