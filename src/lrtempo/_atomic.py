@@ -20,9 +20,9 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import IO, TextIO
 
-__all__ = ["atomic_open", "atomic_write_text", "fsync_dir"]
+__all__ = ["atomic_open", "atomic_replace", "atomic_write_text", "fsync_dir"]
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -66,11 +66,31 @@ def atomic_open(path: str | Path) -> Iterator[TextIO]:
             yield fh
         return
     target = Path(os.path.realpath(path))  # replace the file a symlink points to, not the link
+    with atomic_replace(target, keep_mode=None if mode is None else mode & 0o777) as fh:
+        yield fh
+
+
+@contextmanager
+def atomic_replace(target: str | Path, *, binary: bool = False, keep_mode: int | None = None) -> Iterator[IO]:
+    """Write a new ``target`` in a temp file beside it, fsync it and rename it over ``target``.
+
+    The one rename-into-place of the package (text files here, checkpoints in ``train``): a
+    reader sees the old file or the whole new one; any exception removes the temp file and leaves
+    ``target`` as it was. ``keep_mode`` gives the new file those permission bits.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.bin"
+    >>> with atomic_replace(p, binary=True) as fh:
+    ...     _ = fh.write(b"lr")
+    >>> p.read_bytes(), [q.name for q in p.parent.iterdir()]
+    (b'lr', ['a.bin'])
+    """
+    target = Path(target)
     fd, tmp = _create_temp(target)
     try:
-        with open(fd, "w", encoding="utf-8", newline="") as fh:
-            if mode is not None:  # the replacement keeps the old file's permissions
-                os.chmod(fh.fileno() if os.chmod in os.supports_fd else tmp, mode & 0o777)
+        with (open(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="")) as fh:
+            if keep_mode is not None:
+                os.chmod(fh.fileno() if os.chmod in os.supports_fd else tmp, keep_mode)
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

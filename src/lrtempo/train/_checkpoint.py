@@ -10,7 +10,6 @@ renamed, so a crash leaves the previous checkpoint intact, and a failed write
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._atomic import fsync_dir
+from .._atomic import atomic_replace
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "checkpoint_step", "remove_stale_temps",
            "rng_state", "set_rng_state"]
@@ -53,17 +52,8 @@ def save_checkpoint(folder: str | Path, step: int, payload: dict[str, Any], *, k
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"step-{step:08d}.pt"
-    tmp = folder / f".{path.name}.tmp"
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save({"format": CHECKPOINT_FORMAT, "step": step, **payload}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(folder)
+    with atomic_replace(path, binary=True) as fh:  # a failed write (a full disk) leaves no temp file
+        torch.save({"format": CHECKPOINT_FORMAT, "step": step, **payload}, fh)
     for old in sorted(p for p in folder.iterdir() if _NAME.match(p.name))[:-keep]:
         old.unlink()
     return path
