@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..config import ConfigError, Problem, build_schedule, read_config_file
-from ..monitor._detectors import Event, RestartTracker, SpikeDetector, TrapDetector
+from ..monitor._offline import STATUSES, DetectorSettings, detect_log
 from ..monitor._phases import PHASES, PhaseMap, phase_labels_from_rates
 from ._logfile import REQUIRED, is_regular, read_events, read_log_file, resolve_log
 
@@ -163,34 +163,33 @@ def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analys
                     labels, tuple(notes))
 
 
-def _detect(steps, lr, norm, loss, window, schedule, settings):
+def _detect(steps, lr, norm, loss, window, schedule, settings, mode=detect_log):
+    """Events and the trap status over time: the detectors over the rows with a finite loss and gradient norm
+    (``mode``: :func:`~lrtempo.monitor._offline.detect_log`, or the live detectors row by row)."""
     peak = float(lr.max())
-    total = int(steps[-1]) + 1
-    trap = TrapDetector(window, settings.get("trap_threshold", 1e-4))
-    spikes = SpikeDetector(settings.get("spike_window", 100), settings.get("spike_factor", 5.0))
+    last = int(steps[-1])
     if schedule is not None:
-        restart_steps = [p.start for p in schedule.phases(total) if p.name.startswith("cycle ") and p.start > 0]
+        restart_steps = [p.start for p in schedule.phases(last + 1) if p.name.startswith("cycle ") and p.start > 0]
     else:  # a foreign log: a restart is the rate jumping back up by half its peak or more
         jumps = np.flatnonzero(np.diff(lr) > 0.5 * peak) + 1
-        restart_steps = [int(steps[j]) for j in jumps]
-    restarts = RestartTracker(restart_steps, settings.get("restart_window", 20))
-    events: list[Event] = []
-    timeline: list[dict[str, Any]] = []
-    for _k, (s, r, g, f) in enumerate(zip(steps.tolist(), lr.tolist(), norm.tolist(), loss.tolist())):
-        if not (math.isfinite(f) and math.isfinite(g)):
-            continue
-        e = trap.update(s, r, f, g, peak, total - s - 1)
-        if e:
-            events.append(e)
-        events += spikes.update(s, f, g)
-        e = restarts.update(s, f)
-        if e:
-            events.append(e)
-        if timeline and timeline[-1]["status"] == trap.status:
-            timeline[-1]["last_step"] = s
-        else:
-            timeline.append({"status": trap.status, "first_step": s, "last_step": s})
-    return [e.to_json() for e in events], timeline
+        restart_steps = steps[jumps].tolist()
+    fed = np.flatnonzero(np.isfinite(loss) & np.isfinite(norm))
+    s = DetectorSettings(trap_window=window, trap_threshold=settings.get("trap_threshold", 1e-4),
+                         spike_window=settings.get("spike_window", 100), spike_factor=settings.get("spike_factor", 5.0),
+                         restart_window=settings.get("restart_window", 20))
+    at = steps[fed]
+    events, codes = mode(at, lr[fed], norm[fed], loss[fed], peak, last - at, restart_steps, s)
+    return [e.to_json() for e in events], _timeline(at, codes)
+
+
+def _timeline(steps: np.ndarray, codes: np.ndarray) -> list[dict[str, Any]]:
+    """Runs of one trap status: ``{status, first_step, last_step}`` each."""
+    if codes.size == 0:
+        return []
+    starts = np.flatnonzero(np.diff(codes, prepend=-1))
+    stops = np.append(starts[1:], codes.size) - 1
+    return [{"status": STATUSES[c], "first_step": int(a), "last_step": int(b)}
+            for c, a, b in zip(codes[starts].tolist(), steps[starts].tolist(), steps[stops].tolist())]
 
 
 def analysis_png(analysis: Analysis, path: str | Path) -> Path:
