@@ -53,12 +53,17 @@ def _plain(body: bytes) -> bytes | None:
 
 
 def _nan_blanks(body: bytes) -> bytes:
-    """Blank cells as ``nan`` (a blank cell is "no value"), so the C parser reads them."""
-    while b",," in body:
-        body = body.replace(b",,", b",nan,")
+    """Blank cells as ``nan`` (a blank cell is "no value"), so the C parser reads them.
+
+    >>> _nan_blanks(b",1,,2,\\n3,,,\\n")
+    b'nan,1,nan,2,nan\\n3,nan,nan,nan\\n'
+    """
     if body.startswith(b","):
         body = b"nan" + body
-    return body.replace(b"\n,", b"\nnan,").replace(b",\n", b",nan\n")
+    body = body.replace(b",\n", b",nan\n").replace(b"\n,", b"\nnan,")
+    while b",," in body:  # twice at most: a run of blanks is filled every other cell per pass
+        body = body.replace(b",,", b",nan,")
+    return body
 
 
 def _shape_ok(buf: np.ndarray, width: int) -> np.ndarray | None:
