@@ -31,24 +31,24 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from lrtempo.monitor import MONITOR_COLUMNS
-
 SCHEMA = "step,lr,grad_l2_norm,loss"
-FULL = ",".join([SCHEMA, "val_loss", "tokens", "seconds", "skipped_updates", *MONITOR_COLUMNS])
 _PIECE = 200_000
 
 
-def _fmt(values: np.ndarray) -> list[str]:
+def _fmt(values) -> list[str]:
     return list(map(repr, values.tolist()))
 
 
 def write_log(path: Path, n: int, full: bool) -> None:
     """A run of ``n`` updates: warmup then cosine decay, a noisy falling loss, a few gradient-norm spikes."""
+    import numpy as np
+
+    from lrtempo.monitor import MONITOR_COLUMNS
+
     rng = np.random.default_rng(0)
     with open(path, "w", encoding="ascii") as fh:
-        fh.write((FULL if full else SCHEMA) + "\n")
+        fh.write(",".join([SCHEMA, "val_loss", "tokens", "seconds", "skipped_updates", *MONITOR_COLUMNS]
+                          if full else [SCHEMA]) + "\n")
         for lo in range(0, n, _PIECE):
             k = np.arange(lo, min(n, lo + _PIECE))
             warm = n // 50
@@ -95,15 +95,19 @@ def main() -> None:
     parser.add_argument("--sets", default="schema,full")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--big-rounds", type=int, default=1, help="rounds for 10^7 rows and more")
+    parser.add_argument("--write", nargs=3, metavar=("PATH", "ROWS", "SET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs; medians of child "
-          "processes (start-up included); ratio to np.loadtxt of the same file")
+    if args.write:  # in a child, so this process stays small (a child's max RSS counts its parent's at fork)
+        write_log(Path(args.write[0]), int(args.write[1]), args.write[2] == "full")
+        return
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; medians of child processes (start-up "
+          "included); ratio to np.loadtxt of the same file")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         for n in map(int, args.sizes.split(",")):
             for which in args.sets.split(","):
                 log = out / "log.csv"
-                write_log(log, n, which == "full")
+                subprocess.run([sys.executable, __file__, "--write", str(log), str(n), which], check=True)
                 size = log.stat().st_size / 2**20
                 rounds = args.big_rounds if n >= 10**7 else args.rounds
                 runs = {name: [] for name in commands(log, out)}

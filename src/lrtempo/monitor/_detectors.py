@@ -109,13 +109,13 @@ class TrapDetector:
         self.norm.push(grad_norm)
         if not self.loss.full:
             return None
-        slope = self.loss.slope()
+        slope = self.loss.slope_mean()[0]
         per_step = max(0.0, -slope)
         ratio = lr / peak_lr if peak_lr > 0 else float("nan")
-        trend = self.norm.slope()
+        trend, mean_norm = self.norm.slope_mean()
         expected = per_step * remaining_steps if remaining_steps is not None else None
         trapped = ratio < self.lr_ratio and per_step < self.threshold and trend < 0
-        self.details = trap_details(per_step, ratio, trend, self.norm.mean(), expected)
+        self.details = trap_details(per_step, ratio, trend, mean_norm, expected)
         status = TRAP if trapped else NORMAL
         previous, self.status = self.status, status
         if status == previous or (previous == INSUFFICIENT and status == NORMAL):

@@ -33,6 +33,7 @@ import bisect
 import math
 from collections import deque
 from collections.abc import Sequence
+from itertools import accumulate
 
 import numpy as np
 
@@ -53,9 +54,10 @@ def window_sums(suf, suf_u, pre, pre_u, r, w: int):
     return suf + pre, (suf_u - (r + 1) * suf) + (pre_u + (w - r - 1) * pre)
 
 
-def slope_from_sums(sy, sxy, w: int):
-    """Least-squares slope over positions ``0 .. W-1`` from ``Sy`` and ``Sxy`` (floats or arrays)."""
-    sx, den = slope_constants(w)
+def slope_from_sums(sy, sxy, w: int, constants: tuple[float, float] | None = None):
+    """Least-squares slope over positions ``0 .. W-1`` from ``Sy`` and ``Sxy`` (floats or arrays);
+    ``constants`` is :func:`slope_constants` of ``w`` when already at hand."""
+    sx, den = constants or slope_constants(w)
     return (w * sxy - sx * sy) / den
 
 
@@ -78,7 +80,7 @@ class RollingSlope:
     (-1.0, 2.5)
     """
 
-    __slots__ = ("window", "values", "count", "_pre", "_pre_u", "_suf", "_suf_u")
+    __slots__ = ("window", "values", "count", "sy", "sxy", "_pre", "_pre_u", "_suf", "_suf_u", "_constants")
 
     def __init__(self, window: int):
         if window < 2:
@@ -86,10 +88,12 @@ class RollingSlope:
         self.window = window
         self.values: deque[float] = deque(maxlen=window)
         self.count = 0  # values pushed since the start (fixes where the blocks fall)
+        self.sy = self.sxy = 0.0  # the window's sums after the last push
         self._pre: list[float] = []
         self._pre_u: list[float] = []
         self._suf = [0.0] * (window + 1)  # the previous block's suffix sums (none before the first block)
         self._suf_u = [0.0] * (window + 1)
+        self._constants = slope_constants(window)
 
     @property
     def full(self) -> bool:
@@ -97,18 +101,26 @@ class RollingSlope:
 
     def push(self, y: float) -> None:
         pre = self._pre
-        if len(pre) == self.window:
-            self._close_block()
-            pre = self._pre
         u = len(pre)
+        w = self.window
+        if u == w:
+            self._close_block()
+            pre, u = self._pre, 0
         if u:
-            pre.append(pre[-1] + y)
-            self._pre_u.append(self._pre_u[-1] + u * y)
+            p = pre[-1] + y
+            pu = self._pre_u[-1] + u * y
         else:
-            pre.append(y)
-            self._pre_u.append(u * y)
+            p = y
+            pu = u * y
+        pre.append(p)
+        self._pre_u.append(pu)
         self.values.append(y)
         self.count += 1
+        # window_sums spelled out (the live monitor's hot path: no calls); the same operations in the same
+        # order, so the same floats as the array form (tests/test_detector_modes.py holds them to it)
+        suf = self._suf[u + 1]
+        self.sy = suf + p
+        self.sxy = (self._suf_u[u + 1] - (u + 1) * suf) + (pu + (w - u - 1) * p)
 
     def _close_block(self) -> None:
         """The block just completed (the window's values now) becomes the previous block."""
@@ -117,33 +129,31 @@ class RollingSlope:
 
     def _suffix(self, block: Sequence[float], lo: int) -> None:
         """Suffix sums of the previous block, offsets ``W-1`` down to ``lo`` (``block[t]`` at offset ``t``),
-        added in the order of the offline cumulative sum."""
+        added in the order of the offline cumulative sum (``accumulate``: ``total + next``)."""
         w = self.window
-        suf, suf_u = [math.nan] * (w + 1), [math.nan] * (w + 1)
-        suf[w] = suf_u[w] = 0.0
-        s = st = None
-        for t in range(w - 1, lo - 1, -1):
-            y = block[t]
-            s, st = (y, t * y) if s is None else (s + y, st + t * y)
-            suf[t], suf_u[t] = s, st
-        self._suf, self._suf_u = suf, suf_u
+        rev = list(block[lo:])[::-1]
+        sums = list(accumulate(rev))[::-1]
+        sums_u = list(accumulate([t * y for t, y in zip(range(w - 1, lo - 1, -1), rev)]))[::-1]
+        pad = [math.nan] * lo
+        self._suf, self._suf_u = pad + sums + [0.0], pad + sums_u + [0.0]
 
     def sums(self) -> tuple[float, float]:
         """``(Sy, Sxy)`` of the values in the window (``Sxy`` meaningful once it is full)."""
-        r = len(self._pre) - 1
-        if r < 0:
-            return 0.0, 0.0
-        return window_sums(self._suf[r + 1], self._suf_u[r + 1], self._pre[r], self._pre_u[r], r, self.window)
+        return self.sy, self.sxy
 
     def slope(self) -> float:
         """Change per step of the best-fit line through the full window (nan until full)."""
-        if not self.full:
-            return math.nan
-        sy, sxy = self.sums()
-        return slope_from_sums(sy, sxy, self.window)
+        return self.slope_mean()[0]
 
     def mean(self) -> float:
-        return self.sums()[0] / len(self.values) if self.values else math.nan
+        return self.slope_mean()[1]
+
+    def slope_mean(self) -> tuple[float, float]:
+        """``(slope(), mean())``; slope_from_sums spelled out, as in :meth:`push`."""
+        if self.count < self.window:
+            return math.nan, (self.sy / self.count if self.count else math.nan)
+        sx, den = self._constants
+        return (self.window * self.sxy - sx * self.sy) / den, self.sy / self.window
 
     def state(self) -> dict:
         return {"values": list(self.values), "count": self.count}
@@ -186,10 +196,12 @@ class RollingMedian:
         bisect.insort(self.sorted, y)
 
     def median(self) -> float:
-        n = len(self.sorted)
+        ordered = self.sorted
+        n = len(ordered)
         if n == 0:
             return math.nan
-        return middle(self.sorted[n // 2 - 1] if n > 1 else 0.0, self.sorted[n // 2], n)
+        mid = n // 2  # middle(), spelled out on the hot path
+        return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
 
 # -- the same statistics over whole arrays ----------------------------------------------------------------------
