@@ -355,6 +355,9 @@ def test_the_columnar_reader_agrees_with_the_exact_reader(tmp_path_factory, rows
     path = tmp_path_factory.mktemp("cols") / "log.csv"
     path.write_bytes((eol.join([header, *lines]) + eol + tail).encode())
     assert _outcome(read_log_file, path) == _outcome(_read_log_file, path)
+    drawn_only = _outcome(lambda p: read_log_file(p, columns=()), path)  # what analyze reads: the same refusals
+    assert drawn_only == _outcome(lambda p: _read_log_file(p, ()), path)
+    assert drawn_only[0] == _outcome(read_log_file, path)[0] and "val" not in (drawn_only[2:3] or [{}])[0]
 
 
 def test_a_plain_log_is_read_columnar(tmp_path):

@@ -142,7 +142,7 @@ def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analys
     """Analyze a run directory or a log CSV (read by :func:`read_log_file`: exactly, or refused)."""
     target = Path(target)
     run_dir, log_path = resolve_log(target)
-    log = read_log_file(log_path)
+    log = read_log_file(log_path, columns=())  # the drawn columns only: nothing else is used
     m, steps = log.columns, log.steps
     notes = list(log.notes)
     notes += [f"no finite values in column {c}: the detectors that need it found nothing"

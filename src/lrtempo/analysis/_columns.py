@@ -90,13 +90,13 @@ def _infinities_written(body: bytes, breaks: np.ndarray, rows: np.ndarray, index
 class _Chunks:
     """Parses chunks of whole lines with one structured dtype; remembers what it read."""
 
-    def __init__(self, header: list[str], first_row: list[str]):
+    def __init__(self, header: list[str], first_row: list[str], wanted: tuple[str, ...] | None):
         self.width = len(header)
         self.step = header.index("step")
         # a column not drawn is read as numbers when it is one on the first row (if it turns to text later,
         # the chunk fails and the exact reader decides); an unnamed column (a pandas index) is never read
-        self.cols = [i for i, name in enumerate(header) if name and
-                     (name in NUMERIC or parse_number(first_row[i]) is not None)]
+        self.cols = [i for i, name in enumerate(header) if name and (name in NUMERIC or (
+                     (wanted is None or name in wanted) and parse_number(first_row[i]) is not None))]
         self.names = [header[i] for i in self.cols]
         self.dtype = np.dtype([(f"c{i}", np.int64 if i == self.step else np.float64) for i in self.cols])
         self.parts: list[np.ndarray] = []
@@ -141,7 +141,8 @@ def _values_ok(steps: np.ndarray, columns: dict[str, np.ndarray]) -> bool:
     return bool(steps.min() >= 0 and np.all(np.isfinite(lr) & (lr >= 0)) and not np.any(norm < 0))
 
 
-def read_columns(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]] | None:
+def read_columns(path: Path, wanted: tuple[str, ...] | None = None
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]] | None:
     """``(steps, columns, notes)`` of a plain log read columnar, or None: read it with the exact reader.
 
     The steps are as written (a resumed run's repeated steps included); the caller keeps the rows in effect.
@@ -165,7 +166,8 @@ def read_columns(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray], list[st
             cut = data.rfind(b"\n")
             body, data = data[:cut + 1], data[cut + 1:]
             if body:
-                chunks = chunks or _Chunks(header, body[:body.find(b"\n")].rstrip(b"\r").decode("latin-1").split(","))
+                first = body[:body.find(b"\n")].rstrip(b"\r").decode("latin-1").split(",")
+                chunks = chunks or _Chunks(header, first, wanted)
                 if not chunks.add(body):
                     return None
                 lines += body.count(b"\n")

@@ -350,22 +350,25 @@ def _collector_paused():
             gc.enable()
 
 
-def read_log_file(path: str | Path) -> LogFile:
+def read_log_file(path: str | Path, columns: tuple[str, ...] | None = None) -> LogFile:
     """Read a log CSV exactly by the rules above, or raise :class:`~lrtempo.config.ConfigError` (one line).
 
     A plain file (ASCII, no quotes, no blank lines: what trainers write) is read by the columnar reader
     (:mod:`._columns`: NumPy's C parser a chunk at a time, the checks on the arrays); anything it does not
     accept as it is (a refusal among them) is read again by the exact row reader, which says what and where.
+
+    ``columns``: read only these of the columns not in :data:`NUMERIC` (``()``: none; default all). The
+    drawn columns are always read and checked, so what is refused does not change.
     """
     path = Path(path)
     _check_regular(path)
     from ._columns import read_columns
 
-    fast = read_columns(path)
+    fast = read_columns(path, columns)
     if fast is not None:
         return _in_effect(path, *fast, None)
     with _collector_paused():
-        return _read_log_file(path)
+        return _read_log_file(path, columns)
 
 
 def _in_effect(path: Path, steps: np.ndarray, columns: dict[str, np.ndarray], notes: list[str],
@@ -379,7 +382,7 @@ def _in_effect(path: Path, steps: np.ndarray, columns: dict[str, np.ndarray], no
     return LogFile(path, steps, {"step": steps, **columns}, tuple(notes))
 
 
-def _read_log_file(path: Path) -> LogFile:
+def _read_log_file(path: Path, wanted: tuple[str, ...] | None = None) -> LogFile:
     header, rows, numbers, notes = _read_rows(path)
     _check_header(path, header)
     width = len(header)
@@ -392,7 +395,7 @@ def _read_log_file(path: Path) -> LogFile:
     steps = _steps(path, cells[header.index("step")], numbers)
     columns: dict[str, np.ndarray] = {}
     for index, name in enumerate(header):
-        if name and name != "step":
+        if name and name != "step" and (wanted is None or name in NUMERIC or name in wanted):
             values = _numbers(path, name, cells[index], numbers)
             if values is not None:
                 columns[name] = values
