@@ -178,8 +178,11 @@ def _detect(steps, lr, norm, loss, window, schedule, settings, mode=detect_log):
     s = DetectorSettings(trap_window=window, trap_threshold=settings.get("trap_threshold", 1e-4),
                          spike_window=settings.get("spike_window", 100), spike_factor=settings.get("spike_factor", 5.0),
                          restart_window=settings.get("restart_window", 20))
-    at = steps[fed]
-    events, codes = mode(at, lr[fed], norm[fed], loss[fed], peak, last - at, restart_steps, s)
+    if fed.size == steps.size:  # every row (the usual case): no copies
+        at, lr_, norm_, loss_ = steps, lr, norm, loss
+    else:
+        at, lr_, norm_, loss_ = steps[fed], lr[fed], norm[fed], loss[fed]
+    events, codes = mode(at, lr_, norm_, loss_, peak, last - at, restart_steps, s)
     return [e.to_json() for e in events], _timeline(at, codes)
 
 

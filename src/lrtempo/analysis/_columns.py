@@ -128,10 +128,11 @@ class _Chunks:
         return True
 
     def columns(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        table = self.parts[0] if len(self.parts) == 1 else np.concatenate(self.parts)
-        self.parts = []
-        out = {name: np.ascontiguousarray(table[f"c{i}"]) for name, i in zip(self.names, self.cols)}
-        del table
+        parts, self.parts = self.parts, []
+        out = {}
+        for name, i in zip(self.names, self.cols):  # column by column: the chunks plus the columns at most
+            out[name] = np.concatenate([part[f"c{i}"] for part in parts])
+        del parts
         return out.pop("step"), out
 
 

@@ -93,10 +93,13 @@ def _trap_rules(steps, lr, norm, loss, peak, remaining, s: DetectorSettings, cod
     w, n = s.trap_window, steps.size
     sy, sxy = rolling_sums(loss, w)
     slope = slope_from_sums(sy[w - 1:], sxy[w - 1:], w)
+    del sy, sxy
     per_step = np.where(-slope > 0, -slope, 0.0)  # max(0.0, -slope), as the live detector takes it
+    del slope
     ratio = lr[w - 1:] / peak if peak > 0 else np.full(n - w + 1, np.nan)
     ny, nxy = rolling_sums(norm, w)
     trend = slope_from_sums(ny[w - 1:], nxy[w - 1:], w)
+    del nxy
     trapped = (ratio < s.lr_ratio) & (per_step < s.trap_threshold) & (trend < 0)
     codes[w - 1:] = np.where(trapped, 2, 1)
     previous = np.concatenate([[0], codes[:-1]])
