@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -315,3 +316,62 @@ def test_numbers_round_trip_bit_exactly(tmp_path_factory, values):
     for column, expected in (("lr", [lr for lr, _ in values]), ("loss", [g for _, g in values])):
         got = log.columns[column].tolist()
         assert [x.hex() for x in got] == [x.hex() for x in expected]
+
+
+# --- the columnar reader reads what the exact reader reads, and refuses what it refuses --------------------------
+
+_CELLS = ["0", "1", "7", "12", "-1", "+3", "1.0", "2e0", "0.1", "-2.5e-3", "", " ", "nan", "NaN", "inf", "-inf",
+          "Infinity", "1e400", "-1e400", "1_0", "0x10", "abc", "9223372036854775807", "9223372036854775808"]
+
+
+def _outcome(read, path: Path):
+    try:
+        log = read(path)
+    except ConfigError as exc:
+        return ("refused", str(exc))
+    return ("read", log.steps.tolist(), {k: v.view(np.int64).tolist() if v.dtype == np.float64 else v.tolist()
+                                          for k, v in log.columns.items()}, log.notes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.sampled_from(_CELLS), st.sampled_from(_CELLS),
+                          st.sampled_from(_CELLS), st.sampled_from(_CELLS)), min_size=1, max_size=12),
+       st.sampled_from(["\n", "\r\n"]), st.sampled_from(["", ",extra", ","]), st.booleans(),
+       st.sampled_from(["", "x", "5,0.1"]))
+def test_the_columnar_reader_agrees_with_the_exact_reader(tmp_path_factory, rows, eol, extra_header, step_cells,
+                                                          tail):
+    """Random plain logs (the columnar reader's ground) with hostile cells, restarts, CRLF, a text or unnamed
+    column and a torn tail: the same rows bit for bit and the same notes, or the same refusal, word for word."""
+    from lrtempo.analysis._logfile import _read_log_file
+
+    header = HEADER + extra_header.replace(",", ",val" if extra_header == ",extra" else ",")
+    lines = []
+    for step, a, b, c, d in rows:
+        first = a if step_cells and step % 5 == 0 else str(step)
+        cells = [first, b if step % 3 else "0.1", c if step % 2 else "1.0", d]
+        if extra_header:
+            cells.append("text" if extra_header == ",extra" and step == 11 else b)
+        lines.append(",".join(cells))
+    path = tmp_path_factory.mktemp("cols") / "log.csv"
+    path.write_bytes((eol.join([header, *lines]) + eol + tail).encode())
+    assert _outcome(read_log_file, path) == _outcome(_read_log_file, path)
+    drawn_only = _outcome(lambda p: read_log_file(p, columns=()), path)  # what analyze reads: the same refusals
+    assert drawn_only == _outcome(lambda p: _read_log_file(p, ()), path)
+    assert drawn_only[0] == _outcome(read_log_file, path)[0] and "val" not in (drawn_only[2:3] or [{}])[0]
+
+
+def test_a_plain_log_is_read_columnar(tmp_path):
+    """The fast reader takes the common case itself: blanks, CRLF, infinities, a resumed run, a torn tail."""
+    from lrtempo.analysis._columns import read_columns
+
+    lines = [f"{k},0.1,{'inf' if k == 3 else '1.5'},{'' if k % 4 else '2.0'},ok" for k in [*range(10), *range(5, 12)]]
+    path = tmp_path / "log.csv"
+    path.write_bytes(("\r\n".join([HEADER + ",phase", *lines]) + "\r\n12,0.1").encode())
+    steps, columns, notes = read_columns(path)
+    assert steps.tolist() == [*range(10), *range(5, 12)] and set(columns) == {"lr", "grad_l2_norm", "loss"}
+    assert notes == ["log.csv: its last line (19) has no line break and 2 of 5 cells (a write cut short): left out"]
+    log = read_log_file(path)
+    assert log.steps.tolist() == list(range(12)) and math.isinf(log.columns["grad_l2_norm"][3])
+    assert np.isnan(log.columns["loss"][1]) and log.columns["loss"][4] == 2.0
+    big = _log(tmp_path, [f"{2**53 + 1},0.1,1.0,2.0"], name="big.csv")
+    assert read_columns(big)[0].tolist() == [2**53 + 1]

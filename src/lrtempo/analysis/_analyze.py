@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from ..config import ConfigError, Problem, build_schedule, read_config_file
-from ..monitor._detectors import Event, RestartTracker, SpikeDetector, TrapDetector
+from ..monitor._offline import STATUSES, DetectorSettings, detect_log
 from ..monitor._phases import PHASES, PhaseMap, phase_labels_from_rates
 from ._logfile import REQUIRED, is_regular, read_events, read_log_file, resolve_log
+from ._thin import thin_rows
 
 __all__ = ["Analysis", "REQUIRED", "analyze_log", "read_metrics"]
 
@@ -141,7 +142,7 @@ def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analys
     """Analyze a run directory or a log CSV (read by :func:`read_log_file`: exactly, or refused)."""
     target = Path(target)
     run_dir, log_path = resolve_log(target)
-    log = read_log_file(log_path)
+    log = read_log_file(log_path, columns=())  # the drawn columns only: nothing else is used
     m, steps = log.columns, log.steps
     notes = list(log.notes)
     notes += [f"no finite values in column {c}: the detectors that need it found nothing"
@@ -163,50 +164,93 @@ def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analys
                     labels, tuple(notes))
 
 
-def _detect(steps, lr, norm, loss, window, schedule, settings):
+def _detect(steps, lr, norm, loss, window, schedule, settings, mode=detect_log):
+    """Events and the trap status over time: the detectors over the rows with a finite loss and gradient norm
+    (``mode``: :func:`~lrtempo.monitor._offline.detect_log`, or the live detectors row by row)."""
     peak = float(lr.max())
-    total = int(steps[-1]) + 1
-    trap = TrapDetector(window, settings.get("trap_threshold", 1e-4))
-    spikes = SpikeDetector(settings.get("spike_window", 100), settings.get("spike_factor", 5.0))
+    last = int(steps[-1])
     if schedule is not None:
-        restart_steps = [p.start for p in schedule.phases(total) if p.name.startswith("cycle ") and p.start > 0]
+        restart_steps = [p.start for p in schedule.phases(last + 1) if p.name.startswith("cycle ") and p.start > 0]
     else:  # a foreign log: a restart is the rate jumping back up by half its peak or more
         jumps = np.flatnonzero(np.diff(lr) > 0.5 * peak) + 1
-        restart_steps = [int(steps[j]) for j in jumps]
-    restarts = RestartTracker(restart_steps, settings.get("restart_window", 20))
-    events: list[Event] = []
-    timeline: list[dict[str, Any]] = []
-    for _k, (s, r, g, f) in enumerate(zip(steps.tolist(), lr.tolist(), norm.tolist(), loss.tolist())):
-        if not (math.isfinite(f) and math.isfinite(g)):
-            continue
-        e = trap.update(s, r, f, g, peak, total - s - 1)
-        if e:
-            events.append(e)
-        events += spikes.update(s, f, g)
-        e = restarts.update(s, f)
-        if e:
-            events.append(e)
-        if timeline and timeline[-1]["status"] == trap.status:
-            timeline[-1]["last_step"] = s
-        else:
-            timeline.append({"status": trap.status, "first_step": s, "last_step": s})
-    return [e.to_json() for e in events], timeline
+        restart_steps = steps[jumps].tolist()
+    fed = np.flatnonzero(np.isfinite(loss) & np.isfinite(norm))
+    s = DetectorSettings(trap_window=window, trap_threshold=settings.get("trap_threshold", 1e-4),
+                         spike_window=settings.get("spike_window", 100), spike_factor=settings.get("spike_factor", 5.0),
+                         restart_window=settings.get("restart_window", 20))
+    if fed.size == steps.size:  # every row (the usual case): no copies
+        at, lr_, norm_, loss_ = steps, lr, norm, loss
+    else:
+        at, lr_, norm_, loss_ = steps[fed], lr[fed], norm[fed], loss[fed]
+    events, codes = mode(at, lr_, norm_, loss_, peak, last - at, restart_steps, s)
+    return [e.to_json() for e in events], _timeline(at, codes)
+
+
+def _timeline(steps: np.ndarray, codes: np.ndarray) -> list[dict[str, Any]]:
+    """Runs of one trap status: ``{status, first_step, last_step}`` each."""
+    if codes.size == 0:
+        return []
+    starts = np.flatnonzero(np.diff(codes, prepend=-1))
+    stops = np.append(starts[1:], codes.size) - 1
+    return [{"status": STATUSES[c], "first_step": int(a), "last_step": int(b)}
+            for c, a, b in zip(codes[starts].tolist(), steps[starts].tolist(), steps[stops].tolist())]
+
+
+#: step buckets the PNG's series are thinned to (twice its width in pixels: 12 in at 100 dpi)
+PNG_BUCKETS = 2_400
+#: event labels per kind across the PNG (one per slot of the step range; every event keeps its line)
+PNG_LABEL_SLOTS = 120
+
+
+def _png_series(m: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The rows the PNG draws: all of a short log; of a long one, each bucket's first, last, lowest and highest
+    value of every drawn series and its first gap (:func:`~lrtempo.analysis._thin.thin_rows`)."""
+    n = int(m["step"].size)
+    if n <= 4 * PNG_BUCKETS:
+        return np.arange(n), m
+    rows = thin_rows(n, [m[c] for c in ("lr", "grad_l2_norm", "loss")], PNG_BUCKETS, gaps="bucket")
+    out = {c: m[c][rows] for c in ("step", "lr", "grad_l2_norm", "loss")}
+    if "val_loss" in m:
+        ok = np.flatnonzero(np.isfinite(m["val_loss"]))
+        if ok.size > 4 * PNG_BUCKETS:
+            ok = ok[thin_rows(ok.size, [m["val_loss"][ok]], PNG_BUCKETS)]
+        out["val_steps"], out["val_loss"] = m["step"][ok], m["val_loss"][ok]
+    return rows, out
+
+
+def _labelled(events: list[dict[str, Any]], first: int, last: int) -> list[dict[str, Any]]:
+    """The events to label: the first of each kind in each of :data:`PNG_LABEL_SLOTS` slots of the steps."""
+    span = max(1, last - first + 1)
+    seen, out = set(), []
+    for e in events:
+        key = (e["kind"], (int(e["step"]) - first) * PNG_LABEL_SLOTS // span)
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out
 
 
 def analysis_png(analysis: Analysis, path: str | Path) -> Path:
-    """Rate, gradient norm and loss on a shared step axis, with phase bands and event marks."""
+    """Rate, gradient norm and loss on a shared step axis, with phase bands and event marks.
+
+    A long log is thinned per bucket of steps first (:func:`_png_series`), so the plot costs the same for a
+    thousand rows as for ten million.
+    """
     from ..plot._png import png_figure
 
-    m = analysis.metrics
+    _, m = _png_series(analysis.metrics)
     steps = m["step"]
     colors = PHASE_COLORS
+    marks = np.asarray([e["step"] for e in analysis.events], dtype=np.float64)
+    labels = _labelled(analysis.events, int(steps[0]), int(steps[-1])) if steps.size else []
     with png_figure(path, 3, sharex=True, figsize=(12, 8)) as (fig, axes):
         series = [("lr", "learning rate", False), ("grad_l2_norm", "gradient L2 norm", True), ("loss", "loss", False)]
         for ax, (col, title, logy) in zip(axes, series):
             ax.plot(steps, m[col], lw=1.0, color="tab:blue", label=col)
             if col == "loss" and "val_loss" in m and np.isfinite(m["val_loss"]).any():
                 ok = np.isfinite(m["val_loss"])
-                ax.plot(steps[ok], m["val_loss"][ok], "o-", ms=3, color="tab:orange", label="val_loss")
+                val_steps = m.get("val_steps", steps)
+                ax.plot(val_steps[ok], m["val_loss"][ok], "o-", ms=3, color="tab:orange", label="val_loss")
                 ax.legend(loc="upper right", fontsize=8)
             shown = m[col][np.isfinite(m[col])]
             if logy and shown.size and np.all(shown > 0):
@@ -215,12 +259,13 @@ def analysis_png(analysis: Analysis, path: str | Path) -> Path:
             ax.grid(alpha=0.3)
             for p in analysis.phases:
                 ax.axvspan(p["first_step"], p["last_step"] + 1, color=colors[p["phase"]], alpha=0.8, lw=0, zorder=0)
-            for e in analysis.events:
-                ax.axvline(e["step"], color="tab:red", lw=0.8, ls=":")
+            if marks.size:  # one collection however many events
+                ax.vlines(marks, 0, 1, transform=ax.get_xaxis_transform(), colors="tab:red", lw=0.8,
+                          linestyles=":")
         for p in analysis.phases:
             axes[0].annotate(p["phase"], xy=((p["first_step"] + p["last_step"]) / 2, 1.0),
                              xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=8)
-        for e in analysis.events:
+        for e in labels:
             axes[2].annotate(e["kind"], xy=(e["step"], 0.02), xycoords=("data", "axes fraction"), rotation=90,
                              fontsize=7, color="tab:red", va="bottom")
         axes[-1].set_xlabel("step")

@@ -28,7 +28,6 @@ note. The rules, also in ``docs/diagnostics.md``:
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import csv
 import gc
@@ -296,30 +295,46 @@ def _numbers(path: Path, name: str, cells: tuple[str, ...], numbers: list[int]) 
     return values
 
 
-def _resume_order(path: Path, steps: np.ndarray, numbers: list[int]) -> tuple[np.ndarray, str | None]:
+def _line_of(numbers: np.ndarray | None, i: int) -> int:
+    """The line of row ``i``: from the list kept by the exact reader, or ``i + 2`` (the fast reader reads only
+    files where every line after the header is a row)."""
+    return int(numbers[i]) if numbers is not None else i + 2
+
+
+def _resume_order(path: Path, steps: np.ndarray, numbers: np.ndarray | None) -> tuple[np.ndarray, str | None]:
     """The rows in effect: a step that goes back to a logged step starts a resumed run, whose rows replace
-    the earlier rows from that step on. A step that goes back to a step never logged is refused."""
-    if steps.size < 2 or bool(np.all(np.diff(steps) > 0)):
+    the earlier rows from that step on. A step that goes back to a step never logged is refused.
+
+    The rows in effect are always a few runs of consecutive rows (each restart cuts the last runs short and
+    starts a new one), so this costs one pass over the steps plus a binary search per restart.
+    """
+    back = np.flatnonzero(np.diff(steps) <= 0) + 1 if steps.size > 1 else np.zeros(0, dtype=np.int64)
+    if back.size == 0:
         return np.arange(steps.size), None
-    kept_steps: list[int] = []
-    kept: list[int] = []
-    restarts: list[int] = []
-    dropped = 0
-    for i, s in enumerate(steps.tolist()):
-        if kept_steps and s <= kept_steps[-1]:
-            j = bisect.bisect_left(kept_steps, s)
-            if kept_steps[j] != s:
-                raise _refuse(path, f"line {numbers[i]}: step: {s} after {kept_steps[-1]} goes back to a step "
-                                    "no earlier row has: steps must increase (a resumed run may go back to a "
-                                    "step it logged before)")
-            dropped += len(kept) - j
-            del kept_steps[j:], kept[j:]
-            restarts.append(numbers[i])
-        kept_steps.append(s)
-        kept.append(i)
-    note = (f"{path.name}: steps go back to a step logged before at {_lines(restarts)} (a resumed run?): "
-            f"from there the later rows replace the earlier ones ({dropped} earlier rows left out)")
-    return np.asarray(kept, dtype=np.int64), note
+    runs: list[list[int]] = [[0, int(back[0])]]  # [first, stop) row ranges in effect, steps increasing
+    ends = [*back.tolist()[1:], steps.size]
+    for i, stop in zip(back.tolist(), ends):
+        s = int(steps[i])
+        while len(runs) > 1 and int(steps[runs[-1][0]]) > s:
+            runs.pop()  # a whole earlier run lies past the step gone back to
+        first, end = runs[-1]
+        j = first + int(np.searchsorted(steps[first:end], s))
+        if j >= end or int(steps[j]) != s:
+            raise _refuse(path, f"line {_line_of(numbers, i)}: step: {s} after {int(steps[i - 1])} goes back to a "
+                                "step no earlier row has: steps must increase (a resumed run may go back to a "
+                                "step it logged before)")
+        if j == first:
+            runs.pop()
+        else:
+            runs[-1][1] = j
+        runs.append([i, stop])
+    keep = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in runs])
+    restarts = [_line_of(numbers, i) for i in back[:_LISTED + 1].tolist()]
+    listed = _lines(restarts) if back.size <= _LISTED else (
+        f"lines {', '.join(map(str, restarts[:_LISTED]))} and {back.size - _LISTED} more")
+    note = (f"{path.name}: steps go back to a step logged before at {listed} (a resumed run?): "
+            f"from there the later rows replace the earlier ones ({steps.size - keep.size} earlier rows left out)")
+    return keep, note
 
 
 @contextlib.contextmanager
@@ -335,13 +350,39 @@ def _collector_paused():
             gc.enable()
 
 
-def read_log_file(path: str | Path) -> LogFile:
-    """Read a log CSV exactly by the rules above, or raise :class:`~lrtempo.config.ConfigError` (one line)."""
+def read_log_file(path: str | Path, columns: tuple[str, ...] | None = None) -> LogFile:
+    """Read a log CSV exactly by the rules above, or raise :class:`~lrtempo.config.ConfigError` (one line).
+
+    A plain file (ASCII, no quotes, no blank lines: what trainers write) is read by the columnar reader
+    (:mod:`._columns`: NumPy's C parser a chunk at a time, the checks on the arrays); anything it does not
+    accept as it is (a refusal among them) is read again by the exact row reader, which says what and where.
+
+    ``columns``: read only these of the columns not in :data:`NUMERIC` (``()``: none; default all). The
+    drawn columns are always read and checked, so what is refused does not change.
+    """
+    path = Path(path)
+    _check_regular(path)
+    from ._columns import read_columns
+
+    fast = read_columns(path, columns)
+    if fast is not None:
+        return _in_effect(path, *fast, None)
     with _collector_paused():
-        return _read_log_file(Path(path))
+        return _read_log_file(path, columns)
 
 
-def _read_log_file(path: Path) -> LogFile:
+def _in_effect(path: Path, steps: np.ndarray, columns: dict[str, np.ndarray], notes: list[str],
+               numbers: np.ndarray | None) -> LogFile:
+    keep, note = _resume_order(path, steps, numbers)
+    if note:
+        notes.append(note)
+    if keep.size < steps.size:
+        steps = steps[keep]
+        columns = {name: values[keep] for name, values in columns.items()}
+    return LogFile(path, steps, {"step": steps, **columns}, tuple(notes))
+
+
+def _read_log_file(path: Path, wanted: tuple[str, ...] | None = None) -> LogFile:
     header, rows, numbers, notes = _read_rows(path)
     _check_header(path, header)
     width = len(header)
@@ -354,17 +395,11 @@ def _read_log_file(path: Path) -> LogFile:
     steps = _steps(path, cells[header.index("step")], numbers)
     columns: dict[str, np.ndarray] = {}
     for index, name in enumerate(header):
-        if name and name != "step":
+        if name and name != "step" and (wanted is None or name in NUMERIC or name in wanted):
             values = _numbers(path, name, cells[index], numbers)
             if values is not None:
                 columns[name] = values
-    keep, note = _resume_order(path, steps, numbers)
-    if note:
-        notes.append(note)
-    if keep.size < steps.size:
-        steps = steps[keep]
-        columns = {name: values[keep] for name, values in columns.items()}
-    return LogFile(path, steps, {"step": steps, **columns}, tuple(notes))
+    return _in_effect(path, steps, columns, notes, np.asarray(numbers, dtype=np.int64))
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from typing import Any
 from ._rolling import RollingMedian, RollingSlope
 
 __all__ = ["Event", "TrapDetector", "SpikeDetector", "RestartTracker", "StalenessTracker",
-           "INSUFFICIENT", "NORMAL", "TRAP", "STALE", "ALIGNED"]
+           "INSUFFICIENT", "NORMAL", "TRAP", "STALE", "ALIGNED", "restart_event", "spike_events", "trap_details",
+           "trap_event"]
 
 INSUFFICIENT, NORMAL, TRAP = "insufficient_history", "normal", "ASYMPTOTIC_TRAP"
 STALE, ALIGNED = "HIGH_MOMENTUM_STALENESS", "momentum_aligned"
@@ -36,6 +37,52 @@ class Event:
 
 def _finite(x: float) -> float | None:
     return x if isinstance(x, float) and math.isfinite(x) else None
+
+
+def trap_details(per_step: float, ratio: float, trend: float, mean_norm: float,
+                 expected: float | None) -> dict[str, Any]:
+    """The values behind a trap status (both modes report these, by these names)."""
+    return {"loss_improvement_per_step": per_step, "lr_ratio": ratio, "grad_norm_trend": trend,
+            "mean_grad_norm": mean_norm, "expected_remaining_improvement": expected}
+
+
+def trap_event(step: int, status: str, details: dict[str, Any], remaining_steps: int | None) -> Event:
+    """The event of the trap status changing to ``status`` (``TRAP``, or out of it)."""
+    per_step, ratio, expected = (details["loss_improvement_per_step"], details["lr_ratio"],
+                                 details["expected_remaining_improvement"])
+    if status == TRAP:
+        left = (f"the {remaining_steps} steps the schedule has left are expected to improve the loss by "
+                f"{expected:.3g}" if expected is not None else "the loss has stopped improving")
+        return Event(step, TRAP, f"asymptotic trap: rate at {ratio:.1%} of peak, loss improving "
+                     f"{per_step:.2e}/step, gradient norm falling; {left}. Consider a warm restart or "
+                     "stopping early.", dict(details))
+    return Event(step, "TRAP_CLEARED", f"out of the trap: loss improving {per_step:.2e}/step at {ratio:.1%} of "
+                 "peak", dict(details))
+
+
+def spike_events(step: int, grad_norm: float, median: float, factor: float, loss: float, loss_median: float,
+                 loss_factor: float) -> list[Event]:
+    """The spike rule: the norm above ``factor`` times its rolling median, the loss above ``loss_factor``
+    times its own (each median > 0)."""
+    events = []
+    if grad_norm > factor * median > 0:
+        events.append(Event(step, "GRAD_NORM_SPIKE", f"gradient norm {grad_norm:.3g} is "
+                            f"{grad_norm / median:.1f}x its rolling median {median:.3g}: divergence risk",
+                            {"grad_l2_norm": grad_norm, "rolling_median": median}))
+    if loss > loss_factor * loss_median > 0:
+        events.append(Event(step, "LOSS_DIVERGENCE", f"loss {loss:.4g} is {loss / loss_median:.1f}x its "
+                            f"rolling median {loss_median:.4g}", {"loss": loss, "rolling_median": loss_median}))
+    return events
+
+
+def restart_event(step: int, prev_step: int, prev: float, level: float) -> Event:
+    """Whether the cycle from the restart at ``prev_step`` (loss level ``prev``) to ``step`` lowered the loss."""
+    gain = prev - level
+    kind = "RESTART_PRODUCTIVE" if gain > 0 else "RESTART_UNPRODUCTIVE"
+    verdict = "lowered" if gain > 0 else "did not lower"
+    return Event(step, kind, f"the cycle from step {prev_step} to {step} {verdict} the loss: {prev:.4g} -> "
+                 f"{level:.4g}", {"loss_before": prev, "loss_now": level, "improvement": gain,
+                                  "previous_restart": prev_step})
 
 
 class TrapDetector:
@@ -62,35 +109,27 @@ class TrapDetector:
         self.norm.push(grad_norm)
         if not self.loss.full:
             return None
-        slope = self.loss.slope()
+        slope = self.loss.slope_mean()[0]
         per_step = max(0.0, -slope)
         ratio = lr / peak_lr if peak_lr > 0 else float("nan")
-        trend = self.norm.slope()
+        trend, mean_norm = self.norm.slope_mean()
         expected = per_step * remaining_steps if remaining_steps is not None else None
         trapped = ratio < self.lr_ratio and per_step < self.threshold and trend < 0
-        self.details = {"loss_improvement_per_step": per_step, "lr_ratio": ratio, "grad_norm_trend": trend,
-                        "mean_grad_norm": self.norm.mean(), "expected_remaining_improvement": expected}
+        self.details = trap_details(per_step, ratio, trend, mean_norm, expected)
         status = TRAP if trapped else NORMAL
         previous, self.status = self.status, status
         if status == previous or (previous == INSUFFICIENT and status == NORMAL):
             return None
-        if status == TRAP:
-            left = (f"the {remaining_steps} steps the schedule has left are expected to improve the loss by "
-                    f"{expected:.3g}" if expected is not None else "the loss has stopped improving")
-            return Event(step, TRAP, f"asymptotic trap: rate at {ratio:.1%} of peak, loss improving "
-                         f"{per_step:.2e}/step, gradient norm falling; {left}. Consider a warm restart or "
-                         "stopping early.", dict(self.details))
-        return Event(step, "TRAP_CLEARED", f"out of the trap: loss improving {per_step:.2e}/step at {ratio:.1%} of "
-                     "peak", dict(self.details))
+        return trap_event(step, status, self.details, remaining_steps)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"loss": list(self.loss.values), "norm": list(self.norm.values), "status": self.status}
+        return {"loss": list(self.loss.values), "norm": list(self.norm.values), "status": self.status,
+                "pushes": self.loss.count}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.loss, self.norm = RollingSlope(self.window), RollingSlope(self.window)
-        for a, b in zip(state["loss"], state["norm"]):
-            self.loss.push(a)
-            self.norm.push(b)
+        pushes = state.get("pushes")  # absent in an older checkpoint: the window is pushed afresh
+        self.loss = RollingSlope.restore(self.window, state["loss"], pushes)
+        self.norm = RollingSlope.restore(self.window, state["norm"], pushes)
         self.status = state["status"]
 
 
@@ -110,15 +149,8 @@ class SpikeDetector:
     def update(self, step: int, loss: float, grad_norm: float) -> list[Event]:
         events = []
         if len(self.norms.values) >= self.min_history:
-            median = self.norms.median()
-            if grad_norm > self.factor * median > 0:
-                events.append(Event(step, "GRAD_NORM_SPIKE", f"gradient norm {grad_norm:.3g} is "
-                                    f"{grad_norm / median:.1f}x its rolling median {median:.3g}: divergence risk",
-                                    {"grad_l2_norm": grad_norm, "rolling_median": median}))
-            loss_median = self.losses.median()
-            if loss > self.loss_factor * loss_median > 0:
-                events.append(Event(step, "LOSS_DIVERGENCE", f"loss {loss:.4g} is {loss / loss_median:.1f}x its "
-                                    f"rolling median {loss_median:.4g}", {"loss": loss, "rolling_median": loss_median}))
+            events = spike_events(step, grad_norm, self.norms.median(), self.factor, loss, self.losses.median(),
+                                  self.loss_factor)
         if math.isfinite(grad_norm):
             self.norms.push(grad_norm)
         if math.isfinite(loss):
@@ -146,33 +178,27 @@ class RestartTracker:
 
     def __init__(self, restart_steps: list[int], window: int = 20):
         self.restarts = sorted(set(int(s) for s in restart_steps if s > 0))
+        self._restart_set = frozenset(self.restarts)
         self.window = window
         self.recent = RollingSlope(max(2, window))
         self.at_restart: list[tuple[int, float]] = []
 
     def update(self, step: int, loss: float) -> Event | None:
         event = None
-        if step in self.restarts and self.recent.values:
+        if step in self._restart_set and self.recent.values:
             level = self.recent.mean()
             if self.at_restart:
-                prev_step, prev = self.at_restart[-1]
-                gain = prev - level
-                kind = "RESTART_PRODUCTIVE" if gain > 0 else "RESTART_UNPRODUCTIVE"
-                verdict = "lowered" if gain > 0 else "did not lower"
-                event = Event(step, kind, f"the cycle from step {prev_step} to {step} {verdict} the loss: "
-                              f"{prev:.4g} -> {level:.4g}", {"loss_before": prev, "loss_now": level,
-                                                              "improvement": gain, "previous_restart": prev_step})
+                event = restart_event(step, *self.at_restart[-1], level)
             self.at_restart.append((step, level))
         self.recent.push(loss)
         return event
 
     def state_dict(self) -> dict[str, Any]:
-        return {"recent": list(self.recent.values), "at_restart": [list(x) for x in self.at_restart]}
+        return {"recent": list(self.recent.values), "at_restart": [list(x) for x in self.at_restart],
+                "pushes": self.recent.count}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.recent = RollingSlope(max(2, self.window))
-        for v in state["recent"]:
-            self.recent.push(v)
+        self.recent = RollingSlope.restore(max(2, self.window), state["recent"], state.get("pushes"))
         self.at_restart = [(int(a), float(b)) for a, b in state["at_restart"]]
 
 

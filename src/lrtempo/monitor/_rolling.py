@@ -1,21 +1,77 @@
-"""Rolling statistics whose cost per update does not grow with the window."""
+"""Rolling statistics, each defined once and evaluated two ways: live (O(1) per push) and over a whole array.
+
+The live monitor pushes one value per update; ``lrtempo analyze`` has the whole
+log at once. Both evaluate the same definitions with the same floating-point
+operations in the same order, so a statistic (and every event decided from it)
+is bit-for-bit the same in both modes.
+
+**Window sums** (:class:`RollingSlope`, :func:`rolling_sums`). The values are cut
+into blocks of ``W`` (the window) in push order. The window ending at block
+offset ``r`` is the tail of the previous block (offsets ``r+1 .. W-1``) and the
+head of the current one (offsets ``0 .. r``), so with prefix sums ``P`` of the
+current block and suffix sums ``S`` of the previous one (both within a block,
+``u`` the offset in the block)::
+
+    Sy  = S[r+1] + P[r]
+    Sxy = (S_u[r+1] - (r+1) S[r+1]) + (P_u[r] + (W-r-1) P[r])      # x = position in the window
+
+where ``S_u``, ``P_u`` sum ``u * y``. The least-squares slope over positions
+``0 .. W-1`` is ``(W Sxy - Sx Sy) / (W Sxx - Sx**2)``. No sum runs over more than
+one block, so rounding never accumulates along a long log; live, a block's
+suffix sums are formed once when it completes (amortised O(1)); offline they
+are cumulative sums along the rows of a ``(blocks, W)`` array.
+
+**Median** (:class:`RollingMedian`, :func:`window_medians`): the middle of the
+sorted window, the mean of the two middle values for an even count
+(:func:`middle`). Live keeps the window sorted; offline selects the two order
+statistics with :func:`numpy.partition`.
+"""
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections import deque
+from collections.abc import Sequence
+from itertools import accumulate
 
-__all__ = ["RollingSlope", "RollingMedian"]
+import numpy as np
+
+__all__ = ["RollingMedian", "RollingSlope", "middle", "rolling_min", "rolling_sums", "slope_from_sums",
+           "window_medians", "window_sums"]
+
+_ROWS = 1 << 16  # values per offline piece: bounds the working memory of the array forms
+
+
+def slope_constants(w: int) -> tuple[float, float]:
+    """``(Sx, W Sxx - Sx**2)`` of the positions ``0 .. W-1``."""
+    sx = w * (w - 1) / 2
+    return sx, w * (w * (w - 1) * (2 * w - 1) / 6) - sx**2
+
+
+def window_sums(suf, suf_u, pre, pre_u, r, w: int):
+    """``(Sy, Sxy)`` of a window from its block sums (floats, or arrays of them): see the module docstring."""
+    return suf + pre, (suf_u - (r + 1) * suf) + (pre_u + (w - r - 1) * pre)
+
+
+def slope_from_sums(sy, sxy, w: int, constants: tuple[float, float] | None = None):
+    """Least-squares slope over positions ``0 .. W-1`` from ``Sy`` and ``Sxy`` (floats or arrays);
+    ``constants`` is :func:`slope_constants` of ``w`` when already at hand."""
+    sx, den = constants or slope_constants(w)
+    return (w * sxy - sx * sy) / den
+
+
+def middle(lower: float, upper: float, n: int) -> float:
+    """The median of ``n`` sorted values whose two middle ones (``n // 2 - 1`` and ``n // 2``) are given.
+
+    >>> middle(2.0, 3.0, 4), middle(0.0, 3.0, 3)
+    (2.5, 3.0)
+    """
+    return upper if n % 2 else 0.5 * (lower + upper)
 
 
 class RollingSlope:
-    """Least-squares slope (and mean) of the last ``window`` values, O(1) per push.
-
-    With the window's values ``y_0 .. y_{W-1}`` at positions ``0 .. W-1`` it keeps
-    ``Sy = sum y`` and ``Sxy = sum i y_i``; pushing ``y`` and dropping ``y_0``
-    gives ``Sxy' = Sxy - (Sy - y_0) + (W - 1) y``. The sums are recomputed
-    from the buffer once per ``window`` pushes (amortised O(1)), so rounding
-    never accumulates.
+    """Least-squares slope (and mean) of the last ``window`` values, O(1) per push (amortised).
 
     >>> r = RollingSlope(4)
     >>> for v in [5.0, 4.0, 3.0, 2.0, 1.0]:
@@ -24,48 +80,102 @@ class RollingSlope:
     (-1.0, 2.5)
     """
 
-    __slots__ = ("window", "values", "sy", "sxy", "_since", "_sx", "_den")
+    __slots__ = ("window", "values", "count", "sy", "sxy", "_pre", "_pre_u", "_suf", "_suf_u", "_constants")
 
     def __init__(self, window: int):
         if window < 2:
             raise ValueError(f"window must be >= 2 (got {window})")
         self.window = window
-        self.values: deque[float] = deque()
-        self.sy = self.sxy = 0.0
-        self._since = 0
-        w = window
-        self._sx = w * (w - 1) / 2
-        self._den = w * (w * (w - 1) * (2 * w - 1) / 6) - self._sx**2
+        self.values: deque[float] = deque(maxlen=window)
+        self.count = 0  # values pushed since the start (fixes where the blocks fall)
+        self.sy = self.sxy = 0.0  # the window's sums after the last push
+        self._pre: list[float] = []
+        self._pre_u: list[float] = []
+        self._suf = [0.0] * (window + 1)  # the previous block's suffix sums (none before the first block)
+        self._suf_u = [0.0] * (window + 1)
+        self._constants = slope_constants(window)
 
     @property
     def full(self) -> bool:
-        return len(self.values) == self.window
+        return self.count >= self.window
 
     def push(self, y: float) -> None:
-        values, w = self.values, self.window
-        if len(values) < w:
-            self.sxy += len(values) * y
-            self.sy += y
-            values.append(y)
-            return
-        old = values.popleft()
-        values.append(y)
-        self.sxy = self.sxy - (self.sy - old) + (w - 1) * y
-        self.sy = self.sy - old + y
-        self._since += 1
-        if self._since >= w:
-            self._since = 0
-            self.sy = sum(values)
-            self.sxy = sum(i * v for i, v in enumerate(values))
+        pre = self._pre
+        u = len(pre)
+        w = self.window
+        if u == w:
+            self._close_block()
+            pre, u = self._pre, 0
+        if u:
+            p = pre[-1] + y
+            pu = self._pre_u[-1] + u * y
+        else:
+            p = y
+            pu = u * y
+        pre.append(p)
+        self._pre_u.append(pu)
+        self.values.append(y)
+        self.count += 1
+        # window_sums spelled out (the live monitor's hot path: no calls); the same operations in the same
+        # order, so the same floats as the array form (tests/test_detector_modes.py holds them to it)
+        suf = self._suf[u + 1]
+        self.sy = suf + p
+        self.sxy = (self._suf_u[u + 1] - (u + 1) * suf) + (pu + (w - u - 1) * p)
+
+    def _close_block(self) -> None:
+        """The block just completed (the window's values now) becomes the previous block."""
+        self._suffix(list(self.values), 0)
+        self._pre, self._pre_u = [], []
+
+    def _suffix(self, block: Sequence[float], lo: int) -> None:
+        """Suffix sums of the previous block, offsets ``W-1`` down to ``lo`` (``block[t]`` at offset ``t``),
+        added in the order of the offline cumulative sum (``accumulate``: ``total + next``)."""
+        w = self.window
+        rev = list(block[lo:])[::-1]
+        sums = list(accumulate(rev))[::-1]
+        sums_u = list(accumulate([t * y for t, y in zip(range(w - 1, lo - 1, -1), rev)]))[::-1]
+        pad = [math.nan] * lo
+        self._suf, self._suf_u = pad + sums + [0.0], pad + sums_u + [0.0]
+
+    def sums(self) -> tuple[float, float]:
+        """``(Sy, Sxy)`` of the values in the window (``Sxy`` meaningful once it is full)."""
+        return self.sy, self.sxy
 
     def slope(self) -> float:
         """Change per step of the best-fit line through the full window (nan until full)."""
-        if not self.full:
-            return float("nan")
-        return (self.window * self.sxy - self._sx * self.sy) / self._den
+        return self.slope_mean()[0]
 
     def mean(self) -> float:
-        return self.sy / len(self.values) if self.values else float("nan")
+        return self.slope_mean()[1]
+
+    def slope_mean(self) -> tuple[float, float]:
+        """``(slope(), mean())``; slope_from_sums spelled out, as in :meth:`push`."""
+        if self.count < self.window:
+            return math.nan, (self.sy / self.count if self.count else math.nan)
+        sx, den = self._constants
+        return (self.window * self.sxy - sx * self.sy) / den, self.sy / self.window
+
+    def state(self) -> dict:
+        return {"values": list(self.values), "count": self.count}
+
+    @classmethod
+    def restore(cls, window: int, values: Sequence[float], count: int | None = None) -> RollingSlope:
+        """The statistic as it was after ``count`` pushes ending in ``values`` (its last ``window`` values, or
+        all of them). Without ``count`` (an older checkpoint) the values are pushed afresh."""
+        out = cls(window)
+        values = [float(v) for v in values][-window:]
+        if count is None or count <= window or len(values) < window:
+            for v in values:
+                out.push(v)
+            return out
+        r = (count - 1) % window  # the block offset of the newest value
+        head = values[window - r - 1:]
+        out._suffix([math.nan] * (r + 1) + values[:window - r - 1], r + 1)
+        for v in head:
+            out.push(v)
+        out.values = deque(values, maxlen=window)
+        out.count = count
+        return out
 
 
 class RollingMedian:
@@ -86,8 +196,95 @@ class RollingMedian:
         bisect.insort(self.sorted, y)
 
     def median(self) -> float:
-        n = len(self.sorted)
+        ordered = self.sorted
+        n = len(ordered)
         if n == 0:
-            return float("nan")
-        mid = n // 2
-        return self.sorted[mid] if n % 2 else 0.5 * (self.sorted[mid - 1] + self.sorted[mid])
+            return math.nan
+        mid = n // 2  # middle(), spelled out on the hot path
+        return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+# -- the same statistics over whole arrays ----------------------------------------------------------------------
+
+def _blocks(y: np.ndarray, w: int, b0: int, b1: int) -> np.ndarray:
+    """Blocks ``b0 .. b1-1`` of ``y`` as rows (the last one padded with zeros, never read)."""
+    seg = y[b0 * w:b1 * w]
+    if seg.size < (b1 - b0) * w:
+        seg = np.concatenate([seg, np.zeros((b1 - b0) * w - seg.size)])
+    return seg.reshape(b1 - b0, w)
+
+
+def rolling_sums(y: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(Sy, Sxy)`` after each push of ``y`` into a :class:`RollingSlope` of window ``w``: the same floats.
+
+    >>> sy, sxy = rolling_sums(np.array([5.0, 4.0, 3.0, 2.0, 1.0]), 4)
+    >>> sy.tolist(), float(slope_from_sums(sy[-1], sxy[-1], 4))
+    ([5.0, 9.0, 12.0, 14.0, 10.0], -1.0)
+    """
+    y = np.asarray(y, dtype=np.float64)
+    n = y.size
+    out_sy, out_sxy = np.empty(n), np.empty(n)
+    u = np.arange(w, dtype=np.float64)
+    r = np.arange(w)
+    prev = np.zeros((2, w + 1))  # suffix sums (y, u*y) of the block before the piece
+    per = max(1, _ROWS // w)
+    nb = -(-n // w)
+    for b0 in range(0, nb, per):
+        b1 = min(nb, b0 + per)
+        blk = _blocks(y, w, b0, b1)
+        blk_u = blk * u
+        suf = np.zeros((b1 - b0 + 1, w + 1))
+        suf_u = np.zeros_like(suf)
+        suf[0], suf_u[0] = prev
+        suf[1:, :w] = np.cumsum(blk[:, ::-1], axis=1)[:, ::-1]
+        suf_u[1:, :w] = np.cumsum(blk_u[:, ::-1], axis=1)[:, ::-1]
+        prev = np.stack([suf[-1], suf_u[-1]])
+        sy, sxy = window_sums(suf[:-1, 1:], suf_u[:-1, 1:], np.cumsum(blk, axis=1), np.cumsum(blk_u, axis=1), r, w)
+        lo, hi = b0 * w, min(n, b1 * w)
+        out_sy[lo:hi] = sy.reshape(-1)[:hi - lo]
+        out_sxy[lo:hi] = sxy.reshape(-1)[:hi - lo]
+    return out_sy, out_sxy
+
+
+def rolling_min(v: np.ndarray, w: int) -> np.ndarray:
+    """The minimum of ``v[max(0, j-w+1) .. j]`` for every ``j`` (block prefix and suffix minima: O(n)).
+
+    >>> rolling_min(np.array([3.0, 1.0, 4.0, 1.5, 5.0, 9.0]), 3).tolist()
+    [3.0, 1.0, 1.0, 1.0, 1.5, 1.5]
+    """
+    n = v.size
+    if n == 0:
+        return v.copy()
+    nb = -(-n // w)
+    blk = np.full(nb * w, np.inf)
+    blk[:n] = v
+    blk = blk.reshape(nb, w)
+    pre = np.minimum.accumulate(blk, axis=1).reshape(-1)[:n]
+    suf = np.minimum.accumulate(blk[:, ::-1], axis=1)[:, ::-1].reshape(-1)
+    j = np.arange(n)
+    start = j - w + 1
+    out = pre.copy()
+    cross = (start > 0) & (start % w != 0)  # the window reaches back into the previous block
+    out[cross] = np.minimum(suf[start[cross]], pre[cross])
+    return out
+
+
+def window_medians(v: np.ndarray, ends: np.ndarray, w: int) -> np.ndarray:
+    """The :class:`RollingMedian` median of ``v[max(0, e-w) .. e-1]`` for each ``e`` in ``ends`` (NaN when the
+    window is empty): the same floats as the live sorted window."""
+    out = np.full(ends.size, np.nan)
+    full = np.flatnonzero(ends >= w)
+    if full.size:
+        views = np.lib.stride_tricks.sliding_window_view(v, w)
+        mid = w // 2
+        kth = [mid - 1, mid] if w > 1 else [0]
+        for lo in range(0, full.size, max(1, _ROWS // w)):
+            part = full[lo:lo + max(1, _ROWS // w)]
+            win = np.partition(views[ends[part] - w], kth, axis=1)
+            upper = win[:, mid]
+            out[part] = upper if w % 2 else 0.5 * (win[:, mid - 1] + upper)
+    for k in np.flatnonzero((ends > 0) & (ends < w)).tolist():  # a window still filling: short, few
+        win = np.sort(v[:ends[k]])
+        n = win.size
+        out[k] = middle(float(win[n // 2 - 1]) if n > 1 else 0.0, float(win[n // 2]), n)
+    return out

@@ -39,6 +39,7 @@ from .._atomic import atomic_write_text
 from ..analysis import Analysis, analyze_log
 from ..analysis._analyze import PHASE_COLORS
 from ..analysis._logfile import is_regular
+from ..analysis._thin import thin_rows
 from ..config import ConfigError, Problem, read_config_file, spec_hash
 
 __all__ = ["REPORT_CHARTS", "Report", "report_html", "run_report", "MAX_ROWS", "BUCKETS"]
@@ -114,22 +115,13 @@ def _json_list(values: np.ndarray) -> list[Any]:
 
 
 def _thin(n: int, ys: list[np.ndarray], buckets: int = BUCKETS) -> np.ndarray:
-    """Row indices that keep, per bucket of rows, the first, last, lowest and highest value of every series.
+    """Row indices that keep, per bucket of rows, the first, last, lowest and highest value of every series
+    (and every gap): :func:`lrtempo.analysis._thin.thin_rows`.
 
     >>> _thin(10, [np.arange(10.0)], buckets=2)
     array([0, 4, 5, 9])
     """
-    bucket = np.arange(n, dtype=np.int64) * buckets // n  # equal shares of the rows, in order
-    starts = np.flatnonzero(np.diff(bucket, prepend=-1))
-    keep = [starts, np.append(starts[1:], n) - 1]
-    for y in ys:
-        finite = np.isfinite(y)
-        for key in (np.where(finite, y, np.inf), np.where(finite, -y, np.inf)):
-            # sorted by bucket, then value (stable): each bucket's lowest key sits where the bucket starts
-            extreme = np.lexsort((key, bucket))[starts]
-            keep.append(extreme[np.isfinite(key[extreme])])
-        keep.append(np.flatnonzero(~finite))  # gaps stay gaps
-    return np.unique(np.concatenate(keep))
+    return thin_rows(n, ys, buckets)
 
 
 def _chart_data(m: dict[str, np.ndarray], rows: np.ndarray, max_rows: int, buckets: int
