@@ -1,33 +1,21 @@
 """``lrtempo lint``: the schedule bugs known to cost runs, caught from the config.
 
 Each finding has a rule id, a severity (error, warning, info), the offending
-field, a one-line explanation and the fix. Rules (schedule bugs known to have
-cost real runs, and what users of other libraries report):
+field, a one-line explanation and the fix. The rules (schedule bugs known to
+have cost real runs, and what users of other libraries report) are the table
+``RULES``: one small function per rule, registered with ``@_rule`` under its id,
+severity and a one-line summary. ``lint_mapping`` runs them in table order,
+which is the order findings come out in. ``docs/tools.md`` lists the same ids
+and severities (a test checks it).
 
-======  ========  =========================================================
-rule    severity  what
-======  ========  =========================================================
-LR001   warning   the floor of a decay is 0
-LR002   warning   warmup shorter than Adam's second moment needs (or none)
-LR003   warning   warmup over ~10% of the run
-LR004   error     warmup not shorter than the run
-LR005   info      the first update gets rate 0 (warmup from 0, the default)
-LR006   warning   a decay phase under 10% of the run
-LR007   warning   a WSD decay under 5% of the run
-LR008   warning   restart periods or milestones in epochs while the batch
-                  count per epoch varies
-LR009   warning   a long run with no hold at peak between warmup and decay
-LR010   error     a floor above the peak
-LR011   warning   the schedule's total differs from the training length
-                  derived from the data size, batch size, accumulation and
-                  world size
-LR012   warning   a peak rate far outside the usual range for the optimizer
-======  ========  =========================================================
+>>> [(r.id, r.severity) for r in RULES][:3]
+[('LR001', 'warning'), ('LR004', 'error'), ('LR002', 'warning')]
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +24,7 @@ from ..config import build_schedule, read_config_file
 from ..config import schedule_spec_of as _spec_of
 from ..monitor._phases import PhaseMap
 
-__all__ = ["Finding", "lint_config", "lint_mapping", "SEVERITY_ORDER", "exit_status"]
+__all__ = ["Finding", "Rule", "RULES", "lint_config", "lint_mapping", "SEVERITY_ORDER", "exit_status"]
 
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
 #: a run at least this long is "long" for LR009 (runs of days to a week or more)
@@ -68,6 +56,263 @@ def exit_status(findings: list[Finding]) -> int:
     return worst
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What the rules read: the schedule spec, the built schedule and its phases, the run config around it.
+
+    ``warmup``, ``hold`` and ``decay`` are step counts of the phase kinds over
+    the first ``run_len`` steps; ``run`` is ``{}`` for a bare schedule spec.
+    """
+
+    spec: dict
+    root: str
+    schedule: Any
+    run: dict
+    opt_name: str
+    beta2: float | None
+    accumulation: int
+    run_len: int
+    warmup: int
+    hold: int
+    decay: int
+    peak: float
+    final: float | None
+
+    def p(self, name: str) -> str:
+        """The field path of ``name`` inside the schedule spec."""
+        return f"{self.root}.{name}" if self.root else name
+
+    @property
+    def where(self) -> str:
+        """The schedule as a whole, for findings about no single field."""
+        return self.root or "schedule"
+
+    @property
+    def warmup_field(self) -> str:
+        return self.p("warmup_steps") if "warmup_steps" in self.spec or "warmup" in self.spec else self.where
+
+    @property
+    def data(self) -> dict | None:
+        """The run config's ``data`` section, if it has one."""
+        return self.run.get("data") if isinstance(self.run.get("data"), dict) else None
+
+
+def _read_run(data: dict, source: str | None, optimizer: str | None) -> _Run:
+    """Build the schedule (invalid configs raise ConfigError, exit 2) and measure its phases."""
+    spec, root = _spec_of(data, source)
+    schedule = build_schedule(spec, root, source=source)
+    run = data if root else {}
+    opt = dict(run.get("optimizer") or {})
+    opt_name = optimizer or opt.get("name", "adamw")
+    beta2 = (opt.get("betas") or [0.9, 0.999])[1] if opt_name == "adamw" else None
+    total = run.get("steps") if isinstance(run.get("steps"), int) else schedule.end_step
+    horizon = max(total or 0, schedule.horizon)
+    pm = PhaseMap(schedule, horizon)
+    run_len = max(0, total or horizon)
+    counts = pm.coarse_counts(run_len)  # from the phase intervals: no step is evaluated, whatever the length
+    return _Run(spec, root, schedule, run, opt_name, beta2, int(run.get("accumulation_steps", 1) or 1), run_len,
+                counts["warmup"], counts["plateau"], counts["decay"], pm.peak, schedule.final_value)
+
+
+#: what a rule yields: (field, message, fix); the rule's id and severity come from its table entry
+Hit = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One lint rule: its id, severity, a one-line summary and the check that yields its hits."""
+
+    id: str
+    severity: str
+    summary: str
+    check: Callable[[_Run], Iterable[Hit]]
+
+    def findings(self, run: _Run) -> list[Finding]:
+        return [Finding(self.id, self.severity, field, message, fix) for field, message, fix in self.check(run)]
+
+
+#: the rules in the order their findings come out
+RULES: list[Rule] = []
+
+
+def _rule(rule_id: str, severity: str, summary: str):
+    """Register the decorated check in ``RULES`` under ``rule_id``."""
+    def register(check: Callable[[_Run], Iterable[Hit]]):
+        RULES.append(Rule(rule_id, severity, summary, check))
+        return check
+    return register
+
+
+def lint_mapping(data: dict, source: str | None = None, *, optimizer: str | None = None) -> list[Finding]:
+    """Lint a schedule spec or a run config (already read into a mapping): every rule of ``RULES``, in order."""
+    run = _read_run(data, source, optimizer)
+    return [finding for rule in RULES for finding in rule.findings(run)]
+
+
+def lint_config(path: str | Path, *, optimizer: str | None = None) -> list[Finding]:
+    """Lint a config file (a schedule spec or a run config)."""
+    data = read_config_file(path)
+    findings = lint_mapping(data, str(path), optimizer=optimizer)
+    return sorted(findings, key=lambda f: (-SEVERITY_ORDER[f.severity], f.rule))
+
+
+# -- the rules ---------------------------------------------------------------------------------------------------
+
+def _warmup_covers_run(r: _Run) -> bool:
+    """The warmup is not shorter than the run (LR004; LR002 and LR003 then stay quiet)."""
+    return r.schedule.end_step is not None and r.warmup >= r.run_len and r.run_len > 0
+
+
+@_rule("LR001", "warning", "the floor of a decay is 0")
+def _floor_zero(r: _Run) -> Iterable[Hit]:
+    """A decay to exactly 0: the last updates barely move the weights, and the flat loss looks like convergence."""
+    if r.decay and r.final is not None and r.final == 0.0 and r.peak > 0:
+        field = r.p("min_lr") if "min_lr" in r.spec or "peak_lr" in r.spec else r.root
+        yield (field, "the decay ends at 0: the last updates barely move the weights and the flat loss looks like "
+               "convergence.", "set min_lr to about 1-10% of peak_lr.")
+
+
+@_rule("LR004", "error", "warmup not shorter than the run")
+def _warmup_not_shorter(r: _Run) -> Iterable[Hit]:
+    """A warmup as long as the run or longer: the rate never reaches the peak the schedule is built around."""
+    if _warmup_covers_run(r):
+        yield (r.warmup_field, f"the warmup ({r.warmup} steps) is not shorter than the run ({r.run_len} steps): "
+               "the rate never reaches its schedule.", "shorten the warmup to a few percent of the run.")
+
+
+@_rule("LR002", "warning", "warmup shorter than Adam's second moment needs (or none)")
+def _warmup_short_for_adam(r: _Run) -> Iterable[Hit]:
+    """Adam's second moment averages over about ``1 / (1 - beta2)`` updates; a warmup of ``0.2 / (1 - beta2)``
+    updates (200 at beta2 = 0.999) keeps the first, badly normalised updates small. Quiet under LR004."""
+    if r.opt_name != "adamw" or r.beta2 is None or _warmup_covers_run(r):
+        return
+    need = int(round(0.2 / (1 - r.beta2)))
+    if r.warmup == 0 and r.peak > 0 and r.run_len > need:
+        yield (r.warmup_field, "no warmup with an Adam-family optimizer: its first updates run at many times the "
+               "nominal rate (a one-sample second moment).", f"add a warmup of at least {need} updates "
+               "(warmup_steps).")
+    elif 0 < r.warmup < need and r.run_len > 2 * need:
+        yield (r.warmup_field, f"a warmup of {r.warmup} updates is shorter than the ~{need} updates Adam's second "
+               f"moment (beta2={r.beta2}) needs.", f"warm up for at least {need} updates.")
+
+
+@_rule("LR003", "warning", "warmup over ~10% of the run")
+def _warmup_long(r: _Run) -> Iterable[Hit]:
+    """A warmup over a tenth of the run (but shorter than it) spends compute below the peak for little gain."""
+    if r.run_len and 0.1 * r.run_len < r.warmup < r.run_len:
+        yield (r.warmup_field, f"the warmup is {r.warmup / r.run_len:.0%} of the run: over ~10% spends compute "
+               "below the peak for little gain.", "warm up for 1-5% of the run.")
+
+
+#: the field that sets the first rate, per schedule type (LR005)
+_START_FIELD = {"warmup_cosine": "warmup_start_lr", "wsd": "warmup_start_lr", "warmup_plateau_cosine":
+                "warmup_start_lr", "warmup": "start_lr", "linear": "start_lr", "ramp": "start_lr"}
+
+
+@_rule("LR005", "info", "the first update gets rate 0 (warmup from 0, the default)")
+def _first_rate_zero(r: _Run) -> Iterable[Hit]:
+    """Rate 0 at step 0: the first update changes nothing. Documented default of a warmup from 0, hence info."""
+    if r.schedule(0) == 0.0:
+        start_field = _START_FIELD.get(r.spec.get("type"))
+        yield (r.p(start_field) if start_field else r.where, "the first update gets rate 0 (it changes nothing); "
+               "this is the documented default of a warmup from 0.",
+               "set warmup_start_lr (or start_lr) above 0 to use it.")
+
+
+@_rule("LR007", "warning", "a WSD decay under 5% of the run")
+def _wsd_decay_short(r: _Run) -> Iterable[Hit]:
+    """A warmup-stable-decay schedule whose decay is under 5% of the run ends before the loss can settle."""
+    if r.spec.get("type") == "wsd" and r.run_len and r.decay < 0.05 * r.run_len:
+        yield (r.p("decay_steps"), f"the WSD decay is {r.decay / r.run_len:.1%} of the run: under ~5% it ends "
+               "before the loss can settle.", "give the decay 10-20% of the run (decay: 0.1 to 0.2).")
+
+
+@_rule("LR006", "warning", "a decay phase under 10% of the run")
+def _decay_short(r: _Run) -> Iterable[Hit]:
+    """A (non-WSD) schedule whose decay phases take under 10% of the run: too short to anneal."""
+    if r.spec.get("type") != "wsd" and r.run_len and 0 < r.decay < 0.1 * r.run_len and r.final is not None:
+        yield (r.where, f"the decay phase is {r.decay} steps, {r.decay / r.run_len:.1%} of the run: too short to "
+               "anneal.", "give the decay most of the run, or use wsd with a 10-20% decay.")
+
+
+@_rule("LR009", "warning", "a long run with no hold at peak between warmup and decay")
+def _no_hold(r: _Run) -> Iterable[Hit]:
+    """A run of ``LONG_RUN_STEPS`` or more that goes from warmup straight into decay meets it with stale momentum."""
+    if r.run_len >= LONG_RUN_STEPS and r.warmup > 0 and r.decay > 0 and r.hold == 0:
+        yield (r.where, f"a {r.run_len:,}-step run goes straight from warmup into decay: Adam's momentum meets the "
+               "decay stale.", "hold the peak for 500-2000 steps first (warmup_plateau_cosine or wsd).")
+
+
+#: (floor key, peak key) pairs of LR010; a peak key of None means the node's ``base_lr``
+_FLOOR_PEAK = [("min_lr", "peak_lr"), ("min_lr", "max_lr"), ("eta_min", None), ("lr_min", None),
+               ("end_value", "peak_value"), ("end_lr", "base_lr"), ("min_lr", None)]
+
+
+@_rule("LR010", "error", "a floor above the peak")
+def _floor_above_peak(r: _Run) -> Iterable[Hit]:
+    """A floor above the peak anywhere in the spec, compat ``kwargs`` included: the 'decay' raises the rate."""
+    out: list[Hit] = []
+    for path, node in _walk(r.spec, r.root):
+        base = node.get("base_lr") if isinstance(node.get("base_lr"), (int, float)) else None
+        kwargs = node.get("kwargs") if isinstance(node.get("kwargs"), dict) else {}
+        for low_key, high_key in _FLOOR_PEAK:
+            for where, holder in ((path, node), (f"{path}.kwargs" if path else "kwargs", kwargs)):
+                low, high = holder.get(low_key), holder.get(high_key) if high_key else base
+                if _number(low) and isinstance(high, (int, float)) and low > high > 0:
+                    hit = (f"{where}.{low_key}" if where else low_key, f"the floor {low!r} is above the peak "
+                           f"{high!r}: the 'decay' raises the rate.", f"set {low_key} below {high_key or 'base_lr'}.")
+                    if hit not in out:
+                        out.append(hit)
+    return out
+
+
+@_rule("LR008", "warning", "restart periods or milestones in epochs while the batch count per epoch varies")
+def _epoch_marks(r: _Run) -> Iterable[Hit]:
+    """Restart periods or milestones that are whole epochs drift when the batch count per epoch varies."""
+    data = r.data
+    if data is None:
+        return
+    counts, _ = _steps_per_epoch(data, r.accumulation)
+    if counts and (len(set(counts)) > 1 or data.get("varying_batches")):
+        for field, value in _step_marks(r.spec, r.root):
+            if any(value % c == 0 for c in counts if c > 0):
+                yield (field, f"{value} steps is a whole number of epochs at {counts} batches per epoch, but the "
+                       "batch count per epoch varies: epoch-based boundaries drift.",
+                       "give restart periods and milestones in optimizer steps.")
+
+
+@_rule("LR011", "warning", "the schedule's total differs from the training length derived from the data size, "
+       "batch size, accumulation and world size")
+def _length_mismatch(r: _Run) -> Iterable[Hit]:
+    """``epochs x updates per epoch`` from the ``data`` section differs from the schedule's end by over 1%."""
+    data, end = r.data, r.schedule.end_step
+    if data is None:
+        return
+    counts, where = _steps_per_epoch(data, r.accumulation)
+    epochs = data.get("epochs")
+    if counts and isinstance(epochs, int) and end is not None:
+        derived = epochs * counts[0]
+        if derived != end and abs(derived - end) > 0.01 * derived:
+            yield (where or "data", f"the data gives {epochs} epochs x {counts[0]} updates = {derived:,} updates, "
+                   f"but the schedule ends at step {end:,}.", "set total_steps from data size / (batch_size x "
+                   "accumulation_steps x world_size) x epochs.")
+
+
+@_rule("LR012", "warning", "a peak rate far outside the usual range for the optimizer")
+def _peak_unusual(r: _Run) -> Iterable[Hit]:
+    """A peak more than 10x outside ``USUAL_PEAK`` for the optimizer: usually a units mistake."""
+    usual = USUAL_PEAK.get(r.opt_name)
+    if usual and r.peak > 0 and not (usual[0] / 10 <= r.peak <= usual[1] * 10):
+        yield (r.p("peak_lr") if "peak_lr" in r.spec else r.where, f"a peak rate of {r.peak:g} is far outside the "
+               f"usual {usual[0]:g}-{usual[1]:g} for {r.opt_name}.", "check the units, or run lrtempo find-lr.")
+
+
+# -- helpers -----------------------------------------------------------------------------------------------------
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 def _walk(node: Any, path: str):
     """Yield (path, mapping) for every mapping in a spec tree."""
     if isinstance(node, dict):
@@ -77,29 +322,6 @@ def _walk(node: Any, path: str):
     elif isinstance(node, list):
         for i, v in enumerate(node):
             yield from _walk(v, f"{path}[{i}]")
-
-
-def _floor_above_peak(spec: Any, root: str) -> list[Finding]:
-    out = []
-    pairs = [("min_lr", "peak_lr"), ("min_lr", "max_lr"), ("eta_min", None), ("lr_min", None),
-             ("end_value", "peak_value"), ("end_lr", "base_lr"), ("min_lr", None)]
-    for path, node in _walk(spec, root):
-        base = node.get("base_lr") if isinstance(node.get("base_lr"), (int, float)) else None
-        kwargs = node.get("kwargs") if isinstance(node.get("kwargs"), dict) else {}
-        for low_key, high_key in pairs:
-            for where, holder in ((path, node), (f"{path}.kwargs" if path else "kwargs", kwargs)):
-                low = holder.get(low_key)
-                high = holder.get(high_key) if high_key else base
-                if holder is kwargs and high_key is None:
-                    high = base
-                if isinstance(low, (int, float)) and isinstance(high, (int, float)) and not isinstance(low, bool) \
-                        and low > high > 0:
-                    field = f"{where}.{low_key}" if where else low_key
-                    f = Finding("LR010", "error", field, f"the floor {low!r} is above the peak {high!r}: the "
-                                "'decay' raises the rate.", f"set {low_key} below {high_key or 'base_lr'}.")
-                    if f not in out:
-                        out.append(f)
-    return out
 
 
 def _steps_per_epoch(data: dict, accumulation: int) -> tuple[list[int], str | None]:
@@ -119,107 +341,8 @@ def _steps_per_epoch(data: dict, accumulation: int) -> tuple[list[int], str | No
     return [math.ceil(examples / per_update)], "data"
 
 
-def lint_mapping(data: dict, source: str | None = None, *, optimizer: str | None = None) -> list[Finding]:
-    """Lint a schedule spec or a run config (already read into a mapping)."""
-    spec, root = _spec_of(data, source)
-    schedule = build_schedule(spec, root, source=source)  # invalid configs raise ConfigError (exit 2)
-    run = data if root else {}
-    opt = dict(run.get("optimizer") or {})
-    opt_name = optimizer or opt.get("name", "adamw")
-    beta2 = (opt.get("betas") or [0.9, 0.999])[1] if opt_name == "adamw" else None
-    accumulation = int(run.get("accumulation_steps", 1) or 1)
-    p = (lambda name: f"{root}.{name}" if root else name)
-    findings: list[Finding] = []
-
-    total = run.get("steps") if isinstance(run.get("steps"), int) else schedule.end_step
-    horizon = max(total or 0, schedule.horizon)
-    pm = PhaseMap(schedule, horizon)
-    run_len = max(0, total or horizon)
-    counts = pm.coarse_counts(run_len)  # from the phase intervals: no step is evaluated, whatever the length
-    warmup, hold, decay = counts["warmup"], counts["plateau"], counts["decay"]
-    peak = pm.peak
-    final = schedule.final_value
-    warmup_field = p("warmup_steps") if "warmup_steps" in spec or "warmup" in spec else root or "schedule"
-
-    # LR001: floor 0 on a decay
-    if decay and final is not None and final == 0.0 and peak > 0:
-        findings.append(Finding("LR001", "warning", p("min_lr") if "min_lr" in spec or "peak_lr" in spec else root,
-                                "the decay ends at 0: the last updates barely move the weights and the flat loss "
-                                "looks like convergence.", "set min_lr to about 1-10% of peak_lr."))
-    # LR002-LR004: warmup share
-    if schedule.end_step is not None and warmup >= run_len and run_len > 0:
-        findings.append(Finding("LR004", "error", warmup_field, f"the warmup ({warmup} steps) is not shorter than "
-                                f"the run ({run_len} steps): the rate never reaches its schedule.",
-                                "shorten the warmup to a few percent of the run."))
-    elif opt_name == "adamw" and beta2 is not None:
-        need = int(round(0.2 / (1 - beta2)))
-        if warmup == 0 and peak > 0 and run_len > need:
-            findings.append(Finding("LR002", "warning", warmup_field, "no warmup with an Adam-family optimizer: its "
-                                    "first updates run at many times the nominal rate (a one-sample second moment).",
-                                    f"add a warmup of at least {need} updates (warmup_steps)."))
-        elif 0 < warmup < need and run_len > 2 * need:
-            findings.append(Finding("LR002", "warning", warmup_field, f"a warmup of {warmup} updates is shorter than "
-                                    f"the ~{need} updates Adam's second moment (beta2={beta2}) needs.",
-                                    f"warm up for at least {need} updates."))
-    if run_len and warmup > 0.1 * run_len and warmup < run_len:
-        findings.append(Finding("LR003", "warning", warmup_field, f"the warmup is {warmup / run_len:.0%} of the "
-                                "run: over ~10% spends compute below the peak for little gain.",
-                                "warm up for 1-5% of the run."))
-    # LR005: the first update gets rate 0
-    if schedule(0) == 0.0:
-        start_field = {"warmup_cosine": "warmup_start_lr", "wsd": "warmup_start_lr",
-                       "warmup_plateau_cosine": "warmup_start_lr", "warmup": "start_lr",
-                       "linear": "start_lr", "ramp": "start_lr"}.get(spec.get("type"))
-        findings.append(Finding("LR005", "info", p(start_field) if start_field else root or "schedule",
-                                "the first update gets rate 0 (it changes nothing); this is the documented "
-                                "default of a warmup from 0.", "set warmup_start_lr (or start_lr) above 0 to use it."))
-    # LR006 / LR007: short decay
-    if spec.get("type") == "wsd":
-        if run_len and decay < 0.05 * run_len:
-            findings.append(Finding("LR007", "warning", p("decay_steps"), f"the WSD decay is {decay / run_len:.1%} "
-                                    "of the run: under ~5% it ends before the loss can settle.",
-                                    "give the decay 10-20% of the run (decay: 0.1 to 0.2)."))
-    elif run_len and 0 < decay < 0.1 * run_len and final is not None:
-        findings.append(Finding("LR006", "warning", root or "schedule", f"the decay phase is {decay} steps, "
-                                f"{decay / run_len:.1%} of the run: too short to anneal.",
-                                "give the decay most of the run, or use wsd with a 10-20% decay."))
-    # LR009: a long run straight from warmup into decay
-    if run_len >= LONG_RUN_STEPS and warmup > 0 and decay > 0 and hold == 0:
-        findings.append(Finding("LR009", "warning", root or "schedule", f"a {run_len:,}-step run goes straight from "
-                                "warmup into decay: Adam's momentum meets the decay stale.",
-                                "hold the peak for 500-2000 steps first (warmup_plateau_cosine or wsd)."))
-    # LR010: a floor above the peak
-    findings += _floor_above_peak(spec, root)
-    # LR008 and LR011: data section
-    data_section = run.get("data") if isinstance(run.get("data"), dict) else None
-    if data_section is not None:
-        counts, where = _steps_per_epoch(data_section, accumulation)
-        marks = _step_marks(spec, root)
-        if counts and (len(set(counts)) > 1 or data_section.get("varying_batches")):
-            for field, value in marks:
-                if any(value % c == 0 for c in counts if c > 0):
-                    findings.append(Finding("LR008", "warning", field, f"{value} steps is a whole number of epochs "
-                                            f"at {counts} batches per epoch, but the batch count per epoch varies: "
-                                            "epoch-based boundaries drift.",
-                                            "give restart periods and milestones in optimizer steps."))
-        epochs = data_section.get("epochs")
-        if counts and isinstance(epochs, int) and schedule.end_step is not None:
-            derived = epochs * counts[0]
-            if derived != schedule.end_step and abs(derived - schedule.end_step) > 0.01 * derived:
-                findings.append(Finding("LR011", "warning", where or "data", f"the data gives {epochs} epochs x "
-                                        f"{counts[0]} updates = {derived:,} updates, but the schedule ends at step "
-                                        f"{schedule.end_step:,}.", "set total_steps from data size / (batch_size x "
-                                        "accumulation_steps x world_size) x epochs."))
-    # LR012: peak far outside the usual range
-    usual = USUAL_PEAK.get(opt_name)
-    if usual and peak > 0 and not (usual[0] / 10 <= peak <= usual[1] * 10):
-        findings.append(Finding("LR012", "warning", p("peak_lr") if "peak_lr" in spec else root or "schedule",
-                                f"a peak rate of {peak:g} is far outside the usual {usual[0]:g}-{usual[1]:g} for "
-                                f"{opt_name}.", "check the units, or run lrtempo find-lr."))
-    return findings
-
-
 def _step_marks(spec: Any, root: str) -> list[tuple[str, int]]:
+    """(field, steps) of every restart period, milestone and step size in the spec (LR008)."""
     keys = ("milestones", "period", "restart_period", "step_size", "step_size_up", "decay_steps")
     out = []
     for path, node in _walk(spec, root):
@@ -231,10 +354,3 @@ def _step_marks(spec: Any, root: str) -> list[tuple[str, int]]:
             elif key == "milestones" and isinstance(value, list):
                 out += [(f"{field}[{i}]", v) for i, v in enumerate(value) if isinstance(v, int) and v > 0]
     return out
-
-
-def lint_config(path: str | Path, *, optimizer: str | None = None) -> list[Finding]:
-    """Lint a config file (a schedule spec or a run config)."""
-    data = read_config_file(path)
-    findings = lint_mapping(data, str(path), optimizer=optimizer)
-    return sorted(findings, key=lambda f: (-SEVERITY_ORDER[f.severity], f.rule))
