@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import ClassVar
@@ -85,8 +86,48 @@ class Constant(Schedule):
         return np.full(steps.shape, self.lr)
 
 
+class _RampFamily(Schedule):
+    """A family that is one ramp of :mod:`._shapes`: ``_ramp()`` gives ``(shape, a, b, n)``.
+
+    The value goes from ``a`` at step 0 to ``b`` at step ``n`` and is held at
+    ``b`` from then on; the subclass names the fields, the ramp does the rest.
+    """
+
+    __slots__ = ()
+
+    def _ramp(self) -> tuple[Shape, float, float, int]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def end_step(self) -> int:
+        return self._ramp()[3]
+
+    def _make_f(self):
+        return make_ramp(*self._ramp())
+
+    def _values(self, steps: np.ndarray) -> np.ndarray:
+        shape, a, b, n = self._ramp()
+        return ramp_values(shape, a, b, steps, n)
+
+
+def _check_ends(c: Checks, first: str, last: str, length: str) -> None:
+    """The fields every ramp family has: two rates (``>= 0``) and a length (``>= 1``)."""
+    c.real(first, low=0.0)
+    c.real(last, low=0.0)
+    c.integer(length, low=1)
+
+
+def _check_decay(c: Checks, more: Callable[[Checks], None] | None = None) -> None:
+    """A decay family's checks: ``peak_lr``, ``min_lr``, ``decay_steps``, ``more(c)``, ``min_lr <= peak_lr``."""
+    _check_ends(c, "peak_lr", "min_lr", "decay_steps")
+    if more is not None:
+        more(c)
+    c.order("min_lr", "peak_lr")
+    c.done()
+
+
 @dataclass(frozen=True, slots=True)
-class Ramp(Schedule):
+class Ramp(_RampFamily):
     """From ``start_lr`` at step 0 to ``end_lr`` at ``steps`` with a given ``shape``.
 
     ``lr(k) = start_lr + (end_lr - start_lr) * F(k / steps)`` with ``F`` the
@@ -109,9 +150,7 @@ class Ramp(Schedule):
 
     def __post_init__(self) -> None:
         c = Checks(self)
-        c.real("start_lr", low=0.0)
-        c.real("end_lr", low=0.0)
-        c.integer("steps", low=1)
+        _check_ends(c, "start_lr", "end_lr", "steps")
         c.choice("shape", self.field_choices["shape"])
         c.real("power", low=0.0, low_open=True)
         if self.shape == "exponential" and c.ok("start_lr", "end_lr"):
@@ -122,19 +161,12 @@ class Ramp(Schedule):
         object.__setattr__(self, "_shape", Shape(self.shape, power=self.power))
         self._finish()
 
-    @property
-    def end_step(self) -> int:
-        return self.steps
-
-    def _make_f(self):
-        return make_ramp(self._shape, self.start_lr, self.end_lr, self.steps)
-
-    def _values(self, steps: np.ndarray) -> np.ndarray:
-        return ramp_values(self._shape, self.start_lr, self.end_lr, steps, self.steps)
+    def _ramp(self) -> tuple[Shape, float, float, int]:
+        return self._shape, self.start_lr, self.end_lr, self.steps
 
 
 @dataclass(frozen=True, slots=True)
-class Linear(Schedule):
+class Linear(_RampFamily):
     """Linear ramp: ``lr(k) = start_lr + (end_lr - start_lr) * min(k, steps) / steps``.
 
     >>> s = Linear(start_lr=0.0, end_lr=1.0, steps=4)
@@ -149,25 +181,16 @@ class Linear(Schedule):
 
     def __post_init__(self) -> None:
         c = Checks(self)
-        c.real("start_lr", low=0.0)
-        c.real("end_lr", low=0.0)
-        c.integer("steps", low=1)
+        _check_ends(c, "start_lr", "end_lr", "steps")
         c.done()
         self._finish()
 
-    @property
-    def end_step(self) -> int:
-        return self.steps
-
-    def _make_f(self):
-        return make_ramp(_LINEAR, self.start_lr, self.end_lr, self.steps)
-
-    def _values(self, steps: np.ndarray) -> np.ndarray:
-        return ramp_values(_LINEAR, self.start_lr, self.end_lr, steps, self.steps)
+    def _ramp(self) -> tuple[Shape, float, float, int]:
+        return _LINEAR, self.start_lr, self.end_lr, self.steps
 
 
 @dataclass(frozen=True, slots=True)
-class CosineDecay(Schedule):
+class CosineDecay(_RampFamily):
     """Cosine from ``peak_lr`` to the floor ``min_lr`` over ``decay_steps``.
 
     ``lr(k) = min_lr + (peak_lr - min_lr) * (1 + cos(pi * k / decay_steps)) / 2``
@@ -185,27 +208,15 @@ class CosineDecay(Schedule):
     type_name: ClassVar[str] = "cosine"
 
     def __post_init__(self) -> None:
-        c = Checks(self)
-        c.real("peak_lr", low=0.0)
-        c.real("min_lr", low=0.0)
-        c.integer("decay_steps", low=1)
-        c.order("min_lr", "peak_lr")
-        c.done()
+        _check_decay(Checks(self))
         self._finish()
 
-    @property
-    def end_step(self) -> int:
-        return self.decay_steps
-
-    def _make_f(self):
-        return make_ramp(_COSINE, self.peak_lr, self.min_lr, self.decay_steps)
-
-    def _values(self, steps: np.ndarray) -> np.ndarray:
-        return ramp_values(_COSINE, self.peak_lr, self.min_lr, steps, self.decay_steps)
+    def _ramp(self) -> tuple[Shape, float, float, int]:
+        return _COSINE, self.peak_lr, self.min_lr, self.decay_steps
 
 
 @dataclass(frozen=True, slots=True)
-class PolynomialDecay(Schedule):
+class PolynomialDecay(_RampFamily):
     """``lr(k) = min_lr + (peak_lr - min_lr) * (1 - k / decay_steps) ** power``, then ``min_lr``.
 
     >>> s = PolynomialDecay(peak_lr=1.0, decay_steps=4, power=2.0)
@@ -221,29 +232,16 @@ class PolynomialDecay(Schedule):
     _shape: Shape = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        c = Checks(self)
-        c.real("peak_lr", low=0.0)
-        c.real("min_lr", low=0.0)
-        c.integer("decay_steps", low=1)
-        c.real("power", low=0.0, low_open=True)
-        c.order("min_lr", "peak_lr")
-        c.done()
+        _check_decay(Checks(self), lambda c: c.real("power", low=0.0, low_open=True))
         object.__setattr__(self, "_shape", Shape("power", power=self.power))
         self._finish()
 
-    @property
-    def end_step(self) -> int:
-        return self.decay_steps
-
-    def _make_f(self):
-        return make_ramp(self._shape, self.peak_lr, self.min_lr, self.decay_steps)
-
-    def _values(self, steps: np.ndarray) -> np.ndarray:
-        return ramp_values(self._shape, self.peak_lr, self.min_lr, steps, self.decay_steps)
+    def _ramp(self) -> tuple[Shape, float, float, int]:
+        return self._shape, self.peak_lr, self.min_lr, self.decay_steps
 
 
 @dataclass(frozen=True, slots=True)
-class TanhDecay(Schedule):
+class TanhDecay(_RampFamily):
     """tanh decay from ``peak_lr`` to ``min_lr`` over ``decay_steps``.
 
     ``u = lower + (upper - lower) * k / decay_steps``;
@@ -265,27 +263,18 @@ class TanhDecay(Schedule):
     _shape: Shape = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        c = Checks(self)
-        c.real("peak_lr", low=0.0)
-        c.real("min_lr", low=0.0)
-        c.integer("decay_steps", low=1)
-        c.real("lower", low=-30.0)
-        c.real("upper", high=30.0)
-        c.order("lower", "upper", strict=True)
-        c.order("min_lr", "peak_lr")
-        c.done()
+        _check_decay(Checks(self), self._check_bounds)
         object.__setattr__(self, "_shape", Shape("tanh", lower=self.lower, upper=self.upper))
         self._finish()
 
-    @property
-    def end_step(self) -> int:
-        return self.decay_steps
+    @staticmethod
+    def _check_bounds(c: Checks) -> None:
+        c.real("lower", low=-30.0)
+        c.real("upper", high=30.0)
+        c.order("lower", "upper", strict=True)
 
-    def _make_f(self):
-        return make_ramp(self._shape, self.peak_lr, self.min_lr, self.decay_steps)
-
-    def _values(self, steps: np.ndarray) -> np.ndarray:
-        return ramp_values(self._shape, self.peak_lr, self.min_lr, steps, self.decay_steps)
+    def _ramp(self) -> tuple[Shape, float, float, int]:
+        return self._shape, self.peak_lr, self.min_lr, self.decay_steps
 
 
 @dataclass(frozen=True, slots=True)
