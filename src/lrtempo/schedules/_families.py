@@ -87,16 +87,21 @@ class Constant(Schedule):
 
 
 class _RampFamily(Schedule):
-    """A family that is one ramp of :mod:`._shapes`: ``_ramp()`` gives ``(shape, a, b, n)``.
+    """A family that is one ramp of :mod:`._shapes`, ``(shape, a, b, n)`` from ``_ramp()``.
 
     The value goes from ``a`` at step 0 to ``b`` at step ``n`` and is held at
-    ``b`` from then on; the subclass names the fields, the ramp does the rest.
+    ``b`` from then on. A subclass names its three fields in ``_ends`` and has a
+    ``_shape`` (a field or a class variable); the ramp does the rest.
     """
 
     __slots__ = ()
 
-    def _ramp(self) -> tuple[Shape, float, float, int]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    #: the fields that are the ramp's start rate, end rate and length, in that order
+    _ends: ClassVar[tuple[str, str, str]] = ("start_lr", "end_lr", "steps")
+
+    def _ramp(self) -> tuple[Shape, float, float, int]:
+        a, b, n = self._ends
+        return self._shape, getattr(self, a), getattr(self, b), getattr(self, n)  # type: ignore[attr-defined]
 
     @property
     def end_step(self) -> int:
@@ -110,6 +115,13 @@ class _RampFamily(Schedule):
         return ramp_values(shape, a, b, steps, n)
 
 
+class _DecayFamily(_RampFamily):
+    """A ramp from ``peak_lr`` down to ``min_lr`` over ``decay_steps``."""
+
+    __slots__ = ()
+    _ends: ClassVar[tuple[str, str, str]] = ("peak_lr", "min_lr", "decay_steps")
+
+
 def _check_ends(c: Checks, first: str, last: str, length: str) -> None:
     """The fields every ramp family has: two rates (``>= 0``) and a length (``>= 1``)."""
     c.real(first, low=0.0)
@@ -119,7 +131,7 @@ def _check_ends(c: Checks, first: str, last: str, length: str) -> None:
 
 def _check_decay(c: Checks, more: Callable[[Checks], None] | None = None) -> None:
     """A decay family's checks: ``peak_lr``, ``min_lr``, ``decay_steps``, ``more(c)``, ``min_lr <= peak_lr``."""
-    _check_ends(c, "peak_lr", "min_lr", "decay_steps")
+    _check_ends(c, *_DecayFamily._ends)
     if more is not None:
         more(c)
     c.order("min_lr", "peak_lr")
@@ -150,7 +162,7 @@ class Ramp(_RampFamily):
 
     def __post_init__(self) -> None:
         c = Checks(self)
-        _check_ends(c, "start_lr", "end_lr", "steps")
+        _check_ends(c, *self._ends)
         c.choice("shape", self.field_choices["shape"])
         c.real("power", low=0.0, low_open=True)
         if self.shape == "exponential" and c.ok("start_lr", "end_lr"):
@@ -160,9 +172,6 @@ class Ramp(_RampFamily):
         c.done()
         object.__setattr__(self, "_shape", Shape(self.shape, power=self.power))
         self._finish()
-
-    def _ramp(self) -> tuple[Shape, float, float, int]:
-        return self._shape, self.start_lr, self.end_lr, self.steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,19 +187,17 @@ class Linear(_RampFamily):
     end_lr: float
     steps: int
     type_name: ClassVar[str] = "linear"
+    _shape: ClassVar[Shape] = _LINEAR
 
     def __post_init__(self) -> None:
         c = Checks(self)
-        _check_ends(c, "start_lr", "end_lr", "steps")
+        _check_ends(c, *self._ends)
         c.done()
         self._finish()
 
-    def _ramp(self) -> tuple[Shape, float, float, int]:
-        return _LINEAR, self.start_lr, self.end_lr, self.steps
-
 
 @dataclass(frozen=True, slots=True)
-class CosineDecay(_RampFamily):
+class CosineDecay(_DecayFamily):
     """Cosine from ``peak_lr`` to the floor ``min_lr`` over ``decay_steps``.
 
     ``lr(k) = min_lr + (peak_lr - min_lr) * (1 + cos(pi * k / decay_steps)) / 2``
@@ -206,17 +213,15 @@ class CosineDecay(_RampFamily):
     decay_steps: int
     min_lr: float = 0.0
     type_name: ClassVar[str] = "cosine"
+    _shape: ClassVar[Shape] = _COSINE
 
     def __post_init__(self) -> None:
         _check_decay(Checks(self))
         self._finish()
 
-    def _ramp(self) -> tuple[Shape, float, float, int]:
-        return _COSINE, self.peak_lr, self.min_lr, self.decay_steps
-
 
 @dataclass(frozen=True, slots=True)
-class PolynomialDecay(_RampFamily):
+class PolynomialDecay(_DecayFamily):
     """``lr(k) = min_lr + (peak_lr - min_lr) * (1 - k / decay_steps) ** power``, then ``min_lr``.
 
     >>> s = PolynomialDecay(peak_lr=1.0, decay_steps=4, power=2.0)
@@ -236,12 +241,9 @@ class PolynomialDecay(_RampFamily):
         object.__setattr__(self, "_shape", Shape("power", power=self.power))
         self._finish()
 
-    def _ramp(self) -> tuple[Shape, float, float, int]:
-        return self._shape, self.peak_lr, self.min_lr, self.decay_steps
-
 
 @dataclass(frozen=True, slots=True)
-class TanhDecay(_RampFamily):
+class TanhDecay(_DecayFamily):
     """tanh decay from ``peak_lr`` to ``min_lr`` over ``decay_steps``.
 
     ``u = lower + (upper - lower) * k / decay_steps``;
@@ -272,9 +274,6 @@ class TanhDecay(_RampFamily):
         c.real("lower", low=-30.0)
         c.real("upper", high=30.0)
         c.order("lower", "upper", strict=True)
-
-    def _ramp(self) -> tuple[Shape, float, float, int]:
-        return self._shape, self.peak_lr, self.min_lr, self.decay_steps
 
 
 @dataclass(frozen=True, slots=True)
