@@ -6,7 +6,7 @@ delegates evaluation to it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -20,7 +20,12 @@ __all__ = ["WarmupCosine", "WSD", "WarmupPlateauCosine", "Noam"]
 
 
 class _Recipe(Schedule):
-    __slots__ = ()
+    """A named composition: ``__post_init__`` checks the fields and sets ``_inner``, which does the rest."""
+
+    # the composition is a slot, not a dataclass field: it is no parameter
+    __slots__ = ("_inner",)
+    #: durations a config may give as a fraction of ``total_steps`` (config name -> field)
+    fraction_fields: ClassVar[dict] = {}
 
     @property
     def end_step(self) -> int | None:
@@ -95,9 +100,7 @@ class WarmupCosine(_Recipe):
     min_lr: float = 0.0
     warmup_start_lr: float = 0.0
     type_name: ClassVar[str] = "warmup_cosine"
-    #: durations a config may give as a fraction of ``total_steps``
     fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps"}
-    _inner: Schedule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         c = Checks(self)
@@ -143,9 +146,7 @@ class WSD(_Recipe):
     warmup_start_lr: float = 0.0
     type_name: ClassVar[str] = "wsd"
     field_choices: ClassVar[dict] = {"decay_shape": _DECAY_SHAPES}
-    #: durations a config may give as a fraction of ``total_steps``
     fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps", "decay": "decay_steps"}
-    _inner: Schedule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         c = Checks(self)
@@ -195,9 +196,7 @@ class WarmupPlateauCosine(_Recipe):
     period_mult: float = 1
     peak_decay: float = 1.0
     type_name: ClassVar[str] = "warmup_plateau_cosine"
-    #: durations a config may give as a fraction of ``total_steps``
     fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps", "plateau": "plateau_steps"}
-    _inner: Schedule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         c = Checks(self)
@@ -243,7 +242,6 @@ class Noam(_Recipe):
     warmup_steps: int
     scale: float = 1.0
     type_name: ClassVar[str] = "noam"
-    _inner: Schedule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         c = Checks(self)
