@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import ClassVar
@@ -91,13 +90,31 @@ class _RampFamily(Schedule):
 
     The value goes from ``a`` at step 0 to ``b`` at step ``n`` and is held at
     ``b`` from then on. A subclass names its three fields in ``_ends`` and has a
-    ``_shape`` (a field or a class variable); the ramp does the rest.
+    ``_shape`` (a class variable, or a field that ``_bind`` sets); it adds its
+    own checks in ``_check``. The ramp does the rest.
     """
 
     __slots__ = ()
 
     #: the fields that are the ramp's start rate, end rate and length, in that order
     _ends: ClassVar[tuple[str, str, str]] = ("start_lr", "end_lr", "steps")
+
+    def __post_init__(self) -> None:
+        c = Checks(self)
+        first, last, length = self._ends
+        c.real(first, low=0.0)
+        c.real(last, low=0.0)
+        c.integer(length, low=1)
+        self._check(c)
+        c.done()
+        self._bind()
+        self._finish()
+
+    def _check(self, c: Checks) -> None:
+        """The family's checks beyond its two rates and its length (none here)."""
+
+    def _bind(self) -> None:
+        """Set what evaluation needs beyond the fields, once they are checked (nothing here)."""
 
     def _ramp(self) -> tuple[Shape, float, float, int]:
         a, b, n = self._ends
@@ -116,26 +133,28 @@ class _RampFamily(Schedule):
 
 
 class _DecayFamily(_RampFamily):
-    """A ramp from ``peak_lr`` down to ``min_lr`` over ``decay_steps``."""
+    """A ramp from ``peak_lr`` down to ``min_lr <= peak_lr`` over ``decay_steps``."""
 
     __slots__ = ()
     _ends: ClassVar[tuple[str, str, str]] = ("peak_lr", "min_lr", "decay_steps")
 
+    def _check(self, c: Checks) -> None:
+        self._check_shape(c)
+        c.order("min_lr", "peak_lr")
 
-def _check_ends(c: Checks, first: str, last: str, length: str) -> None:
-    """The fields every ramp family has: two rates (``>= 0``) and a length (``>= 1``)."""
-    c.real(first, low=0.0)
-    c.real(last, low=0.0)
-    c.integer(length, low=1)
+    def _check_shape(self, c: Checks) -> None:
+        """The checks of the shape's own parameters (none here)."""
 
 
-def _check_decay(c: Checks, more: Callable[[Checks], None] | None = None) -> None:
-    """A decay family's checks: ``peak_lr``, ``min_lr``, ``decay_steps``, ``more(c)``, ``min_lr <= peak_lr``."""
-    _check_ends(c, *_DecayFamily._ends)
-    if more is not None:
-        more(c)
-    c.order("min_lr", "peak_lr")
-    c.done()
+def check_geometric(c: Checks, a_name: str, b_name: str) -> None:
+    """Record why an exponential ramp from field ``a_name`` to ``b_name`` is not finite, if it is not.
+
+    Checked only once both fields passed their own checks (see :func:`geometric_problem`).
+    """
+    if c.ok(a_name, b_name):
+        problem = geometric_problem(getattr(c.obj, a_name), getattr(c.obj, b_name), a_name, b_name)
+        if problem is not None:
+            c.fail(*problem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,18 +179,14 @@ class Ramp(_RampFamily):
     field_choices: ClassVar[dict] = {"shape": ("linear", "cosine", "1-sqrt", "power", "exponential")}
     _shape: Shape = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        c = Checks(self)
-        _check_ends(c, *self._ends)
+    def _check(self, c: Checks) -> None:
         c.choice("shape", self.field_choices["shape"])
         c.real("power", low=0.0, low_open=True)
-        if self.shape == "exponential" and c.ok("start_lr", "end_lr"):
-            problem = geometric_problem(self.start_lr, self.end_lr, "start_lr", "end_lr")
-            if problem is not None:
-                c.fail(*problem)
-        c.done()
+        if self.shape == "exponential":
+            check_geometric(c, "start_lr", "end_lr")
+
+    def _bind(self) -> None:
         object.__setattr__(self, "_shape", Shape(self.shape, power=self.power))
-        self._finish()
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +203,6 @@ class Linear(_RampFamily):
     steps: int
     type_name: ClassVar[str] = "linear"
     _shape: ClassVar[Shape] = _LINEAR
-
-    def __post_init__(self) -> None:
-        c = Checks(self)
-        _check_ends(c, *self._ends)
-        c.done()
-        self._finish()
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,10 +224,6 @@ class CosineDecay(_DecayFamily):
     type_name: ClassVar[str] = "cosine"
     _shape: ClassVar[Shape] = _COSINE
 
-    def __post_init__(self) -> None:
-        _check_decay(Checks(self))
-        self._finish()
-
 
 @dataclass(frozen=True, slots=True)
 class PolynomialDecay(_DecayFamily):
@@ -236,10 +241,11 @@ class PolynomialDecay(_DecayFamily):
     type_name: ClassVar[str] = "polynomial"
     _shape: Shape = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        _check_decay(Checks(self), lambda c: c.real("power", low=0.0, low_open=True))
+    def _check_shape(self, c: Checks) -> None:
+        c.real("power", low=0.0, low_open=True)
+
+    def _bind(self) -> None:
         object.__setattr__(self, "_shape", Shape("power", power=self.power))
-        self._finish()
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,16 +270,13 @@ class TanhDecay(_DecayFamily):
     type_name: ClassVar[str] = "tanh"
     _shape: Shape = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        _check_decay(Checks(self), self._check_bounds)
-        object.__setattr__(self, "_shape", Shape("tanh", lower=self.lower, upper=self.upper))
-        self._finish()
-
-    @staticmethod
-    def _check_bounds(c: Checks) -> None:
+    def _check_shape(self, c: Checks) -> None:
         c.real("lower", low=-30.0)
         c.real("upper", high=30.0)
         c.order("lower", "upper", strict=True)
+
+    def _bind(self) -> None:
+        object.__setattr__(self, "_shape", Shape("tanh", lower=self.lower, upper=self.upper))
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,7 @@ import numpy as np
 
 from ._base import Checks, Phase, Schedule
 from ._combinators import Join, Piece, Restarts, Warmup
-from ._families import Constant, CosineDecay, InverseSqrt, Ramp
-from ._shapes import geometric_problem
+from ._families import Constant, CosineDecay, InverseSqrt, Ramp, check_geometric
 
 __all__ = ["WarmupCosine", "WSD", "WarmupPlateauCosine", "Noam"]
 
@@ -156,10 +155,8 @@ class WSD(_Recipe):
         c.real("power", low=0.0, low_open=True)
         c.order("min_lr", "peak_lr")
         _check_fits(c, self, "decay_steps", strict=False)
-        if self.decay_shape == "exponential" and c.ok("min_lr", "peak_lr"):
-            problem = geometric_problem(self.peak_lr, self.min_lr, "peak_lr", "min_lr")
-            if problem is not None:
-                c.fail(*problem)
+        if self.decay_shape == "exponential":
+            check_geometric(c, "peak_lr", "min_lr")
         c.done()
         stable = self.total_steps - self.warmup_steps - self.decay_steps
         decay = Ramp(self.peak_lr, self.min_lr, self.decay_steps, shape=self.decay_shape, power=self.power)
