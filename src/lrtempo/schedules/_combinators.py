@@ -381,8 +381,24 @@ class Restarts(Schedule):
         return [Phase(f"cycle {i}", a, b) for i, (a, b) in enumerate(zip(starts, starts[1:])) if a < horizon]
 
 
+class _Transform(Schedule):
+    """A schedule that maps each value of one ``schedule``: its end, horizon and phases are the child's."""
+
+    __slots__ = ()
+
+    @property
+    def end_step(self) -> int | None:
+        return self.schedule.end_step  # type: ignore[attr-defined]
+
+    def _endless_horizon(self) -> int:
+        return self.schedule.horizon  # type: ignore[attr-defined]
+
+    def _phases(self, horizon: int) -> list[Phase]:
+        return list(self.schedule.phases(horizon))  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True, slots=True)
-class Clamp(Schedule):
+class Clamp(_Transform):
     """``lr(k) = min(max(schedule(k), min_lr), max_lr)``; ``max_lr`` None means no cap.
 
     >>> from lrtempo.schedules import Linear
@@ -406,12 +422,6 @@ class Clamp(Schedule):
         c.done()
         self._finish()
 
-    @property
-    def end_step(self) -> int | None:
-        return self.schedule.end_step
-
-    def _endless_horizon(self) -> int:
-        return self.schedule.horizon
 
     def _make_f(self):
         inner, low, high = self.schedule._f, self.min_lr, self.max_lr
@@ -422,9 +432,6 @@ class Clamp(Schedule):
     def _values(self, steps: np.ndarray) -> np.ndarray:
         v = np.maximum(self.schedule._at_steps(steps), self.min_lr)
         return v if self.max_lr is None else np.minimum(v, self.max_lr)
-
-    def _phases(self, horizon: int) -> list[Phase]:
-        return list(self.schedule.phases(horizon))
 
 
 def largest_value(schedule: Schedule) -> float:
@@ -449,7 +456,7 @@ def largest_value(schedule: Schedule) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class Scale(Schedule):
+class Scale(_Transform):
     """``lr(k) = factor * schedule(k)``.
 
     >>> from lrtempo.schedules import Constant
@@ -474,12 +481,6 @@ class Scale(Schedule):
                 c.done()
         self._finish()
 
-    @property
-    def end_step(self) -> int | None:
-        return self.schedule.end_step
-
-    def _endless_horizon(self) -> int:
-        return self.schedule.horizon
 
     def _make_f(self):
         inner, factor = self.schedule._f, self.factor
@@ -487,6 +488,3 @@ class Scale(Schedule):
 
     def _values(self, steps: np.ndarray) -> np.ndarray:
         return self.factor * self.schedule._at_steps(steps)
-
-    def _phases(self, horizon: int) -> list[Phase]:
-        return list(self.schedule.phases(horizon))

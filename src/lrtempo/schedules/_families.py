@@ -85,8 +85,80 @@ class Constant(Schedule):
         return np.full(steps.shape, self.lr)
 
 
+class _RampFamily(Schedule):
+    """A family that is one ramp of :mod:`._shapes`, ``(shape, a, b, n)`` from ``_ramp()``.
+
+    The value goes from ``a`` at step 0 to ``b`` at step ``n`` and is held at
+    ``b`` from then on. A subclass names its three fields in ``_ends`` and has a
+    ``_shape`` (a class variable, or a field that ``_bind`` sets); it adds its
+    own checks in ``_check``. The ramp does the rest.
+    """
+
+    __slots__ = ()
+
+    #: the fields that are the ramp's start rate, end rate and length, in that order
+    _ends: ClassVar[tuple[str, str, str]] = ("start_lr", "end_lr", "steps")
+
+    def __post_init__(self) -> None:
+        c = Checks(self)
+        first, last, length = self._ends
+        c.real(first, low=0.0)
+        c.real(last, low=0.0)
+        c.integer(length, low=1)
+        self._check(c)
+        c.done()
+        self._bind()
+        self._finish()
+
+    def _check(self, c: Checks) -> None:
+        """The family's checks beyond its two rates and its length (none here)."""
+
+    def _bind(self) -> None:
+        """Set what evaluation needs beyond the fields, once they are checked (nothing here)."""
+
+    def _ramp(self) -> tuple[Shape, float, float, int]:
+        a, b, n = self._ends
+        return self._shape, getattr(self, a), getattr(self, b), getattr(self, n)  # type: ignore[attr-defined]
+
+    @property
+    def end_step(self) -> int:
+        return self._ramp()[3]
+
+    def _make_f(self):
+        return make_ramp(*self._ramp())
+
+    def _values(self, steps: np.ndarray) -> np.ndarray:
+        shape, a, b, n = self._ramp()
+        return ramp_values(shape, a, b, steps, n)
+
+
+class _DecayFamily(_RampFamily):
+    """A ramp from ``peak_lr`` down to ``min_lr <= peak_lr`` over ``decay_steps``."""
+
+    __slots__ = ()
+    _ends: ClassVar[tuple[str, str, str]] = ("peak_lr", "min_lr", "decay_steps")
+
+    def _check(self, c: Checks) -> None:
+        self._check_shape(c)
+        c.order("min_lr", "peak_lr")
+
+    def _check_shape(self, c: Checks) -> None:
+        """The checks of the shape's own parameters (none here)."""
+
+
+def check_geometric(c: Checks, a_name: str, b_name: str) -> None:
+    """Record why an exponential ramp from field ``a_name`` to ``b_name`` is not finite, if it is not.
+
+    Checked only once both fields passed their own checks (see :func:`geometric_problem`).
+    """
+    if c.ok(a_name, b_name):
+        problem = geometric_problem(getattr(c.obj, a_name), getattr(c.obj, b_name), a_name, b_name)
+        if problem is not None:
+            c.fail(*problem)
+
+
 @dataclass(frozen=True, slots=True)
-class Ramp(Schedule):
+class Ramp(_RampFamily):
     """From ``start_lr`` at step 0 to ``end_lr`` at ``steps`` with a given ``shape``.
 
     ``lr(k) = start_lr + (end_lr - start_lr) * F(k / steps)`` with ``F`` the
@@ -107,34 +179,18 @@ class Ramp(Schedule):
     field_choices: ClassVar[dict] = {"shape": ("linear", "cosine", "1-sqrt", "power", "exponential")}
     _shape: Shape = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        c = Checks(self)
-        c.real("start_lr", low=0.0)
-        c.real("end_lr", low=0.0)
-        c.integer("steps", low=1)
+    def _check(self, c: Checks) -> None:
         c.choice("shape", self.field_choices["shape"])
         c.real("power", low=0.0, low_open=True)
-        if self.shape == "exponential" and c.ok("start_lr", "end_lr"):
-            problem = geometric_problem(self.start_lr, self.end_lr, "start_lr", "end_lr")
-            if problem is not None:
-                c.fail(*problem)
-        c.done()
+        if self.shape == "exponential":
+            check_geometric(c, "start_lr", "end_lr")
+
+    def _bind(self) -> None:
         object.__setattr__(self, "_shape", Shape(self.shape, power=self.power))
-        self._finish()
-
-    @property
-    def end_step(self) -> int:
-        return self.steps
-
-    def _make_f(self):
-        return make_ramp(self._shape, self.start_lr, self.end_lr, self.steps)
-
-    def _values(self, steps: np.ndarray) -> np.ndarray:
-        return ramp_values(self._shape, self.start_lr, self.end_lr, steps, self.steps)
 
 
 @dataclass(frozen=True, slots=True)
-class Linear(Schedule):
+class Linear(_RampFamily):
     """Linear ramp: ``lr(k) = start_lr + (end_lr - start_lr) * min(k, steps) / steps``.
 
     >>> s = Linear(start_lr=0.0, end_lr=1.0, steps=4)
@@ -146,28 +202,11 @@ class Linear(Schedule):
     end_lr: float
     steps: int
     type_name: ClassVar[str] = "linear"
-
-    def __post_init__(self) -> None:
-        c = Checks(self)
-        c.real("start_lr", low=0.0)
-        c.real("end_lr", low=0.0)
-        c.integer("steps", low=1)
-        c.done()
-        self._finish()
-
-    @property
-    def end_step(self) -> int:
-        return self.steps
-
-    def _make_f(self):
-        return make_ramp(_LINEAR, self.start_lr, self.end_lr, self.steps)
-
-    def _values(self, steps: np.ndarray) -> np.ndarray:
-        return ramp_values(_LINEAR, self.start_lr, self.end_lr, steps, self.steps)
+    _shape: ClassVar[Shape] = _LINEAR
 
 
 @dataclass(frozen=True, slots=True)
-class CosineDecay(Schedule):
+class CosineDecay(_DecayFamily):
     """Cosine from ``peak_lr`` to the floor ``min_lr`` over ``decay_steps``.
 
     ``lr(k) = min_lr + (peak_lr - min_lr) * (1 + cos(pi * k / decay_steps)) / 2``
@@ -183,29 +222,11 @@ class CosineDecay(Schedule):
     decay_steps: int
     min_lr: float = 0.0
     type_name: ClassVar[str] = "cosine"
-
-    def __post_init__(self) -> None:
-        c = Checks(self)
-        c.real("peak_lr", low=0.0)
-        c.real("min_lr", low=0.0)
-        c.integer("decay_steps", low=1)
-        c.order("min_lr", "peak_lr")
-        c.done()
-        self._finish()
-
-    @property
-    def end_step(self) -> int:
-        return self.decay_steps
-
-    def _make_f(self):
-        return make_ramp(_COSINE, self.peak_lr, self.min_lr, self.decay_steps)
-
-    def _values(self, steps: np.ndarray) -> np.ndarray:
-        return ramp_values(_COSINE, self.peak_lr, self.min_lr, steps, self.decay_steps)
+    _shape: ClassVar[Shape] = _COSINE
 
 
 @dataclass(frozen=True, slots=True)
-class PolynomialDecay(Schedule):
+class PolynomialDecay(_DecayFamily):
     """``lr(k) = min_lr + (peak_lr - min_lr) * (1 - k / decay_steps) ** power``, then ``min_lr``.
 
     >>> s = PolynomialDecay(peak_lr=1.0, decay_steps=4, power=2.0)
@@ -220,30 +241,15 @@ class PolynomialDecay(Schedule):
     type_name: ClassVar[str] = "polynomial"
     _shape: Shape = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        c = Checks(self)
-        c.real("peak_lr", low=0.0)
-        c.real("min_lr", low=0.0)
-        c.integer("decay_steps", low=1)
+    def _check_shape(self, c: Checks) -> None:
         c.real("power", low=0.0, low_open=True)
-        c.order("min_lr", "peak_lr")
-        c.done()
+
+    def _bind(self) -> None:
         object.__setattr__(self, "_shape", Shape("power", power=self.power))
-        self._finish()
-
-    @property
-    def end_step(self) -> int:
-        return self.decay_steps
-
-    def _make_f(self):
-        return make_ramp(self._shape, self.peak_lr, self.min_lr, self.decay_steps)
-
-    def _values(self, steps: np.ndarray) -> np.ndarray:
-        return ramp_values(self._shape, self.peak_lr, self.min_lr, steps, self.decay_steps)
 
 
 @dataclass(frozen=True, slots=True)
-class TanhDecay(Schedule):
+class TanhDecay(_DecayFamily):
     """tanh decay from ``peak_lr`` to ``min_lr`` over ``decay_steps``.
 
     ``u = lower + (upper - lower) * k / decay_steps``;
@@ -264,28 +270,13 @@ class TanhDecay(Schedule):
     type_name: ClassVar[str] = "tanh"
     _shape: Shape = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        c = Checks(self)
-        c.real("peak_lr", low=0.0)
-        c.real("min_lr", low=0.0)
-        c.integer("decay_steps", low=1)
+    def _check_shape(self, c: Checks) -> None:
         c.real("lower", low=-30.0)
         c.real("upper", high=30.0)
         c.order("lower", "upper", strict=True)
-        c.order("min_lr", "peak_lr")
-        c.done()
+
+    def _bind(self) -> None:
         object.__setattr__(self, "_shape", Shape("tanh", lower=self.lower, upper=self.upper))
-        self._finish()
-
-    @property
-    def end_step(self) -> int:
-        return self.decay_steps
-
-    def _make_f(self):
-        return make_ramp(self._shape, self.peak_lr, self.min_lr, self.decay_steps)
-
-    def _values(self, steps: np.ndarray) -> np.ndarray:
-        return ramp_values(self._shape, self.peak_lr, self.min_lr, steps, self.decay_steps)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,21 +6,25 @@ delegates evaluation to it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from ._base import Checks, Phase, Schedule
 from ._combinators import Join, Piece, Restarts, Warmup
-from ._families import Constant, CosineDecay, InverseSqrt, Ramp
-from ._shapes import geometric_problem
+from ._families import Constant, CosineDecay, InverseSqrt, Ramp, check_geometric
 
 __all__ = ["WarmupCosine", "WSD", "WarmupPlateauCosine", "Noam"]
 
 
 class _Recipe(Schedule):
-    __slots__ = ()
+    """A named composition: ``__post_init__`` checks the fields and sets ``_inner``, which does the rest."""
+
+    # the composition is a slot, not a dataclass field: it is no parameter
+    __slots__ = ("_inner",)
+    #: durations a config may give as a fraction of ``total_steps`` (config name -> field)
+    fraction_fields: ClassVar[dict] = {}
 
     @property
     def end_step(self) -> int | None:
@@ -34,6 +38,36 @@ class _Recipe(Schedule):
 
     def _values(self, steps: np.ndarray) -> np.ndarray:
         return self._inner._at_steps(steps)  # type: ignore[attr-defined]
+
+
+def _check_common(c: Checks) -> None:
+    """The fields every warmup recipe has: the rates (``>= 0``), ``total_steps >= 1``, ``warmup_steps >= 0``."""
+    c.real("peak_lr", low=0.0)
+    c.real("min_lr", low=0.0)
+    c.real("warmup_start_lr", low=0.0)
+    c.integer("total_steps", low=1)
+    c.integer("warmup_steps", low=0)
+
+
+def _check_fits(c: Checks, obj: Schedule, part: str, *, strict: bool) -> None:
+    """``warmup_steps + part`` within ``total_steps`` (``<`` when ``strict``, else ``<=``), blamed on ``part``."""
+    if not c.ok("total_steps", "warmup_steps", part):
+        return
+    w, p, t = obj.warmup_steps, getattr(obj, part), obj.total_steps  # type: ignore[attr-defined]
+    if w + p >= t if strict else w + p > t:
+        rel, got = ("<", ">=") if strict else ("<=", ">")
+        c.fail(part, f"warmup_steps + {part} must be {rel} total_steps (got {w} + {p} {got} {t})")
+
+
+def _hold_then(lr: float, steps: int, then: Schedule) -> Schedule:
+    """``lr`` for ``steps`` steps, then ``then``; just ``then`` when ``steps`` is 0."""
+    return Join((Piece(Constant(lr), steps), Piece(then))) if steps else then
+
+
+def _warmed(obj: Schedule, body: Schedule) -> Schedule:
+    """``body`` behind the recipe's linear warmup (none when ``warmup_steps`` is 0)."""
+    w = obj.warmup_steps  # type: ignore[attr-defined]
+    return Warmup(body, w, start_lr=obj.warmup_start_lr) if w else body  # type: ignore[attr-defined]
 
 
 def _named(spans: list[tuple[str, int, int | None]]) -> list[Phase]:
@@ -65,24 +99,17 @@ class WarmupCosine(_Recipe):
     min_lr: float = 0.0
     warmup_start_lr: float = 0.0
     type_name: ClassVar[str] = "warmup_cosine"
-    #: durations a config may give as a fraction of ``total_steps``
     fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps"}
-    _inner: Schedule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         c = Checks(self)
-        c.real("peak_lr", low=0.0)
-        c.real("min_lr", low=0.0)
-        c.real("warmup_start_lr", low=0.0)
-        c.integer("total_steps", low=1)
-        c.integer("warmup_steps", low=0)
+        _check_common(c)
         c.order("warmup_steps", "total_steps", strict=True)
         c.order("min_lr", "peak_lr")
         c.done()
         w = self.warmup_steps
         decay = CosineDecay(peak_lr=self.peak_lr, min_lr=self.min_lr, decay_steps=self.total_steps - w)
-        inner = Warmup(decay, w, start_lr=self.warmup_start_lr) if w else decay
-        object.__setattr__(self, "_inner", inner)
+        object.__setattr__(self, "_inner", _warmed(self, decay))
         self._finish()
 
     def _phases(self, horizon: int) -> list[Phase]:
@@ -118,35 +145,22 @@ class WSD(_Recipe):
     warmup_start_lr: float = 0.0
     type_name: ClassVar[str] = "wsd"
     field_choices: ClassVar[dict] = {"decay_shape": _DECAY_SHAPES}
-    #: durations a config may give as a fraction of ``total_steps``
     fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps", "decay": "decay_steps"}
-    _inner: Schedule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         c = Checks(self)
-        c.real("peak_lr", low=0.0)
-        c.real("min_lr", low=0.0)
-        c.real("warmup_start_lr", low=0.0)
-        c.integer("total_steps", low=1)
-        c.integer("warmup_steps", low=0)
+        _check_common(c)
         c.integer("decay_steps", low=1)
         c.choice("decay_shape", self.field_choices["decay_shape"])
         c.real("power", low=0.0, low_open=True)
         c.order("min_lr", "peak_lr")
-        if c.ok("total_steps", "warmup_steps", "decay_steps"):
-            if self.warmup_steps + self.decay_steps > self.total_steps:
-                c.fail("decay_steps", "warmup_steps + decay_steps must be <= total_steps (got "
-                       f"{self.warmup_steps} + {self.decay_steps} > {self.total_steps})")
-        if self.decay_shape == "exponential" and c.ok("min_lr", "peak_lr"):
-            problem = geometric_problem(self.peak_lr, self.min_lr, "peak_lr", "min_lr")
-            if problem is not None:
-                c.fail(*problem)
+        _check_fits(c, self, "decay_steps", strict=False)
+        if self.decay_shape == "exponential":
+            check_geometric(c, "peak_lr", "min_lr")
         c.done()
         stable = self.total_steps - self.warmup_steps - self.decay_steps
         decay = Ramp(self.peak_lr, self.min_lr, self.decay_steps, shape=self.decay_shape, power=self.power)
-        body: Schedule = Join((Piece(Constant(self.peak_lr), stable), Piece(decay))) if stable else decay
-        inner = Warmup(body, self.warmup_steps, start_lr=self.warmup_start_lr) if self.warmup_steps else body
-        object.__setattr__(self, "_inner", inner)
+        object.__setattr__(self, "_inner", _warmed(self, _hold_then(self.peak_lr, stable, decay)))
         self._finish()
 
     def _phases(self, horizon: int) -> list[Phase]:
@@ -179,26 +193,17 @@ class WarmupPlateauCosine(_Recipe):
     period_mult: float = 1
     peak_decay: float = 1.0
     type_name: ClassVar[str] = "warmup_plateau_cosine"
-    #: durations a config may give as a fraction of ``total_steps``
     fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps", "plateau": "plateau_steps"}
-    _inner: Schedule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         c = Checks(self)
-        c.real("peak_lr", low=0.0)
-        c.real("min_lr", low=0.0)
-        c.real("warmup_start_lr", low=0.0)
-        c.integer("total_steps", low=1)
-        c.integer("warmup_steps", low=0)
+        _check_common(c)
         c.integer("plateau_steps", low=0)
         c.optional_integer("restart_period", low=1)
         c.real("period_mult", low=1.0)
         c.real("peak_decay", low=0.0, low_open=True, high=1.0)
         c.order("min_lr", "peak_lr")
-        if c.ok("total_steps", "warmup_steps", "plateau_steps"):
-            if self.warmup_steps + self.plateau_steps >= self.total_steps:
-                c.fail("plateau_steps", "warmup_steps + plateau_steps must be < total_steps (got "
-                       f"{self.warmup_steps} + {self.plateau_steps} >= {self.total_steps})")
+        _check_fits(c, self, "plateau_steps", strict=True)
         c.done()
         if float(self.period_mult).is_integer():
             object.__setattr__(self, "period_mult", int(self.period_mult))
@@ -208,11 +213,7 @@ class WarmupPlateauCosine(_Recipe):
         else:
             cycles = Restarts(self.peak_lr, self.restart_period, self.min_lr, self.period_mult, self.peak_decay)
             decay = Join((Piece(cycles, d), Piece(Constant(self.min_lr))))
-        body: Schedule = decay
-        if self.plateau_steps:
-            body = Join((Piece(Constant(self.peak_lr), self.plateau_steps), Piece(decay)))
-        inner = Warmup(body, self.warmup_steps, start_lr=self.warmup_start_lr) if self.warmup_steps else body
-        object.__setattr__(self, "_inner", inner)
+        object.__setattr__(self, "_inner", _warmed(self, _hold_then(self.peak_lr, self.plateau_steps, decay)))
         self._finish()
 
     def _phases(self, horizon: int) -> list[Phase]:
@@ -238,7 +239,6 @@ class Noam(_Recipe):
     warmup_steps: int
     scale: float = 1.0
     type_name: ClassVar[str] = "noam"
-    _inner: Schedule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         c = Checks(self)

@@ -134,60 +134,71 @@ def _geometric(a: Any, b: Any, x: Any) -> Any:
     return a * np.exp(x * np.log(b / a))
 
 
+def _cosine_ramp(a: float, b: float, n: int) -> Callable[[int], float]:
+    half, up, down, c, sin = n // 2, b - a, a - b, _HALF_PI / n, _scalar_sin
+
+    def cosine(k: int) -> float:
+        if k >= n:
+            return b
+        if k <= half:
+            s = sin(k * c)
+            return a + up * (s * s)
+        s = sin((n - k) * c)
+        return b + down * (s * s)
+
+    return cosine
+
+
+def _linear_ramp(a: float, b: float, n: int) -> Callable[[int], float]:
+    half, up, down = n // 2, b - a, a - b
+
+    def linear(k: int) -> float:
+        if k >= n:
+            return b
+        if k <= half:
+            return a + up * (k / n)
+        return b + down * ((n - k) / n)
+
+    return linear
+
+
+def _one_minus_sqrt_ramp(a: float, b: float, n: int) -> Callable[[int], float]:
+    # sqrt is correctly rounded (IEEE 754) in math and NumPy alike, so these
+    # are the array path's operations and results
+    half, up, down, sqrt = n // 2, b - a, a - b, math.sqrt
+
+    def one_minus_sqrt(k: int) -> float:
+        if k >= n:
+            return b
+        if k <= half:
+            return a + up * sqrt(k / n)
+        x = (n - k) / n
+        return b + down * (x / (1.0 + sqrt(1.0 - x)))
+
+    return one_minus_sqrt
+
+
+#: shapes with a scalar evaluator of their own: the same operations as :func:`ramp_values`
+_SCALAR_RAMPS = {"cosine": _cosine_ramp, "linear": _linear_ramp, "1-sqrt": _one_minus_sqrt_ramp}
+
+
 def make_ramp(shape: Shape, a: float, b: float, n: int) -> Callable[[int], float]:
     """The scalar evaluator of a ramp from ``a`` (k = 0) to ``b`` (k >= n).
 
     With ``d = min(k, n - k)``: the head half (``k <= n // 2``) is
     ``a + (b - a) * F(d / n)``, the tail half ``b + (a - b) * G(d / n)``; the
     cosine's ``F = G = sin(d * (pi / 2 / n)) ** 2``. Constants are bound once;
-    linear and cosine ramps cost a call and a few float operations (the same
-    operations as :func:`ramp_values`), other shapes go through
+    linear, cosine and 1-sqrt ramps cost a call and a few float operations (the
+    same operations as :func:`ramp_values`), other shapes go through
     :func:`ramp_values` on one element.
 
     >>> f = make_ramp(Shape("cosine"), 1.0, 0.0, 4)
     >>> f(0), f(2), f(4), f(9)
     (1.0, 0.5000000000000001, 0.0, 0.0)
     """
-    half, up, down = n // 2, b - a, a - b
-    name = shape.name
-    if name == "cosine":
-        c, sin = _HALF_PI / n, _scalar_sin
-
-        def cosine(k: int) -> float:
-            if k >= n:
-                return b
-            if k <= half:
-                s = sin(k * c)
-                return a + up * (s * s)
-            s = sin((n - k) * c)
-            return b + down * (s * s)
-
-        return cosine
-    if name == "linear":
-
-        def linear(k: int) -> float:
-            if k >= n:
-                return b
-            if k <= half:
-                return a + up * (k / n)
-            return b + down * ((n - k) / n)
-
-        return linear
-
-    if name == "1-sqrt":
-        # sqrt is correctly rounded (IEEE 754) in math and NumPy alike, so these
-        # are the array path's operations and results
-        sqrt = math.sqrt
-
-        def one_minus_sqrt(k: int) -> float:
-            if k >= n:
-                return b
-            if k <= half:
-                return a + up * sqrt(k / n)
-            x = (n - k) / n
-            return b + down * (x / (1.0 + sqrt(1.0 - x)))
-
-        return one_minus_sqrt
+    scalar = _SCALAR_RAMPS.get(shape.name)
+    if scalar is not None:
+        return scalar(a, b, n)
 
     # other shapes: the array path on one element (NumPy's scalar and array
     # ufunc paths may differ in the last bit)

@@ -18,6 +18,11 @@ __all__ = ["CompatError", "Impl", "Kwargs", "MISSING", "build", "steps_horizon"]
 MISSING = object()
 
 
+def _is_int_list(value: Any) -> bool:
+    """A list or tuple of ints (no bools)."""
+    return isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
 class CompatError(ValueError):
     """A compat spec the library itself would reject; ``problems`` are ``(field, message)``."""
 
@@ -101,33 +106,26 @@ class Kwargs:
             return None
         return value
 
-    def boolean(self, name: str) -> Any:
+    def _valid(self, name: str, test: Callable[[Any], bool], message: Callable[[Any], str]) -> Any:
+        """The value of ``name`` if ``test`` passes it (None when absent); else ``message(value)`` is recorded."""
         value = self._get(name)
         if value is MISSING:
             return None
-        if not isinstance(value, bool):
-            self.fail(name, f"must be true or false (got {value!r})")
+        if not test(value):
+            self.fail(name, message(value))
             return None
         return value
+
+    def boolean(self, name: str) -> Any:
+        return self._valid(name, lambda v: isinstance(v, bool), lambda v: f"must be true or false (got {v!r})")
 
     def string(self, name: str, choices: tuple[str, ...]) -> Any:
-        value = self._get(name)
-        if value is MISSING:
-            return None
-        if value not in choices:
-            self.fail(name, f"must be one of {', '.join(map(repr, choices))} (got {value!r})"
-                      f"{did_you_mean(value, choices)}")
-            return None
-        return value
+        return self._valid(name, lambda v: v in choices, lambda v: f"must be one of {', '.join(map(repr, choices))} "
+                           f"(got {v!r}){did_you_mean(v, choices)}")
 
     def integer_list(self, name: str) -> Any:
-        value = self._get(name)
-        if value is MISSING:
-            return None
-        if not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        ):
-            self.fail(name, f"must be a list of integers (got {value!r})"[:300])
+        value = self._valid(name, _is_int_list, lambda v: f"must be a list of integers (got {v!r})"[:300])
+        if value is None:
             return None
         if any(abs(v) > MAX_STEPS for v in value):
             self.fail(name, "every entry must be within -2**53..2**53, the longest schedule")

@@ -33,6 +33,11 @@ def _constant_warmup(kw: Kwargs, base: float) -> Impl:
                 phases=(("warmup", 0, w), ("constant", w, None)))
 
 
+def _warmup_then(base: float, lam, w: int, t: int) -> Impl:
+    """``base * lam(k)``: a warmup over ``[0, w)`` and a decay over ``[w, t)``."""
+    return Impl(lambda k: base * lam(k), steps_horizon(t, w), phases=(("warmup", 0, w), ("decay", w, t)))
+
+
 def _linear(kw: Kwargs, base: float) -> Impl:
     w, t = kw.integer("num_warmup_steps"), kw.integer("num_training_steps")
     kw.done()
@@ -40,31 +45,36 @@ def _linear(kw: Kwargs, base: float) -> Impl:
     def lam(k):
         return np.where(k < w, _warm(k, w), np.maximum(0.0, (t - k) / float(max(1, t - w))))
 
-    return Impl(lambda k: base * lam(k), steps_horizon(t, w), phases=(("warmup", 0, w), ("decay", w, t)))
+    return _warmup_then(base, lam, w, t)
+
+
+def _waves(kw: Kwargs, base: float, wave) -> Impl:
+    """The cosine forms: warmup, then ``wave(progress, num_cycles)`` with ``progress = (k - w) / (t - w)``."""
+    w, t, cycles = kw.integer("num_warmup_steps"), kw.integer("num_training_steps"), kw.number("num_cycles")
+    kw.done()
+
+    def lam(k):
+        progress = (k - w) / float(max(1, t - w))
+        return np.where(k < w, _warm(k, w), wave(progress, float(cycles)))
+
+    return _warmup_then(base, lam, w, t)
+
+
+def _cosine_wave(progress, cycles: float):
+    return np.maximum(0.0, 0.5 * (1.0 + np.cos(math.pi * cycles * 2.0 * progress)))
+
+
+def _restart_wave(progress, cycles: float):
+    wave = np.maximum(0.0, 0.5 * (1.0 + np.cos(math.pi * ((cycles * progress) % 1.0))))
+    return np.where(progress >= 1.0, 0.0, wave)
 
 
 def _cosine(kw: Kwargs, base: float) -> Impl:
-    w, t, cycles = kw.integer("num_warmup_steps"), kw.integer("num_training_steps"), kw.number("num_cycles")
-    kw.done()
-
-    def lam(k):
-        progress = (k - w) / float(max(1, t - w))
-        return np.where(k < w, _warm(k, w),
-                        np.maximum(0.0, 0.5 * (1.0 + np.cos(math.pi * float(cycles) * 2.0 * progress))))
-
-    return Impl(lambda k: base * lam(k), steps_horizon(t, w), phases=(("warmup", 0, w), ("decay", w, t)))
+    return _waves(kw, base, _cosine_wave)
 
 
 def _hard_restarts(kw: Kwargs, base: float) -> Impl:
-    w, t, cycles = kw.integer("num_warmup_steps"), kw.integer("num_training_steps"), kw.number("num_cycles")
-    kw.done()
-
-    def lam(k):
-        progress = (k - w) / float(max(1, t - w))
-        wave = np.maximum(0.0, 0.5 * (1.0 + np.cos(math.pi * ((float(cycles) * progress) % 1.0))))
-        return np.where(k < w, _warm(k, w), np.where(progress >= 1.0, 0.0, wave))
-
-    return Impl(lambda k: base * lam(k), steps_horizon(t, w), phases=(("warmup", 0, w), ("decay", w, t)))
+    return _waves(kw, base, _restart_wave)
 
 
 def _polynomial(kw: Kwargs, base: float) -> Impl:
@@ -91,7 +101,7 @@ def _polynomial(kw: Kwargs, base: float) -> Impl:
             return base * lam(k)
 
         return Impl(checked, steps_horizon(t, w))
-    return Impl(lambda k: base * lam(k), steps_horizon(t, w), phases=(("warmup", 0, w), ("decay", w, t)))
+    return _warmup_then(base, lam, w, t)
 
 
 def _inverse_sqrt(kw: Kwargs, base: float) -> Impl:
@@ -129,7 +139,7 @@ def _cosine_min_lr(kw: Kwargs, base: float) -> Impl:
         factor = factor * (1 - rate) + rate
         return np.where(k < w, _warm(k, w), np.maximum(0, factor))
 
-    return Impl(lambda k: base * lam(k), steps_horizon(t, w), phases=(("warmup", 0, w), ("decay", w, t)))
+    return _warmup_then(base, lam, w, t)
 
 
 _WSD_TYPES = ("linear", "cosine", "1-sqrt")
