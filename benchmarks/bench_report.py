@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lrtempo.analysis import analyze_log
-from lrtempo.plot import run_report
+from lrtempo.analysis import analyze_log, run_report
 
 
 def write_log(folder: Path, rows: int) -> None:

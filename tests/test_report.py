@@ -19,10 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lrtempo.analysis import analyze_log, read_metrics
+from lrtempo.analysis import analyze_log, read_metrics, report_html, run_report
 from lrtempo.cli import main
 from lrtempo.config import ConfigError
-from lrtempo.plot import report_html, run_report
 from lrtempo.plot._html import _thin
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)

@@ -19,14 +19,10 @@ import numpy as np
 from ..config import ConfigError, Problem, build_schedule, read_config_file
 from ..monitor._offline import STATUSES, DetectorSettings, detect_log
 from ..monitor._phases import PHASES, PhaseMap, phase_labels_from_rates
+from ..plot import log_png
 from ._logfile import REQUIRED, is_regular, read_events, read_log_file, resolve_log
-from ._thin import thin_rows
 
-__all__ = ["Analysis", "REQUIRED", "analyze_log", "read_metrics"]
-
-#: the band colour of each phase in every plot of a run (PNG and HTML)
-PHASE_COLORS = {"warmup": "#fde2e2", "plateau": "#e2f0fd", "early_decay": "#e4f7e4", "mid_decay": "#f3f7d9",
-                "late_decay": "#f7ecd9", "past_end": "#e6e6e6"}
+__all__ = ["Analysis", "REQUIRED", "analysis_png", "analyze_log", "read_metrics"]
 
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
@@ -196,79 +192,8 @@ def _timeline(steps: np.ndarray, codes: np.ndarray) -> list[dict[str, Any]]:
             for c, a, b in zip(codes[starts].tolist(), steps[starts].tolist(), steps[stops].tolist())]
 
 
-#: step buckets the PNG's series are thinned to (twice its width in pixels: 12 in at 100 dpi)
-PNG_BUCKETS = 2_400
-#: event labels per kind across the PNG (one per slot of the step range; every event keeps its line)
-PNG_LABEL_SLOTS = 120
-
-
-def _png_series(m: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The rows the PNG draws: all of a short log; of a long one, each bucket's first, last, lowest and highest
-    value of every drawn series and its first gap (:func:`~lrtempo.analysis._thin.thin_rows`)."""
-    n = int(m["step"].size)
-    if n <= 4 * PNG_BUCKETS:
-        return np.arange(n), m
-    rows = thin_rows(n, [m[c] for c in ("lr", "grad_l2_norm", "loss")], PNG_BUCKETS, gaps="bucket")
-    out = {c: m[c][rows] for c in ("step", "lr", "grad_l2_norm", "loss")}
-    if "val_loss" in m:
-        ok = np.flatnonzero(np.isfinite(m["val_loss"]))
-        if ok.size > 4 * PNG_BUCKETS:
-            ok = ok[thin_rows(ok.size, [m["val_loss"][ok]], PNG_BUCKETS)]
-        out["val_steps"], out["val_loss"] = m["step"][ok], m["val_loss"][ok]
-    return rows, out
-
-
-def _labelled(events: list[dict[str, Any]], first: int, last: int) -> list[dict[str, Any]]:
-    """The events to label: the first of each kind in each of :data:`PNG_LABEL_SLOTS` slots of the steps."""
-    span = max(1, last - first + 1)
-    seen, out = set(), []
-    for e in events:
-        key = (e["kind"], (int(e["step"]) - first) * PNG_LABEL_SLOTS // span)
-        if key not in seen:
-            seen.add(key)
-            out.append(e)
-    return out
-
-
 def analysis_png(analysis: Analysis, path: str | Path) -> Path:
-    """Rate, gradient norm and loss on a shared step axis, with phase bands and event marks.
-
-    A long log is thinned per bucket of steps first (:func:`_png_series`), so the plot costs the same for a
-    thousand rows as for ten million.
-    """
-    from ..plot._png import png_figure
-
-    _, m = _png_series(analysis.metrics)
-    steps = m["step"]
-    colors = PHASE_COLORS
-    marks = np.asarray([e["step"] for e in analysis.events], dtype=np.float64)
-    labels = _labelled(analysis.events, int(steps[0]), int(steps[-1])) if steps.size else []
-    with png_figure(path, 3, sharex=True, figsize=(12, 8)) as (fig, axes):
-        series = [("lr", "learning rate", False), ("grad_l2_norm", "gradient L2 norm", True), ("loss", "loss", False)]
-        for ax, (col, title, logy) in zip(axes, series):
-            ax.plot(steps, m[col], lw=1.0, color="tab:blue", label=col)
-            if col == "loss" and "val_loss" in m and np.isfinite(m["val_loss"]).any():
-                ok = np.isfinite(m["val_loss"])
-                val_steps = m.get("val_steps", steps)
-                ax.plot(val_steps[ok], m["val_loss"][ok], "o-", ms=3, color="tab:orange", label="val_loss")
-                ax.legend(loc="upper right", fontsize=8)
-            shown = m[col][np.isfinite(m[col])]
-            if logy and shown.size and np.all(shown > 0):
-                ax.set_yscale("log")
-            ax.set_ylabel(title)
-            ax.grid(alpha=0.3)
-            for p in analysis.phases:
-                ax.axvspan(p["first_step"], p["last_step"] + 1, color=colors[p["phase"]], alpha=0.8, lw=0, zorder=0)
-            if marks.size:  # one collection however many events
-                ax.vlines(marks, 0, 1, transform=ax.get_xaxis_transform(), colors="tab:red", lw=0.8,
-                          linestyles=":")
-        for p in analysis.phases:
-            axes[0].annotate(p["phase"], xy=((p["first_step"] + p["last_step"]) / 2, 1.0),
-                             xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=8)
-        for e in labels:
-            axes[2].annotate(e["kind"], xy=(e["step"], 0.02), xycoords=("data", "axes fraction"), rotation=90,
-                             fontsize=7, color="tab:red", va="bottom")
-        axes[-1].set_xlabel("step")
-        fig.suptitle(analysis.source)
-    path = Path(path)
-    return path
+    """Rate, gradient norm and loss on a shared step axis, with phase bands and event marks: the analysis
+    handed to :func:`lrtempo.plot.log_png` (a long log is thinned there, so the plot costs the same for a
+    thousand rows as for ten million)."""
+    return log_png(path, analysis.metrics, analysis.phases, analysis.events, title=analysis.source)

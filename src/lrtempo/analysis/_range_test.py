@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..plot import range_test_png as plot_range_test
 from ..schedules import Ramp
 
 __all__ = ["RangeTestResult", "lr_range_test", "suggest", "range_test_png"]
@@ -138,20 +139,6 @@ def lr_range_test(
 
 
 def range_test_png(result: RangeTestResult, path: str | Path, title: str = "LR range test") -> Path:
-    """Loss against rate (log scale) with both suggestions marked."""
-    from ..plot._png import png_figure
-
-    with png_figure(path, figsize=(9, 5)) as (fig, ax):
-        ax.plot(result.lrs, result.losses, color="0.75", lw=0.8, label="loss")
-        ax.plot(result.lrs, result.smoothed, color="tab:blue", lw=1.6, label="smoothed loss")
-        for name, lr, color in (("steepest", result.steepest, "tab:orange"), ("valley", result.valley, "tab:green")):
-            if lr is not None:
-                ax.axvline(lr, color=color, ls="--", lw=1.2, label=f"{name}: {lr:.2e}")
-        ax.set_xscale("log")
-        ax.set_xlabel("learning rate (log scale)")
-        ax.set_ylabel("loss")
-        ax.set_title(title)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend()
-    path = Path(path)
-    return path
+    """Loss against rate (log scale) with both suggestions marked (:func:`lrtempo.plot.range_test_png`)."""
+    return plot_range_test(path, result.lrs, result.losses, result.smoothed,
+                           {"steepest": result.steepest, "valley": result.valley}, title)

@@ -182,7 +182,7 @@ def _missing_torch(exc: BaseException) -> bool:
 
 def handle(func, args: argparse.Namespace) -> int:
     """Run a subcommand, turning known errors into one line on stderr (exit 2 or 1)."""
-    from ..plot import MissingDependency
+    from .._util import MissingDependency
 
     if getattr(args, "debug", False):
         return func(args)

@@ -28,8 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._util import MissingDependency
     from ..analysis import analysis_png, analyze_log
-    from ..plot import MissingDependency
 
     analysis = analyze_log(args.target, trap_window=args.trap_window)
     png = args.png or (str(Path(args.target) / "analysis.png") if Path(args.target).is_dir() else None)

@@ -38,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._util import MissingDependency
     from ..analysis._range_test import range_test_png
-    from ..plot import MissingDependency
     from ..train import DEFAULT_RUN, load_run_config, parse_run_config
 
     if not args.start_lr < args.end_lr:

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..plot import run_report
+    from ..analysis import run_report
 
     report = run_report(args.target, args.output, trap_window=args.trap_window)
     for note in report.notes:

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .._util import did_you_mean
 from ..schedules import NATIVE_TYPES, ParameterError, Piece, Schedule, steps_from_fraction
-from ..schedules._base import did_you_mean
 from ._errors import SHOWN_PROBLEMS, ConfigError, Problem
 from ._files import MAX_DEPTH
 

@@ -1,7 +1,15 @@
-"""Views of schedules and runs: text plots for the terminal, PNG files and the HTML run report."""
+"""Views of schedules and runs: text plots for the terminal, PNG files and the HTML run report.
 
-from ._html import Report, report_html, run_report
-from ._png import MissingDependency, png_plot
+The view layer: every function here takes what it draws (a schedule, a log's
+columns, phases and events as plain data) and imports nothing of
+``lrtempo.analysis`` or ``lrtempo.train``; those read and analyse, then call in
+here. See docs/architecture.md.
+"""
+
+from .._util import MissingDependency
+from ._html import BUCKETS, MAX_ROWS, Report, ReportData, RunFiles, render_report
+from ._png import PHASE_COLORS, log_png, png_plot, range_test_png
 from ._text import column_ranges, text_plot
 
-__all__ = ["MissingDependency", "Report", "column_ranges", "png_plot", "report_html", "run_report", "text_plot"]
+__all__ = ["BUCKETS", "MAX_ROWS", "PHASE_COLORS", "MissingDependency", "Report", "ReportData", "RunFiles",
+           "column_ranges", "log_png", "png_plot", "range_test_png", "render_report", "text_plot"]

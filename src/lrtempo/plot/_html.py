@@ -1,8 +1,8 @@
 """The HTML run report: one self-contained page of interactive charts and tables for a run.
 
-:func:`run_report` reads a run directory (or any log CSV with
-``step,lr,grad_l2_norm,loss``), runs the same analysis as ``lrtempo analyze``
-and writes one HTML file holding:
+:func:`render_report` draws a :class:`ReportData` (what ``lrtempo analyze`` found
+in a log, plus what the run directory's other files hold; gathered by
+:func:`lrtempo.analysis.report_data`) as one HTML page holding:
 
 * charts of ``lr``, ``grad_l2_norm``, ``loss`` with ``val_loss``, and the
   effective rate (``effective_lr_median``/``_p90``/``_max``) on one shared step
@@ -18,16 +18,15 @@ opens the same from a laptop, a CI artifact or an air-gapped cluster. The
 charts are SVG drawn by a small hand-written script (``report.js``); logs longer
 than :data:`MAX_ROWS` rows are thinned to the first, lowest, highest and last
 value of each of :data:`BUCKETS` step buckets (spikes survive), which the page
-says.
+says. Nothing here reads a file but the page's own script and style.
 """
 
 from __future__ import annotations
 
-import csv
 import html
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,14 +34,10 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .._atomic import atomic_write_text
-from ..analysis import Analysis, analyze_log
-from ..analysis._analyze import PHASE_COLORS
-from ..analysis._logfile import is_regular
-from ..analysis._thin import thin_rows
-from ..config import ConfigError, Problem, read_config_file, spec_hash
+from ._png import PHASE_COLORS
+from ._thin import thin_rows
 
-__all__ = ["REPORT_CHARTS", "Report", "report_html", "run_report", "MAX_ROWS", "BUCKETS"]
+__all__ = ["REPORT_CHARTS", "Report", "ReportData", "RunFiles", "render_report", "MAX_ROWS", "BUCKETS"]
 
 #: the page may run its own inline script and style and fetch nothing at all
 CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"
@@ -94,8 +89,50 @@ REPORT_CHARTS: tuple[ChartSpec, ...] = (
 
 
 @dataclass(frozen=True)
+class RunFiles:
+    """What a run directory holds besides its log, as the report shows it.
+
+    ``meta``: ``run.json`` (``{}`` when missing or unreadable); ``config_text``: ``config.yaml`` as written
+    (``None`` when missing); ``current_hash``: the ``spec_hash`` of that file's schedule now (``None`` when it
+    has none or does not build); ``config_error``: why it does not build; ``summary``: ``summary.json``;
+    ``layers``: the rows of ``layers.csv`` at ``layer_step``, its last monitored step.
+    """
+
+    meta: dict[str, Any]
+    config_text: str | None = None
+    current_hash: str | None = None
+    config_error: str | None = None
+    summary: dict[str, Any] | None = None
+    layer_step: int | None = None
+    layers: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report page shows.
+
+    ``metrics``: the log's columns, one row per step, steps increasing; ``phases``, ``events`` and
+    ``trap_timeline``: as :class:`lrtempo.analysis.Analysis` holds them; ``run``: ``None`` for a bare log.
+    The page lists ``log_notes`` (what reading the log handled), then its own (thinning, charts left out),
+    then ``file_notes`` (what reading the run directory's other files handled).
+    """
+
+    target: Path
+    title: str
+    source: str
+    phase_source: str
+    metrics: dict[str, np.ndarray]
+    phases: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    trap_timeline: list[dict[str, Any]]
+    run: RunFiles | None = None
+    log_notes: tuple[str, ...] = ()
+    file_notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Report:
-    """What :func:`run_report` wrote: the file, the rows it drew from, and anything it had to leave out."""
+    """What the report drew: the file (or target), the rows it drew from, and anything it had to leave out."""
 
     path: Path
     rows: int
@@ -116,7 +153,7 @@ def _json_list(values: np.ndarray) -> list[Any]:
 
 def _thin(n: int, ys: list[np.ndarray], buckets: int = BUCKETS) -> np.ndarray:
     """Row indices that keep, per bucket of rows, the first, last, lowest and highest value of every series
-    (and every gap): :func:`lrtempo.analysis._thin.thin_rows`.
+    (and every gap): :func:`lrtempo.plot._thin.thin_rows`.
 
     >>> _thin(10, [np.arange(10.0)], buckets=2)
     array([0, 4, 5, 9])
@@ -158,52 +195,6 @@ def _chart_data(m: dict[str, np.ndarray], rows: np.ndarray, max_rows: int, bucke
     return charts, notes, points
 
 
-def _unreadable(path: Path, notes: list[str]) -> bool:
-    """A side file that exists but is not a regular file (a FIFO would block the report): noted, left out."""
-    if path.exists() and not is_regular(path):
-        notes.append(f"{path.name} is not a regular file; left out")
-        return True
-    return False
-
-
-def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
-    if not path.exists():
-        notes.append(f"no {path.name} in the run directory")
-        return None
-    if _unreadable(path, notes):
-        return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        notes.append(f"{path.name} is not readable JSON ({exc}); left out")
-        return None
-    if not isinstance(value, dict):
-        notes.append(f"{path.name} holds a {type(value).__name__}, not an object; left out")
-        return None
-    return value
-
-
-def _last_layers(path: Path, notes: list[str]) -> tuple[int | None, list[dict[str, str]]]:
-    """The rows of ``layers.csv`` at its last step with a value (the last monitored step)."""
-    if not path.exists() or _unreadable(path, notes):
-        return None, []
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        notes.append(f"layers.csv is not a readable CSV ({exc}); left out")
-        return None, []
-    last: int | None = None
-    for r in rows:
-        try:
-            step = int(r.get("step") or "")
-        except ValueError:
-            continue
-        if (r.get("effective_lr_median") or "").strip() and (last is None or step > last):
-            last = step
-    return last, [r for r in rows if last is not None and (r.get("step") or "").strip() == str(last)]
-
-
 def _num(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return html.escape(str(value).lower() if isinstance(value, bool) else "–")
@@ -234,125 +225,142 @@ def _table(head: list[str], rows: list[list[str]], *, steps: list[int] | None = 
     return "".join(out)
 
 
-def _config_section(run_dir: Path | None, analysis_notes: list[str]) -> str:
-    if run_dir is None:
+def _hash_check(config: RunFiles) -> str:
+    """Whether ``config.yaml``'s schedule still has the hash the run recorded, as a note after the hash."""
+    recorded = config.meta.get("spec_hash")
+    if config.config_error is not None:
+        return f' <span class="bad">(config.yaml does not build: {html.escape(config.config_error)})</span>'
+    if config.current_hash is None or not recorded:
+        return ""
+    if config.current_hash == recorded:
+        return ' <span class="ok">(config.yaml\'s schedule has this hash)</span>'
+    return (f' <span class="bad">(config.yaml\'s schedule now hashes to {config.current_hash[:12]}: edited after the '
+            "run?)</span>")
+
+
+def _config_section(config: RunFiles | None) -> str:
+    if config is None:
         return '<p class="empty">a bare log: no config recorded</p>'
-    parts = []
-    meta = _read_json(run_dir / "run.json", analysis_notes) or {}
-    cfg = run_dir / "config.yaml"
-    recorded = meta.get("spec_hash")
-    check = ""
-    text = None
-    if cfg.exists():
-        text = cfg.read_text(encoding="utf-8", errors="replace")
-        try:
-            data = read_config_file(cfg)
-            now = spec_hash(data["schedule"]) if isinstance(data, dict) and "schedule" in data else None
-        except (ConfigError, ValueError, KeyError) as exc:
-            now = None
-            check = f' <span class="bad">(config.yaml does not build: {html.escape(str(exc))})</span>'
-        if now is not None and recorded:
-            check = (' <span class="ok">(config.yaml\'s schedule has this hash)</span>' if now == recorded else
-                     f' <span class="bad">(config.yaml\'s schedule now hashes to {now[:12]}: edited after the run?)'
-                     "</span>")
-    else:
-        analysis_notes.append("no config.yaml in the run directory")
+    meta = config.meta
     rows = [["config_hash", f"<code>{html.escape(str(meta.get('config_hash', '–')))}</code>"],
-            ["spec_hash", f"<code>{html.escape(str(recorded or '–'))}</code>{check}"],
+            ["spec_hash", f"<code>{html.escape(str(meta.get('spec_hash') or '–'))}</code>{_hash_check(config)}"],
             ["log_schema_version", _num(meta.get("log_schema_version"))],
             ["world_size", _num(meta.get("world_size"))] if "world_size" in meta else None]
-    parts.append(_table(["field", "value"], [r for r in rows if r is not None]))
+    parts = [_table(["field", "value"], [r for r in rows if r is not None])]
     changes = meta.get("schedule_changes") or []
     if changes:
         parts.append("<h3>schedule changes on resume</h3>")
         short = lambda h: f"<code>{html.escape(str(h))[:12]}</code>"
         parts.append(_table(["step", "from", "to"], [[_num(c.get("step")), short(c.get("from")), short(c.get("to"))]
                                                      for c in changes if isinstance(c, dict)]))
-    if text is not None:
-        parts.append(f"<h3>config.yaml</h3><pre>{html.escape(text)}</pre>")
+    if config.config_text is not None:
+        parts.append(f"<h3>config.yaml</h3><pre>{html.escape(config.config_text)}</pre>")
     return "".join(parts)
 
 
-def report_html(target: str | Path, *, trap_window: int | None = None, max_rows: int = MAX_ROWS,
-                buckets: int = BUCKETS) -> tuple[str, Report]:
-    """The report page for a run directory or a log CSV, and what went into it (``path`` is the target).
-
-    A log of more than ``max_rows`` rows is thinned to ``buckets`` buckets (see :func:`_thin`).
-    """
-    target = Path(target)
-    analysis: Analysis = analyze_log(target, trap_window=trap_window)
-    run_dir = target if target.is_dir() else None
-    notes = list(analysis.notes)  # what reading the log handled (a resumed run's rows, a torn line, ...)
-    m = analysis.metrics  # one row per step, steps increasing (read_log_file)
+def _page_rows(m: dict[str, np.ndarray], max_rows: int, buckets: int) -> tuple[np.ndarray, list[str]]:
+    """The log rows the page draws: all of them, or of a log over ``max_rows`` rows the thinned ones (noted)."""
     n = int(m["step"].size)
     dense = [m[c] for c in dict.fromkeys(s.column for c in REPORT_CHARTS for s in c.series if s.dense) if c in m]
     rows = _thin(n, dense, buckets) if n > max_rows else np.arange(n)
     if rows.size < n:
-        notes.append(f"{n} log rows thinned to {rows.size} for the page: per bucket of about {n // buckets} rows, "
-                     "the first, lowest, highest and last values (log.csv has every row)")
-    charts, chart_notes, points = _chart_data(m, rows, max_rows, buckets)
-    notes += chart_notes
-    summary = _read_json(run_dir / "summary.json", notes) if run_dir else None
-    config_html = _config_section(run_dir, notes)
-    layer_step, layers = _last_layers(run_dir / "layers.csv", notes) if run_dir else (None, [])
+        return rows, [f"{n} log rows thinned to {rows.size} for the page: per bucket of about {n // buckets} rows, "
+                      "the first, lowest, highest and last values (log.csv has every row)"]
+    return rows, []
 
-    title = run_dir.resolve().name if run_dir else target.name
+
+def _data_json(data: ReportData, rows: np.ndarray, charts: list[dict[str, Any]]) -> str:
+    """The page's data block: the drawn steps, the charts' series, phases, phase colours and events."""
     payload = {
-        "steps": m["step"][rows].astype(np.int64).tolist(),
+        "steps": data.metrics["step"][rows].astype(np.int64).tolist(),
         "charts": charts,
         "phases": [{"phase": p["phase"], "first_step": p["first_step"], "last_step": p["last_step"]}
-                   for p in analysis.phases],
+                   for p in data.phases],
         "phase_colors": PHASE_COLORS,
         "events": [{"step": int(e["step"]), "kind": str(e["kind"]), "message": str(e.get("message", ""))}
-                   for e in analysis.events],
+                   for e in data.events],
     }
-    data_json = json.dumps(payload, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
 
-    summary_html = _table(["field", "value"], [[html.escape(k), _num(v)] for k, v in summary.items()]) \
-        if summary else '<p class="empty">no summary (a bare log, or the run wrote none)</p>'
-    phases_html = _table(
-        ["phase", "first step", "last step", "updates", "loss change", "mean grad_l2_norm", "lr min", "lr max"],
-        [[html.escape(p["phase"]), _num(p["first_step"]), _num(p["last_step"]), _num(p["updates"]),
-          _num(p["loss_change"]), _num(p["mean_grad_l2_norm"]), _num(p["lr_min"]), _num(p["lr_max"])]
-         for p in analysis.phases], steps=[p["first_step"] for p in analysis.phases], numeric={1, 2, 3, 4, 5, 6, 7})
-    events_html = _table(["step", "kind", "message"],
+
+#: the per-layer columns the report's layer table shows
+LAYER_COLUMNS = ("effective_lr_median", "effective_lr_p90", "effective_lr_max", "effective_lr_ratio", "update_ratio",
+                 "grad_l2_norm")
+
+
+def _sections(data: ReportData) -> dict[str, str]:
+    """The HTML of each table section: summary, phases, events, trap status, per-layer rates, config."""
+    run = data.run
+    summary = run.summary if run else None
+    layers = run.layers if run else []
+    return {
+        "summary": _table(["field", "value"], [[html.escape(k), _num(v)] for k, v in summary.items()])
+        if summary else '<p class="empty">no summary (a bare log, or the run wrote none)</p>',
+        "phases": _table(
+            ["phase", "first step", "last step", "updates", "loss change", "mean grad_l2_norm", "lr min", "lr max"],
+            [[html.escape(p["phase"]), _num(p["first_step"]), _num(p["last_step"]), _num(p["updates"]),
+              _num(p["loss_change"]), _num(p["mean_grad_l2_norm"]), _num(p["lr_min"]), _num(p["lr_max"])]
+             for p in data.phases], steps=[p["first_step"] for p in data.phases], numeric={1, 2, 3, 4, 5, 6, 7}),
+        "events": _table(["step", "kind", "message"],
                          [[_num(e["step"]), html.escape(str(e["kind"])), html.escape(str(e.get("message", "")))]
-                          for e in analysis.events], steps=[int(e["step"]) for e in analysis.events], numeric={0})
-    trap_html = _table(["first step", "last step", "trap_status"],
+                          for e in data.events], steps=[int(e["step"]) for e in data.events], numeric={0}),
+        "trap": _table(["first step", "last step", "trap_status"],
                        [[_num(t["first_step"]), _num(t["last_step"]), html.escape(t["status"])]
-                        for t in analysis.trap_timeline], numeric={0, 1})
-    layer_cols = ["effective_lr_median", "effective_lr_p90", "effective_lr_max", "effective_lr_ratio",
-                  "update_ratio", "grad_l2_norm"]
-    layers_html = (f"<p>at step {layer_step}</p>" + _table(["layer", *layer_cols],
-                   [[html.escape(r.get("layer", "")), *(_num(r.get(c, "")) for c in layer_cols)] for r in layers],
-                   numeric=set(range(1, 7)))) if layers else '<p class="empty">no per-layer log (layers.csv)</p>'
+                        for t in data.trap_timeline], numeric={0, 1}),
+        "layers": (f"<p>at step {run.layer_step}</p>" + _table(
+            ["layer", *LAYER_COLUMNS],
+            [[html.escape(r.get("layer", "")), *(_num(r.get(c, "")) for c in LAYER_COLUMNS)] for r in layers],
+            numeric=set(range(1, 7)))) if layers else '<p class="empty">no per-layer log (layers.csv)</p>',
+        "config": _config_section(run),
+    }
+
+
+def render_report(data: ReportData, *, max_rows: int = MAX_ROWS, buckets: int = BUCKETS) -> tuple[str, Report]:
+    """The report page of ``data``, and what went into it (``path`` is ``data.target``).
+
+    A log of more than ``max_rows`` rows is thinned to ``buckets`` buckets (see :func:`_thin`).
+    """
+    m = data.metrics  # one row per step, steps increasing
+    n = int(m["step"].size)
+    rows, thin_notes = _page_rows(m, max_rows, buckets)
+    charts, chart_notes, points = _chart_data(m, rows, max_rows, buckets)
+    notes = [*data.log_notes, *thin_notes, *chart_notes, *data.file_notes]
+    first, last = (int(m["step"][0]), int(m["step"][-1])) if n else (0, 0)
+    sub = (f"{html.escape(data.source)} · {n} logged updates, steps {first}–{last} · "
+           f"phases from {html.escape(data.phase_source)} · lrtempo {__version__}")
     chart_html = "".join(
         f'<div class="chart-head" id="head-{c["id"]}"><h3>{html.escape(c["title"])}</h3></div>'
         f'<div class="chart" id="chart-{c["id"]}"></div>' for c in charts)
+    page = _page(html.escape(data.title), sub, notes, chart_html, _sections(data), len(data.events),
+                 _data_json(data, rows, charts))
+    return page, Report(data.target, n, points, tuple(c["id"] for c in charts), len(data.events), tuple(notes))
+
+
+def _page(title: str, sub: str, notes: list[str], chart_html: str, sections: dict[str, str], n_events: int,
+          data_json: str) -> str:
+    """The page template: ``title``, ``sub`` and ``sections`` are HTML already; ``notes`` plain text."""
     notes_html = "".join(f"<li>{html.escape(t)}</li>" for t in notes)
-    first, last = (int(m["step"][0]), int(m["step"][-1])) if n else (0, 0)
-    page = f"""<!doctype html>
+    return f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="lrtempo {__version__}">
-<title>lrtempo report: {html.escape(title)}</title>
+<title>lrtempo report: {title}</title>
 <style>
 {_asset("report.css")}
 </style>
 </head>
 <body>
 <header>
-<h1>lrtempo report: {html.escape(title)}</h1>
-<p class="sub">{html.escape(analysis.source)} · {n} logged updates, steps {first}–{last} · \
-phases from {html.escape(analysis.phase_source)} · lrtempo {__version__}</p>
+<h1>lrtempo report: {title}</h1>
+<p class="sub">{sub}</p>
 {f'<ul class="notes">{notes_html}</ul>' if notes else ''}
 </header>
 <div id="report-error" hidden></div>
 <noscript><p>The charts need JavaScript; the tables below are complete without it.</p></noscript>
-<section id="summary"><h2>Summary</h2>{summary_html}</section>
+<section id="summary"><h2>Summary</h2>{sections["summary"]}</section>
 <section id="charts">
 <h2>Charts</h2>
 <div class="toolbar"><span id="zoom-range"></span><button type="button" id="reset-zoom">reset zoom</button>
@@ -362,11 +370,11 @@ click a phase or event row below to jump there</span></div>
 <div id="readout">hover over a chart to read the values at a step</div>
 {chart_html}
 </section>
-<section id="phases"><h2>Phases</h2>{phases_html}</section>
-<section id="events"><h2>Events ({len(analysis.events)})</h2>{events_html}</section>
-<section id="trap"><h2>Trap status over time</h2>{trap_html}</section>
-<section id="layers"><h2>Per-layer effective rate</h2>{layers_html}</section>
-<section id="config"><h2>Config</h2>{config_html}</section>
+<section id="phases"><h2>Phases</h2>{sections["phases"]}</section>
+<section id="events"><h2>Events ({n_events})</h2>{sections["events"]}</section>
+<section id="trap"><h2>Trap status over time</h2>{sections["trap"]}</section>
+<section id="layers"><h2>Per-layer effective rate</h2>{sections["layers"]}</section>
+<section id="config"><h2>Config</h2>{sections["config"]}</section>
 <script id="report-data" type="application/json">{data_json}</script>
 <script>
 {_asset("report.js")}
@@ -374,21 +382,3 @@ click a phase or event row below to jump there</span></div>
 </body>
 </html>
 """
-    return page, Report(target, n, points, tuple(c["id"] for c in charts), len(analysis.events), tuple(notes))
-
-
-def run_report(target: str | Path, output: str | Path | None = None, *, trap_window: int | None = None,
-               max_rows: int = MAX_ROWS, buckets: int = BUCKETS) -> Report:
-    """Write the report of a run directory (default ``RUN_DIR/report.html``) or of a log CSV (default
-    ``LOG.report.html`` beside it), atomically; returns what was written."""
-    target = Path(target)
-    if output is None:
-        output = target / "report.html" if target.is_dir() else target.with_name(target.stem + ".report.html")
-    output = Path(output)
-    if output.is_dir():
-        raise ConfigError([Problem("output", f"{output} is a folder; give a file name such as report.html")])
-    if not output.parent.is_dir():
-        raise ConfigError([Problem("output", f"the folder {output.parent} does not exist")])
-    page, report = report_html(target, trap_window=trap_window, max_rows=max_rows, buckets=buckets)
-    atomic_write_text(output, page)
-    return replace(report, path=output)

@@ -1,4 +1,11 @@
-"""PNG plots through matplotlib (an optional dependency, imported on use)."""
+"""PNG plots through matplotlib (an optional dependency, imported on use).
+
+Every PNG the package writes is drawn here, from plain data: a schedule
+(:func:`png_plot`), a run's log with its phases and events (:func:`log_png`, the
+figure of ``lrtempo analyze``) and an LR range test (:func:`range_test_png`, the
+figure of ``lrtempo find-lr``). Nothing here reads a file or analyses a log; the
+caller hands over what to draw.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from .._util import MissingDependency
 from ..schedules import Schedule
 from ._text import column_ranges
+from ._thin import thin_rows
 
-__all__ = ["png_plot", "png_figure", "MissingDependency"]
+__all__ = ["PHASE_COLORS", "MissingDependency", "log_png", "png_figure", "png_plot", "range_test_png"]
 
-
-class MissingDependency(RuntimeError):
-    """An optional package needed for this feature is not installed."""
+#: the band colour of each phase in every plot of a run (PNG and HTML)
+PHASE_COLORS = {"warmup": "#fde2e2", "plateau": "#e2f0fd", "early_decay": "#e4f7e4", "mid_decay": "#f3f7d9",
+                "late_decay": "#f7ecd9", "past_end": "#e6e6e6"}
 
 
 def _pyplot():
@@ -81,3 +90,101 @@ def png_plot(
         ax.grid(alpha=0.3)
     path = Path(path)
     return path
+
+
+#: step buckets the log PNG's series are thinned to (twice its width in pixels: 12 in at 100 dpi)
+PNG_BUCKETS = 2_400
+#: event labels per kind across the log PNG (one per slot of the step range; every event keeps its line)
+PNG_LABEL_SLOTS = 120
+
+
+def _png_series(m: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The rows the PNG draws: all of a short log; of a long one, each bucket's first, last, lowest and highest
+    value of every drawn series and its first gap (:func:`~lrtempo.plot._thin.thin_rows`)."""
+    n = int(m["step"].size)
+    if n <= 4 * PNG_BUCKETS:
+        return np.arange(n), m
+    rows = thin_rows(n, [m[c] for c in ("lr", "grad_l2_norm", "loss")], PNG_BUCKETS, gaps="bucket")
+    out = {c: m[c][rows] for c in ("step", "lr", "grad_l2_norm", "loss")}
+    if "val_loss" in m:
+        ok = np.flatnonzero(np.isfinite(m["val_loss"]))
+        if ok.size > 4 * PNG_BUCKETS:
+            ok = ok[thin_rows(ok.size, [m["val_loss"][ok]], PNG_BUCKETS)]
+        out["val_steps"], out["val_loss"] = m["step"][ok], m["val_loss"][ok]
+    return rows, out
+
+
+def _labelled(events: list[dict[str, Any]], first: int, last: int) -> list[dict[str, Any]]:
+    """The events to label: the first of each kind in each of :data:`PNG_LABEL_SLOTS` slots of the steps."""
+    span = max(1, last - first + 1)
+    seen, out = set(), []
+    for e in events:
+        key = (e["kind"], (int(e["step"]) - first) * PNG_LABEL_SLOTS // span)
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out
+
+
+def log_png(path: str | Path, metrics: dict[str, np.ndarray], phases: list[dict[str, Any]],
+            events: list[dict[str, Any]], title: str) -> Path:
+    """Rate, gradient norm and loss of a log on a shared step axis, with phase bands and event marks.
+
+    ``metrics``: the log's columns (``step``, ``lr``, ``grad_l2_norm``, ``loss``, optionally ``val_loss``), one
+    row per step; ``phases``: ``{phase, first_step, last_step}`` each; ``events``: ``{step, kind}`` each. A long
+    log is thinned per bucket of steps first (:func:`_png_series`), so the plot costs the same for a thousand
+    rows as for ten million.
+    """
+    _, m = _png_series(metrics)
+    steps = m["step"]
+    marks = np.asarray([e["step"] for e in events], dtype=np.float64)
+    labels = _labelled(events, int(steps[0]), int(steps[-1])) if steps.size else []
+    with png_figure(path, 3, sharex=True, figsize=(12, 8)) as (fig, axes):
+        series = [("lr", "learning rate", False), ("grad_l2_norm", "gradient L2 norm", True), ("loss", "loss", False)]
+        for ax, (col, ylabel, logy) in zip(axes, series):
+            ax.plot(steps, m[col], lw=1.0, color="tab:blue", label=col)
+            if col == "loss" and "val_loss" in m and np.isfinite(m["val_loss"]).any():
+                ok = np.isfinite(m["val_loss"])
+                val_steps = m.get("val_steps", steps)
+                ax.plot(val_steps[ok], m["val_loss"][ok], "o-", ms=3, color="tab:orange", label="val_loss")
+                ax.legend(loc="upper right", fontsize=8)
+            shown = m[col][np.isfinite(m[col])]
+            if logy and shown.size and np.all(shown > 0):
+                ax.set_yscale("log")
+            ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
+            for p in phases:
+                ax.axvspan(p["first_step"], p["last_step"] + 1, color=PHASE_COLORS[p["phase"]], alpha=0.8, lw=0,
+                           zorder=0)
+            if marks.size:  # one collection however many events
+                ax.vlines(marks, 0, 1, transform=ax.get_xaxis_transform(), colors="tab:red", lw=0.8,
+                          linestyles=":")
+        for p in phases:
+            axes[0].annotate(p["phase"], xy=((p["first_step"] + p["last_step"]) / 2, 1.0),
+                             xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=8)
+        for e in labels:
+            axes[2].annotate(e["kind"], xy=(e["step"], 0.02), xycoords=("data", "axes fraction"), rotation=90,
+                             fontsize=7, color="tab:red", va="bottom")
+        axes[-1].set_xlabel("step")
+        fig.suptitle(title)
+    return Path(path)
+
+
+def range_test_png(path: str | Path, lrs: list[float], losses: list[float], smoothed: list[float],
+                   suggestions: dict[str, float | None], title: str = "LR range test") -> Path:
+    """Loss and smoothed loss against rate (log scale), each suggestion (``{"steepest": lr, ...}``; ``None``
+    when there is none) marked."""
+    colors = {"steepest": "tab:orange", "valley": "tab:green"}
+    with png_figure(path, figsize=(9, 5)) as (fig, ax):
+        ax.plot(lrs, losses, color="0.75", lw=0.8, label="loss")
+        ax.plot(lrs, smoothed, color="tab:blue", lw=1.6, label="smoothed loss")
+        for name, lr in suggestions.items():
+            if lr is not None:
+                ax.axvline(lr, color=colors.get(name, "tab:red"), ls="--", lw=1.2, label=f"{name}: {lr:.2e}")
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate (log scale)")
+        ax.set_ylabel("loss")
+        ax.set_title(title)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    return Path(path)

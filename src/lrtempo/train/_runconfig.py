@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._util import did_you_mean
 from ..config import ConfigError, Problem, build_schedule, read_config_file, schedule_to_spec
 from ..schedules import Schedule
-from ..schedules._base import did_you_mean
 
 __all__ = ["RunConfig", "OptimizerConfig", "DEFAULT_RUN", "parse_run_config", "load_run_config"]
 

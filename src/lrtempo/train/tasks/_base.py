@@ -44,7 +44,7 @@ class Task:
 
 def check_options(task: str, options: dict, defaults: dict) -> dict:
     """Merge ``options`` over ``defaults``; unknown keys and wrong types are errors naming the option."""
-    from ...schedules._base import did_you_mean
+    from ..._util import did_you_mean
 
     problems = []
     out = dict(defaults)

@@ -4,7 +4,8 @@ A plot is a few thousand pixels wide, so a million-row log draws no more than
 the first, last, lowest and highest value of each pixel column. Both the PNG
 of ``lrtempo analyze`` and the HTML report thin their series this way before
 plotting, so their cost does not grow with the log. One pass per series
-(reductions over each bucket), no sort.
+(reductions over each bucket), no sort. How many points a picture needs is a
+view's concern, so this lives in ``plot/``; the log keeps every row.
 """
 
 from __future__ import annotations
