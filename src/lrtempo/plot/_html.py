@@ -36,6 +36,7 @@ import numpy as np
 
 from .. import __version__
 from .._atomic import atomic_write_text
+from .._rundir_schema import LAYER_COLUMNS, RUN_FILES
 from ..analysis import Analysis, analyze_log
 from ..analysis._analyze import PHASE_COLORS
 from ..analysis._logfile import is_regular
@@ -238,8 +239,8 @@ def _config_section(run_dir: Path | None, analysis_notes: list[str]) -> str:
     if run_dir is None:
         return '<p class="empty">a bare log: no config recorded</p>'
     parts = []
-    meta = _read_json(run_dir / "run.json", analysis_notes) or {}
-    cfg = run_dir / "config.yaml"
+    meta = _read_json(run_dir / RUN_FILES.meta, analysis_notes) or {}
+    cfg = run_dir / RUN_FILES.config
     recorded = meta.get("spec_hash")
     check = ""
     text = None
@@ -292,9 +293,9 @@ def report_html(target: str | Path, *, trap_window: int | None = None, max_rows:
                      "the first, lowest, highest and last values (log.csv has every row)")
     charts, chart_notes, points = _chart_data(m, rows, max_rows, buckets)
     notes += chart_notes
-    summary = _read_json(run_dir / "summary.json", notes) if run_dir else None
+    summary = _read_json(run_dir / RUN_FILES.summary, notes) if run_dir else None
     config_html = _config_section(run_dir, notes)
-    layer_step, layers = _last_layers(run_dir / "layers.csv", notes) if run_dir else (None, [])
+    layer_step, layers = _last_layers(run_dir / RUN_FILES.layers, notes) if run_dir else (None, [])
 
     title = run_dir.resolve().name if run_dir else target.name
     payload = {
@@ -321,8 +322,7 @@ def report_html(target: str | Path, *, trap_window: int | None = None, max_rows:
     trap_html = _table(["first step", "last step", "trap_status"],
                        [[_num(t["first_step"]), _num(t["last_step"]), html.escape(t["status"])]
                         for t in analysis.trap_timeline], numeric={0, 1})
-    layer_cols = ["effective_lr_median", "effective_lr_p90", "effective_lr_max", "effective_lr_ratio",
-                  "update_ratio", "grad_l2_norm"]
+    layer_cols = list(LAYER_COLUMNS[2:])  # after step and layer
     layers_html = (f"<p>at step {layer_step}</p>" + _table(["layer", *layer_cols],
                    [[html.escape(r.get("layer", "")), *(_num(r.get(c, "")) for c in layer_cols)] for r in layers],
                    numeric=set(range(1, 7)))) if layers else '<p class="empty">no per-layer log (layers.csv)</p>'
