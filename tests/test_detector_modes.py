@@ -42,7 +42,8 @@ def _log(seed: int, segments: list[tuple[str, int]]) -> tuple[np.ndarray, ...]:
             elif kind == "noise":
                 level += 0.3 * rng.normal()
                 g = abs(g + rng.normal())
-            f, n = level + (1e-7 * rng.normal() if kind == "flat" else 1e-3 * rng.normal()), g * (1 + 0.05 * rng.random())
+            f = level + (1e-7 * rng.normal() if kind == "flat" else 1e-3 * rng.normal())
+            n = g * (1 + 0.05 * rng.random())
             if kind == "spike" and i == length // 2:
                 n, f = n * 50, f * 3
             if kind == "nan" and i % 2:

@@ -27,7 +27,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "cli": {"schedules", "config", "torch", "monitor", "plot", "train", "analysis"},
 }
 #: package-level modules and what of the project each may import (``lrtempo`` itself: its ``__version__``)
-HELPERS: dict[str, set[str]] = {"_atomic": set(), "_chunks": set(), "_progress": set(), "_util": {"schedules"},
+HELPERS: dict[str, set[str]] = {"_atomic": set(), "_chunks": set(), "_progress": set(), "_rundir_schema": set(),
+                                "_util": {"schedules"},
                                 "": {"schedules", "config"}}
 
 

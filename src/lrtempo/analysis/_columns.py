@@ -119,7 +119,7 @@ class _Chunks:
                 return False
         if table.size != breaks.size:
             return False
-        for k, i in enumerate(self.cols):
+        for i in self.cols:
             if i != self.step:
                 inf = np.flatnonzero(np.isinf(table[f"c{i}"]))
                 if inf.size and not _infinities_written(plain, breaks, inf, i):

@@ -42,14 +42,15 @@ from typing import Any
 
 import numpy as np
 
+from .._rundir_schema import NUMERIC_COLUMNS, RUN_FILES, SCHEMA_COLUMNS
 from ..config import ConfigError, Problem
 
 __all__ = ["LogFile", "NUMERIC", "REQUIRED", "is_regular", "read_events", "read_log_file", "resolve_log"]
 
 #: the columns every log has (the trainer writes them first, in this order)
-REQUIRED = ("step", "lr", "grad_l2_norm", "loss")
+REQUIRED = SCHEMA_COLUMNS
 #: the columns analyze and report draw: every cell of these must be a number or blank
-NUMERIC = (*REQUIRED, "val_loss", "effective_lr_median", "effective_lr_p90", "effective_lr_max")
+NUMERIC = NUMERIC_COLUMNS
 #: the largest step a log may hold (steps are int64)
 MAX_STEP = 2**63 - 1
 
@@ -103,7 +104,7 @@ def resolve_log(target: str | Path) -> tuple[Path | None, Path]:
     """``(run_dir, log_path)`` of a run directory (its ``log.csv``) or of a log CSV (``run_dir`` None)."""
     target = Path(target)
     if target.is_dir():
-        log_path = target / "log.csv"
+        log_path = target / RUN_FILES.log
         if not log_path.exists():
             raise _refuse(target, "no log.csv in this folder")
         return target, log_path

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_write_text
+from .._rundir_schema import RUN_FILES
 from ..config import ConfigError, Problem, read_config_file, spec_hash
-from ..plot import BUCKETS, MAX_ROWS, Report, ReportData, RunFiles, render_report
+from ..plot import BUCKETS, MAX_ROWS, Report, ReportData, RunRecord, render_report
 from ._analyze import analyze_log
 from ._logfile import is_regular
 
@@ -82,18 +83,18 @@ def _config_file(cfg: Path) -> tuple[str, str | None, str | None]:
     return text, now, None
 
 
-def _run_files(run_dir: Path, notes: list[str]) -> RunFiles:
+def _run_files(run_dir: Path, notes: list[str]) -> RunRecord:
     """What the run directory holds besides its log; each side file missing or left out is noted."""
-    summary = _read_json(run_dir / "summary.json", notes)
-    meta = _read_json(run_dir / "run.json", notes) or {}
-    cfg = run_dir / "config.yaml"
+    summary = _read_json(run_dir / RUN_FILES.summary, notes)
+    meta = _read_json(run_dir / RUN_FILES.meta, notes) or {}
+    cfg = run_dir / RUN_FILES.config
     text = now = error = None
     if cfg.exists():
         text, now, error = _config_file(cfg)
     else:
         notes.append("no config.yaml in the run directory")
-    layer_step, layers = _last_layers(run_dir / "layers.csv", notes)
-    return RunFiles(meta, text, now, error, summary, layer_step, layers)
+    layer_step, layers = _last_layers(run_dir / RUN_FILES.layers, notes)
+    return RunRecord(meta, text, now, error, summary, layer_step, layers)
 
 
 def report_data(target: str | Path, *, trap_window: int | None = None) -> ReportData:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._rundir_schema import RUN_FILES
 from ..config import ConfigError, load_schedule
 from ..schedules import Schedule
 
@@ -20,7 +21,7 @@ __all__ = ["UsageError", "Parser", "add_config_argument", "config_path", "schedu
 MAX_INT = 2 ** 63 - 1
 
 #: the file a run directory keeps its resolved run config in
-RUN_CONFIG = "config.yaml"
+RUN_CONFIG = RUN_FILES.config
 
 #: the one line printed when a command needs PyTorch and it is not installed
 TORCH_HINT = "this command needs PyTorch, which is not installed: pip install 'lrtempo[torch]' (or see pytorch.org)"

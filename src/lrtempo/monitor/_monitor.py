@@ -25,17 +25,61 @@ from typing import Any
 
 import numpy as np
 
+from .._rundir_schema import LAYER_COLUMNS, MONITOR_COLUMNS
 from ..schedules import Schedule
 from ._detectors import Event, RestartTracker, SpikeDetector, StalenessTracker, TrapDetector
 from ._phases import PHASES, PhaseMap
 
 __all__ = ["Monitor", "MonitorSettings", "MONITOR_COLUMNS"]
 
-#: the extra log.csv columns the monitor fills
-MONITOR_COLUMNS = ("phase", "trap_status", "effective_lr_median", "effective_lr_p90", "effective_lr_max",
-                   "effective_lr_ratio", "update_ratio", "momentum_alignment")
 
 _SAMPLE = 65_536  # at most this many elements of one tensor enter its statistics (a fixed stride)
+
+
+_LAYER_STATS = ("median", "p90", "max", "update_ratio")  # per-layer values read from the device, in order
+
+
+def _sampled(tensor: Any) -> Any:
+    """The tensor flattened, then every k-th element so that at most ``_SAMPLE`` remain (a fixed stride)."""
+    flat = tensor.reshape(-1)
+    if flat.numel() > _SAMPLE:
+        flat = flat[:: math.ceil(flat.numel() / _SAMPLE)]
+    return flat
+
+
+def _adam_group_step(optimizer: Any, group: dict, ps: list[Any]) -> tuple[list[Any], Any, Any]:
+    """Per-element effective rates, update norms and parameter norms of one Adam group, batched.
+
+    With ``t = steps + 1``: ``v_t = beta2 v + (1 - beta2) g**2``, ``m_t = beta1 m + (1 - beta1) g``,
+    ``denom = sqrt(v_t / (1 - beta2**t)) + eps``; the effective rate is ``lr / denom`` and the update
+    ``lr * m_t / (1 - beta1**t) / denom`` (+ ``lr * weight_decay * p``).
+    """
+    import torch
+
+    gs = [p.grad.detach().float() for p in ps]
+    states = [optimizer.state.get(p, {}) for p in ps]
+    beta1, beta2 = group["betas"]
+    t = float(states[0]["step"]) + 1 if "step" in states[0] else 1.0
+    if "exp_avg_sq" in states[0]:
+        v = torch._foreach_mul([st["exp_avg_sq"].float() for st in states], beta2)
+        m = torch._foreach_mul([st["exp_avg"].float() for st in states], beta1)
+    else:
+        v = [torch.zeros_like(g) for g in gs]
+        m = [torch.zeros_like(g) for g in gs]
+    torch._foreach_addcmul_(v, gs, gs, value=1 - beta2)
+    torch._foreach_add_(m, gs, alpha=1 - beta1)
+    torch._foreach_div_(v, 1 - beta2**t)
+    torch._foreach_sqrt_(v)
+    torch._foreach_add_(v, group["eps"])          # v is now the denominator
+    torch._foreach_reciprocal_(v)
+    eff = torch._foreach_mul(v, group["lr"])       # lr / denom, per element
+    torch._foreach_mul_(m, v)
+    torch._foreach_mul_(m, group["lr"] / (1 - beta1**t))  # the Adam step
+    if group.get("weight_decay", 0.0):
+        torch._foreach_add_(m, [p.detach().float() for p in ps], alpha=group["lr"] * group["weight_decay"])
+    u_norms = torch.stack(torch._foreach_norm(m)).float()
+    p_norms = torch.stack(torch._foreach_norm([p.detach().float() for p in ps])).float()
+    return eff, u_norms, p_norms
 
 
 def _median_p90(flat: Any) -> tuple[Any, Any]:
@@ -138,85 +182,15 @@ class Monitor:
 
         names: list[str] = []
         parts: list[Any] = []
-        params, grads, groups = [], [], []
-        for group in optimizer.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    params.append(p)
-                    grads.append(p.grad)
-                    groups.append(group)
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        grads = [p.grad for p in params]
         if not grads:
             return names, None
         adam = "betas" in optimizer.param_groups[0]
         if self._effective_due(step) and adam:
-            layers_wanted = self.settings.per_layer or self.collect_layers
-            eff_all, upd_sq, par_sq, layer_stats, layer_params = [], [], [], [], []
-            for group in optimizer.param_groups:
-                ps = [p for p in group["params"] if p.grad is not None]
-                if not ps:
-                    continue
-                gs = [p.grad.detach().float() for p in ps]
-                states = [optimizer.state.get(p, {}) for p in ps]
-                beta1, beta2 = group["betas"]
-                t = float(states[0]["step"]) + 1 if "step" in states[0] else 1.0
-                # v_t and m_t as Adam is about to form them (batched over the group's tensors)
-                if "exp_avg_sq" in states[0]:
-                    v = torch._foreach_mul([st["exp_avg_sq"].float() for st in states], beta2)
-                    m = torch._foreach_mul([st["exp_avg"].float() for st in states], beta1)
-                else:
-                    v = [torch.zeros_like(g) for g in gs]
-                    m = [torch.zeros_like(g) for g in gs]
-                torch._foreach_addcmul_(v, gs, gs, value=1 - beta2)
-                torch._foreach_add_(m, gs, alpha=1 - beta1)
-                torch._foreach_div_(v, 1 - beta2**t)
-                torch._foreach_sqrt_(v)
-                torch._foreach_add_(v, group["eps"])          # v is now the denominator
-                torch._foreach_reciprocal_(v)
-                eff = torch._foreach_mul(v, group["lr"])       # lr / denom, per element
-                torch._foreach_mul_(m, v)
-                torch._foreach_mul_(m, group["lr"] / (1 - beta1**t))  # the Adam step
-                if group.get("weight_decay", 0.0):
-                    torch._foreach_add_(m, [p.detach().float() for p in ps], alpha=group["lr"] * group["weight_decay"])
-                u_norms = torch.stack(torch._foreach_norm(m)).float()
-                p_norms = torch.stack(torch._foreach_norm([p.detach().float() for p in ps])).float()
-                upd_sq.append(u_norms.pow(2).sum())
-                par_sq.append(p_norms.pow(2).sum())
-                for e in eff:
-                    flat = e.reshape(-1)
-                    if flat.numel() > _SAMPLE:
-                        flat = flat[:: math.ceil(flat.numel() / _SAMPLE)]
-                    eff_all.append(flat)
-                    if layers_wanted:
-                        med, p90 = _median_p90(flat)
-                        layer_stats.append(torch.stack([med, p90, flat.max()]))
-                if layers_wanted:
-                    ratios = u_norms / p_norms.clamp_min(1e-30)
-                    layer_stats[-len(eff):] = [torch.cat([ls, r.reshape(1)])
-                                               for ls, r in zip(layer_stats[-len(eff):], ratios)]
-                    layer_params += ps
-            if layers_wanted:
-                self._layer_params = layer_params
-            every = torch.cat(eff_all)
-            med, p90 = _median_p90(every)
-            ratio = (torch.stack(upd_sq).sum() / torch.stack(par_sq).sum().clamp_min(1e-30)).sqrt()
-            parts.append(torch.stack([med, p90, every.max(), ratio]))
-            names += ["effective_lr_median", "effective_lr_p90", "effective_lr_max", "update_ratio"]
-            if layers_wanted:
-                parts.append(torch.stack(layer_stats).reshape(-1))
-                names += [f"layer:{i}:{k}" for i in range(len(layer_stats))
-                          for k in ("median", "p90", "max", "update_ratio")]
+            self._effective_stats(optimizer, names, parts)
         if self._alignment_due(step):
-            key = "exp_avg" if adam else "momentum_buffer"
-            moms = [optimizer.state.get(p, {}).get(key) for p in params]
-            if all(m is not None for m in moms):
-                # m . g = (|m + g|^2 - |m|^2 - |g|^2) / 2: three batched norms instead of a kernel per tensor
-                def total_sq(ts):
-                    return torch.stack(torch._foreach_norm(ts)).float().pow(2).sum()
-
-                m2, g2 = total_sq(moms), total_sq(grads)
-                dot = (total_sq(torch._foreach_add(moms, grads)) - m2 - g2) / 2
-                parts.append((dot / (m2 * g2).sqrt().clamp_min(1e-30)).clamp(-1.0, 1.0).reshape(1))
-                names.append("momentum_alignment")
+            self._alignment_stats(optimizer, params, grads, "exp_avg" if adam else "momentum_buffer", names, parts)
         if self.settings.per_layer:
             parts.append(torch.stack(torch._foreach_norm([g.float() for g in grads])))
             names += [f"layer_grad_norm:{i}" for i in range(len(grads))]
@@ -224,6 +198,65 @@ class Monitor:
         if not parts:
             return names, None
         return names, torch.cat([p.reshape(-1).float() for p in parts])
+
+    def _effective_stats(self, optimizer: Any, names: list[str], parts: list[Any]) -> None:
+        """Append the effective-rate median, p90, max and the update ratio (and per-layer rows when wanted).
+
+        The update ratio is ``sqrt(sum |update|^2 / sum |param|^2)`` over every tensor with a gradient.
+        """
+        import torch
+
+        layers_wanted = self.settings.per_layer or self.collect_layers
+        eff_all, upd_sq, par_sq, layer_stats, layer_params = [], [], [], [], []
+        for group in optimizer.param_groups:
+            ps = [p for p in group["params"] if p.grad is not None]
+            if not ps:
+                continue
+            eff, u_norms, p_norms = _adam_group_step(optimizer, group, ps)
+            upd_sq.append(u_norms.pow(2).sum())
+            par_sq.append(p_norms.pow(2).sum())
+            group_stats = []
+            for e in eff:
+                flat = _sampled(e)
+                eff_all.append(flat)
+                if layers_wanted:
+                    med, p90 = _median_p90(flat)
+                    group_stats.append(torch.stack([med, p90, flat.max()]))
+            if layers_wanted:
+                ratios = u_norms / p_norms.clamp_min(1e-30)
+                layer_stats += [torch.cat([ls, r.reshape(1)]) for ls, r in zip(group_stats, ratios)]
+                layer_params += ps
+        if layers_wanted:
+            self._layer_params = layer_params
+        every = torch.cat(eff_all)
+        med, p90 = _median_p90(every)
+        ratio = (torch.stack(upd_sq).sum() / torch.stack(par_sq).sum().clamp_min(1e-30)).sqrt()
+        parts.append(torch.stack([med, p90, every.max(), ratio]))
+        names += ["effective_lr_median", "effective_lr_p90", "effective_lr_max", "update_ratio"]
+        if layers_wanted:
+            parts.append(torch.stack(layer_stats).reshape(-1))
+            names += [f"layer:{i}:{k}" for i in range(len(layer_stats)) for k in _LAYER_STATS]
+
+    @staticmethod
+    def _alignment_stats(optimizer: Any, params: list[Any], grads: list[Any], key: str,
+                         names: list[str], parts: list[Any]) -> None:
+        """Append ``cos(m, g)`` over all tensors when every one has its momentum buffer ``key``.
+
+        ``m . g = (|m + g|^2 - |m|^2 - |g|^2) / 2``: three batched norms instead of a kernel per tensor.
+        """
+        import torch
+
+        moms = [optimizer.state.get(p, {}).get(key) for p in params]
+        if not all(m is not None for m in moms):
+            return
+
+        def total_sq(ts):
+            return torch.stack(torch._foreach_norm(ts)).float().pow(2).sum()
+
+        m2, g2 = total_sq(moms), total_sq(grads)
+        dot = (total_sq(torch._foreach_add(moms, grads)) - m2 - g2) / 2
+        parts.append((dot / (m2 * g2).sqrt().clamp_min(1e-30)).clamp(-1.0, 1.0).reshape(1))
+        names.append("momentum_alignment")
 
     # -- host side ----------------------------------------------------------------
     def record(self, step: int, lr: float, loss: float, grad_l2_norm: float,
@@ -299,7 +332,7 @@ class Monitor:
         lines = []
         for i, p in enumerate(getattr(self, "_layer_params", [])):
             name = self._names.get(id(p), f"param{i}")
-            cells = [values.get(f"layer:{i}:{k}") for k in ("median", "p90", "max", "update_ratio")]
+            cells = [values.get(f"layer:{i}:{k}") for k in _LAYER_STATS]
             cells.append(values.get(f"layer_grad_norm:{i}"))
             median = cells[0]
             cells.insert(3, median / lr if median is not None and lr > 0 else None)
@@ -313,8 +346,7 @@ class Monitor:
         new = not self.layers_path.exists()
         with open(self.layers_path, "a", encoding="utf-8") as fh:
             if new:
-                fh.write("step,layer,effective_lr_median,effective_lr_p90,effective_lr_max,effective_lr_ratio,"
-                         "update_ratio,grad_l2_norm\n")
+                fh.write(",".join(LAYER_COLUMNS) + "\n")
             fh.write("\n".join(self._layer_rows) + "\n")
         self._layer_rows = []
 

@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .._rundir_schema import LAYER_COLUMNS
 from ._png import PHASE_COLORS
 from ._thin import thin_rows
 
-__all__ = ["REPORT_CHARTS", "Report", "ReportData", "RunFiles", "render_report", "MAX_ROWS", "BUCKETS"]
+__all__ = ["REPORT_CHARTS", "Report", "ReportData", "RunRecord", "render_report", "MAX_ROWS", "BUCKETS"]
 
 #: the page may run its own inline script and style and fetch nothing at all
 CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"
@@ -89,7 +90,7 @@ REPORT_CHARTS: tuple[ChartSpec, ...] = (
 
 
 @dataclass(frozen=True)
-class RunFiles:
+class RunRecord:
     """What a run directory holds besides its log, as the report shows it.
 
     ``meta``: ``run.json`` (``{}`` when missing or unreadable); ``config_text``: ``config.yaml`` as written
@@ -125,7 +126,7 @@ class ReportData:
     phases: list[dict[str, Any]]
     events: list[dict[str, Any]]
     trap_timeline: list[dict[str, Any]]
-    run: RunFiles | None = None
+    run: RunRecord | None = None
     log_notes: tuple[str, ...] = ()
     file_notes: tuple[str, ...] = ()
 
@@ -225,7 +226,7 @@ def _table(head: list[str], rows: list[list[str]], *, steps: list[int] | None = 
     return "".join(out)
 
 
-def _hash_check(config: RunFiles) -> str:
+def _hash_check(config: RunRecord) -> str:
     """Whether ``config.yaml``'s schedule still has the hash the run recorded, as a note after the hash."""
     recorded = config.meta.get("spec_hash")
     if config.config_error is not None:
@@ -238,7 +239,7 @@ def _hash_check(config: RunFiles) -> str:
             "run?)</span>")
 
 
-def _config_section(config: RunFiles | None) -> str:
+def _config_section(config: RunRecord | None) -> str:
     if config is None:
         return '<p class="empty">a bare log: no config recorded</p>'
     meta = config.meta
@@ -283,9 +284,8 @@ def _data_json(data: ReportData, rows: np.ndarray, charts: list[dict[str, Any]])
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
 
 
-#: the per-layer columns the report's layer table shows
-LAYER_COLUMNS = ("effective_lr_median", "effective_lr_p90", "effective_lr_max", "effective_lr_ratio", "update_ratio",
-                 "grad_l2_norm")
+#: the per-layer columns the report's layer table shows: layers.csv's after ``step`` and ``layer``
+LAYER_VALUES = LAYER_COLUMNS[2:]
 
 
 def _sections(data: ReportData) -> dict[str, str]:
@@ -308,8 +308,8 @@ def _sections(data: ReportData) -> dict[str, str]:
                        [[_num(t["first_step"]), _num(t["last_step"]), html.escape(t["status"])]
                         for t in data.trap_timeline], numeric={0, 1}),
         "layers": (f"<p>at step {run.layer_step}</p>" + _table(
-            ["layer", *LAYER_COLUMNS],
-            [[html.escape(r.get("layer", "")), *(_num(r.get(c, "")) for c in LAYER_COLUMNS)] for r in layers],
+            ["layer", *LAYER_VALUES],
+            [[html.escape(r.get("layer", "")), *(_num(r.get(c, "")) for c in LAYER_VALUES)] for r in layers],
             numeric=set(range(1, 7)))) if layers else '<p class="empty">no per-layer log (layers.csv)</p>',
         "config": _config_section(run),
     }

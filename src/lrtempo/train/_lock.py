@@ -18,11 +18,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .._rundir_schema import RUN_FILES
 from ..config import ConfigError, Problem
 
 __all__ = ["RunLock", "LOCK_NAME"]
 
-LOCK_NAME = ".lock"
+LOCK_NAME = RUN_FILES.lock
 
 
 class RunLock:

@@ -14,13 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_write_text
+from .._rundir_schema import LOG_SCHEMA_VERSION, SCHEMA_COLUMNS
 
 __all__ = ["RunLog", "SCHEMA_COLUMNS", "LOG_SCHEMA_VERSION", "read_log", "header_mismatch"]
-
-#: the fixed first columns; renaming or reordering them needs a version bump
-SCHEMA_COLUMNS = ("step", "lr", "grad_l2_norm", "loss")
-LOG_SCHEMA_VERSION = 1
-
 
 def _cell(value: Any) -> str:
     if value is None:

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from .._rundir_schema import RUN_FILES
 from ..config import build_schedule, load_schedule
 from ..schedules import Schedule
 
@@ -461,7 +462,7 @@ def race_config(path: str | Path, *, schedules: list[str], seeds: int = 1, jobs:
 def contender_name(path: str | Path) -> str:
     """A schedule's name in a race: its file's stem, or its run directory's name for ``RUN_DIR/config.yaml``."""
     p = Path(path)
-    return p.parent.name if p.name == "config.yaml" else p.stem
+    return p.parent.name if p.name == RUN_FILES.config else p.stem
 
 
 def race_png(result: RaceResult, path: str | Path) -> Path:

@@ -43,13 +43,14 @@ import numpy as np
 import torch
 
 from .._atomic import atomic_write_text
+from .._rundir_schema import EXTRA_COLUMNS, RUN_FILES
 from ..config import ConfigError, Problem, spec_hash
 from ..monitor import Monitor, MonitorSettings
 from ._checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ._lock import RunLock
 from ._log import RunLog
 from ._runconfig import RunConfig, parse_run_config
-from ._rundir import EXTRA_COLUMNS, Plan, begin, columns, plan_new, plan_resume, write_meta
+from ._rundir import Plan, begin, columns, plan_new, plan_resume, write_meta
 from ._state import TrainingDiverged, TrainState, build_optimizer
 from .tasks import TASKS
 
@@ -285,7 +286,7 @@ def _finished(plan: Plan, config: RunConfig, dist: _Dist) -> RunSummary:
     if dist.main and plan.meta is not None:  # a resume killed before its first update recorded a change
         write_meta(plan.run_dir, plan.meta)
     if dist.main and plan.summary is not None:  # killed after the last checkpoint, before summary.json
-        atomic_write_text(plan.run_dir / "summary.json", json.dumps(plan.summary, indent=2) + "\n")
+        atomic_write_text(plan.run_dir / RUN_FILES.summary, json.dumps(plan.summary, indent=2) + "\n")
     end = config.schedule.end_step
     return RunSummary(plan.run_dir, "completed", plan.step, ckpt.get("final_loss"), ckpt.get("best_loss"),
                       ckpt.get("final_val_loss"), int(ckpt["train_state"]["skipped_updates"]),
@@ -311,8 +312,8 @@ class _Session:
         self.monitor = None
         if config.monitor is not None:
             self.monitor = Monitor(config.schedule, MonitorSettings(**config.monitor), total_steps=config.steps,
-                                   events_path=self.run_dir / "events.jsonl" if dist.main else None,
-                                   layers_path=self.run_dir / "layers.csv" if dist.main else None,
+                                   events_path=self.run_dir / RUN_FILES.events if dist.main else None,
+                                   layers_path=self.run_dir / RUN_FILES.layers if dist.main else None,
                                    console=self.bar.message if dist.main else None, collect_layers=True)
         self.state = TrainState(model, config.schedule, optimizer=optimizer, clip_grad_norm=config.grad_clip,
                                 accumulation_steps=config.accumulation_steps, bf16=config.bf16,
@@ -347,7 +348,7 @@ class _Session:
     def open_log(self) -> None:
         if self.dist.main:
             resume_step = self.start_step if self.plan.mode == "resume" else None
-            self.log = RunLog(self.run_dir / "log.csv", columns(self.config), resume_step=resume_step)
+            self.log = RunLog(self.run_dir / RUN_FILES.log, columns(self.config), resume_step=resume_step)
         self.t0 = time.perf_counter()
 
     def elapsed(self) -> float:
@@ -370,7 +371,7 @@ class _Session:
                 "best_val_loss": self.best_val, "final_loss": self.final_loss, "final_val_loss": self.final_val,
             }
             try:
-                save_checkpoint(self.run_dir / "checkpoints", step, payload)
+                save_checkpoint(self.run_dir / RUN_FILES.checkpoints, step, payload)
             except (OSError, RuntimeError) as exc:
                 raise RuntimeError(f"{self.run_dir}: could not write the checkpoint of step {step} ({exc}); the "
                                    f"earlier checkpoints are intact: make room, then continue with "
@@ -450,5 +451,5 @@ class _Session:
                 payload.pop("signal")
             payload.update(best_val_loss=self.best_val, schedule_end_step=end,
                            spec_hash=spec_hash(self.config.schedule), world_size=self.dist.world)
-            atomic_write_text(self.run_dir / "summary.json", json.dumps(payload, indent=2) + "\n")
+            atomic_write_text(self.run_dir / RUN_FILES.summary, json.dumps(payload, indent=2) + "\n")
         return summary

@@ -114,71 +114,14 @@ class _Checker:
 
 def parse_run_config(data: dict, source: str | None = None, *, default_name: str = "run") -> RunConfig:
     """Validate a run-config mapping (all problems at once) and build it."""
-    from .tasks import TASKS
-
     c = _Checker()
-    for key in data:
-        if key not in _KEYS:
-            c.fail(str(key), f"unknown key in a run config{did_you_mean(key, _KEYS)} (valid keys: {', '.join(_KEYS)})")
-    task = data.get("task")
-    if task is None:
-        c.fail("task", f"missing: the task to train (one of: {', '.join(TASKS)})")
-    elif task not in TASKS:
-        c.fail("task", f"unknown task {task!r}{did_you_mean(task, TASKS)} (one of: {', '.join(TASKS)})")
-    options = data.get("task_options") or {}
-    if not isinstance(options, dict):
-        c.fail("task_options", f"must be a mapping of the task's options (got {options!r})")
-        options = {}
-    name = data.get("name", default_name)
-    if not isinstance(name, str) or not name or any(ch in name for ch in "/\\\0") or name in (".", ".."):
-        c.fail("name", f"must be a plain folder name (got {name!r})")
-        name = default_name
-    schedule = None
-    if "schedule" not in data:
-        c.fail("schedule", "missing: a schedule spec (see `lrtempo schema`)")
-    else:
-        try:
-            schedule = build_schedule(data["schedule"], "schedule")
-        except ConfigError as exc:
-            c.problems.extend(exc.problems)
-    steps = c.number(data, "steps", None, "", low=1, integer=True)
-    if steps is None and schedule is not None:
-        if schedule.end_step is None or schedule.end_step < 1:
-            c.fail("steps", "missing: this schedule never ends, so give the number of updates to run")
-        else:
-            steps = schedule.end_step
-    opt = data.get("optimizer") or {}
-    if not isinstance(opt, dict):
-        c.fail("optimizer", f"must be a mapping (got {opt!r})")
-        opt = {}
-    for key in opt:
-        if key not in _OPT_KEYS:
-            c.fail(f"optimizer.{key}",
-                   f"unknown key{did_you_mean(key, _OPT_KEYS)} (valid keys: {', '.join(_OPT_KEYS)})")
-    opt_name = opt.get("name", "adamw")
-    if opt_name not in ("adamw", "sgd"):
-        c.fail("optimizer.name",
-               f"must be 'adamw' or 'sgd' (got {opt_name!r}){did_you_mean(opt_name, ('adamw', 'sgd'))}")
-    betas = opt.get("betas", [0.9, 0.999])
-    if not (isinstance(betas, (list, tuple)) and len(betas) == 2 and all(
-            isinstance(b, numbers.Real) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
-        c.fail("optimizer.betas", f"must be two numbers in [0, 1) (got {betas!r})")
-        betas = [0.9, 0.999]
-    optimizer = OptimizerConfig(
-        name=opt_name, betas=(float(betas[0]), float(betas[1])),
-        eps=float(c.number(opt, "eps", 1e-8, "optimizer.", low=0, low_open=True)),
-        weight_decay=float(c.number(opt, "weight_decay", 0.0, "optimizer.", low=0)),
-        momentum=float(c.number(opt, "momentum", 0.0, "optimizer.", low=0, high=1)),
-    )
+    _check_keys(data, c)
+    task, options = _parse_task(data, c)
+    name = _parse_name(data, c, default_name)
+    schedule, steps = _parse_schedule_and_steps(data, c)
+    optimizer = _parse_optimizer(data, c)
     grad_clip = c.number(data, "grad_clip", None, "", low=0, low_open=True)
-    bf16 = data.get("bf16", False)
-    if not isinstance(bf16, bool):
-        c.fail("bf16", f"must be true or false (got {bf16!r})")
-        bf16 = False
-    device = data.get("device", "cpu")
-    if device not in ("cpu", "cuda", "auto"):
-        c.fail("device", f"must be 'cpu', 'cuda' or 'auto' (got {device!r})")
-        device = "cpu"
+    bf16, device = _parse_precision_and_device(data, c)
     monitor = _parse_monitor(data.get("monitor", True), c)
     data_section = data.get("data") or {}
     if not isinstance(data_section, dict):
@@ -198,6 +141,97 @@ def parse_run_config(data: dict, source: str | None = None, *, default_name: str
     return RunConfig(task=task, schedule=schedule, schedule_spec=schedule_to_spec(schedule), name=name,
                      task_options=dict(options), steps=int(steps), optimizer=optimizer,
                      grad_clip=None if grad_clip is None else float(grad_clip), bf16=bf16, device=device, **run)
+
+
+def _check_keys(data: dict, c: _Checker) -> None:
+    """Every top-level key is one a run config has."""
+    for key in data:
+        if key not in _KEYS:
+            c.fail(str(key), f"unknown key in a run config{did_you_mean(key, _KEYS)} (valid keys: {', '.join(_KEYS)})")
+
+
+def _parse_task(data: dict, c: _Checker) -> tuple[Any, dict]:
+    """The task (a registered name) and its options (a mapping)."""
+    from .tasks import TASKS
+
+    task = data.get("task")
+    if task is None:
+        c.fail("task", f"missing: the task to train (one of: {', '.join(TASKS)})")
+    elif task not in TASKS:
+        c.fail("task", f"unknown task {task!r}{did_you_mean(task, TASKS)} (one of: {', '.join(TASKS)})")
+    options = data.get("task_options") or {}
+    if not isinstance(options, dict):
+        c.fail("task_options", f"must be a mapping of the task's options (got {options!r})")
+        options = {}
+    return task, options
+
+
+def _parse_name(data: dict, c: _Checker, default_name: str) -> str:
+    """The run's name: a plain folder name (no separators, not ``.`` or ``..``)."""
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name or any(ch in name for ch in "/\\\0") or name in (".", ".."):
+        c.fail("name", f"must be a plain folder name (got {name!r})")
+        name = default_name
+    return name
+
+
+def _parse_schedule_and_steps(data: dict, c: _Checker) -> tuple[Any, Any]:
+    """The schedule (built from its spec) and the number of updates (given, or the schedule's end)."""
+    schedule = None
+    if "schedule" not in data:
+        c.fail("schedule", "missing: a schedule spec (see `lrtempo schema`)")
+    else:
+        try:
+            schedule = build_schedule(data["schedule"], "schedule")
+        except ConfigError as exc:
+            c.problems.extend(exc.problems)
+    steps = c.number(data, "steps", None, "", low=1, integer=True)
+    if steps is None and schedule is not None:
+        if schedule.end_step is None or schedule.end_step < 1:
+            c.fail("steps", "missing: this schedule never ends, so give the number of updates to run")
+        else:
+            steps = schedule.end_step
+    return schedule, steps
+
+
+def _parse_optimizer(data: dict, c: _Checker) -> OptimizerConfig:
+    """The ``optimizer`` section: name (adamw or sgd), betas, eps, weight_decay, momentum."""
+    opt = data.get("optimizer") or {}
+    if not isinstance(opt, dict):
+        c.fail("optimizer", f"must be a mapping (got {opt!r})")
+        opt = {}
+    for key in opt:
+        if key not in _OPT_KEYS:
+            c.fail(f"optimizer.{key}",
+                   f"unknown key{did_you_mean(key, _OPT_KEYS)} (valid keys: {', '.join(_OPT_KEYS)})")
+    opt_name = opt.get("name", "adamw")
+    if opt_name not in ("adamw", "sgd"):
+        c.fail("optimizer.name",
+               f"must be 'adamw' or 'sgd' (got {opt_name!r}){did_you_mean(opt_name, ('adamw', 'sgd'))}")
+    betas = opt.get("betas", [0.9, 0.999])
+    if not (isinstance(betas, (list, tuple)) and len(betas) == 2 and all(
+            isinstance(b, numbers.Real) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+        c.fail("optimizer.betas", f"must be two numbers in [0, 1) (got {betas!r})")
+        betas = [0.9, 0.999]
+    return OptimizerConfig(
+        name=opt_name, betas=(float(betas[0]), float(betas[1])),
+        eps=float(c.number(opt, "eps", 1e-8, "optimizer.", low=0, low_open=True)),
+        weight_decay=float(c.number(opt, "weight_decay", 0.0, "optimizer.", low=0)),
+        momentum=float(c.number(opt, "momentum", 0.0, "optimizer.", low=0, high=1)),
+    )
+
+
+def _parse_precision_and_device(data: dict, c: _Checker) -> tuple[bool, str]:
+    """``bf16`` (true or false) and ``device`` (cpu, cuda or auto)."""
+    bf16 = data.get("bf16", False)
+    if not isinstance(bf16, bool):
+        c.fail("bf16", f"must be true or false (got {bf16!r})")
+        bf16 = False
+    device = data.get("device", "cpu")
+    if device not in ("cpu", "cuda", "auto"):
+        c.fail("device", f"must be 'cpu', 'cuda' or 'auto' (got {device!r})")
+        device = "cpu"
+    return bf16, device
 
 
 def _parse_monitor(value: Any, c: _Checker) -> dict | None:

@@ -19,17 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_write_text
+from .._rundir_schema import EXTRA_COLUMNS, LOG_SCHEMA_VERSION, MONITOR_COLUMNS, RUN_FILES, SCHEMA_COLUMNS
 from ..config import ConfigError, Problem, format_config, read_config_file, spec_hash
-from ..monitor import MONITOR_COLUMNS
 from ..plot import MissingDependency, png_plot, text_plot
 from ._checkpoint import checkpoint_step, latest_checkpoint, load_checkpoint, remove_stale_temps
 from ._lock import RunLock
-from ._log import LOG_SCHEMA_VERSION, SCHEMA_COLUMNS, header_mismatch
+from ._log import header_mismatch
 from ._runconfig import RunConfig, parse_run_config
 
 __all__ = ["Plan", "plan_new", "plan_resume", "begin", "write_meta", "columns", "EXTRA_COLUMNS", "FIXED_ON_RESUME"]
 
-EXTRA_COLUMNS = ("val_loss", "tokens", "seconds", "skipped_updates")
 #: config keys a resumed run keeps: changing them makes another run (or one its checkpoint cannot load into)
 FIXED_ON_RESUME = ("task", "task_options", "optimizer", "accumulation_steps", "monitor")
 
@@ -89,10 +88,10 @@ def plan_new(config: RunConfig, out: Path, steps: int | None) -> tuple[Plan, Run
         raise _refuse(f"{run_dir} exists and is not a folder: choose another --out or name")
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run_dir)
-    if (run_dir / "config.yaml").exists():
+    if (run_dir / RUN_FILES.config).exists():
         lock.release()
         raise _refuse(_existing_run_message(run_dir))
-    if (run_dir / "log.csv").exists() or latest_checkpoint(run_dir / "checkpoints") is not None:
+    if (run_dir / RUN_FILES.log).exists() or latest_checkpoint(run_dir / RUN_FILES.checkpoints) is not None:
         lock.release()
         raise _refuse(f"{run_dir} holds a log or checkpoints but no config.yaml, so no run that can be continued: "
                       "move them away, or choose another --out or name")
@@ -101,8 +100,8 @@ def plan_new(config: RunConfig, out: Path, steps: int | None) -> tuple[Plan, Run
 
 def _existing_run_message(run_dir: Path) -> str:
     try:
-        saved = parse_run_config(read_config_file(run_dir / "config.yaml"))
-        latest = latest_checkpoint(run_dir / "checkpoints")
+        saved = parse_run_config(read_config_file(run_dir / RUN_FILES.config))
+        latest = latest_checkpoint(run_dir / RUN_FILES.checkpoints)
         done = checkpoint_step(latest) if latest is not None else -1
     except (ConfigError, ValueError, OSError):
         saved, done = None, -1
@@ -116,7 +115,7 @@ def _existing_run_message(run_dir: Path) -> str:
 def plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps: int | None,
                 world: int) -> tuple[Plan, RunLock]:
     """Continue the run in ``run_dir`` (under ``new`` if given); every refusal comes before any write."""
-    saved_path = run_dir / "config.yaml"
+    saved_path = run_dir / RUN_FILES.config
     if not saved_path.is_file():
         raise _refuse(f"{run_dir} holds no lrtempo run (no config.yaml): start one with `lrtempo train CONFIG`")
     lock = RunLock(run_dir)
@@ -128,11 +127,11 @@ def plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps:
 
 
 def _plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps: int | None, world: int) -> Plan:
-    saved_path = run_dir / "config.yaml"
+    saved_path = run_dir / RUN_FILES.config
     saved = parse_run_config(read_config_file(saved_path), str(saved_path))
     config = _with_steps(saved if new is None else new, steps)
     where = f"{saved_path} (edited since the run began)" if new is None else "CONFIG"
-    ckpt_path = latest_checkpoint(run_dir / "checkpoints")
+    ckpt_path = latest_checkpoint(run_dir / RUN_FILES.checkpoints)
     if ckpt_path is None:  # killed before the first checkpoint: start again from step 0
         if new is not None:
             _schedule_change(spec_hash(saved.schedule), config, allow_change, where, 0, {})
@@ -149,7 +148,7 @@ def _plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps
     if done > config.steps:
         raise _refuse(f"{config.steps} is fewer than the {done} updates {run_dir} has run: give more to extend "
                       "it (a run is not shortened)", "steps")
-    problem = header_mismatch(run_dir / "log.csv", columns(config))
+    problem = header_mismatch(run_dir / RUN_FILES.log, columns(config))
     if problem is not None:
         raise _refuse(f"{problem}: the log cannot be continued")
     if done == config.steps:  # nothing to train; only what a kill left half-done is completed
@@ -187,7 +186,7 @@ def _check_fixed(trained: dict, config: dict, where: str) -> None:
 
 def _read_meta(run_dir: Path) -> dict:
     try:
-        return json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        return json.loads((run_dir / RUN_FILES.meta).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 
@@ -212,7 +211,7 @@ def _schedule_change(trained: str, config: RunConfig, allow: bool, where: str, s
 
 def _stale_summary(run_dir: Path, ckpt: dict, config: RunConfig, world: int) -> dict | None:
     """summary.json for a finished run from its last checkpoint, if the file is missing or not its final one."""
-    path = run_dir / "summary.json"
+    path = run_dir / RUN_FILES.summary
     try:
         current = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -235,9 +234,9 @@ def _stale_summary(run_dir: Path, ckpt: dict, config: RunConfig, world: int) -> 
 def begin(plan: Plan, config: RunConfig, world: int) -> None:
     """Make the plan's writes (rank 0, lock held): new run files, recorded changes, truncated side files."""
     run_dir = plan.run_dir
-    remove_stale_temps(run_dir / "checkpoints")
+    remove_stale_temps(run_dir / RUN_FILES.checkpoints)
     if plan.mode in ("new", "restart"):
-        for name in ("log.csv", "events.jsonl", "layers.csv"):
+        for name in RUN_FILES.per_step:
             (run_dir / name).unlink(missing_ok=True)
         _write_new(run_dir, config, world)
         return
@@ -247,15 +246,17 @@ def begin(plan: Plan, config: RunConfig, world: int) -> None:
     if plan.schedule_change:
         atomic_write_text(run_dir / f"config.before-step-{plan.step}.yaml", format_config(plan.trained_config, "yaml"))
     if plan.schedule_change or plan.steps_change:
-        atomic_write_text(run_dir / "config.yaml", format_config(config.to_mapping(), "yaml"))
+        atomic_write_text(run_dir / RUN_FILES.config, format_config(config.to_mapping(), "yaml"))
         _note_png(meta, write_schedule_views(run_dir, config))
         write_meta(run_dir, meta)
-    truncate_step_file(run_dir / "events.jsonl", plan.step, header=False, step_of=lambda line: json.loads(line)["step"])
-    truncate_step_file(run_dir / "layers.csv", plan.step, header=True, step_of=lambda line: int(line.split(",", 1)[0]))
+    truncate_step_file(run_dir / RUN_FILES.events, plan.step, header=False,
+                       step_of=lambda line: json.loads(line)["step"])
+    truncate_step_file(run_dir / RUN_FILES.layers, plan.step, header=True,
+                       step_of=lambda line: int(line.split(",", 1)[0]))
 
 
 def write_meta(run_dir: Path, meta: dict) -> None:
-    atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
+    atomic_write_text(run_dir / RUN_FILES.meta, json.dumps(meta, indent=2) + "\n")
 
 
 def _fresh_meta(config: RunConfig, world: int) -> dict[str, Any]:
@@ -272,7 +273,7 @@ def _note_png(meta: dict, missing_png: str | None) -> None:
 
 
 def _write_new(run_dir: Path, config: RunConfig, world: int) -> None:
-    atomic_write_text(run_dir / "config.yaml", format_config(config.to_mapping(), "yaml"))  # first: now a run
+    atomic_write_text(run_dir / RUN_FILES.config, format_config(config.to_mapping(), "yaml"))  # first: now a run
     meta = _fresh_meta(config, world)
     _note_png(meta, write_schedule_views(run_dir, config))
     write_meta(run_dir, meta)

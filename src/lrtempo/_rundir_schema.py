@@ -1,0 +1,75 @@
+"""The run directory's file names and the columns of its logs, spelled once.
+
+Every writer (``lrtempo train``, the monitor) and every reader (``analyze``,
+``report``, the CLI) takes the names from here, so a run directory written by
+one is read by the others. This module imports nothing heavier than the
+standard library: readers that must not need torch can use it.
+
+A run directory holds::
+
+    config.yaml    the resolved run config (written first: it makes the folder a run)
+    run.json       hashes, versions and the log schema of the run
+    log.csv        one row per update: LOG_COLUMNS (+ MONITOR_COLUMNS when monitored)
+    events.jsonl   one JSON object per monitor event
+    layers.csv     per-layer rows: LAYER_COLUMNS
+    summary.json   final and best losses, status
+    checkpoints/   the saved training states
+    .lock          held by the one process writing the run
+
+>>> RUN_FILES.log, RUN_FILES.config
+('log.csv', 'config.yaml')
+>>> (*SCHEMA_COLUMNS, *EXTRA_COLUMNS) == LOG_COLUMNS
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["RunFiles", "RUN_FILES", "LOG_SCHEMA_VERSION", "SCHEMA_COLUMNS", "EXTRA_COLUMNS", "LOG_COLUMNS",
+           "MONITOR_COLUMNS", "NUMERIC_COLUMNS", "LAYER_COLUMNS"]
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The names of the files (and folders) of a run directory, relative to it."""
+
+    config: str = "config.yaml"
+    meta: str = "run.json"
+    log: str = "log.csv"
+    events: str = "events.jsonl"
+    layers: str = "layers.csv"
+    summary: str = "summary.json"
+    checkpoints: str = "checkpoints"
+    lock: str = ".lock"
+
+    @property
+    def per_step(self) -> tuple[str, ...]:
+        """The files with one record per step (cut back to the checkpoint on resume)."""
+        return (self.log, self.events, self.layers)
+
+
+RUN_FILES = RunFiles()
+
+#: bumped when the meaning or order of the log's columns changes (recorded in run.json)
+LOG_SCHEMA_VERSION = 1
+
+#: the columns every log.csv starts with, in order; ``analyze`` reads any CSV that has them
+SCHEMA_COLUMNS = ("step", "lr", "grad_l2_norm", "loss")
+
+#: the columns ``lrtempo train`` writes after the schema columns
+EXTRA_COLUMNS = ("val_loss", "tokens", "seconds", "skipped_updates")
+
+#: every column of an unmonitored ``lrtempo train`` log, in order
+LOG_COLUMNS = (*SCHEMA_COLUMNS, *EXTRA_COLUMNS)
+
+#: the extra log.csv columns the monitor fills, after LOG_COLUMNS
+MONITOR_COLUMNS = ("phase", "trap_status", "effective_lr_median", "effective_lr_p90", "effective_lr_max",
+                   "effective_lr_ratio", "update_ratio", "momentum_alignment")
+
+#: the log columns a reader parses as numbers (besides any other column that holds only numbers)
+NUMERIC_COLUMNS = (*SCHEMA_COLUMNS, "val_loss", "effective_lr_median", "effective_lr_p90", "effective_lr_max")
+
+#: the columns of layers.csv, in order
+LAYER_COLUMNS = ("step", "layer", "effective_lr_median", "effective_lr_p90", "effective_lr_max",
+                 "effective_lr_ratio", "update_ratio", "grad_l2_norm")
