@@ -120,3 +120,10 @@ def test_run_config_race_over_seeds_in_parallel(capsys, tmp_path):
 def test_race_rejects_an_unknown_target(capsys):
     assert main(["race", "nope"]) == 2
     assert "neither a preset" in capsys.readouterr().err
+
+
+def test_parallel_races_never_fork_a_threaded_process():
+    # a fork of a process whose threads hold locks (torch's pool, JAX's) can deadlock the worker
+    from lrtempo.train._race import _worker_context
+
+    assert _worker_context().get_start_method() in ("forkserver", "spawn")

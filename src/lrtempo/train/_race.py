@@ -390,7 +390,7 @@ def _run_training(result: RaceResult, config_map: dict, contenders: list[Contend
 
     progress(0, total, "")
     if jobs > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=_worker_context()) as pool:
             futures = {pool.submit(_train_one, args): (name, seed) for name, seed, args in tasks}
             for fut in as_completed(futures):
                 finished(*futures[fut], fut.result())
@@ -400,6 +400,15 @@ def _run_training(result: RaceResult, config_map: dict, contenders: list[Contend
             finished(name, seed, _train_one(args, lambda k, b=before, n=name, s=seed:
                                             progress(b + k, total, f"{n}, seed {s}")))
     return _collect(result, contenders, seeds, outcomes)
+
+
+def _worker_context():
+    """Fresh worker processes, never a fork of this one: forking a process whose threads (torch's
+    intra-op pool, JAX's) hold locks can deadlock the child. ``forkserver`` where the platform has it."""
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 def race_preset(name: str, *, seeds: int | None = None, extra: list[Contender] | None = None, jobs: int = 1,
