@@ -623,3 +623,21 @@ def test_no_user_facing_text_cites_documents_users_do_not_have(capsys):
             assert not internal.search(line), f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
     texts = [build_parser().format_help(), *(p.format_help() for p in subcommand_parsers(build_parser()).values())]
     assert not any(internal.search(text) for text in texts)
+
+
+# -- --json output is strict JSON --------------------------------------------------------------
+
+
+def _strict(text: str):
+    def refuse(constant):
+        raise AssertionError(f"not strict JSON: {constant}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_analyze_json_writes_null_for_a_number_that_is_not_finite(capsys, tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("step,lr,grad_l2_norm,loss\n" + "".join(f"{k},0.01,1.0,nan\n" for k in range(30)))
+    code, out, _ = _run(capsys, "analyze", log, "--json")
+    assert code == 0
+    phases = _strict(out)["phases"]
+    assert phases and all(p["loss_change"] is None for p in phases)

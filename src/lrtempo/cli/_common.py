@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +18,7 @@ from ..schedules import Schedule
 
 __all__ = ["UsageError", "Parser", "add_config_argument", "config_path", "schedule_from_args", "step_ranges",
            "last_step_of", "bounded_int", "positive_int", "non_negative_int", "bounded_float", "escape_help",
-           "fail", "handle", "MAX_INT", "RUN_CONFIG"]
+           "fail", "handle", "json_text", "MAX_INT", "RUN_CONFIG"]
 
 #: the largest integer any argument takes: steps are counted in int64 everywhere
 MAX_INT = 2 ** 63 - 1
@@ -169,6 +172,33 @@ def _step_item(item: str, spec: str) -> tuple[int, int, int]:
     if b <= a:
         raise UsageError(f"--steps: the range {item[:60]!r} is empty (a:b runs from a up to b - 1)")
     return a, b, stride
+
+
+def json_text(data: Any) -> str:
+    """``--json`` output: strict JSON (RFC 8259 has no NaN or Infinity), so a non-finite number is ``null``.
+
+    >>> print(json_text({"loss_change": float("nan"), "lr": [0.1, float("inf")]}))
+    {
+      "loss_change": null,
+      "lr": [
+        0.1,
+        null
+      ]
+    }
+    """
+    return json.dumps(_finite_or_null(data), indent=2, allow_nan=False, default=str)
+
+
+def _finite_or_null(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite_or_null(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite_or_null(v) for v in data]
+    if isinstance(data, np.generic):
+        return _finite_or_null(data.item())
+    return data
 
 
 def fail(message: str, status: int) -> int:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from ._common import positive_int
+from ._common import json_text, positive_int
 
 #: how analyze and report read a log, for their --help (the full rules: docs/diagnostics.md)
 READING = ("The log is read exactly or refused with its line number (exit 2): steps are whole numbers >= 0 "
@@ -45,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         out = analysis.to_json()
         out["png"] = png
-        print(json.dumps(out, indent=2, default=str))
+        print(json_text(out))
     else:
         print(analysis.text())
         if png:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from .._chunks import MAX_EVALUATED_STEPS
-from ._common import UsageError, add_config_argument, bounded_float, positive_int
+from ._common import UsageError, add_config_argument, bounded_float, json_text, positive_int
 
 HELP = "steps, wall-clock and cost per phase and per rate band (>90/50/10% of peak, the tail) of a schedule"
 
@@ -48,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
                          f"(got {steps:,}); give --steps N")
     budget = compute_budget(schedule, steps, step_seconds=step_seconds, gpus=args.gpus,
                             gpu_hour_cost=args.gpu_hour_cost)
-    print(json.dumps(budget.to_json(), indent=2) if args.json else format_budget(budget))
+    print(json_text(budget.to_json()) if args.json else format_budget(budget))
     return 0

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from ._common import UsageError, bounded_float, bounded_int, config_path
+from ._common import UsageError, bounded_float, bounded_int, config_path, json_text
 
 HELP = "LR range test: sweep the rate up exponentially, suggest a peak (steepest and valley), plot it"
 
@@ -62,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         out = result.to_json()
         out.update(png=str(png) if png else None, written=written)
-        print(json.dumps(out, indent=2))
+        print(json_text(out))
     else:
         stop = "stopped when the loss blew up" if result.stopped_early else "ran to the end rate"
         print(f"{len(result.lrs)} updates from {args.start_lr:g} to {result.lrs[-1]:.3g} ({stop})")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from ._common import config_path
+from ._common import config_path, json_text
 
 HELP = "check a schedule or run config for known schedule bugs (exit 0: clean, 1: warnings, 2: errors)"
 
@@ -25,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     findings = lint_config(args.config, optimizer=args.optimizer)
     if args.json:
-        print(json.dumps([f.to_json() for f in findings], indent=2))
+        print(json_text([f.to_json() for f in findings]))
     else:
         for f in findings:
             print(f.line())

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from ._common import UsageError, bounded_int, config_path, config_path_or_fail
+from ._common import UsageError, bounded_int, config_path, config_path_or_fail, json_text
 
 HELP = ("train one task under several schedules (same initial weights and data per seed) and compare final "
         "and best losses; presets: quadratic, flipnet, charlm")
@@ -67,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         out = result.to_json()
         out["png"] = str(png) if png else None
-        print(json.dumps(out, indent=2))
+        print(json_text(out))
     else:
         print(result.table(digits))
         if png:
