@@ -127,3 +127,34 @@ def test_parallel_races_never_fork_a_threaded_process():
     from lrtempo.train._race import _worker_context
 
     assert _worker_context().get_start_method() in ("forkserver", "spawn")
+
+
+def test_the_race_png_is_drawn_from_plain_curves(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from lrtempo.plot import _race, race_png
+
+    drawn = {}
+    real = _race.png_figure
+
+    def spy(path, **kw):
+        cm = real(path, **kw)
+
+        class Wrap:
+            def __enter__(self):
+                fig, ax = cm.__enter__()
+                drawn["ax"] = ax
+                return fig, ax
+
+            def __exit__(self, *exc):
+                ax = drawn["ax"]
+                drawn.update(lines={ln.get_label(): ln.get_ydata().tolist() for ln in ax.get_lines()},
+                             x_label=ax.get_xlabel(), title=ax.get_title(), shaded=len(ax.collections))
+                return cm.__exit__(*exc)
+        return Wrap()
+
+    monkeypatch.setattr(_race, "png_figure", spy)
+    out = race_png({"a": [[4.0, 2.0, 1.0], [2.0, 2.0, 3.0]], "b": [[1.0, 0.5, 0.25]]}, tmp_path / "r.png",
+                   title="quadratic", x_label="epoch")
+    assert out == tmp_path / "r.png" and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert drawn["lines"] == {"a": [3.0, 2.0, 2.0], "b": [1.0, 0.5, 0.25]}  # the mean over seeds
+    assert (drawn["x_label"], drawn["title"], drawn["shaded"]) == ("epoch", "quadratic", 1)  # one std band: a's

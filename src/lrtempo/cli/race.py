@@ -39,8 +39,8 @@ def _warn(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from .._progress import Progress
     from ..config import load_schedule
-    from ..plot import MissingDependency
-    from ..train._race import PRESETS, Contender, contender_name, default_jobs, race_config, race_png, race_preset
+    from ..plot import MissingDependency, race_png
+    from ..train._race import PRESETS, Contender, contender_name, default_jobs, race_config, race_preset
 
     jobs = args.jobs or default_jobs()
     with Progress("race", 1, enabled=not args.quiet) as progress:
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                              "(.yaml, .yml, .json, .toml) nor a run directory")
     png = None
     try:
-        png = race_png(result, args.png)
+        png = race_png(result.curves, args.png, title=result.title, x_label=result.x_label)
     except MissingDependency as exc:
         _warn(f"no PNG: {exc}")
     if args.json:

@@ -69,6 +69,11 @@ class RaceResult:
     final_label: str = ""  # the table's column names: what the numbers are
     best_label: str = ""
 
+    @property
+    def x_label(self) -> str:
+        """What one point of a curve is: an update, or an epoch for the races that log per epoch."""
+        return "update" if "epoch" not in self.title else "epoch"
+
     def labels(self) -> tuple[str, str]:
         return self.final_label or f"final {self.metric}", self.best_label or f"best {self.metric}"
 
@@ -472,29 +477,6 @@ def contender_name(path: str | Path) -> str:
     """A schedule's name in a race: its file's stem, or its run directory's name for ``RUN_DIR/config.yaml``."""
     p = Path(path)
     return p.parent.name if p.name == RUN_FILES.config else p.stem
-
-
-def race_png(result: RaceResult, path: str | Path) -> Path:
-    """Loss curves (mean over seeds, ± std shaded) of every schedule."""
-    from ..plot._png import png_figure
-
-    with png_figure(path, figsize=(10, 5)) as (fig, ax):
-        for name, runs in result.curves.items():
-            arr = np.asarray(runs, dtype=np.float64)
-            mean = np.nanmean(arr, axis=0)
-            x = np.arange(mean.size)
-            ax.plot(x, mean, lw=1.4, label=name)
-            if arr.shape[0] > 1:
-                std = np.nanstd(arr, axis=0)
-                ax.fill_between(x, mean - std, mean + std, alpha=0.2)
-        ax.set_xlabel("update" if "epoch" not in result.title else "epoch")
-        ax.set_ylabel("training loss")
-        ax.set_yscale("log")
-        ax.set_title(result.title)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend()
-    path = Path(path)
-    return path
 
 
 def default_jobs() -> int:
