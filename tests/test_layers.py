@@ -29,7 +29,9 @@ MAY_IMPORT: dict[str, set[str]] = {
 #: package-level modules and what of the project each may import (``lrtempo`` itself: its ``__version__``)
 HELPERS: dict[str, set[str]] = {"_atomic": set(), "_chunks": set(), "_progress": set(), "_rundir_schema": set(),
                                 "_util": {"schedules"},
-                                "": {"schedules", "config"}}
+                                # the public run directory type: the file helpers below it, and __version__
+                                "rundir": {"_atomic", "_rundir_schema", ""},
+                                "": {"schedules", "config", "rundir"}}
 
 
 def _imported(path: Path) -> list[tuple[str, str]]:

@@ -1,4 +1,5 @@
-"""The run directory's file names and log columns are spelled in one module, which needs no torch."""
+"""The run directory's file names and log columns are spelled in one place (``lrtempo._rundir_schema`` for the names
+and columns, ``lrtempo.rundir`` for the checkpoints' and the kept configs' names), which needs no torch."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 from lrtempo._rundir_schema import EXTRA_COLUMNS, LAYER_COLUMNS, LOG_COLUMNS, MONITOR_COLUMNS, RUN_FILES, SCHEMA_COLUMNS
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "lrtempo"
-HOME = SRC / "_rundir_schema.py"
+HOME = (SRC / "_rundir_schema.py", SRC / "rundir.py")
 NAMES = {getattr(RUN_FILES, f) for f in RUN_FILES.__dataclass_fields__}
+#: the start of a checkpoint's name (``step-00000040.pt``, its temp ``.step-...``), a kept config's, their suffix
+NAME_PARTS = ("step-", ".step-", "config.before-step")
 TUPLES = (SCHEMA_COLUMNS, EXTRA_COLUMNS, MONITOR_COLUMNS, LAYER_COLUMNS, LAYER_COLUMNS[2:])
 
 
@@ -35,7 +38,8 @@ def spellings(path: Path) -> list[str]:
                   and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
-            if node.value in NAMES or "effective_lr_median,effective_lr_p90" in node.value:
+            if (node.value in NAMES or "effective_lr_median,effective_lr_p90" in node.value
+                    or node.value.startswith(NAME_PARTS) or node.value == ".pt"):
                 found.append(f"{path.name}:{node.lineno}: {node.value!r}")
     for stmt in tree.body:
         if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
@@ -46,15 +50,17 @@ def spellings(path: Path) -> list[str]:
 
 
 def test_names_and_columns_are_spelled_only_in_the_schema_module():
-    found = [s for p in sorted(SRC.rglob("*.py")) if p != HOME for s in spellings(p)]
+    found = [s for p in sorted(SRC.rglob("*.py")) if p not in HOME for s in spellings(p)]
     assert found == []
 
 
 def test_the_check_finds_a_spelling(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text('A = run_dir / "log.csv"\nB = ("step", "lr", "grad_l2_norm", "loss", "x")\n'
-                   'C = "step,layer,effective_lr_median,effective_lr_p90"\nD = f"see {x}: no log.csv"\n')
-    assert [s.split(":")[1] for s in spellings(bad)] == ["1", "2", "3"]
+                   'C = "step,layer,effective_lr_median,effective_lr_p90"\nD = f"see {x}: no log.csv"\n'
+                   'E = folder / f"step-{step:08d}.pt"\nF = run_dir / f"config.before-step-{n}.yaml"\n'
+                   'G = run_dir / "report.html"\nH = "--step-time"\n')
+    assert [s.split(":")[1] for s in spellings(bad)] == ["1", "2", "3", "5", "5", "6", "7"]  # 5: its name and suffix
 
 
 def test_the_log_columns_are_the_documented_schema():
@@ -63,6 +69,7 @@ def test_the_log_columns_are_the_documented_schema():
 
 
 def test_the_schema_module_needs_no_torch():
-    code = "import sys, lrtempo._rundir_schema, lrtempo.analysis._logfile; print('torch' in sys.modules)"
+    code = ("import sys, lrtempo._rundir_schema, lrtempo.rundir, lrtempo.analysis._logfile; "
+            "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

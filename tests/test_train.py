@@ -360,7 +360,7 @@ def test_a_change_recorded_by_a_killed_resume_needs_no_flag_again(tmp_path, caps
     run = tmp_path / "quad"
     changed = tmp_path / "changed.yaml"
     changed.write_text(QUAD.replace("peak_lr: 0.2", "peak_lr: 0.1"))
-    from lrtempo.train import _rundir
+    from lrtempo import rundir as _rundir  # every write of a run directory goes through it
 
     original, calls = _rundir.atomic_write_text, []
     _rundir.atomic_write_text = _killing_after(original, calls, "run.json")  # killed right after recording it

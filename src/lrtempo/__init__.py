@@ -7,10 +7,11 @@
 """
 
 from .config import ConfigError, build_schedule, load_schedule, schedule_to_spec, spec_hash
+from .rundir import RunDir
 from .schedules import *  # noqa: F403
 from .schedules import __all__ as _schedule_names
 
 __version__ = "0.1.0"
 
-__all__ = [*_schedule_names, "ConfigError", "build_schedule", "load_schedule", "schedule_to_spec", "spec_hash",
-           "__version__"]
+__all__ = [*_schedule_names, "ConfigError", "RunDir", "build_schedule", "load_schedule", "schedule_to_spec",
+           "spec_hash", "__version__"]

@@ -1,9 +1,10 @@
 """The run directory's file names and the columns of its logs, spelled once.
 
-Every writer (``lrtempo train``, the monitor) and every reader (``analyze``,
-``report``, the CLI) takes the names from here, so a run directory written by
-one is read by the others. This module imports nothing heavier than the
-standard library: readers that must not need torch can use it.
+Every writer (``lrtempo train``, the monitor, your own loop) and every reader
+(``analyze``, ``report``, the CLI) takes the names from here, through
+:class:`lrtempo.rundir.RunDir` (which places them in a run directory, and
+spells the checkpoints' names), so a run directory written by one is read by the
+others. This module imports nothing heavier than the standard library.
 
 A run directory holds::
 
@@ -13,8 +14,12 @@ A run directory holds::
     events.jsonl   one JSON object per monitor event
     layers.csv     per-layer rows: LAYER_COLUMNS
     summary.json   final and best losses, status
+    schedule.txt   the schedule over the run, as text (lrtempo train)
+    lr_schedule.png  the same as a PNG (lrtempo train, with matplotlib)
     checkpoints/   the saved training states
     .lock          held by the one process writing the run
+    analysis.png   written by ``lrtempo analyze RUN_DIR``
+    report.html    written by ``lrtempo report RUN_DIR``
 
 >>> RUN_FILES.log, RUN_FILES.config
 ('log.csv', 'config.yaml')
@@ -42,6 +47,10 @@ class RunFiles:
     summary: str = "summary.json"
     checkpoints: str = "checkpoints"
     lock: str = ".lock"
+    schedule_text: str = "schedule.txt"
+    schedule_png: str = "lr_schedule.png"
+    analysis_png: str = "analysis.png"
+    report: str = "report.html"
 
     @property
     def per_step(self) -> tuple[str, ...]:

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from .._rundir_schema import RUN_FILES
 from ..config import ConfigError, Problem, build_schedule, read_config_file
 from ..monitor._offline import STATUSES, DetectorSettings, detect_log
 from ..monitor._phases import PHASES, PhaseMap, phase_labels_from_rates
 from ..plot import log_png
+from ..rundir import RunDir
 from ._logfile import REQUIRED, is_regular, read_events, read_log_file, resolve_log
 
 __all__ = ["Analysis", "REQUIRED", "analysis_png", "analyze_log", "read_metrics"]
@@ -67,7 +67,7 @@ class Analysis:
 
 
 def _run_schedule(run_dir: Path):
-    cfg = run_dir / RUN_FILES.config
+    cfg = RunDir(run_dir).config
     if not cfg.exists():
         return None, {}
     if not is_regular(cfg):
@@ -154,7 +154,7 @@ def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analys
     window = trap_window or monitor_settings.get("trap_window", 200)
     events, timeline = _detect(steps, m["lr"], m["grad_l2_norm"], m["loss"], window, schedule, monitor_settings)
     if run_dir is not None:
-        recorded, event_notes = read_events(run_dir / RUN_FILES.events)
+        recorded, event_notes = read_events(RunDir(run_dir).events)
         events = _merge_events(recorded, events)
         notes += event_notes
     return Analysis(str(target), log.rows, _phase_rows(steps, labels, m), events, timeline, phase_source, m,

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_write_text
-from .._rundir_schema import RUN_FILES
 from ..config import ConfigError, Problem, read_config_file, spec_hash
 from ..plot import BUCKETS, MAX_ROWS, Report, ReportData, RunRecord, render_report
+from ..rundir import RunDir
 from ._analyze import analyze_log
 from ._logfile import is_regular
 
@@ -59,7 +59,7 @@ def _last_layers(path: Path, notes: list[str]) -> tuple[int | None, list[dict[st
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
     except (UnicodeDecodeError, csv.Error) as exc:
-        notes.append(f"layers.csv is not a readable CSV ({exc}); left out")
+        notes.append(f"{path.name} is not a readable CSV ({exc}); left out")
         return None, []
     last: int | None = None
     for r in rows:
@@ -85,15 +85,16 @@ def _config_file(cfg: Path) -> tuple[str, str | None, str | None]:
 
 def _run_files(run_dir: Path, notes: list[str]) -> RunRecord:
     """What the run directory holds besides its log; each side file missing or left out is noted."""
-    summary = _read_json(run_dir / RUN_FILES.summary, notes)
-    meta = _read_json(run_dir / RUN_FILES.meta, notes) or {}
-    cfg = run_dir / RUN_FILES.config
+    run = RunDir(run_dir)
+    summary = _read_json(run.summary, notes)
+    meta = _read_json(run.meta, notes) or {}
+    cfg = run.config
     text = now = error = None
     if cfg.exists():
         text, now, error = _config_file(cfg)
     else:
-        notes.append("no config.yaml in the run directory")
-    layer_step, layers = _last_layers(run_dir / RUN_FILES.layers, notes)
+        notes.append(f"no {cfg.name} in the run directory")
+    layer_step, layers = _last_layers(run.layers, notes)
     return RunRecord(meta, text, now, error, summary, layer_step, layers)
 
 
@@ -124,7 +125,7 @@ def run_report(target: str | Path, output: str | Path | None = None, *, trap_win
     ``LOG.report.html`` beside it), atomically; returns what was written."""
     target = Path(target)
     if output is None:
-        output = target / "report.html" if target.is_dir() else target.with_name(target.stem + ".report.html")
+        output = RunDir(target).report if target.is_dir() else target.with_name(target.stem + ".report.html")
     output = Path(output)
     if output.is_dir():
         raise ConfigError([Problem("output", f"{output} is a folder; give a file name such as report.html")])

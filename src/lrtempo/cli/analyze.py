@@ -29,9 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from .._util import MissingDependency
     from ..analysis import analysis_png, analyze_log
+    from ..rundir import RunDir
 
     analysis = analyze_log(args.target, trap_window=args.trap_window)
-    png = args.png or (str(Path(args.target) / "analysis.png") if Path(args.target).is_dir() else None)
+    png = args.png or (str(RunDir(args.target).analysis_png) if Path(args.target).is_dir() else None)
     note = None
     if png:
         try:

@@ -17,7 +17,6 @@ with the loss and the gradient norm: one host read per update. The rest
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .._rundir_schema import LAYER_COLUMNS, MONITOR_COLUMNS
+from ..rundir import MONITOR_COLUMNS, RunDir, append_event, append_layer_rows
 from ..schedules import Schedule
 from ._detectors import Event, RestartTracker, SpikeDetector, StalenessTracker, TrapDetector
 from ._phases import PHASES, PhaseMap
@@ -123,12 +122,16 @@ class Monitor:
     In a plain torch loop call :meth:`observe` after ``loss.backward()`` and
     before ``optimizer.step()``; :class:`~lrtempo.train.TrainState` does this
     itself when given ``monitor=``.
+
+    Events are appended to ``events_path`` and per-layer rows to ``layers_path`` (at
+    :meth:`flush_layers`); ``run_dir`` (a :class:`~lrtempo.rundir.RunDir` or its path) gives both its own
+    ``events.jsonl`` and ``layers.csv``. With neither, the events are only kept in :attr:`events`.
     """
 
     def __init__(self, schedule: Schedule, settings: MonitorSettings | None = None, *,
-                 total_steps: int | None = None, events_path: str | Path | None = None,
-                 layers_path: str | Path | None = None, console: Callable[[str], None] | None = None,
-                 collect_layers: bool | None = None):
+                 total_steps: int | None = None, run_dir: RunDir | str | Path | None = None,
+                 events_path: str | Path | None = None, layers_path: str | Path | None = None,
+                 console: Callable[[str], None] | None = None, collect_layers: bool | None = None):
         self.schedule = schedule
         self.settings = s = settings or MonitorSettings()
         self.total_steps = total_steps
@@ -143,8 +146,9 @@ class Monitor:
         self.restarts = RestartTracker(restarts, s.restart_window)
         self.staleness = StalenessTracker(warmup_end, s.staleness_window, s.staleness_threshold)
         self.events: list[Event] = []
-        self.events_path = Path(events_path) if events_path else None
-        self.layers_path = Path(layers_path) if layers_path else None
+        run = None if run_dir is None else run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+        self.events_path = Path(events_path) if events_path else run.events if run else None
+        self.layers_path = Path(layers_path) if layers_path else run.layers if run else None
         # what is measured must not depend on the rank (DDP averages one vector of the same length on every
         # rank): per-layer rows are collected when asked, whether or not this rank writes them
         self.collect_layers = (self.layers_path is not None) if collect_layers is None else collect_layers
@@ -323,8 +327,7 @@ class Monitor:
     def _emit(self, event: Event) -> None:
         self.events.append(event)
         if self.events_path is not None:
-            with open(self.events_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(event.to_json(), allow_nan=False, default=str) + "\n")
+            append_event(self.events_path, event.to_json())
         if self.console is not None:
             self.console(f"[{event.kind}] step {event.step}: {event.message}")
 
@@ -343,11 +346,7 @@ class Monitor:
         """Append the collected per-layer rows to ``layers.csv`` (called at checkpoints)."""
         if self.layers_path is None or not self._layer_rows:
             return
-        new = not self.layers_path.exists()
-        with open(self.layers_path, "a", encoding="utf-8") as fh:
-            if new:
-                fh.write(",".join(LAYER_COLUMNS) + "\n")
-            fh.write("\n".join(self._layer_rows) + "\n")
+        append_layer_rows(self.layers_path, self._layer_rows)
         self._layer_rows = []
 
     def state_dict(self) -> dict[str, Any]:

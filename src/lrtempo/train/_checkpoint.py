@@ -11,7 +11,6 @@ renamed, so a crash leaves the previous checkpoint intact, and a failed write
 from __future__ import annotations
 
 import random
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,12 @@ import numpy as np
 import torch
 
 from .._atomic import atomic_replace
+from ..rundir import checkpoint_files, checkpoint_name, checkpoint_step
 
-__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "checkpoint_step", "remove_stale_temps",
+__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "checkpoint_step",
            "rng_state", "set_rng_state"]
 
 CHECKPOINT_FORMAT = 1
-_NAME = re.compile(r"^step-(\d+)\.pt$")
-_TEMP = re.compile(r"^\.step-(\d+)\.pt\.tmp$")
 
 
 def rng_state() -> dict[str, Any]:
@@ -51,37 +49,18 @@ def save_checkpoint(folder: str | Path, step: int, payload: dict[str, Any], *, k
     """Write ``folder/step-NNNNNNNN.pt`` atomically; keep the newest ``keep`` checkpoints."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"step-{step:08d}.pt"
+    path = folder / checkpoint_name(step)
     with atomic_replace(path, binary=True) as fh:  # a failed write (a full disk) leaves no temp file
         torch.save({"format": CHECKPOINT_FORMAT, "step": step, **payload}, fh)
-    for old in sorted(p for p in folder.iterdir() if _NAME.match(p.name))[:-keep]:
+    for old in checkpoint_files(folder)[:-keep]:
         old.unlink()
     return path
 
 
 def latest_checkpoint(folder: str | Path) -> Path | None:
-    folder = Path(folder)
-    if not folder.is_dir():
-        return None
-    found = sorted(p for p in folder.iterdir() if _NAME.match(p.name))
+    """The newest checkpoint in a ``checkpoints/`` folder, or None."""
+    found = checkpoint_files(folder)
     return found[-1] if found else None
-
-
-def checkpoint_step(path: str | Path) -> int:
-    """The step in a checkpoint's file name (``step-00000040.pt`` -> 40)."""
-    match = _NAME.match(Path(path).name)
-    if match is None:
-        raise ValueError(f"{path}: not a checkpoint file name (step-NNNNNNNN.pt)")
-    return int(match.group(1))
-
-
-def remove_stale_temps(folder: str | Path) -> None:
-    """Remove the temp files of checkpoint writes that a kill interrupted (call with the run's lock held)."""
-    folder = Path(folder)
-    if folder.is_dir():
-        for p in folder.iterdir():
-            if _TEMP.match(p.name):
-                p.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

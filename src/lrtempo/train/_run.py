@@ -42,13 +42,11 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
-from .._atomic import atomic_write_text
-from .._rundir_schema import EXTRA_COLUMNS, RUN_FILES
 from ..config import ConfigError, Problem, spec_hash
 from ..monitor import Monitor, MonitorSettings
+from ..rundir import EXTRA_COLUMNS, RunLog, environment
 from ._checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ._lock import RunLock
-from ._log import RunLog
 from ._runconfig import RunConfig, parse_run_config
 from ._rundir import Plan, begin, columns, plan_new, plan_resume, write_meta
 from ._state import TrainingDiverged, TrainState, build_optimizer
@@ -201,6 +199,11 @@ def _device(config: RunConfig, dist: _Dist) -> torch.device:
     return torch.device("cpu")
 
 
+def _process_seed(seed: int, rank: int) -> int:
+    """The seed of Python's, NumPy's (mod 2**32) and torch's generators on ``rank`` (model init, data order)."""
+    return seed * 7919 + rank
+
+
 def _to(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
@@ -272,7 +275,7 @@ def _train(config, out, resume, allow_change, steps, progress, stream, dist, sto
             session.restore(load_checkpoint(plan.checkpoint))  # still nothing written: a failure changes nothing
         if dist.main:
             lock.claim()
-            begin(plan, config, dist.world)
+            begin(plan, config, dist.world, session.environment())
         session.open_log()
         return session.run(stop)
     finally:
@@ -286,7 +289,7 @@ def _finished(plan: Plan, config: RunConfig, dist: _Dist) -> RunSummary:
     if dist.main and plan.meta is not None:  # a resume killed before its first update recorded a change
         write_meta(plan.run_dir, plan.meta)
     if dist.main and plan.summary is not None:  # killed after the last checkpoint, before summary.json
-        atomic_write_text(plan.run_dir / RUN_FILES.summary, json.dumps(plan.summary, indent=2) + "\n")
+        plan.run.write_summary(plan.summary)
     end = config.schedule.end_step
     return RunSummary(plan.run_dir, "completed", plan.step, ckpt.get("final_loss"), ckpt.get("best_loss"),
                       ckpt.get("final_val_loss"), int(ckpt["train_state"]["skipped_updates"]),
@@ -297,7 +300,7 @@ class _Session:
     """One call's training: the model, optimizer, monitor and log of a planned run, and its loop."""
 
     def __init__(self, plan: Plan, config: RunConfig, dist: _Dist, progress: bool, stream: TextIO) -> None:
-        self.plan, self.config, self.dist, self.run_dir = plan, config, dist, plan.run_dir
+        self.plan, self.config, self.dist, self.run_dir, self.rundir = plan, config, dist, plan.run_dir, plan.run
         self.device = _device(config, dist)
         self.task = TASKS[config.task](config.task_options, config.seed, dist.rank, dist.world)
         model = self.task.model.to(self.device)
@@ -312,15 +315,14 @@ class _Session:
         self.monitor = None
         if config.monitor is not None:
             self.monitor = Monitor(config.schedule, MonitorSettings(**config.monitor), total_steps=config.steps,
-                                   events_path=self.run_dir / RUN_FILES.events if dist.main else None,
-                                   layers_path=self.run_dir / RUN_FILES.layers if dist.main else None,
+                                   run_dir=self.rundir if dist.main else None,
                                    console=self.bar.message if dist.main else None, collect_layers=True)
         self.state = TrainState(model, config.schedule, optimizer=optimizer, clip_grad_norm=config.grad_clip,
                                 accumulation_steps=config.accumulation_steps, bf16=config.bf16,
                                 max_consecutive_skips=config.max_consecutive_skips,
                                 allow_schedule_change=plan.schedule_change is not None,
                                 process_group=dist.group, monitor=self.monitor)
-        seed = config.seed * 7919 + dist.rank
+        seed = _process_seed(config.seed, dist.rank)
         random.seed(seed)
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
@@ -331,6 +333,14 @@ class _Session:
         self.log: RunLog | None = None
         self.t0 = time.perf_counter()
         self.past_end_warned = False
+
+    def environment(self) -> dict[str, Any]:
+        """What reproducing this run needs besides its config (``run.json``'s ``environment``)."""
+        config, world = self.config, self.dist.world
+        seeds = {"seed": config.seed, "process_seeds": [_process_seed(config.seed, r) for r in range(world)]}
+        return environment(device=str(self.device), dtype="bfloat16" if config.bf16 else "float32",
+                           world_size=world, strategy="ddp" if self.dist.group is not None else "single",
+                           seeds=seeds)
 
     def restore(self, ckpt: dict) -> None:
         self.state.load_state_dict(ckpt["train_state"])
@@ -348,7 +358,7 @@ class _Session:
     def open_log(self) -> None:
         if self.dist.main:
             resume_step = self.start_step if self.plan.mode == "resume" else None
-            self.log = RunLog(self.run_dir / RUN_FILES.log, columns(self.config), resume_step=resume_step)
+            self.log = self.rundir.open_log(columns(self.config), resume_step=resume_step)
         self.t0 = time.perf_counter()
 
     def elapsed(self) -> float:
@@ -371,7 +381,7 @@ class _Session:
                 "best_val_loss": self.best_val, "final_loss": self.final_loss, "final_val_loss": self.final_val,
             }
             try:
-                save_checkpoint(self.run_dir / RUN_FILES.checkpoints, step, payload)
+                save_checkpoint(self.rundir.checkpoints, step, payload)
             except (OSError, RuntimeError) as exc:
                 raise RuntimeError(f"{self.run_dir}: could not write the checkpoint of step {step} ({exc}); the "
                                    f"earlier checkpoints are intact: make room, then continue with "
@@ -451,5 +461,5 @@ class _Session:
                 payload.pop("signal")
             payload.update(best_val_loss=self.best_val, schedule_end_step=end,
                            spec_hash=spec_hash(self.config.schedule), world_size=self.dist.world)
-            atomic_write_text(self.run_dir / RUN_FILES.summary, json.dumps(payload, indent=2) + "\n")
+            self.rundir.write_summary(payload)
         return summary

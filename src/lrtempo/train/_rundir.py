@@ -18,13 +18,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._atomic import atomic_write_text
-from .._rundir_schema import EXTRA_COLUMNS, LOG_SCHEMA_VERSION, MONITOR_COLUMNS, RUN_FILES, SCHEMA_COLUMNS
 from ..config import ConfigError, Problem, format_config, read_config_file, spec_hash
 from ..plot import MissingDependency, png_plot, text_plot
-from ._checkpoint import checkpoint_step, latest_checkpoint, load_checkpoint, remove_stale_temps
-from ._lock import RunLock
-from ._log import header_mismatch
+from ..rundir import (
+    EXTRA_COLUMNS,
+    LOG_SCHEMA_VERSION,
+    MONITOR_COLUMNS,
+    SCHEMA_COLUMNS,
+    RunDir,
+    checkpoint_step,
+    header_mismatch,
+)
+from ._checkpoint import load_checkpoint
+from ._lock import RunLock, take_lock
 from ._runconfig import RunConfig, parse_run_config
 
 __all__ = ["Plan", "plan_new", "plan_resume", "begin", "write_meta", "columns", "EXTRA_COLUMNS", "FIXED_ON_RESUME"]
@@ -56,6 +62,10 @@ class Plan:
     #: for ``finished``: summary.json's content when it is missing or stale (else None: nothing is written)
     summary: dict | None = None
 
+    @property
+    def run(self) -> RunDir:
+        return RunDir(self.run_dir)
+
 
 def columns(config: RunConfig) -> tuple[str, ...]:
     """The log's columns after ``step,lr,grad_l2_norm,loss``."""
@@ -86,22 +96,23 @@ def plan_new(config: RunConfig, out: Path, steps: int | None) -> tuple[Plan, Run
     run_dir = out / config.name
     if run_dir.exists() and not run_dir.is_dir():
         raise _refuse(f"{run_dir} exists and is not a folder: choose another --out or name")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock = RunLock(run_dir)
-    if (run_dir / RUN_FILES.config).exists():
+    run = RunDir(run_dir)
+    lock = take_lock(run)
+    if run.holds_run():
         lock.release()
-        raise _refuse(_existing_run_message(run_dir))
-    if (run_dir / RUN_FILES.log).exists() or latest_checkpoint(run_dir / RUN_FILES.checkpoints) is not None:
+        raise _refuse(_existing_run_message(run))
+    if run.log.exists() or run.latest_checkpoint() is not None:
         lock.release()
         raise _refuse(f"{run_dir} holds a log or checkpoints but no config.yaml, so no run that can be continued: "
                       "move them away, or choose another --out or name")
     return Plan(run_dir, config.to_mapping(), "new"), lock
 
 
-def _existing_run_message(run_dir: Path) -> str:
+def _existing_run_message(run: RunDir) -> str:
+    run_dir = run.path
     try:
-        saved = parse_run_config(read_config_file(run_dir / RUN_FILES.config))
-        latest = latest_checkpoint(run_dir / RUN_FILES.checkpoints)
+        saved = parse_run_config(read_config_file(run.config))
+        latest = run.latest_checkpoint()
         done = checkpoint_step(latest) if latest is not None else -1
     except (ConfigError, ValueError, OSError):
         saved, done = None, -1
@@ -115,10 +126,9 @@ def _existing_run_message(run_dir: Path) -> str:
 def plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps: int | None,
                 world: int) -> tuple[Plan, RunLock]:
     """Continue the run in ``run_dir`` (under ``new`` if given); every refusal comes before any write."""
-    saved_path = run_dir / RUN_FILES.config
-    if not saved_path.is_file():
+    if not RunDir(run_dir).config.is_file():
         raise _refuse(f"{run_dir} holds no lrtempo run (no config.yaml): start one with `lrtempo train CONFIG`")
-    lock = RunLock(run_dir)
+    lock = take_lock(RunDir(run_dir))
     try:
         return _plan_resume(run_dir, new, allow_change, steps, world), lock
     except BaseException:
@@ -127,11 +137,11 @@ def plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps:
 
 
 def _plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps: int | None, world: int) -> Plan:
-    saved_path = run_dir / RUN_FILES.config
-    saved = parse_run_config(read_config_file(saved_path), str(saved_path))
+    run = RunDir(run_dir)
+    saved = parse_run_config(read_config_file(run.config), str(run.config))
     config = _with_steps(saved if new is None else new, steps)
-    where = f"{saved_path} (edited since the run began)" if new is None else "CONFIG"
-    ckpt_path = latest_checkpoint(run_dir / RUN_FILES.checkpoints)
+    where = f"{run.config} (edited since the run began)" if new is None else "CONFIG"
+    ckpt_path = run.latest_checkpoint()
     if ckpt_path is None:  # killed before the first checkpoint: start again from step 0
         if new is not None:
             _schedule_change(spec_hash(saved.schedule), config, allow_change, where, 0, {})
@@ -144,11 +154,11 @@ def _plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps
     trained = json.loads(ckpt["config"]) if "config" in ckpt else saved.to_mapping()
     trained["schedule"] = ckpt["schedule_spec"]
     _check_fixed(trained, config.to_mapping(), where)
-    change = _schedule_change(ckpt["spec_hash"], config, allow_change, where, done, _read_meta(run_dir))
+    change = _schedule_change(ckpt["spec_hash"], config, allow_change, where, done, run.read_meta())
     if done > config.steps:
         raise _refuse(f"{config.steps} is fewer than the {done} updates {run_dir} has run: give more to extend "
                       "it (a run is not shortened)", "steps")
-    problem = header_mismatch(run_dir / RUN_FILES.log, columns(config))
+    problem = header_mismatch(run.log, columns(config))
     if problem is not None:
         raise _refuse(f"{problem}: the log cannot be continued")
     if done == config.steps:  # nothing to train; only what a kill left half-done is completed
@@ -165,11 +175,13 @@ def _meta_at(run_dir: Path, config: RunConfig, step: int, schedule_change: dict 
              world: int, *, finished: bool) -> dict | None:
     """run.json for a resume at ``step``: changes recorded at or past it by resumes killed since are dropped,
     this resume's own added; None when that is what the file holds."""
-    before = _read_meta(run_dir)
+    before = RunDir(run_dir).read_meta()
     meta = dict(before) or _fresh_meta(config, world)
     for key, change in (("schedule_changes", schedule_change), ("steps_changes", steps_change)):
         kept = [c for c in meta.get(key, []) if c["step"] < step]
         meta[key] = kept + ([change] if change else [])
+    if "resumes" in meta:  # this resume's own entry is added when it begins (:func:`begin`)
+        meta["resumes"] = [r for r in meta["resumes"] if r["step"] < step]
     if not finished:
         meta.update(config_hash=config_hash(config), spec_hash=spec_hash(config.schedule))
     return None if meta == before else meta
@@ -182,13 +194,6 @@ def _check_fixed(trained: dict, config: dict, where: str) -> None:
                 for key in FIXED_ON_RESUME if config.get(key) != trained.get(key)]
     if problems:
         raise ConfigError(problems)
-
-
-def _read_meta(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / RUN_FILES.meta).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 def _schedule_change(trained: str, config: RunConfig, allow: bool, where: str, step: int,
@@ -211,11 +216,7 @@ def _schedule_change(trained: str, config: RunConfig, allow: bool, where: str, s
 
 def _stale_summary(run_dir: Path, ckpt: dict, config: RunConfig, world: int) -> dict | None:
     """summary.json for a finished run from its last checkpoint, if the file is missing or not its final one."""
-    path = run_dir / RUN_FILES.summary
-    try:
-        current = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        current = {}
+    current = RunDir(run_dir).read_summary()
     done = int(ckpt["step"])
     if current.get("status") == "completed" and current.get("steps") == done:
         return None
@@ -231,32 +232,40 @@ def _stale_summary(run_dir: Path, ckpt: dict, config: RunConfig, world: int) -> 
 # -- the writes a plan calls for ------------------------------------------------------------------------------------
 
 
-def begin(plan: Plan, config: RunConfig, world: int) -> None:
-    """Make the plan's writes (rank 0, lock held): new run files, recorded changes, truncated side files."""
-    run_dir = plan.run_dir
-    remove_stale_temps(run_dir / RUN_FILES.checkpoints)
+def begin(plan: Plan, config: RunConfig, world: int, env: dict[str, Any] | None = None) -> None:
+    """Make the plan's writes (rank 0, lock held): new run files, recorded changes, cut-back side files.
+
+    ``env`` (:func:`lrtempo.rundir.environment`) goes into ``run.json``: as ``environment`` for a new run, as
+    an entry of ``resumes`` for a resume; never into ``config.yaml`` or the config hash.
+    """
+    run = plan.run
+    run.remove_stale_temps()
     if plan.mode in ("new", "restart"):
-        for name in RUN_FILES.per_step:
-            (run_dir / name).unlink(missing_ok=True)
-        _write_new(run_dir, config, world)
+        run.clear_steps()
+        _write_new(run, config, world, env)
         return
-    meta = plan.meta or _read_meta(run_dir)
-    if plan.meta is not None:  # recorded before the config changes: a kill in between needs no flag again
-        write_meta(run_dir, meta)
+    meta = _with_resume(plan.meta or run.read_meta(), plan.step, env)
+    write_meta(run.path, meta)  # recorded before the config changes: a kill in between needs no flag again
     if plan.schedule_change:
-        atomic_write_text(run_dir / f"config.before-step-{plan.step}.yaml", format_config(plan.trained_config, "yaml"))
+        run.write(run.config_before(plan.step), format_config(plan.trained_config, "yaml"))
     if plan.schedule_change or plan.steps_change:
-        atomic_write_text(run_dir / RUN_FILES.config, format_config(config.to_mapping(), "yaml"))
-        _note_png(meta, write_schedule_views(run_dir, config))
-        write_meta(run_dir, meta)
-    truncate_step_file(run_dir / RUN_FILES.events, plan.step, header=False,
-                       step_of=lambda line: json.loads(line)["step"])
-    truncate_step_file(run_dir / RUN_FILES.layers, plan.step, header=True,
-                       step_of=lambda line: int(line.split(",", 1)[0]))
+        run.write_config(format_config(config.to_mapping(), "yaml"))
+        _note_png(meta, write_schedule_views(run.path, config))
+        write_meta(run.path, meta)
+    run.cut_back(plan.step)
+
+
+def _with_resume(meta: dict, step: int, env: dict[str, Any] | None) -> dict:
+    """``meta`` with this resume at ``step`` recorded in ``resumes`` (entries at or past it are from resumes
+    killed since, and were dropped when the plan was made)."""
+    if env is None:
+        return meta
+    kept = [r for r in meta.get("resumes", []) if r["step"] < step]
+    return {**meta, "resumes": [*kept, {"step": step, "environment": env}]}
 
 
 def write_meta(run_dir: Path, meta: dict) -> None:
-    atomic_write_text(run_dir / RUN_FILES.meta, json.dumps(meta, indent=2) + "\n")
+    RunDir(run_dir).write_meta(meta)
 
 
 def _fresh_meta(config: RunConfig, world: int) -> dict[str, Any]:
@@ -272,37 +281,22 @@ def _note_png(meta: dict, missing_png: str | None) -> None:
         meta.pop("lr_schedule_png", None)
 
 
-def _write_new(run_dir: Path, config: RunConfig, world: int) -> None:
-    atomic_write_text(run_dir / RUN_FILES.config, format_config(config.to_mapping(), "yaml"))  # first: now a run
+def _write_new(run: RunDir, config: RunConfig, world: int, env: dict[str, Any] | None) -> None:
+    run.write_config(format_config(config.to_mapping(), "yaml"))  # first: now a run
     meta = _fresh_meta(config, world)
-    _note_png(meta, write_schedule_views(run_dir, config))
-    write_meta(run_dir, meta)
+    if env is not None:
+        meta["environment"] = env
+    _note_png(meta, write_schedule_views(run.path, config))
+    run.write_meta(meta)
 
 
 def write_schedule_views(run_dir: Path, config: RunConfig) -> str | None:
     """``schedule.txt`` and ``lr_schedule.png``; returns why the PNG is missing, if it is."""
+    run = RunDir(run_dir)
     text = text_plot(config.schedule, last_step=config.steps, title=f"{config.name}: lr over steps 0..{config.steps}")
-    atomic_write_text(run_dir / "schedule.txt", text + "\n")
+    run.write(run.schedule_text, text + "\n")
     try:
-        png_plot(config.schedule, run_dir / "lr_schedule.png", last_step=config.steps, title=config.name)
+        png_plot(config.schedule, run.schedule_png, last_step=config.steps, title=config.name)
     except MissingDependency as exc:
         return str(exc)
     return None
-
-
-def truncate_step_file(path: Path, resume_step: int, *, header: bool, step_of) -> None:
-    """Drop lines at or past ``resume_step`` (and a torn last line) from a step-keyed text file."""
-    if not path.exists():
-        return
-    lines = path.read_text(encoding="utf-8").split("\n")
-    kept = lines[:1] if header else []
-    for line in lines[1 if header else 0:-1]:
-        try:
-            if step_of(line) >= resume_step:
-                break
-        except (ValueError, KeyError, IndexError):
-            break
-        kept.append(line)
-    text = "\n".join(kept) + ("\n" if kept else "")
-    if path.read_text(encoding="utf-8") != text:
-        atomic_write_text(path, text)
