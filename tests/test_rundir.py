@@ -177,8 +177,9 @@ def test_the_plain_loop_example_writes_a_run_that_analyze_and_report_read(tmp_pa
     from lrtempo.cli import main
 
     run_dir = tmp_path / "plain"
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "plain_loop.py"), str(run_dir), "--steps", "200"],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    script = ROOT / "examples" / "loops" / "plain_loop.py"
+    done = subprocess.run([sys.executable, str(script), str(run_dir), "--steps", "200"], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr
     run = RunDir(run_dir)
     assert sorted(p.name for p in run_dir.iterdir()) == [".lock", "config.yaml", "events.jsonl", "layers.csv",

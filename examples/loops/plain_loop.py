@@ -1,6 +1,6 @@
 """Your own PyTorch loop, writing the same run record as ``lrtempo train``.
 
-    python examples/plain_loop.py runs/plain --steps 200
+    python examples/loops/plain_loop.py runs/plain --steps 200
     lrtempo analyze runs/plain
     lrtempo report runs/plain
 
