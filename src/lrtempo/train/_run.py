@@ -1,16 +1,13 @@
 """``lrtempo train``: a run directory, the training loop, checkpoints and exact resume.
 
-Run directory (``runs/<name>/``):
-
-* ``config.yaml`` — the resolved run config (schedule in canonical form);
-* ``run.json`` — config and schedule hashes, log schema version, world size,
-  schedule and length changes made on resume;
-* ``log.csv`` — ``step,lr,grad_l2_norm,loss,val_loss,tokens,seconds,skipped_updates``;
-* ``schedule.txt`` and ``lr_schedule.png`` — the schedule over the run;
-* ``checkpoints/step-NNNNNNNN.pt`` — the newest three;
-* ``summary.json`` — steps, final and best losses, skipped updates, whether
-  the run went past the schedule's end, wall time, status;
-* ``.lock`` — held (``flock``) by the one process writing the run.
+The run directory (``runs/<name>/``) is written through :class:`lrtempo.rundir.RunDir`,
+which owns its files (docs/run-directory.md): ``config.yaml`` (the resolved run
+config), ``run.json`` (hashes, the log schema, the environment that reproducing
+the run needs, changes made on resume), ``log.csv``, ``events.jsonl`` and
+``layers.csv`` (the monitor's), ``schedule.txt`` and ``lr_schedule.png``,
+``checkpoints/`` (the newest three), ``summary.json`` and ``.lock``. A call is
+open (lock and plan, writing nothing: :mod:`lrtempo.train._rundir`), build,
+restore, begin (the plan's writes), loop and finish.
 
 SIGINT and SIGTERM stop the run at the next update boundary: the update in
 flight completes and is logged, a checkpoint of that state is written and
@@ -199,6 +196,23 @@ def _device(config: RunConfig, dist: _Dist) -> torch.device:
     return torch.device("cpu")
 
 
+def _place_model(model: torch.nn.Module, device: torch.device, dist: _Dist) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The model on its device (wrapped in DDP under torchrun) and the bare module inside."""
+    model = model.to(device)
+    if dist.group is None:
+        return model, model
+    wrapped = torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None)
+    return wrapped, wrapped.module
+
+
+def _seed_generators(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (after the model and optimizer are built)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 def _process_seed(seed: int, rank: int) -> int:
     """The seed of Python's, NumPy's (mod 2**32) and torch's generators on ``rank`` (model init, data order)."""
     return seed * 7919 + rank
@@ -263,6 +277,7 @@ def _open(config, out, resume, allow_change, steps, dist) -> tuple[Plan, RunLock
 
 
 def _train(config, out, resume, allow_change, steps, progress, stream, dist, stop, on_start) -> RunSummary:
+    """Open (lock and plan, writing nothing), build, restore, begin (the first writes), loop and finish."""
     plan, lock = _open(config, out, resume, allow_change, steps, dist)
     try:
         config = parse_run_config(plan.config)
@@ -277,7 +292,7 @@ def _train(config, out, resume, allow_change, steps, progress, stream, dist, sto
             lock.claim()
             begin(plan, config, dist.world, session.environment())
         session.open_log()
-        return session.run(stop)
+        return session.run(stop)  # the loop, then the closing checkpoint and summary.json
     finally:
         if lock is not None:
             lock.release()
@@ -303,29 +318,18 @@ class _Session:
         self.plan, self.config, self.dist, self.run_dir, self.rundir = plan, config, dist, plan.run_dir, plan.run
         self.device = _device(config, dist)
         self.task = TASKS[config.task](config.task_options, config.seed, dist.rank, dist.world)
-        model = self.task.model.to(self.device)
-        if dist.group is not None:
-            model = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.model, self.bare = model, model.module if dist.group is not None else model
+        self.model, self.bare = _place_model(self.task.model, self.device, dist)
         opt = config.optimizer
         optimizer = build_optimizer(self.bare, name=opt.name, lr=config.schedule(0), betas=opt.betas, eps=opt.eps,
                                     weight_decay=opt.weight_decay, momentum=opt.momentum)
         self.bar = _Progress(config.steps, 0, stream, progress and dist.main)
-        self.monitor = None
-        if config.monitor is not None:
-            self.monitor = Monitor(config.schedule, MonitorSettings(**config.monitor), total_steps=config.steps,
-                                   run_dir=self.rundir if dist.main else None,
-                                   console=self.bar.message if dist.main else None, collect_layers=True)
-        self.state = TrainState(model, config.schedule, optimizer=optimizer, clip_grad_norm=config.grad_clip,
+        self.monitor = self._monitor()
+        self.state = TrainState(self.model, config.schedule, optimizer=optimizer, clip_grad_norm=config.grad_clip,
                                 accumulation_steps=config.accumulation_steps, bf16=config.bf16,
                                 max_consecutive_skips=config.max_consecutive_skips,
                                 allow_schedule_change=plan.schedule_change is not None,
                                 process_group=dist.group, monitor=self.monitor)
-        seed = _process_seed(config.seed, dist.rank)
-        random.seed(seed)
-        np.random.seed(seed % 2**32)
-        torch.manual_seed(seed)
+        _seed_generators(_process_seed(config.seed, dist.rank))
         self.elapsed_before = 0.0
         self.best_loss = self.best_val = self.final_loss = self.final_val = None
         self.start_step = self.updates = 0
@@ -333,6 +337,15 @@ class _Session:
         self.log: RunLog | None = None
         self.t0 = time.perf_counter()
         self.past_end_warned = False
+
+    def _monitor(self) -> Monitor | None:
+        """The run's monitor, if its config asks for one; only rank 0's writes the run's events and layers."""
+        config, main = self.config, self.dist.main
+        if config.monitor is None:
+            return None
+        return Monitor(config.schedule, MonitorSettings(**config.monitor), total_steps=config.steps,
+                       run_dir=self.rundir if main else None, console=self.bar.message if main else None,
+                       collect_layers=True)
 
     def environment(self) -> dict[str, Any]:
         """What reproducing this run needs besides its config (``run.json``'s ``environment``)."""
