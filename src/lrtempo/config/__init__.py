@@ -22,13 +22,15 @@ from ._files import (
     read_config_file,
     write_config_file,
 )
-from ._schema import json_schema
+from ._optimizer import OptimizerConfig
+from ._schema import json_schema, settings_schema
 
 __all__ = [
     "ConfigError",
     "MAX_CONFIG_BYTES",
     "MAX_DEPTH",
     "MAX_VALUES",
+    "OptimizerConfig",
     "Problem",
     "SHOWN_PROBLEMS",
     "REGISTRY",
@@ -43,6 +45,7 @@ __all__ = [
     "parse_config_text",
     "read_config_file",
     "schedule_to_spec",
+    "settings_schema",
     "spec_hash",
     "write_config_file",
 ]

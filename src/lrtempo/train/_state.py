@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ..config import OptimizerConfig
 from ..schedules import Schedule
 from ..torch import LRTempoScheduler
 
@@ -42,10 +43,17 @@ def _decays(name: str, param: torch.nn.Parameter) -> bool:
     return param.ndim >= 2
 
 
-def build_optimizer(model: torch.nn.Module, *, name: str = "adamw", lr: float = 1e-3,
-                    betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                    momentum: float = 0.0, decay_all: bool = False) -> torch.optim.Optimizer:
-    """AdamW (or SGD) with two param groups: decayed matrices, undecayed biases and norm weights."""
+_OPT = OptimizerConfig()  # the defaults of a run config's optimizer section
+
+
+def build_optimizer(model: torch.nn.Module, *, name: str = _OPT.name, lr: float = 1e-3,
+                    betas: tuple[float, float] = _OPT.betas, eps: float = _OPT.eps,
+                    weight_decay: float = _OPT.weight_decay, momentum: float = _OPT.momentum,
+                    decay_all: bool = False) -> torch.optim.Optimizer:
+    """AdamW (or SGD) with two param groups: decayed matrices, undecayed biases and norm weights.
+
+    The defaults are :class:`~lrtempo.config.OptimizerConfig`'s (``lr`` is a placeholder: the schedule
+    sets the rate of every update)."""
     decay, no_decay = [], []
     for pname, param in model.named_parameters():
         if param.requires_grad:
