@@ -10,6 +10,7 @@ detectors run over the log, the same code as the live monitor.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -41,15 +42,24 @@ class Analysis:
     rows: int
     phases: list[dict[str, Any]]
     events: list[dict[str, Any]]
-    trap_timeline: list[dict[str, Any]]
+    #: runs of one trap status, ``{status, first_step, last_step}`` each (the log's ``trap_status`` column, over
+    #: time; ``trap_status`` in the JSON too)
+    trap_status: list[dict[str, Any]]
     phase_source: str
     metrics: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     labels: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     notes: tuple[str, ...] = ()
 
+    @property
+    def trap_timeline(self) -> list[dict[str, Any]]:
+        """The former name of :attr:`trap_status`."""
+        warnings.warn("Analysis.trap_timeline is renamed trap_status (the log column's and the JSON key's name)",
+                      DeprecationWarning, stacklevel=2)
+        return self.trap_status
+
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "rows": self.rows, "phase_source": self.phase_source, "notes": list(self.notes),
-                "phases": self.phases, "events": self.events, "trap_status": self.trap_timeline}
+                "phases": self.phases, "events": self.events, "trap_status": self.trap_status}
 
     def text(self) -> str:
         lines = [f"{self.source}: {self.rows} updates (phases from {self.phase_source})",
@@ -61,7 +71,7 @@ class Analysis:
                          f"{p['loss_change']:>+12.4g} {p['mean_grad_l2_norm']:>15.4g} "
                          f"{p['lr_min']:>11.3g}..{p['lr_max']:<11.3g}")
         lines += ["", "trap status over time"]
-        lines += [f"  steps {t['first_step']}..{t['last_step']}: {t['status']}" for t in self.trap_timeline]
+        lines += [f"  steps {t['first_step']}..{t['last_step']}: {t['status']}" for t in self.trap_status]
         lines += ["", f"events ({len(self.events)})"]
         lines += [f"  step {e['step']}: [{e['kind']}] {e['message']}" for e in self.events] or ["  none"]
         return "\n".join(lines)

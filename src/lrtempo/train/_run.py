@@ -315,7 +315,7 @@ class _Session:
                                    events_path=self.run_dir / RUN_FILES.events if dist.main else None,
                                    layers_path=self.run_dir / RUN_FILES.layers if dist.main else None,
                                    console=self.bar.message if dist.main else None, collect_layers=True)
-        self.state = TrainState(model, config.schedule, optimizer=optimizer, clip_grad_norm=config.grad_clip,
+        self.state = TrainState(model, config.schedule, optimizer=optimizer, grad_clip=config.grad_clip,
                                 accumulation_steps=config.accumulation_steps, bf16=config.bf16,
                                 max_consecutive_skips=config.max_consecutive_skips,
                                 allow_schedule_change=plan.schedule_change is not None,
