@@ -56,6 +56,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._util import did_you_mean
+from ..schedules import Schedule
+from ._build import build_schedule
 from ._errors import ConfigError, Problem
 from ._values import _brief, _check_number, _describe, _join
 
@@ -158,8 +160,6 @@ def read_value(hint: Any, meta: Mapping, value: Any, path: str, problems: list[P
 
 def _typed(hint: Any, meta: Mapping, value: Any, path: str, problems: list[Problem]) -> Any:
     """The type check of :func:`read_value` (bounds and choices included), by the hint's kind."""
-    from ..schedules import Schedule
-
     origin = typing.get_origin(hint)
     if hint is bool:
         if not isinstance(value, bool):
@@ -217,9 +217,7 @@ def _tuple(items: tuple, meta: Mapping, value: Any, path: str, problems: list[Pr
 
 
 def _schedule(value: Any, path: str, problems: list[Problem]) -> Any:
-    from ..schedules import Schedule
-    from ._build import build_schedule
-
+    """The schedule a spec builds (its problems added, with their paths under ``path``)."""
     if isinstance(value, Schedule):
         return value
     try:
