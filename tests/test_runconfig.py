@@ -340,3 +340,40 @@ def test_docs_list_every_setting_with_its_default_and_doc(cls):
     rows = "\n".join(f"| `{f.name}` | {_default_cell(f)} | {f.metadata['doc']} |"
                      for f, _ in settings_fields(cls) if not f.metadata.get("derived"))
     assert f"| key | default | meaning |\n| --- | --- | --- |\n{rows}\n" in text
+
+
+# --- any value, anywhere: a run config or one ConfigError, never another exception ---------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ANY = st.one_of(st.none(), st.booleans(), st.integers(-3, 300), st.floats(allow_nan=True, allow_infinity=True),
+                 st.sampled_from(["adamw", "sgd", "cpu", "auto", "x", "", "a/b"]),
+                 st.lists(st.floats(-1, 2), max_size=3), st.just({}))
+_KEYS = st.sampled_from([f.name for f, _ in settings_fields(RunConfig) if f.name not in ("schedule_spec", "task",
+                                                                                           "schedule")] + ["typo"])
+_SECTION = {"optimizer": st.dictionaries(st.sampled_from(["name", "betas", "eps", "weight_decay", "momentum", "nme"]),
+                                         _ANY, max_size=4),
+            "monitor": st.dictionaries(st.sampled_from([*MonitorSettings.KEYS, "trap_windw"]), _ANY, max_size=4)}
+
+
+@st.composite
+def _run_configs(draw):
+    data = dict(BASE)
+    for key in draw(st.lists(_KEYS, max_size=5, unique=True)):
+        data[key] = draw(st.one_of(_ANY, _SECTION[key]) if key in _SECTION else _ANY)
+    return data
+
+
+@settings(max_examples=300, deadline=None)
+@given(_run_configs())
+def test_any_run_config_parses_or_is_refused_with_config_errors_only(data):
+    try:
+        config = parse_run_config(data)
+    except ConfigError as exc:
+        assert exc.problems and all(p.path for p in exc.problems)
+        return
+    mapping = config.to_mapping()
+    assert parse_run_config(mapping).to_mapping() == mapping  # the resolved config reads back to itself
+    schema = _schema()
+    assert _conforms(json.loads(json.dumps(mapping)), schema, schema["$defs"]) == []

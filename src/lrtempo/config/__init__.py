@@ -2,6 +2,8 @@
 
 A config file (YAML, JSON or TOML, by suffix) is either a schedule spec, a
 mapping with a ``type`` key, or a run config whose ``schedule`` key holds one.
+The rest of a run config is typed settings: frozen dataclasses read field by
+field by one walker (``_typed``), such as :class:`OptimizerConfig`.
 """
 
 from __future__ import annotations
