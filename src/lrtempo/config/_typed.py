@@ -61,7 +61,7 @@ from ._build import build_schedule
 from ._errors import ConfigError, Problem
 from ._values import _brief, _check_number, _describe, _join
 
-__all__ = ["setting", "field_doc", "settings_fields", "read_settings", "build_settings", "missing_settings",
+__all__ = ["setting", "settings_fields", "read_settings", "build_settings", "missing_settings",
            "check_settings", "read_value", "one_of"]
 
 _RULES = ("minimum", "exclusive_minimum", "maximum", "exclusive_maximum", "choices", "check", "section", "derived",
@@ -87,11 +87,6 @@ def settings_fields(cls: type) -> tuple[tuple[dataclasses.Field, Any], ...]:
     """``(field, resolved type hint)`` of every field of a settings class, in declaration order."""
     hints = typing.get_type_hints(cls)
     return tuple((f, hints[f.name]) for f in dataclasses.fields(cls))
-
-
-def field_doc(cls: type, name: str) -> str:
-    """The ``doc`` a settings class gives its field ``name``."""
-    return next(f.metadata.get("doc", "") for f, _ in settings_fields(cls) if f.name == name)
 
 
 def _keys(cls: type) -> tuple[str, ...]:

@@ -100,8 +100,12 @@ DEFAULT_RUN: dict[str, Any] = {
     "checkpoint_every": 50,
 }
 
+
 def parse_run_config(data: dict, source: str | None = None, *, default_name: str = "run") -> RunConfig:
-    """Validate a run-config mapping (all problems at once) and build it."""
+    """Validate a run-config mapping (all problems at once, by :class:`RunConfig`'s fields) and build it.
+
+    ``steps`` defaults to the schedule's end and ``name`` to ``default_name`` (a file's stem).
+    """
     problems: list[Problem] = []
     values = read_settings(RunConfig, data, "", problems)
     missing_settings(RunConfig, {k: v for k, v in data.items() if v is not None}, "", problems)
