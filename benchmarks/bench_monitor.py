@@ -40,7 +40,7 @@ def make_state(variant: str):
     elif variant == "every signal every update":
         monitor = Monitor(schedule, MonitorSettings(every_signal=True, per_layer=True), total_steps=300)
     opt = build_optimizer(task.model, lr=0.0, betas=(0.9, 0.95), weight_decay=0.1)
-    return task, TrainState(task.model, schedule, optimizer=opt, clip_grad_norm=1.0, monitor=monitor)
+    return task, TrainState(task.model, schedule, optimizer=opt, grad_clip=1.0, monitor=monitor)
 
 
 def trap_cost_us(window: int, updates: int = 200_000) -> float:

@@ -21,7 +21,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "config": {"schedules"},
     "plot": {"schedules"},  # the view layer: takes what it draws as data
     "torch": {"schedules", "config"},
-    "monitor": {"schedules"},
+    "monitor": {"schedules", "config"},  # its settings are a typed config section
     "train": {"schedules", "config", "torch", "monitor", "plot"},
     "analysis": {"schedules", "config", "monitor", "plot"},
     "cli": {"schedules", "config", "torch", "monitor", "plot", "train", "analysis"},

@@ -240,8 +240,8 @@ def test_analyze_a_csv_written_by_something_else(tmp_path):
         ("warmup", 0, 59), ("early_decay", 60, mid - 1), ("mid_decay", mid, late - 1), ("late_decay", late, n - 1)]
     # the spike at 400, and the trap once the rate is in the tail (the loss stopped moving long before)
     assert [(e["step"], e["kind"]) for e in a.events] == [(400, "GRAD_NORM_SPIKE"), (late, TRAP)]
-    assert [t["status"] for t in a.trap_timeline] == ["insufficient_history", NORMAL, TRAP]
-    assert a.trap_timeline[-1]["first_step"] == late
+    assert [t["status"] for t in a.trap_status] == ["insufficient_history", NORMAL, TRAP]
+    assert a.trap_status[-1]["first_step"] == late
     text = a.text()
     assert "warmup" in text and "GRAD_NORM_SPIKE" in text
 

@@ -10,13 +10,15 @@ detectors run over the log, the same code as the live monitor.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..config import ConfigError, Problem, build_schedule, read_config_file
+from ..monitor import MonitorSettings
 from ..monitor._offline import STATUSES, DetectorSettings, detect_log
 from ..monitor._phases import PHASES, PhaseMap, phase_labels_from_rates
 from ..plot import log_png
@@ -40,15 +42,24 @@ class Analysis:
     rows: int
     phases: list[dict[str, Any]]
     events: list[dict[str, Any]]
-    trap_timeline: list[dict[str, Any]]
+    #: runs of one trap status, ``{status, first_step, last_step}`` each (the log's ``trap_status`` column, over
+    #: time; ``trap_status`` in the JSON too)
+    trap_status: list[dict[str, Any]]
     phase_source: str
     metrics: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     labels: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     notes: tuple[str, ...] = ()
 
+    @property
+    def trap_timeline(self) -> list[dict[str, Any]]:
+        """The former name of :attr:`trap_status`."""
+        warnings.warn("Analysis.trap_timeline is renamed trap_status (the log column's and the JSON key's name)",
+                      DeprecationWarning, stacklevel=2)
+        return self.trap_status
+
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "rows": self.rows, "phase_source": self.phase_source, "notes": list(self.notes),
-                "phases": self.phases, "events": self.events, "trap_status": self.trap_timeline}
+                "phases": self.phases, "events": self.events, "trap_status": self.trap_status}
 
     def text(self) -> str:
         lines = [f"{self.source}: {self.rows} updates (phases from {self.phase_source})",
@@ -60,7 +71,7 @@ class Analysis:
                          f"{p['loss_change']:>+12.4g} {p['mean_grad_l2_norm']:>15.4g} "
                          f"{p['lr_min']:>11.3g}..{p['lr_max']:<11.3g}")
         lines += ["", "trap status over time"]
-        lines += [f"  steps {t['first_step']}..{t['last_step']}: {t['status']}" for t in self.trap_timeline]
+        lines += [f"  steps {t['first_step']}..{t['last_step']}: {t['status']}" for t in self.trap_status]
         lines += ["", f"events ({len(self.events)})"]
         lines += [f"  step {e['step']}: [{e['kind']}] {e['message']}" for e in self.events] or ["  none"]
         return "\n".join(lines)
@@ -80,9 +91,19 @@ def _run_schedule(run_dir: Path):
     return build_schedule(data["schedule"], "schedule", source=str(cfg)), _detector_settings(monitor, cfg)
 
 
+#: the monitor's defaults, which analyze uses where a run's ``monitor`` mapping (or a bare log) gives none
+_MONITOR = MonitorSettings()
+
+
+def _least(name: str) -> Any:
+    """The least valid value of a monitor setting (a window's ``minimum``, a factor's ``exclusive_minimum``)."""
+    meta = next(f.metadata for f in fields(MonitorSettings) if f.name == name)
+    return meta["minimum"] if "minimum" in meta else meta["exclusive_minimum"]
+
+
 #: the detector settings analyze takes from a run's ``monitor`` mapping: default and least valid value
-_DETECTOR_SETTINGS = {"trap_window": (200, 2), "spike_window": (100, 1), "restart_window": (20, 1),
-                      "trap_threshold": (1e-4, 0.0), "spike_factor": (5.0, 0.0)}
+_DETECTOR_SETTINGS = {name: (getattr(_MONITOR, name), _least(name))
+                      for name in ("trap_window", "spike_window", "restart_window", "trap_threshold", "spike_factor")}
 
 
 def _detector_settings(monitor: dict[str, Any], cfg: Path) -> dict[str, Any]:
@@ -151,7 +172,7 @@ def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analys
     else:
         labels = phase_labels_from_rates(steps, m["lr"])
         phase_source = "the lr column"
-    window = trap_window or monitor_settings.get("trap_window", 200)
+    window = trap_window or monitor_settings.get("trap_window", _MONITOR.trap_window)
     events, timeline = _detect(steps, m["lr"], m["grad_l2_norm"], m["loss"], window, schedule, monitor_settings)
     if run_dir is not None:
         recorded, event_notes = read_events(RunDir(run_dir).events)
@@ -172,9 +193,10 @@ def _detect(steps, lr, norm, loss, window, schedule, settings, mode=detect_log):
         jumps = np.flatnonzero(np.diff(lr) > 0.5 * peak) + 1
         restart_steps = steps[jumps].tolist()
     fed = np.flatnonzero(np.isfinite(loss) & np.isfinite(norm))
-    s = DetectorSettings(trap_window=window, trap_threshold=settings.get("trap_threshold", 1e-4),
-                         spike_window=settings.get("spike_window", 100), spike_factor=settings.get("spike_factor", 5.0),
-                         restart_window=settings.get("restart_window", 20))
+    s = DetectorSettings(trap_window=window, trap_threshold=settings.get("trap_threshold", _MONITOR.trap_threshold),
+                         spike_window=settings.get("spike_window", _MONITOR.spike_window),
+                         spike_factor=settings.get("spike_factor", _MONITOR.spike_factor),
+                         restart_window=settings.get("restart_window", _MONITOR.restart_window))
     if fed.size == steps.size:  # every row (the usual case): no copies
         at, lr_, norm_, loss_ = steps, lr, norm, loss
     else:

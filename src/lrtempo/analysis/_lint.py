@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import build_schedule, read_config_file
+from ..config import OptimizerConfig, build_schedule, read_config_file
 from ..config import schedule_spec_of as _spec_of
 from ..monitor._phases import PhaseMap
 
@@ -31,6 +31,8 @@ SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
 LONG_RUN_STEPS = 100_000
 #: usual peak ranges: (low, high); "far outside" is 10x beyond either end
 USUAL_PEAK = {"adamw": (1e-5, 1e-2), "sgd": (1e-3, 1.0)}
+#: a run config's optimizer defaults (the same as training's)
+_OPT = OptimizerConfig()
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,8 @@ def _read_run(data: dict, source: str | None, optimizer: str | None) -> _Run:
     schedule = build_schedule(spec, root, source=source)
     run = data if root else {}
     opt = dict(run.get("optimizer") or {})
-    opt_name = optimizer or opt.get("name", "adamw")
-    beta2 = (opt.get("betas") or [0.9, 0.999])[1] if opt_name == "adamw" else None
+    opt_name = optimizer or opt.get("name", _OPT.name)
+    beta2 = (opt.get("betas") or _OPT.betas)[1] if opt_name == "adamw" else None
     total = run.get("steps") if isinstance(run.get("steps"), int) else schedule.end_step
     horizon = max(total or 0, schedule.horizon)
     pm = PhaseMap(schedule, horizon)

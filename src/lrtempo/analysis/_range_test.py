@@ -109,8 +109,8 @@ def lr_range_test(
         model.train()
         for i in range(updates):
             lr = float(rates[i])
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group.get("lr_scale", 1.0)
+            for group in optimizer.param_groups:  # the adapter's rule: each group's multiplier (former name lr_scale)
+                group["lr"] = lr * group.get("group_multiplier", group.get("lr_scale", 1.0))
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model, next(batches))
             loss.backward()

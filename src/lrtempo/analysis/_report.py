@@ -107,7 +107,7 @@ def report_data(target: str | Path, *, trap_window: int | None = None) -> Report
     run = _run_files(run_dir, file_notes) if run_dir else None
     return ReportData(target, run_dir.resolve().name if run_dir else target.name, analysis.source,
                       analysis.phase_source, analysis.metrics, analysis.phases, analysis.events,
-                      analysis.trap_timeline, run, analysis.notes, tuple(file_notes))
+                      analysis.trap_status, run, analysis.notes, tuple(file_notes))
 
 
 def report_html(target: str | Path, *, trap_window: int | None = None, max_rows: int = MAX_ROWS,

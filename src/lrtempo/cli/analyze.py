@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..monitor import MonitorSettings
 from ._common import json_text, positive_int
 
 #: how analyze and report read a log, for their --help (the full rules: docs/diagnostics.md)
@@ -12,6 +13,9 @@ READING = ("The log is read exactly or refused with its line number (exit 2): st
            "and increase; a step that goes back to one already logged is a resumed run, whose rows replace "
            "the earlier ones from that step on (said in a note); each column is named once; lr is finite "
            "and >= 0.")
+#: the --trap-window help of analyze and report, its default the monitor's
+TRAP_WINDOW_HELP = (f"updates in the trap detector's window (default: the run's setting, else "
+                    f"{MonitorSettings().trap_window})")
 HELP = "summarise a run or any CSV with step,lr,grad_l2_norm,loss: phases, events, trap status, a PNG"
 
 
@@ -21,8 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--png", metavar="FILE", default=None,
                    help="write the plot here (default for a run directory: RUN_DIR/analysis.png)")
-    p.add_argument("--trap-window", metavar="N", type=positive_int, default=None,
-                   help="updates in the trap detector's window (default: the run's setting, else 200)")
+    p.add_argument("--trap-window", metavar="N", type=positive_int, default=None, help=TRAP_WINDOW_HELP)
     p.set_defaults(func=run)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._common import positive_int
-from .analyze import READING
+from .analyze import READING, TRAP_WINDOW_HELP
 
 HELP = ("write one self-contained HTML page of a run: interactive charts of lr, grad_l2_norm, loss, val_loss and "
         "the effective rate on one step axis, with phases, events, summary, config and hashes")
@@ -17,8 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target", metavar="RUN_DIR|LOG.csv", help="an lrtempo run directory or a log CSV")
     p.add_argument("-o", "--output", metavar="FILE", default=None,
                    help="where to write the page (default: RUN_DIR/report.html, or LOG.report.html beside a CSV)")
-    p.add_argument("--trap-window", metavar="N", type=positive_int, default=None,
-                   help="updates in the trap detector's window (default: the run's setting, else 200)")
+    p.add_argument("--trap-window", metavar="N", type=positive_int, default=None, help=TRAP_WINDOW_HELP)
     p.set_defaults(func=run)
 
 

@@ -2,6 +2,8 @@
 
 A config file (YAML, JSON or TOML, by suffix) is either a schedule spec, a
 mapping with a ``type`` key, or a run config whose ``schedule`` key holds one.
+The rest of a run config is typed settings: frozen dataclasses read field by
+field by one walker (``_typed``), such as :class:`OptimizerConfig`.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from ._files import (
     read_config_file,
     write_config_file,
 )
-from ._schema import json_schema
+from ._optimizer import OptimizerConfig
+from ._schema import json_schema, settings_schema
 
 __all__ = [
     "ConfigError",
     "MAX_CONFIG_BYTES",
     "MAX_DEPTH",
     "MAX_VALUES",
+    "OptimizerConfig",
     "Problem",
     "SHOWN_PROBLEMS",
     "REGISTRY",
@@ -43,6 +47,7 @@ __all__ = [
     "parse_config_text",
     "read_config_file",
     "schedule_to_spec",
+    "settings_schema",
     "spec_hash",
     "write_config_file",
 ]

@@ -23,6 +23,7 @@ from .._util import did_you_mean
 from ..schedules import NATIVE_TYPES, ParameterError, Piece, Schedule, steps_from_fraction
 from ._errors import SHOWN_PROBLEMS, ConfigError, Problem
 from ._files import MAX_DEPTH
+from ._values import _brief, _check_integer, _check_number, _describe, _join
 
 __all__ = [
     "FieldSpec",
@@ -96,66 +97,6 @@ def _type_spec(cls: type) -> TypeSpec:
 
 #: every native spec type by name (``compat`` is handled on its own)
 REGISTRY: dict[str, TypeSpec] = {name: _type_spec(cls) for name, cls in NATIVE_TYPES.items()}
-
-
-def _brief(value: Any, limit: int = 60) -> str:
-    """``repr(value)``, cut in the middle when longer than ``limit`` (a message stays one short line).
-
-    >>> _brief("x" * 100)
-    "'xxxxxxxxxxxxxxxxxxxxxxxx...(102 characters)...xxxxxxxxxxxxxxxxxxxxxxxx'"
-    """
-    text = repr(value)
-    if len(text) <= limit:
-        return text
-    half = (limit - 10) // 2
-    return f"{text[:half]}...({len(text)} characters)...{text[-half:]}"
-
-
-def _join(path: str, key: Any) -> str:
-    if key == "":
-        return path
-    key = key if isinstance(key, str) and len(key) <= 60 else _brief(key)
-    return f"{path}.{key}" if path else str(key)
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"{value!r}, a boolean"
-    if isinstance(value, str):
-        return f"{_brief(value)}, a string"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if value is None:
-        return "nothing (null)"
-    return repr(value)
-
-
-def _check_number(value: Any, path: str, problems: list[Problem]) -> Any:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        problems.append(Problem(path, f"must be a number (got {_describe(value)})"))
-        return None
-    if isinstance(value, numbers.Integral) and abs(value) > sys.float_info.max:
-        problems.append(Problem(path, f"must be a number within -1.8e308..1.8e308 (got an integer of "
-                                      f"{abs(value).bit_length()} bits)"))
-        return None
-    if not math.isfinite(value):
-        problems.append(Problem(path, f"must be a finite number (got {value!r})"))
-        return None
-    return value
-
-
-def _check_integer(value: Any, path: str, problems: list[Problem]) -> Any:
-    value = _check_number(value, path, problems)
-    if value is None:
-        return None
-    if isinstance(value, float):
-        if not value.is_integer():
-            problems.append(Problem(path, f"must be a whole number of steps (got {value!r})"))
-            return None
-        value = int(value)
-    return value
 
 
 class _Builder:

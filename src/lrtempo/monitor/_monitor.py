@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ..config._typed import check_settings, setting
 from ..rundir import MONITOR_COLUMNS, RunDir, append_event, append_layer_rows
 from ..schedules import Schedule
 from ._detectors import Event, RestartTracker, SpikeDetector, StalenessTracker, TrapDetector
@@ -92,28 +94,51 @@ def _median_p90(flat: Any) -> tuple[Any, Any]:
     return flat.kthvalue((n + 1) // 2).values, flat.kthvalue(max(1, math.ceil(0.9 * n))).values
 
 
+@dataclass(frozen=True, kw_only=True)
 class MonitorSettings:
-    """How often and how much to measure (``every_signal`` measures everything every update)."""
+    """How often and how much the monitor measures, and its detectors' windows and thresholds.
 
-    def __init__(self, effective_every: int = 50, per_layer: bool = False, every_signal: bool = False,
-                 trap_window: int = 200, trap_threshold: float = 1e-4, spike_window: int = 100,
-                 spike_factor: float = 5.0, staleness_window: int = 100, staleness_threshold: float = 0.5,
-                 restart_window: int = 20):
-        if effective_every < 1:
-            raise ValueError(f"monitor.effective_every must be >= 1 (got {effective_every})")
-        if trap_window < 2:
-            raise ValueError(f"monitor.trap_window must be >= 2 (got {trap_window})")
-        self.effective_every, self.per_layer, self.every_signal = effective_every, per_layer, every_signal
-        self.trap_window, self.trap_threshold = trap_window, trap_threshold
-        self.spike_window, self.spike_factor = spike_window, spike_factor
-        self.staleness_window, self.staleness_threshold = staleness_window, staleness_threshold
-        self.restart_window = restart_window
+    The ``monitor`` section of a run config holds any of these keys; each
+    default is written here and nowhere else.
 
-    KEYS = ("effective_every", "per_layer", "every_signal", "trap_window", "trap_threshold", "spike_window",
-            "spike_factor", "staleness_window", "staleness_threshold", "restart_window")
+    >>> MonitorSettings(trap_window=1)
+    Traceback (most recent call last):
+    ...
+    lrtempo.config._errors.ConfigError: monitor.trap_window: must be >= 2 (got 1)
+    """
+
+    config_title: ClassVar[str] = "the monitor settings"
+    config_path: ClassVar[str] = "monitor"
+
+    effective_every: int = setting(50, doc="updates between measurements of the effective Adam rate", minimum=1)
+    per_layer: bool = setting(False, doc="write per-layer statistics to layers.csv")
+    every_signal: bool = setting(False, doc="measure every signal at every update")
+    trap_window: int = setting(200, doc="updates in the asymptotic-trap detector's window", minimum=2)
+    trap_threshold: float = setting(
+        1e-4, doc="loss improvement per update below which a low-rate run with falling gradients is trapped",
+        exclusive_minimum=0.0)
+    spike_window: int = setting(100, doc="updates in the gradient-norm and loss spike detector's window", minimum=1)
+    spike_factor: float = setting(5.0, doc="a gradient norm this many times the window's median is a spike",
+                                  exclusive_minimum=0.0)
+    staleness_window: int = setting(
+        100, doc="updates after warmup over which the momentum/gradient alignment is averaged", minimum=1)
+    staleness_threshold: float = setting(
+        0.5, doc="mean momentum/gradient cosine after warmup below which momentum is stale", exclusive_minimum=0.0)
+    restart_window: int = setting(
+        20, doc="updates before each warm restart whose mean loss is compared with the previous restart's",
+        minimum=1)
+
+    #: every setting's name, in order
+    KEYS: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
     def to_mapping(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.KEYS}
+
+
+MonitorSettings.KEYS = tuple(f.name for f in fields(MonitorSettings))
 
 
 class Monitor:

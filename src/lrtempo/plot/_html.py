@@ -113,7 +113,7 @@ class ReportData:
     """Everything the report page shows.
 
     ``metrics``: the log's columns, one row per step, steps increasing; ``phases``, ``events`` and
-    ``trap_timeline``: as :class:`lrtempo.analysis.Analysis` holds them; ``run``: ``None`` for a bare log.
+    ``trap_status``: as :class:`lrtempo.analysis.Analysis` holds them; ``run``: ``None`` for a bare log.
     The page lists ``log_notes`` (what reading the log handled), then its own (thinning, charts left out),
     then ``file_notes`` (what reading the run directory's other files handled).
     """
@@ -125,7 +125,7 @@ class ReportData:
     metrics: dict[str, np.ndarray]
     phases: list[dict[str, Any]]
     events: list[dict[str, Any]]
-    trap_timeline: list[dict[str, Any]]
+    trap_status: list[dict[str, Any]]
     run: RunRecord | None = None
     log_notes: tuple[str, ...] = ()
     file_notes: tuple[str, ...] = ()
@@ -306,7 +306,7 @@ def _sections(data: ReportData) -> dict[str, str]:
                           for e in data.events], steps=[int(e["step"]) for e in data.events], numeric={0}),
         "trap": _table(["first step", "last step", "trap_status"],
                        [[_num(t["first_step"]), _num(t["last_step"]), html.escape(t["status"])]
-                        for t in data.trap_timeline], numeric={0, 1}),
+                        for t in data.trap_status], numeric={0, 1}),
         "layers": (f"<p>at step {run.layer_step}</p>" + _table(
             ["layer", *LAYER_VALUES],
             [[html.escape(r.get("layer", "")), *(_num(r.get(c, "")) for c in LAYER_VALUES)] for r in layers],

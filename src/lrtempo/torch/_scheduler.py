@@ -3,7 +3,9 @@
 The adapter's state is the step (plus the schedule's spec hash, to
 notice a changed schedule on resume). ``step`` counts applied optimizer
 updates; after ``n`` calls of :meth:`LRTempoScheduler.step` every param group
-holds ``schedule(n) * group.get("lr_scale", 1.0)``, the rate of update ``n``.
+holds ``schedule(n) * group.get("group_multiplier", 1.0)``, the rate of update
+``n``. A training loop that sets the rate of an update itself, before
+``optimizer.step()``, calls :meth:`LRTempoScheduler.apply`.
 
 The right loop::
 
@@ -32,10 +34,14 @@ from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 from ..config import spec_hash
 from ..schedules import Schedule
 
-__all__ = ["LRTempoScheduler", "ScheduleOrderWarning", "ScheduleChangedError", "lambda_lr"]
+__all__ = ["GROUP_MULTIPLIER", "LRTempoScheduler", "ScheduleOrderWarning", "ScheduleChangedError", "lambda_lr"]
 
 #: values precomputed per refill of the adapter's buffer (one vectorized ``at()``)
 _BLOCK = 1024
+#: the param-group key of a group's factor on the schedule's rate (``lr = schedule(step) * group_multiplier``)
+GROUP_MULTIPLIER = "group_multiplier"
+#: its former name, still read (with a DeprecationWarning) and renamed in the group
+_OLD_MULTIPLIER = "lr_scale"
 
 
 class ScheduleOrderWarning(UserWarning):
@@ -51,7 +57,10 @@ class LRTempoScheduler(LRScheduler):
 
     A :class:`torch.optim.lr_scheduler.LRScheduler`, so it is accepted wherever
     one is. ``last_epoch`` is the number of applied updates (the step).
-    Each group's rate is ``schedule(step) * group.get("lr_scale", 1.0)``.
+    Each group's rate is ``schedule(step) * group.get("group_multiplier", 1.0)``
+    (a group's ``lr_scale``, the key's former name, is renamed
+    ``group_multiplier`` with a :class:`DeprecationWarning`, when the scheduler
+    is built and whenever the optimizer's state is loaded).
 
     ``state_dict()`` holds the step and the spec hash; ``load_state_dict()``
     refuses a checkpoint of another schedule unless ``allow_schedule_change``,
@@ -80,11 +89,8 @@ class LRTempoScheduler(LRScheduler):
     ) -> None:
         if not isinstance(schedule, Schedule):
             raise TypeError(f"schedule must be an lrtempo Schedule (got {type(schedule).__name__})")
-        for i, group in enumerate(optimizer.param_groups):
-            scale = group.get("lr_scale", 1.0)
-            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
-                    or scale < 0:
-                raise ValueError(f"param_groups[{i}]['lr_scale'] must be a finite number >= 0 (got {scale!r})")
+        _group_multipliers(optimizer)
+        self._load_hook = optimizer.register_load_state_dict_post_hook(_group_multipliers)
         self.schedule = schedule
         self.spec_hash = spec_hash(schedule)
         self.allow_schedule_change = allow_schedule_change
@@ -113,12 +119,21 @@ class LRTempoScheduler(LRScheduler):
         self._buf = self.schedule.at(np.arange(step, step + _BLOCK, dtype=np.int64)).tolist()
         return self._buf[0]
 
-    def _apply(self, step: int) -> None:
+    def apply(self, step: int) -> float:
+        """Set every group's rate to that of update ``step``, ``schedule(step) * group_multiplier``, and return
+        ``schedule(step)``; the step counter is not moved.
+
+        For a loop that sets the rate of each update itself, right before ``optimizer.step()``
+        (as :class:`lrtempo.train.TrainState` does) rather than through :meth:`step`.
+        """
         i = step - self._buf_start
         buf = self._buf
         value = buf[i] if 0 <= i < len(buf) else self.rate(step)
         for group in self.optimizer.param_groups:
-            group["lr"] = value * group.get("lr_scale", 1.0)
+            group["lr"] = value * group.get("group_multiplier", 1.0)
+        return value
+
+    _apply = apply  # the former, private name
 
     def step(self, epoch: int | None = None) -> None:  # noqa: D401 - torch's name
         """Advance by one applied update and set the rates of the next one."""
@@ -129,12 +144,12 @@ class LRTempoScheduler(LRScheduler):
         lead = self._lead = self._lead + 1
         if lead > 0 and step > 0:
             self._check_order(lead)
-        # _apply(step), inlined: this is the per-update hot path
+        # apply(step), inlined: this is the per-update hot path
         i = step - self._buf_start
         buf = self._buf
         value = buf[i] if 0 <= i < len(buf) else self.rate(step)
         for group in self.optimizer.param_groups:
-            group["lr"] = value * group.get("lr_scale", 1.0)
+            group["lr"] = value * group.get("group_multiplier", 1.0)
 
     def _check_order(self, lead: int) -> None:
         if self._warned or not self.warn_order:
@@ -154,7 +169,7 @@ class LRTempoScheduler(LRScheduler):
         return [group["lr"] for group in self.optimizer.param_groups]
 
     def get_lr(self) -> list[float]:
-        return [self.rate(self.last_epoch) * g.get("lr_scale", 1.0) for g in self.optimizer.param_groups]
+        return [self.rate(self.last_epoch) * g.get("group_multiplier", 1.0) for g in self.optimizer.param_groups]
 
     # -- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -171,27 +186,47 @@ class LRTempoScheduler(LRScheduler):
                 f"{self.spec_hash[:12]}; pass allow_schedule_change=True to continue under the new schedule")
         self.last_epoch = step
         self._lead, self._count_start = 0, step
-        self._apply(step)
+        self.apply(step)
 
     def close(self) -> None:
-        """Remove the optimizer hook (the scheduler stops counting optimizer steps)."""
+        """Remove the optimizer hooks (the scheduler stops counting optimizer steps)."""
         self._hook.remove()
+        self._load_hook.remove()
 
 
 def lambda_lr(optimizer: torch.optim.Optimizer, schedule: Schedule) -> LambdaLR:
     """A torch ``LambdaLR`` view of ``schedule`` for code that wants one.
 
-    Each group's lambda is ``schedule(k) * lr_scale / base_lr`` with ``base_lr``
+    Each group's lambda is ``schedule(k) * group_multiplier / base_lr`` with ``base_lr``
     the group's lr when this is called (it must be > 0), so LambdaLR's
     ``base_lr * lambda(k)`` is the schedule's rate to within an ulp (the
     division and multiplication round). Use :class:`LRTempoScheduler` for the
     exact value.
     """
+    _group_multipliers(optimizer)
     lambdas = []
     for i, group in enumerate(optimizer.param_groups):
         base = group.get("initial_lr", group["lr"])
         if not base > 0:
             raise ValueError(f"param_groups[{i}] needs an lr > 0 for a LambdaLR view (got {base!r})")
-        factor = group.get("lr_scale", 1.0) / base
+        factor = group.get(GROUP_MULTIPLIER, 1.0) / base
         lambdas.append(lambda k, factor=factor: schedule(k) * factor)
     return LambdaLR(optimizer, lambdas)
+
+
+def _group_multipliers(optimizer: torch.optim.Optimizer) -> None:
+    """Check every group's ``group_multiplier`` (a finite number >= 0, default 1); a group's ``lr_scale`` (the
+    former name) is renamed ``group_multiplier`` with a :class:`DeprecationWarning`."""
+    for i, group in enumerate(optimizer.param_groups):
+        given = [key for key in (GROUP_MULTIPLIER, _OLD_MULTIPLIER) if key in group]
+        if len(given) == 2:
+            raise ValueError(f"param_groups[{i}] has both 'group_multiplier' and its former name 'lr_scale': "
+                             "keep 'group_multiplier'")
+        key = given[0] if given else GROUP_MULTIPLIER
+        value = group.get(key, 1.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"param_groups[{i}][{key!r}] must be a finite number >= 0 (got {value!r})")
+        if key == _OLD_MULTIPLIER:
+            warnings.warn("the param-group key 'lr_scale' is renamed 'group_multiplier'; lrtempo renamed it in "
+                          f"param_groups[{i}]", DeprecationWarning, stacklevel=3)
+            group[GROUP_MULTIPLIER] = group.pop(_OLD_MULTIPLIER)

@@ -351,7 +351,7 @@ def _train_one(args: tuple, on_update: Callable[[int], None] | None = None) -> d
     opt = config.optimizer
     optimizer = build_optimizer(task.model, name=opt.name, lr=config.schedule(0), betas=opt.betas, eps=opt.eps,
                                 weight_decay=opt.weight_decay, momentum=opt.momentum)
-    state = TrainState(task.model, config.schedule, optimizer=optimizer, clip_grad_norm=config.grad_clip,
+    state = TrainState(task.model, config.schedule, optimizer=optimizer, grad_clip=config.grad_clip,
                        accumulation_steps=config.accumulation_steps)
     curve = []
     for k in range(config.steps):

@@ -324,7 +324,7 @@ class _Session:
                                     weight_decay=opt.weight_decay, momentum=opt.momentum)
         self.bar = _Progress(config.steps, 0, stream, progress and dist.main)
         self.monitor = self._monitor()
-        self.state = TrainState(self.model, config.schedule, optimizer=optimizer, clip_grad_norm=config.grad_clip,
+        self.state = TrainState(self.model, config.schedule, optimizer=optimizer, grad_clip=config.grad_clip,
                                 accumulation_steps=config.accumulation_steps, bf16=config.bf16,
                                 max_consecutive_skips=config.max_consecutive_skips,
                                 allow_schedule_change=plan.schedule_change is not None,

@@ -1,53 +1,77 @@
-"""Run configs: a task, its schedule and the training settings, validated with field paths."""
+"""Run configs: a task, its schedule and the training settings, validated with field paths.
+
+:class:`RunConfig` is a frozen dataclass whose fields are the run config's keys,
+each with its default and a one-line doc; :func:`parse_run_config` reads a
+mapping into it with the typed-settings walker (``lrtempo.config._typed``):
+every problem at once, each with its field path and a "did you mean" for an
+unknown key. The optimizer section is :class:`lrtempo.config.OptimizerConfig`,
+the monitor section :class:`lrtempo.monitor.MonitorSettings`.
+"""
 
 from __future__ import annotations
 
-import math
-import numbers
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from .._util import did_you_mean
-from ..config import ConfigError, Problem, build_schedule, read_config_file, schedule_to_spec
+from ..config import ConfigError, OptimizerConfig, Problem, read_config_file, schedule_to_spec
+from ..config._typed import missing_settings, read_settings, setting
+from ..monitor import MonitorSettings
 from ..schedules import Schedule
 
-__all__ = ["RunConfig", "OptimizerConfig", "DEFAULT_RUN", "parse_run_config", "load_run_config"]
+__all__ = ["RunConfig", "OptimizerConfig", "DEFAULT_RUN", "parse_run_config", "load_run_config",
+           "run_config_schema"]
 
 
-@dataclass(frozen=True)
-class OptimizerConfig:
-    name: str = "adamw"
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    momentum: float = 0.0
+def _task_names() -> tuple[str, ...]:
+    from .tasks import TASKS
+
+    return tuple(TASKS)
 
 
-@dataclass(frozen=True)
+def _folder_name(name: str) -> str | None:
+    """None for a plain folder name (no separators, not ``.`` or ``..``), else what it must be."""
+    if not name or any(ch in name for ch in "/\\\0") or name in (".", ".."):
+        return "must be a plain folder name"
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunConfig:
-    """Everything ``lrtempo train`` needs; ``schedule`` is built, ``schedule_spec`` its canonical spec."""
+    """A run config for ``lrtempo train``: the task, its schedule and the training settings.
 
-    task: str
-    schedule: Schedule = field(compare=False)
-    schedule_spec: dict = field(default_factory=dict)
-    name: str = "run"
-    task_options: dict = field(default_factory=dict)
-    seed: int = 0
-    steps: int = 0
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    grad_clip: float | None = None
-    accumulation_steps: int = 1
-    bf16: bool = False
-    checkpoint_every: int = 50
-    eval_every: int = 50
-    max_consecutive_skips: int = 5
-    device: str = "cpu"
-    #: monitor settings (see ``lrtempo.monitor.MonitorSettings``), or None for no monitor
-    monitor: dict | None = field(default_factory=dict)
-    #: the data's size and batching, for ``lrtempo lint`` (examples, batch_size, epochs, drop_last,
-    #: world_size, steps_per_epoch); training itself does not read it
-    data: dict = field(default_factory=dict)
+    The fields are the run config's keys, in the order a run's ``config.yaml``
+    writes them; ``schedule`` is built, ``schedule_spec`` is its canonical spec.
+    """
+
+    config_title: ClassVar[str] = "a run config"
+    config_path: ClassVar[str] = ""
+
+    task: str = setting(doc="the task to train", choices=_task_names)
+    schedule: Schedule = setting(doc="a schedule spec (see `lrtempo schema`)", compare=False)
+    schedule_spec: dict = setting(factory=dict, doc="the schedule's canonical spec", derived=True)
+    name: str = setting("run", doc="the run folder's name (default: the config file's stem)", check=_folder_name,
+                       computed=True)
+    task_options: dict = setting(factory=dict, doc="the task's own options (unknown ones are errors)")
+    seed: int = setting(0, doc="the seed of the model's init, the data order and every RNG", minimum=0)
+    steps: int = setting(0, doc="optimizer updates to run (default: the schedule's end)", minimum=1,
+                        computed=True)
+    optimizer: OptimizerConfig = setting(factory=OptimizerConfig, doc="the optimizer and its settings")
+    grad_clip: float | None = setting(None, doc="clip the global gradient L2 norm to this (none: no clipping)",
+                                      exclusive_minimum=0)
+    accumulation_steps: int = setting(1, doc="micro-batches per optimizer update", minimum=1)
+    bf16: bool = setting(False, doc="autocast the forward pass to bfloat16")
+    checkpoint_every: int = setting(50, doc="updates between checkpoints (and one at the end)", minimum=1)
+    eval_every: int = setting(50, doc="updates between validation losses (0: never)", minimum=0)
+    max_consecutive_skips: int = setting(5, doc="non-finite updates in a row before the run stops", minimum=1)
+    device: str = setting("cpu", doc="where to train: cpu, cuda or auto (cuda when there is one)",
+                          choices=("cpu", "cuda", "auto"))
+    #: monitor settings (see ``lrtempo.monitor.MonitorSettings``) as written, or None for no monitor
+    monitor: dict | None = setting(factory=dict, doc="the monitor: true (its defaults), false (none) or a mapping "
+                                                     "of its settings", section=MonitorSettings)
+    data: dict = setting(factory=dict, doc="the data's size and batching, for `lrtempo lint` (examples, "
+                                           "batch_size, epochs, drop_last, world_size, steps_per_epoch); "
+                                           "training does not read it")
 
     def to_mapping(self) -> dict[str, Any]:
         """The resolved config, as written to the run directory (and read back on resume)."""
@@ -76,193 +100,34 @@ DEFAULT_RUN: dict[str, Any] = {
     "checkpoint_every": 50,
 }
 
-_KEYS = ("name", "task", "task_options", "seed", "steps", "schedule", "optimizer", "grad_clip",
-         "accumulation_steps", "bf16", "checkpoint_every", "eval_every", "max_consecutive_skips", "device", "monitor",
-         "data")
-_OPT_KEYS = ("name", "betas", "eps", "weight_decay", "momentum")
-
-
-class _Checker:
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def fail(self, path: str, message: str) -> None:
-        self.problems.append(Problem(path, message))
-
-    def number(self, data: dict, key: str, default: Any, path: str, *, low: float | None = None,
-               low_open: bool = False, high: float | None = None, integer: bool = False) -> Any:
-        if key not in data or data[key] is None:
-            return default
-        value = data[key]
-        where = f"{path}{key}"
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-            self.fail(where, f"must be a finite number (got {value!r})")
-            return default
-        if integer:
-            if float(value) != int(value):
-                self.fail(where, f"must be a whole number (got {value!r})")
-                return default
-            value = int(value)
-        if low is not None and (value <= low if low_open else value < low):
-            self.fail(where, f"must be {'>' if low_open else '>='} {low:g} (got {value!r})")
-            return default
-        if high is not None and value > high:
-            self.fail(where, f"must be <= {high:g} (got {value!r})")
-            return default
-        return value
-
 
 def parse_run_config(data: dict, source: str | None = None, *, default_name: str = "run") -> RunConfig:
-    """Validate a run-config mapping (all problems at once) and build it."""
-    c = _Checker()
-    _check_keys(data, c)
-    task, options = _parse_task(data, c)
-    name = _parse_name(data, c, default_name)
-    schedule, steps = _parse_schedule_and_steps(data, c)
-    optimizer = _parse_optimizer(data, c)
-    grad_clip = c.number(data, "grad_clip", None, "", low=0, low_open=True)
-    bf16, device = _parse_precision_and_device(data, c)
-    monitor = _parse_monitor(data.get("monitor", True), c)
-    data_section = data.get("data") or {}
-    if not isinstance(data_section, dict):
-        c.fail("data", f"must be a mapping (examples, batch_size, epochs, ...) (got {data_section!r})")
-        data_section = {}
-    run = dict(
-        data=dict(data_section),
-        monitor=monitor,
-        seed=c.number(data, "seed", 0, "", low=0, integer=True),
-        accumulation_steps=c.number(data, "accumulation_steps", 1, "", low=1, integer=True),
-        checkpoint_every=c.number(data, "checkpoint_every", 50, "", low=1, integer=True),
-        eval_every=c.number(data, "eval_every", 50, "", low=0, integer=True),
-        max_consecutive_skips=c.number(data, "max_consecutive_skips", 5, "", low=1, integer=True),
-    )
-    if c.problems:
-        raise ConfigError(c.problems, source=source)
-    return RunConfig(task=task, schedule=schedule, schedule_spec=schedule_to_spec(schedule), name=name,
-                     task_options=dict(options), steps=int(steps), optimizer=optimizer,
-                     grad_clip=None if grad_clip is None else float(grad_clip), bf16=bf16, device=device, **run)
+    """Validate a run-config mapping (all problems at once, by :class:`RunConfig`'s fields) and build it.
 
-
-def _check_keys(data: dict, c: _Checker) -> None:
-    """Every top-level key is one a run config has."""
-    for key in data:
-        if key not in _KEYS:
-            c.fail(str(key), f"unknown key in a run config{did_you_mean(key, _KEYS)} (valid keys: {', '.join(_KEYS)})")
-
-
-def _parse_task(data: dict, c: _Checker) -> tuple[Any, dict]:
-    """The task (a registered name) and its options (a mapping)."""
-    from .tasks import TASKS
-
-    task = data.get("task")
-    if task is None:
-        c.fail("task", f"missing: the task to train (one of: {', '.join(TASKS)})")
-    elif task not in TASKS:
-        c.fail("task", f"unknown task {task!r}{did_you_mean(task, TASKS)} (one of: {', '.join(TASKS)})")
-    options = data.get("task_options") or {}
-    if not isinstance(options, dict):
-        c.fail("task_options", f"must be a mapping of the task's options (got {options!r})")
-        options = {}
-    return task, options
-
-
-def _parse_name(data: dict, c: _Checker, default_name: str) -> str:
-    """The run's name: a plain folder name (no separators, not ``.`` or ``..``)."""
-    name = data.get("name", default_name)
-    if not isinstance(name, str) or not name or any(ch in name for ch in "/\\\0") or name in (".", ".."):
-        c.fail("name", f"must be a plain folder name (got {name!r})")
-        name = default_name
-    return name
-
-
-def _parse_schedule_and_steps(data: dict, c: _Checker) -> tuple[Any, Any]:
-    """The schedule (built from its spec) and the number of updates (given, or the schedule's end)."""
-    schedule = None
-    if "schedule" not in data:
-        c.fail("schedule", "missing: a schedule spec (see `lrtempo schema`)")
-    else:
-        try:
-            schedule = build_schedule(data["schedule"], "schedule")
-        except ConfigError as exc:
-            c.problems.extend(exc.problems)
-    steps = c.number(data, "steps", None, "", low=1, integer=True)
-    if steps is None and schedule is not None:
+    ``steps`` defaults to the schedule's end and ``name`` to ``default_name`` (a file's stem).
+    """
+    problems: list[Problem] = []
+    values = read_settings(RunConfig, data, "", problems)
+    missing_settings(RunConfig, {k: v for k, v in data.items() if v is not None}, "", problems)
+    schedule = values.get("schedule")
+    if data.get("steps") is None and schedule is not None:
         if schedule.end_step is None or schedule.end_step < 1:
-            c.fail("steps", "missing: this schedule never ends, so give the number of updates to run")
+            problems.append(Problem("steps", "missing: this schedule never ends, so give the number of updates "
+                                             "to run"))
         else:
-            steps = schedule.end_step
-    return schedule, steps
+            values["steps"] = schedule.end_step
+    if problems:
+        raise ConfigError(problems, source=source)
+    values.setdefault("name", default_name)
+    return RunConfig(schedule_spec=schedule_to_spec(schedule), **values)
 
 
-def _parse_optimizer(data: dict, c: _Checker) -> OptimizerConfig:
-    """The ``optimizer`` section: name (adamw or sgd), betas, eps, weight_decay, momentum."""
-    opt = data.get("optimizer") or {}
-    if not isinstance(opt, dict):
-        c.fail("optimizer", f"must be a mapping (got {opt!r})")
-        opt = {}
-    for key in opt:
-        if key not in _OPT_KEYS:
-            c.fail(f"optimizer.{key}",
-                   f"unknown key{did_you_mean(key, _OPT_KEYS)} (valid keys: {', '.join(_OPT_KEYS)})")
-    opt_name = opt.get("name", "adamw")
-    if opt_name not in ("adamw", "sgd"):
-        c.fail("optimizer.name",
-               f"must be 'adamw' or 'sgd' (got {opt_name!r}){did_you_mean(opt_name, ('adamw', 'sgd'))}")
-    betas = opt.get("betas", [0.9, 0.999])
-    if not (isinstance(betas, (list, tuple)) and len(betas) == 2 and all(
-            isinstance(b, numbers.Real) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
-        c.fail("optimizer.betas", f"must be two numbers in [0, 1) (got {betas!r})")
-        betas = [0.9, 0.999]
-    return OptimizerConfig(
-        name=opt_name, betas=(float(betas[0]), float(betas[1])),
-        eps=float(c.number(opt, "eps", 1e-8, "optimizer.", low=0, low_open=True)),
-        weight_decay=float(c.number(opt, "weight_decay", 0.0, "optimizer.", low=0)),
-        momentum=float(c.number(opt, "momentum", 0.0, "optimizer.", low=0, high=1)),
-    )
+def run_config_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a run config, generated from :class:`RunConfig`'s fields."""
+    from ..config import settings_schema
 
-
-def _parse_precision_and_device(data: dict, c: _Checker) -> tuple[bool, str]:
-    """``bf16`` (true or false) and ``device`` (cpu, cuda or auto)."""
-    bf16 = data.get("bf16", False)
-    if not isinstance(bf16, bool):
-        c.fail("bf16", f"must be true or false (got {bf16!r})")
-        bf16 = False
-    device = data.get("device", "cpu")
-    if device not in ("cpu", "cuda", "auto"):
-        c.fail("device", f"must be 'cpu', 'cuda' or 'auto' (got {device!r})")
-        device = "cpu"
-    return bf16, device
-
-
-def _parse_monitor(value: Any, c: _Checker) -> dict | None:
-    from ..monitor import MonitorSettings
-
-    if value is False or value is None:
-        return None
-    if value is True:
-        return {}
-    if not isinstance(value, dict):
-        c.fail("monitor", f"must be true, false or a mapping of monitor settings (got {value!r})")
-        return {}
-    out = {}
-    for key, v in value.items():
-        if key not in MonitorSettings.KEYS:
-            c.fail(f"monitor.{key}", f"unknown setting{did_you_mean(key, MonitorSettings.KEYS)} "
-                   f"(settings: {', '.join(MonitorSettings.KEYS)})")
-        elif key in ("per_layer", "every_signal"):
-            if not isinstance(v, bool):
-                c.fail(f"monitor.{key}", f"must be true or false (got {v!r})")
-            else:
-                out[key] = v
-        else:
-            integer = key in ("effective_every", "trap_window", "spike_window", "staleness_window", "restart_window")
-            num = c.number(value, key, None, "monitor.", low=0, low_open=True, integer=integer)
-            if num is not None:
-                if integer and key == "trap_window" and num < 2:
-                    c.fail("monitor.trap_window", f"must be >= 2 (got {num})")
-                    continue
-                out[key] = num
-    return out
+    return settings_schema(RunConfig, title="lrtempo run config",
+                           schema_id="https://lrtempo.invalid/schema/run_config.json")
 
 
 def load_run_config(path: str | Path) -> RunConfig:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 
+from ..config import OptimizerConfig
 from ..schedules import Schedule
 from ..torch import LRTempoScheduler
+from ._runconfig import RunConfig
 
 __all__ = ["TrainState", "UpdateResult", "TrainingDiverged", "build_optimizer"]
 
@@ -42,10 +45,19 @@ def _decays(name: str, param: torch.nn.Parameter) -> bool:
     return param.ndim >= 2
 
 
-def build_optimizer(model: torch.nn.Module, *, name: str = "adamw", lr: float = 1e-3,
-                    betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                    momentum: float = 0.0, decay_all: bool = False) -> torch.optim.Optimizer:
-    """AdamW (or SGD) with two param groups: decayed matrices, undecayed biases and norm weights."""
+_OPT = OptimizerConfig()  # the defaults of a run config's optimizer section
+#: the defaults of a run config's keys (TrainState's keywords of the same names take them)
+_RUN = {f.name: f.default for f in fields(RunConfig)}
+
+
+def build_optimizer(model: torch.nn.Module, *, name: str = _OPT.name, lr: float = 1e-3,
+                    betas: tuple[float, float] = _OPT.betas, eps: float = _OPT.eps,
+                    weight_decay: float = _OPT.weight_decay, momentum: float = _OPT.momentum,
+                    decay_all: bool = False) -> torch.optim.Optimizer:
+    """AdamW (or SGD) with two param groups: decayed matrices, undecayed biases and norm weights.
+
+    The defaults are :class:`~lrtempo.config.OptimizerConfig`'s (``lr`` is a placeholder: the schedule
+    sets the rate of every update)."""
     decay, no_decay = [], []
     for pname, param in model.named_parameters():
         if param.requires_grad:
@@ -77,23 +89,30 @@ class TrainState:
         schedule: Schedule,
         *,
         optimizer: torch.optim.Optimizer | None = None,
-        clip_grad_norm: float | None = None,
-        accumulation_steps: int = 1,
-        bf16: bool = False,
-        max_consecutive_skips: int = 5,
+        grad_clip: float | None = None,
+        accumulation_steps: int = _RUN["accumulation_steps"],
+        bf16: bool = _RUN["bf16"],
+        max_consecutive_skips: int = _RUN["max_consecutive_skips"],
         allow_schedule_change: bool = False,
         process_group: Any = None,
         monitor: Any = None,
+        clip_grad_norm: float | None = None,
     ) -> None:
+        if clip_grad_norm is not None:
+            warnings.warn("TrainState(clip_grad_norm=...) is renamed grad_clip=... (the run config's key)",
+                          DeprecationWarning, stacklevel=2)
+            if grad_clip is not None:
+                raise TypeError("give grad_clip, not also its former name clip_grad_norm")
+            grad_clip = clip_grad_norm
         if accumulation_steps < 1:
             raise ValueError(f"accumulation_steps must be >= 1 (got {accumulation_steps})")
-        if clip_grad_norm is not None and not clip_grad_norm > 0:
-            raise ValueError(f"grad_clip must be > 0 (got {clip_grad_norm!r})")
+        if grad_clip is not None and not grad_clip > 0:
+            raise ValueError(f"grad_clip must be > 0 (got {grad_clip!r})")
         self.model = model
         self.schedule = schedule
         self.optimizer = optimizer if optimizer is not None else build_optimizer(model)
         self.scheduler = LRTempoScheduler(self.optimizer, schedule, allow_schedule_change=allow_schedule_change)
-        self.clip_grad_norm = clip_grad_norm
+        self.grad_clip = grad_clip
         self.accumulation_steps = accumulation_steps
         self.bf16 = bf16
         self.max_consecutive_skips = max_consecutive_skips
@@ -104,6 +123,12 @@ class TrainState:
         if monitor is not None:
             monitor.name_parameters(model)
         self._params = [p for g in self.optimizer.param_groups for p in g["params"]]
+
+    @property
+    def clip_grad_norm(self) -> float | None:
+        """The former name of :attr:`grad_clip`."""
+        warnings.warn("TrainState.clip_grad_norm is renamed grad_clip", DeprecationWarning, stacklevel=2)
+        return self.grad_clip
 
     @property
     def step(self) -> int:
@@ -135,7 +160,7 @@ class TrainState:
         else:
             norm = torch.zeros((), device=loss_sum.device)
         step = self.step
-        self.scheduler._apply(step)  # the rate of this update, on the optimizer before anything reads it
+        lr = self.scheduler.apply(step)  # the rate of this update, on the optimizer before anything reads it
         stats = torch.stack([loss_sum.reshape(()), norm.to(loss_sum.device)])
         names: list[str] = []
         if self.monitor is not None:
@@ -148,7 +173,6 @@ class TrainState:
             stats = stats / torch.distributed.get_world_size(self.process_group)
         values = stats.tolist()  # the one host read of this update
         loss_value, norm_value = values[0], values[1]
-        lr = self.scheduler.rate(step)
         if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
             self.optimizer.zero_grad(set_to_none=True)
             self.skipped_updates += 1
@@ -161,8 +185,8 @@ class TrainState:
                     f"(loss={loss_value!r}, grad_l2_norm={norm_value!r}); stopping")
             return UpdateResult(step, lr, norm_value, loss_value, True)
         self.consecutive_skips = 0
-        if self.clip_grad_norm is not None:
-            coef = torch.clamp(self.clip_grad_norm / (norm + 1e-6), max=1.0)
+        if self.grad_clip is not None:
+            coef = torch.clamp(self.grad_clip / (norm + 1e-6), max=1.0)
             torch._foreach_mul_(grads, coef)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
