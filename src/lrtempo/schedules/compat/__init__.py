@@ -121,9 +121,8 @@ def _make(library: Any, name: Any, base_lr: Any, kwargs: Any) -> Impl:
         _check_finite(impl)
         return impl
     if library == "torch" and name in _torch.OWN_RATE:
-        if base_lr is not None and name == "CyclicLR":
-            raise CompatError([("base_lr", "CyclicLR sets the rate from its own kwargs (base_lr, max_lr); "
-                                           "leave the top-level base_lr out")])
+        # torch accepts any optimizer lr here and overwrites it (CyclicLR with its base_lr kwarg,
+        # OneCycleLR with max_lr / div_factor): the top-level base_lr may be given and has no effect
         base_lr = 0.0 if base_lr is None else base_lr
     if base_lr is None:
         raise CompatError([("base_lr", f"missing: the optimizer's lr, which {library}'s {name} scales")])
