@@ -94,6 +94,17 @@ def hf_wsd(k, w, s, d, wt, dt, ratio, cycles=0.5):
     return ratio
 
 
+def hf_cosine_min_lr_rate(k, w, t, rate, warm_rate=None, cycles=0.5):
+    k, w, t = float(k), float(w), float(t)
+    if k < w:
+        if warm_rate is None:
+            return (k + 1.0) / max(1.0, w)
+        return warm_rate + (1.0 - warm_rate) * k / max(1, w - 1)
+    p = (k - w + 1.0) / max(1.0, t - w)
+    f = 0.5 * (1.0 + math.cos(math.pi * cycles * 2.0 * p))
+    return max(0, f * (1 - rate) + rate)
+
+
 HF_CASES = [
     ("get_constant_schedule", {}, lambda k: 1.0),
     ("get_constant_schedule_with_warmup", {"num_warmup_steps": 10}, lambda k: hf_warm(k, 10) if k < 10 else 1.0),
@@ -128,6 +139,54 @@ HF_CASES = [
     ("get_wsd_schedule", {"num_warmup_steps": 10, "num_decay_steps": 30, "num_training_steps": 100,
                           "warmup_type": "cosine", "decay_type": "linear", "min_lr_ratio": 0.05},
      lambda k: hf_wsd(k, 10, 60, 30, "cosine", "linear", 0.05)),
+    # every option of get_wsd_schedule: each warmup and decay type, num_cycles, both totals given (the
+    # stable count wins), a total shorter than warmup + decay (a negative stable phase), no warmup
+    *[("get_wsd_schedule", {"num_warmup_steps": 12, "num_decay_steps": 25, "num_stable_steps": 40,
+                            "warmup_type": wt, "decay_type": dt, "min_lr_ratio": 0.2, "num_cycles": 0.75},
+       (lambda wt, dt: lambda k: hf_wsd(k, 12, 40, 25, wt, dt, 0.2, 0.75))(wt, dt))
+      for wt in ("linear", "cosine", "1-sqrt") for dt in ("linear", "cosine", "1-sqrt")],
+    ("get_wsd_schedule", {"num_warmup_steps": 10, "num_decay_steps": 30, "num_training_steps": 100,
+                          "num_stable_steps": 5}, lambda k: hf_wsd(k, 10, 5, 30, "linear", "cosine", 0)),
+    ("get_wsd_schedule", {"num_warmup_steps": 30, "num_decay_steps": 40, "num_training_steps": 50},
+     lambda k: hf_wsd(k, 30, -20, 40, "linear", "cosine", 0)),
+    ("get_wsd_schedule", {"num_warmup_steps": 0, "num_decay_steps": 1, "num_stable_steps": 0, "min_lr_ratio": 0.5},
+     lambda k: hf_wsd(k, 0, 0, 1, "linear", "cosine", 0.5)),
+    ("get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
+     {"num_warmup_steps": 10, "num_training_steps": 100, "min_lr_rate": 0.1},
+     lambda k: hf_cosine_min_lr_rate(k, 10, 100, 0.1)),
+    ("get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
+     {"num_warmup_steps": 10, "num_training_steps": 100, "min_lr": 2e-5, "warmup_lr_rate": 0.05, "num_cycles": 1.0},
+     lambda k: hf_cosine_min_lr_rate(k, 10, 100, 2e-5 / BASE, 0.05, 1.0)),
+    ("get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
+     {"num_warmup_steps": 1, "num_training_steps": 50, "min_lr_rate": 0.0, "warmup_lr_rate": 0.3},
+     lambda k: hf_cosine_min_lr_rate(k, 1, 50, 0.0, 0.3)),
+    ("get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
+     {"num_warmup_steps": 0, "num_training_steps": 80, "min_lr_rate": 0.25},
+     lambda k: hf_cosine_min_lr_rate(k, 0, 80, 0.25)),
+    # get_scheduler: the names of TrainingArguments.lr_scheduler_type, routed as get_scheduler routes them
+    ("get_scheduler", {"name": "linear", "num_warmup_steps": 10, "num_training_steps": 100},
+     lambda k: hf_linear(k, 10, 100)),
+    ("get_scheduler", {"name": "cosine", "num_warmup_steps": 10, "num_training_steps": 100,
+                       "scheduler_specific_kwargs": {"num_cycles": 0.7}}, lambda k: hf_cosine(k, 10, 100, 0.7)),
+    ("get_scheduler", {"name": "cosine_with_restarts", "num_warmup_steps": 5, "num_training_steps": 105,
+                       "scheduler_specific_kwargs": {"num_cycles": 2}}, lambda k: hf_restarts(k, 5, 105, 2)),
+    ("get_scheduler", {"name": "polynomial", "num_warmup_steps": 10, "num_training_steps": 100,
+                       "scheduler_specific_kwargs": {"power": 3.0}},
+     lambda k: hf_poly(k, 10, 100, 1e-7, 3.0, BASE)),
+    ("get_scheduler", {"name": "constant", "num_warmup_steps": 10, "num_training_steps": 100},
+     lambda k: 1.0),  # get_scheduler passes neither to get_constant_schedule
+    ("get_scheduler", {"name": "constant_with_warmup", "num_warmup_steps": 10, "num_training_steps": 100},
+     lambda k: hf_warm(k, 10) if k < 10 else 1.0),
+    ("get_scheduler", {"name": "inverse_sqrt", "num_warmup_steps": 8, "num_training_steps": 100,
+                       "scheduler_specific_kwargs": {"timescale": 20}}, lambda k: hf_isqrt(k, 8, 20)),
+    ("get_scheduler", {"name": "cosine_with_min_lr", "num_warmup_steps": 10, "num_training_steps": 100,
+                       "scheduler_specific_kwargs": {"min_lr_rate": 0.1}}, lambda k: hf_cosine_min(k, 10, 100, 0.1)),
+    ("get_scheduler", {"name": "cosine_warmup_with_min_lr", "num_warmup_steps": 10, "num_training_steps": 100,
+                       "scheduler_specific_kwargs": {"min_lr_rate": 0.1}},
+     lambda k: hf_cosine_min_lr_rate(k, 10, 100, 0.1)),
+    ("get_scheduler", {"name": "warmup_stable_decay", "num_warmup_steps": 10, "num_training_steps": 100,
+                       "scheduler_specific_kwargs": {"num_decay_steps": 20, "decay_type": "1-sqrt"}},
+     lambda k: hf_wsd(k, 10, 70, 20, "linear", "1-sqrt", 0)),
 ]
 
 
@@ -140,6 +199,40 @@ def test_every_transformers_function_is_covered():
     from lrtempo.schedules.compat import LIBRARIES
 
     assert set(LIBRARIES["transformers"]) == {c[0] for c in HF_CASES}
+
+
+def test_every_function_of_the_installed_transformers_is_covered_or_refused():
+    optimization = pytest.importorskip("transformers.optimization")
+    from lrtempo.schedules.compat import _transformers
+
+    functions = {n for n in dir(optimization) if n.startswith("get_") and callable(getattr(optimization, n))}
+    assert functions == set(_transformers.TRANSFORMERS) | set(_transformers.NOT_A_STEP_FUNCTION)
+    assert {t.value for t in optimization.SchedulerType} == set(_transformers.SCHEDULER_TYPES)
+    assert {t.value: f.__name__ for t, f in optimization.TYPE_TO_SCHEDULER_FUNCTION.items()} == \
+        _transformers.SCHEDULER_TYPES
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("get_reduce_on_plateau_schedule", {}, "name: get_reduce_on_plateau_schedule is torch's ReduceLROnPlateau"),
+    ("get_greedy_schedule", {}, "name: get_greedy_schedule follows the loss"),
+    ("get_adafactor_schedule", {}, "name: get_adafactor_schedule only reports"),
+    ("get_scheduler", {"name": "reduce_lr_on_plateau"}, "kwargs.name: 'reduce_lr_on_plateau'"),
+    ("get_scheduler", {"name": "cosin", "num_warmup_steps": 1, "num_training_steps": 9},
+     "kwargs.name: 'cosin' is not a valid SchedulerType; did you mean 'cosine'"),
+    ("get_scheduler", {"name": "linear", "num_training_steps": 9}, "kwargs.num_warmup_steps: linear requires"),
+    ("get_scheduler", {"name": "cosine", "num_warmup_steps": 1}, "kwargs.num_training_steps: cosine requires"),
+    ("get_scheduler", {"name": "cosine_with_min_lr", "num_warmup_steps": 1, "num_training_steps": 9},
+     "kwargs.scheduler_specific_kwargs.min_lr_rate: One of min_lr or min_lr_rate should be set"),
+    ("get_scheduler", {"name": "cosine", "num_warmup_steps": 1, "num_training_steps": 9,
+                       "scheduler_specific_kwargs": {"num_cycle": 1}},
+     "kwargs.scheduler_specific_kwargs.num_cycle: get_cosine_schedule_with_warmup has no keyword 'num_cycle'"),
+    ("get_cosine_with_min_lr_schedule_with_warmup_lr_rate", {"num_warmup_steps": 1, "num_training_steps": 9},
+     "kwargs.min_lr_rate: One of min_lr or min_lr_rate"),
+])
+def test_transformers_refusals_name_the_field(name, kwargs, message):
+    with pytest.raises(ConfigError) as info:
+        compat("transformers", name, kwargs)
+    assert message in info.value.one_line()
 
 
 def test_transformers_rejections():
@@ -353,7 +446,7 @@ def test_timm_rejections():
 @pytest.mark.parametrize("name, kwargs, lam", HF_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(HF_CASES)])
 def test_against_transformers_itself(name, kwargs, lam):
     transformers = pytest.importorskip("transformers")
-    want = torch_loop_rates(lambda opt: getattr(transformers, name)(opt, **kwargs), 200, BASE, "AdamW")
+    want = torch_loop_rates(lambda opt: getattr(transformers, name)(optimizer=opt, **kwargs), 200, BASE, "AdamW")
     np.testing.assert_allclose(compat("transformers", name, kwargs).at(np.arange(200)), want, rtol=1e-12)
 
 
