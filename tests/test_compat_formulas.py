@@ -289,16 +289,22 @@ def ox_piecewise_constant(k, init, table):
 
 
 def ox_interp(k, kind, init, table):
+    """optax's piecewise_interpolate_schedule: intervals of length at least 1, the indicators summed."""
     bounds = [0, *sorted(table)]
     vals = [init]
     for b in sorted(table):
         vals.append(vals[-1] * table[b])
-    if k >= bounds[-1]:
-        return vals[-1]
-    i = bisect.bisect_right(bounds, k) - 1
-    pct = (k - bounds[i]) / (bounds[i + 1] - bounds[i])
-    a, b = vals[i], vals[i + 1]
-    return (b - a) * pct + a if kind == "linear" else b + (a - b) / 2.0 * (math.cos(math.pi * pct) + 1)
+    out = vals[-1] if bounds[-1] <= k else 0.0
+    for i in range(len(bounds) - 1):
+        if bounds[i] <= k < bounds[i + 1]:
+            pct = (k - bounds[i]) / max(bounds[i + 1] - bounds[i], 1)
+            a, b = vals[i], vals[i + 1]
+            out += (b - a) * pct + a if kind == "linear" else b + (a - b) / 2.0 * (math.cos(math.pi * pct) + 1)
+    return out
+
+
+def ox_join(k, boundary, first, second):
+    return first(k) if k < boundary else second(k - boundary)
 
 
 OX_CASES = [
@@ -336,6 +342,29 @@ OX_CASES = [
      lambda k: ox_interp(k, "cosine", 0.1 / 25, {30: 25.0, 100: 1.0 / (25 * 1e4)})),
     ("linear_onecycle_schedule", {"transition_steps": 100, "peak_value": 0.1},
      lambda k: ox_interp(k, "linear", 0.1 / 25, {30: 25.0, 85: 1 / 25, 100: 1e-4})),
+    # coincident boundaries: a boundary at 0, and onecycle tables whose keys merge
+    ("piecewise_interpolate_schedule", {"interpolate_type": "linear", "init_value": 0.1,
+                                        "boundaries_and_scales": {"0": 3.0, "40": 0.5, "41": 0.1}},
+     lambda k: ox_interp(k, "linear", 0.1, {0: 3.0, 40: 0.5, 41: 0.1})),
+    ("piecewise_interpolate_schedule", {"interpolate_type": "cosine", "init_value": 0.2, "boundaries_and_scales": {}},
+     lambda k: 0.2),
+    ("cosine_onecycle_schedule", {"transition_steps": 3, "peak_value": 1.0, "pct_start": 0.1},
+     lambda k: ox_interp(k, "cosine", 1.0 / 25, {0: 25.0, 3: 1.0 / (25 * 1e4)})),
+    ("linear_onecycle_schedule", {"transition_steps": 10, "peak_value": 1.0, "pct_start": 0.3, "pct_final": 1.0},
+     lambda k: ox_interp(k, "linear", 1.0 / 25, {3: 25.0, 10: 1e-4})),
+    ("warmup_constant_schedule", {"init_value": 0.01, "peak_value": 0.5, "warmup_steps": 20},
+     lambda k: ox_poly(k, 0.01, 0.5, 1, 20)),
+    ("warmup_constant_schedule", {"init_value": 0.01, "peak_value": 0.5, "warmup_steps": 0}, lambda k: 0.01),
+    ("warmup_exponential_decay_schedule", {"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 10,
+                                           "transition_steps": 15, "decay_rate": 0.5},
+     lambda k: ox_join(k, 10, lambda j: ox_poly(j, 0.0, 1.0, 1, 10), lambda j: ox_exp(j, 1.0, 15, 0.5))),
+    ("warmup_exponential_decay_schedule", {"init_value": 0.1, "peak_value": 1.0, "warmup_steps": 10,
+                                           "transition_steps": 7, "decay_rate": 0.8, "transition_begin": 12,
+                                           "staircase": True, "end_value": 0.3},
+     lambda k: ox_join(k, 10, lambda j: ox_poly(j, 0.1, 1.0, 1, 10), lambda j: ox_exp(j, 1.0, 7, 0.8, 12, True, 0.3))),
+    ("warmup_exponential_decay_schedule", {"init_value": 0.1, "peak_value": 1.0, "warmup_steps": 0,
+                                           "transition_steps": 0, "decay_rate": 0.8},
+     lambda k: 1.0),
 ]
 
 
@@ -350,6 +379,15 @@ def test_every_optax_function_is_covered():
     assert set(LIBRARIES["optax"]) == {c[0] for c in OX_CASES}
 
 
+def test_every_schedule_of_the_installed_optax_is_covered():
+    schedules = pytest.importorskip("optax.schedules")
+    from lrtempo.schedules.compat import LIBRARIES
+
+    # optax.schedules also exports the hyperparameter-injection wrappers and the Schedule types
+    names = {n for n in dir(schedules) if n.endswith(("_schedule", "_schedules", "_decay")) and n[0] != "_"}
+    assert names == set(LIBRARIES["optax"])
+
+
 def test_optax_rejections():
     with pytest.raises(ConfigError, match="requires positive decay_steps"):
         compat("optax", "cosine_decay_schedule", {"init_value": 1.0, "decay_steps": 0})
@@ -358,8 +396,8 @@ def test_optax_rejections():
                {"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 10, "decay_steps": 10})
     with pytest.raises(ConfigError, match="non-negative scale factors"):
         compat("optax", "piecewise_constant_schedule", {"init_value": 1.0, "boundaries_and_scales": {5: -1}})
-    with pytest.raises(ConfigError, match="returns NaN"):
-        compat("optax", "cosine_onecycle_schedule", {"transition_steps": 3, "peak_value": 1.0, "pct_start": 0.1})
+    with pytest.raises(ConfigError, match="must be either 'cosine' or 'linear'"):
+        compat("optax", "piecewise_interpolate_schedule", {"interpolate_type": "cos", "init_value": 1.0})
     with pytest.raises(ConfigError, match="base_lr: optax schedules carry their own values"):
         build_schedule({"type": "compat", "library": "optax", "name": "constant_schedule", "base_lr": 0.1,
                         "kwargs": {"value": 1.0}})
@@ -419,6 +457,65 @@ TIMM_CASES = [
     ("MultiStepLRScheduler", {"decay_t": [30, 80], "decay_rate": 0.1},
      lambda t: BASE * 0.1 ** bisect.bisect_right([30, 80], t)),
 ]
+
+
+@pytest.mark.parametrize("name, kwargs, ref", TIMM_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(TIMM_CASES)])
+def test_timm_formulas(name, kwargs, ref):
+    check(compat("timm", name, kwargs), ref, range(0, 400), rtol=1e-12)
+
+
+def test_every_timm_class_is_covered():
+    from lrtempo.schedules.compat import LIBRARIES
+
+    assert set(LIBRARIES["timm"]) == {c[0] for c in TIMM_CASES}
+
+
+def test_timm_rejections():
+    with pytest.raises(ConfigError, match="per-update mode"):
+        compat("timm", "CosineLRScheduler", {"t_initial": 10, "t_in_epochs": True})
+    with pytest.raises(ConfigError, match="noise"):
+        compat("timm", "CosineLRScheduler", {"t_initial": 10, "noise_range_t": 5})
+    with pytest.raises(ConfigError, match="t_initial: must be > 0"):
+        compat("timm", "CosineLRScheduler", {"t_initial": 0})
+
+
+# -- the libraries themselves, when installed ------------------------------------------
+
+@pytest.mark.parametrize("name, kwargs, lam", HF_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(HF_CASES)])
+def test_against_transformers_itself(name, kwargs, lam):
+    transformers = pytest.importorskip("transformers")
+    want = torch_loop_rates(lambda opt: getattr(transformers, name)(optimizer=opt, **kwargs), 200, BASE, "AdamW")
+    np.testing.assert_allclose(compat("transformers", name, kwargs).at(np.arange(200)), want, rtol=1e-12)
+
+
+def optax_values(optax, name, kwargs, steps):
+    """The installed optax's schedule at each step, in the dtype JAX is set to compute in."""
+    import jax
+
+    if name == "join_schedules":
+        fn = optax.join_schedules([getattr(optax, c["name"])(**c["kwargs"]) for c in kwargs["schedules"]],
+                                  kwargs["boundaries"])
+    else:
+        kw = dict(kwargs)
+        if "boundaries_and_scales" in kw:
+            kw["boundaries_and_scales"] = {int(k): v for k, v in kw["boundaries_and_scales"].items()}
+        fn = getattr(optax, name)(**kw)
+    return np.asarray(jax.vmap(fn)(jax.numpy.asarray(steps)), dtype=np.float64)
+
+
+@pytest.mark.parametrize("name, kwargs, ref", OX_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(OX_CASES)])
+def test_against_optax_itself(name, kwargs, ref):
+    """optax computes in JAX's default float32: against that, float32's tolerance. With JAX's float64
+    enabled optax computes the same formulas in float64, and compat matches it to 1e-12."""
+    optax = pytest.importorskip("optax")
+    import jax
+
+    steps = np.arange(260)
+    got = compat("optax", name, kwargs).at(steps)
+    np.testing.assert_allclose(got, optax_values(optax, name, kwargs, steps), rtol=2e-6, atol=1e-7)
+    with jax.enable_x64(True):
+        want64 = optax_values(optax, name, kwargs, steps)
+    np.testing.assert_allclose(got, want64, rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("name, kwargs, ref", TIMM_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(TIMM_CASES)])
