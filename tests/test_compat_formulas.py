@@ -454,9 +454,15 @@ TIMM_CASES = [
      lambda t: timm_cycle_lr(t, BASE, 100, 0.0, limit=2, warmup_t=10, warmup_init=1e-6, kind="tanh")),
     ("StepLRScheduler", {"decay_t": 30, "decay_rate": 0.5, "warmup_t": 5, "warmup_lr_init": 1e-6},
      lambda t: (1e-6 if t == 0 else 1e-6 + t * (BASE - 1e-6) / 5) if t < 5 else BASE * 0.5 ** ((t - 5) // 30)),
+    # timm counts t + 1 (every release through 1.0.x): the rate drops one t before each milestone
     ("MultiStepLRScheduler", {"decay_t": [30, 80], "decay_rate": 0.1},
-     lambda t: BASE * 0.1 ** bisect.bisect_right([30, 80], t)),
+     lambda t: BASE * 0.1 ** bisect.bisect_right([30, 80], t + 1)),
+    ("MultiStepLRScheduler", {"decay_t": [1, 5, 5, 9], "decay_rate": 0.5, "warmup_t": 3, "warmup_lr_init": 1e-5},
+     lambda t: (1e-5 + t * (BASE - 1e-5) / 3) if t < 3 else BASE * 0.5 ** bisect.bisect_right([1, 5, 5, 9], t - 3 + 1)),
+    ("MultiStepLRScheduler", {"decay_t": [0, 4], "decay_rate": 0.3},  # update 0 runs at the built rate
+     lambda t: BASE if t == 0 else BASE * 0.3 ** bisect.bisect_right([0, 4], t + 1)),
 ]
+TIMM_CASES = [(name, {**kwargs, "t_in_epochs": False}, ref) for name, kwargs, ref in TIMM_CASES]
 
 
 @pytest.mark.parametrize("name, kwargs, ref", TIMM_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(TIMM_CASES)])
@@ -470,13 +476,60 @@ def test_every_timm_class_is_covered():
     assert set(LIBRARIES["timm"]) == {c[0] for c in TIMM_CASES}
 
 
+@pytest.mark.parametrize("per_epoch", [1, 7])
+@pytest.mark.parametrize("name, kwargs, ref", TIMM_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(TIMM_CASES)])
+def test_timm_epoch_mode_holds_each_epoch(name, kwargs, ref, per_epoch):
+    """t_in_epochs: true (timm's default): the kwargs count epochs, and update k runs at epoch k // N's rate."""
+    kwargs = {k: v for k, v in kwargs.items() if k != "t_in_epochs"}  # timm's default is true
+    spec = {"type": "compat", "library": "timm", "name": name, "base_lr": BASE, "kwargs": kwargs,
+            "context": {"updates_per_epoch": per_epoch}}
+    check(build_schedule(spec), lambda k: ref(k // per_epoch), range(0, 300 * per_epoch))
+    s = build_schedule(spec)
+    assert s.to_spec()["context"] == {"updates_per_epoch": per_epoch}
+    assert build_schedule(s.to_spec()).at(np.arange(50)).tolist() == s.at(np.arange(50)).tolist()
+
+
+@pytest.mark.parametrize("spec_extra, message", [
+    ({"kwargs": {"t_initial": 10}}, "context.updates_per_epoch: missing: CosineLRScheduler counts epochs"),
+    ({"kwargs": {"t_initial": 10, "t_in_epochs": True}, "context": {"updates_per_epoch": 0}},
+     "context.updates_per_epoch: must be a whole number from 1"),
+    ({"kwargs": {"t_initial": 10, "t_in_epochs": False}, "context": {"updates_per_epoch": 5}},
+     "context.updates_per_epoch: only used with t_in_epochs: true"),
+    ({"kwargs": {"t_initial": 10}, "context": {"updates_per_epoch": 5, "epochs": 3}},
+     "context.epochs: unknown key"),
+    ({"kwargs": {"t_initial": 10}, "context": [5]}, "context: must be a mapping"),
+    ({"kwargs": {"t_initial": 10, "t_in_epochs": "yes"}}, "kwargs.t_in_epochs: must be true or false"),
+])
+def test_timm_context_errors_name_the_field(spec_extra, message):
+    spec = {"type": "compat", "library": "timm", "name": "CosineLRScheduler", "base_lr": BASE, **spec_extra}
+    with pytest.raises(ConfigError) as info:
+        build_schedule(spec)
+    assert message in info.value.one_line()
+
+
+def test_context_is_refused_where_a_library_takes_none():
+    with pytest.raises(ConfigError, match="context: torch schedules take no context"):
+        build_schedule({"type": "compat", "library": "torch", "name": "StepLR", "base_lr": 0.1,
+                        "kwargs": {"step_size": 2}, "context": {"updates_per_epoch": 3}})
+
+
+def test_timm_names_it_lacks_are_explained():
+    with pytest.raises(ConfigError, match="name: timm has no WSDLRScheduler .* native type 'wsd'"):
+        compat("timm", "WSDLRScheduler", {})
+    with pytest.raises(ConfigError, match="PlateauLRScheduler follows a metric"):
+        compat("timm", "PlateauLRScheduler", {})
+
+
+def test_timm_multistep_refuses_unsorted_milestones():
+    with pytest.raises(ConfigError, match="kwargs.decay_t: must be sorted ascending"):
+        compat("timm", "MultiStepLRScheduler", {"decay_t": [30, 10], "t_in_epochs": False})
+
+
 def test_timm_rejections():
-    with pytest.raises(ConfigError, match="per-update mode"):
-        compat("timm", "CosineLRScheduler", {"t_initial": 10, "t_in_epochs": True})
     with pytest.raises(ConfigError, match="noise"):
-        compat("timm", "CosineLRScheduler", {"t_initial": 10, "noise_range_t": 5})
+        compat("timm", "CosineLRScheduler", {"t_initial": 10, "noise_range_t": 5, "t_in_epochs": False})
     with pytest.raises(ConfigError, match="t_initial: must be > 0"):
-        compat("timm", "CosineLRScheduler", {"t_initial": 0})
+        compat("timm", "CosineLRScheduler", {"t_initial": 0, "t_in_epochs": False})
 
 
 # -- the libraries themselves, when installed ------------------------------------------
@@ -529,13 +582,60 @@ def test_every_timm_class_is_covered():
     assert set(LIBRARIES["timm"]) == {c[0] for c in TIMM_CASES}
 
 
+@pytest.mark.parametrize("per_epoch", [1, 7])
+@pytest.mark.parametrize("name, kwargs, ref", TIMM_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(TIMM_CASES)])
+def test_timm_epoch_mode_holds_each_epoch(name, kwargs, ref, per_epoch):
+    """t_in_epochs: true (timm's default): the kwargs count epochs, and update k runs at epoch k // N's rate."""
+    kwargs = {k: v for k, v in kwargs.items() if k != "t_in_epochs"}  # timm's default is true
+    spec = {"type": "compat", "library": "timm", "name": name, "base_lr": BASE, "kwargs": kwargs,
+            "context": {"updates_per_epoch": per_epoch}}
+    check(build_schedule(spec), lambda k: ref(k // per_epoch), range(0, 300 * per_epoch))
+    s = build_schedule(spec)
+    assert s.to_spec()["context"] == {"updates_per_epoch": per_epoch}
+    assert build_schedule(s.to_spec()).at(np.arange(50)).tolist() == s.at(np.arange(50)).tolist()
+
+
+@pytest.mark.parametrize("spec_extra, message", [
+    ({"kwargs": {"t_initial": 10}}, "context.updates_per_epoch: missing: CosineLRScheduler counts epochs"),
+    ({"kwargs": {"t_initial": 10, "t_in_epochs": True}, "context": {"updates_per_epoch": 0}},
+     "context.updates_per_epoch: must be a whole number from 1"),
+    ({"kwargs": {"t_initial": 10, "t_in_epochs": False}, "context": {"updates_per_epoch": 5}},
+     "context.updates_per_epoch: only used with t_in_epochs: true"),
+    ({"kwargs": {"t_initial": 10}, "context": {"updates_per_epoch": 5, "epochs": 3}},
+     "context.epochs: unknown key"),
+    ({"kwargs": {"t_initial": 10}, "context": [5]}, "context: must be a mapping"),
+    ({"kwargs": {"t_initial": 10, "t_in_epochs": "yes"}}, "kwargs.t_in_epochs: must be true or false"),
+])
+def test_timm_context_errors_name_the_field(spec_extra, message):
+    spec = {"type": "compat", "library": "timm", "name": "CosineLRScheduler", "base_lr": BASE, **spec_extra}
+    with pytest.raises(ConfigError) as info:
+        build_schedule(spec)
+    assert message in info.value.one_line()
+
+
+def test_context_is_refused_where_a_library_takes_none():
+    with pytest.raises(ConfigError, match="context: torch schedules take no context"):
+        build_schedule({"type": "compat", "library": "torch", "name": "StepLR", "base_lr": 0.1,
+                        "kwargs": {"step_size": 2}, "context": {"updates_per_epoch": 3}})
+
+
+def test_timm_names_it_lacks_are_explained():
+    with pytest.raises(ConfigError, match="name: timm has no WSDLRScheduler .* native type 'wsd'"):
+        compat("timm", "WSDLRScheduler", {})
+    with pytest.raises(ConfigError, match="PlateauLRScheduler follows a metric"):
+        compat("timm", "PlateauLRScheduler", {})
+
+
+def test_timm_multistep_refuses_unsorted_milestones():
+    with pytest.raises(ConfigError, match="kwargs.decay_t: must be sorted ascending"):
+        compat("timm", "MultiStepLRScheduler", {"decay_t": [30, 10], "t_in_epochs": False})
+
+
 def test_timm_rejections():
-    with pytest.raises(ConfigError, match="per-update mode"):
-        compat("timm", "CosineLRScheduler", {"t_initial": 10, "t_in_epochs": True})
     with pytest.raises(ConfigError, match="noise"):
-        compat("timm", "CosineLRScheduler", {"t_initial": 10, "noise_range_t": 5})
+        compat("timm", "CosineLRScheduler", {"t_initial": 10, "noise_range_t": 5, "t_in_epochs": False})
     with pytest.raises(ConfigError, match="t_initial: must be > 0"):
-        compat("timm", "CosineLRScheduler", {"t_initial": 0})
+        compat("timm", "CosineLRScheduler", {"t_initial": 0, "t_in_epochs": False})
 
 
 # -- the libraries themselves, when installed ------------------------------------------
@@ -576,6 +676,29 @@ def test_against_timm_itself(name, kwargs, ref):
         want.append(opt.param_groups[0]["lr"])
         sched.step_update(num_updates=k + 1)
     np.testing.assert_allclose(compat("timm", name, kwargs).at(np.arange(300)), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, kwargs, ref", TIMM_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(TIMM_CASES)])
+def test_against_timm_itself_in_epoch_mode(name, kwargs, ref):
+    """timm's train.py: step_update(num_updates) after every update, step(epoch + 1) after every epoch."""
+    scheduler = pytest.importorskip("timm.scheduler")
+    import torch
+
+    per_epoch = 3
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=BASE)
+    kwargs = {**kwargs, "t_in_epochs": True}
+    sched = getattr(scheduler, name)(opt, **kwargs)
+    want, updates = [], 0
+    for epoch in range(100):
+        for _ in range(per_epoch):
+            want.append(opt.param_groups[0]["lr"])
+            updates += 1
+            sched.step_update(num_updates=updates)
+        sched.step(epoch + 1)
+    spec = {"type": "compat", "library": "timm", "name": name, "base_lr": BASE, "kwargs": kwargs,
+            "context": {"updates_per_epoch": per_epoch}}
+    np.testing.assert_allclose(build_schedule(spec).at(np.arange(len(want))), want, rtol=1e-12)
 
 
 # -- finite at every step, or refused -----------------------------------------------------
