@@ -530,6 +530,10 @@ def test_timm_rejections():
         compat("timm", "CosineLRScheduler", {"t_initial": 10, "noise_range_t": 5, "t_in_epochs": False})
     with pytest.raises(ConfigError, match="t_initial: must be > 0"):
         compat("timm", "CosineLRScheduler", {"t_initial": 0, "t_in_epochs": False})
+    with pytest.raises(ConfigError, match="cycle_limit: must be >= 0"):
+        compat("timm", "TanhLRScheduler", {"t_initial": 5, "cycle_limit": -1, "t_in_epochs": False})
+    with pytest.raises(ConfigError, match="warmup_lr_init: must be >= 0"):
+        compat("timm", "TanhLRScheduler", {"t_initial": 5, "warmup_t": 2, "warmup_lr_init": -1.0, "t_in_epochs": False})
 
 
 # -- the libraries themselves, when installed ------------------------------------------
@@ -636,6 +640,10 @@ def test_timm_rejections():
         compat("timm", "CosineLRScheduler", {"t_initial": 10, "noise_range_t": 5, "t_in_epochs": False})
     with pytest.raises(ConfigError, match="t_initial: must be > 0"):
         compat("timm", "CosineLRScheduler", {"t_initial": 0, "t_in_epochs": False})
+    with pytest.raises(ConfigError, match="cycle_limit: must be >= 0"):
+        compat("timm", "TanhLRScheduler", {"t_initial": 5, "cycle_limit": -1, "t_in_epochs": False})
+    with pytest.raises(ConfigError, match="warmup_lr_init: must be >= 0"):
+        compat("timm", "TanhLRScheduler", {"t_initial": 5, "warmup_t": 2, "warmup_lr_init": -1.0, "t_in_epochs": False})
 
 
 # -- the libraries themselves, when installed ------------------------------------------

@@ -202,3 +202,22 @@ def test_chained_scheduler_after_the_first_sequential_child_is_refused_as_torch_
         compat("SequentialLR", kwargs)
     with pytest.raises(NotImplementedError):
         torch_rates("SequentialLR", kwargs, 6)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("LambdaLR", "name: torch's LambdaLR takes a function"),
+    ("MultiplicativeLR", "name: torch's MultiplicativeLR takes a function"),
+    ("ReduceLROnPlateau", "name: torch's ReduceLROnPlateau follows a metric"),
+])
+def test_classes_compat_cannot_reproduce_say_why(name, message):
+    with pytest.raises(ConfigError) as info:
+        compat(name, {})
+    assert message in info.value.one_line()
+
+
+def test_every_scheduler_of_the_installed_torch_is_covered_or_refused():
+    from lrtempo.schedules.compat import _torch
+
+    classes = {n for n in dir(L) if isinstance(getattr(L, n), type) and issubclass(getattr(L, n), L.LRScheduler)
+               and not n.startswith("_") and n != "LRScheduler"}
+    assert classes == set(_torch.TORCH) | set(_torch.NOT_SUPPORTED)

@@ -88,6 +88,10 @@ def _cosine_like(kw: Kwargs, base: float, shape: str) -> Impl:
         kw.fail("lr_min", f"must be >= 0 (timm asserts it; got {lr_min})")
     if shape == "tanh" and lb is not None and ub is not None and not lb < ub:
         kw.fail("lb", f"must be < ub (timm asserts it; got {lb} >= {ub})")
+    if shape == "tanh" and limit is not None and limit < 0:
+        kw.fail("cycle_limit", f"must be >= 0 (timm's TanhLRScheduler asserts it; got {limit})")
+    if shape == "tanh" and warmup_init is not None and warmup_init < 0:
+        kw.fail("warmup_lr_init", f"must be >= 0 (timm's TanhLRScheduler asserts it; got {warmup_init})")
     if warmup_t is not None and warmup_t < 0:
         kw.fail("warmup_t", f"must be >= 0 (got {warmup_t})")
     kw.done()

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .._shapes import Shape, ramp_values
-from ._common import MISSING, Impl, Kwargs, build, steps_horizon
+from ._common import MISSING, CompatError, Impl, Kwargs, build, steps_horizon
 
 _COSINE = Shape("cosine")
 _LINEAR = Shape("linear")
@@ -388,5 +388,15 @@ TORCH = {
 OWN_RATE = {"CyclicLR", "OneCycleLR"}
 
 
+#: classes compat cannot reproduce, and why
+NOT_SUPPORTED = {
+    "LambdaLR": "takes a function (code), which a config cannot hold; write the schedule as a native spec",
+    "MultiplicativeLR": "takes a function (code), which a config cannot hold; write the schedule as a native spec",
+    "ReduceLROnPlateau": "follows a metric, not the step (use lrtempo's plateau reductions, recorded in the run)",
+}
+
+
 def make(name: str, kwargs: dict, base: float) -> Impl:
+    if name in NOT_SUPPORTED:
+        raise CompatError([("name", f"torch's {name} {NOT_SUPPORTED[name]}")])
     return build("torch", TORCH, name, kwargs, base)
