@@ -539,6 +539,8 @@ TABLE = {
     "lrtempo diff A B [--steps 0:100,1000] [--json]":
         (False, [["diff", "examples/compat_torch_sequential.yaml", "examples/compat_torch_sequential.yaml",
                   "--steps", "0:100,1000", "--json"]]),
+    "lrtempo convert CONFIG [-o FILE]":
+        (False, [["convert", "examples/compat_torch_sequential.yaml", "-o", "native.yaml"]]),
     "lrtempo plot CONFIG [--png FILE] [--width W] [--height H] [--log-y]":
         (False, [["plot", "examples/warmup_cosine.yaml", "--png", "plot.png", "--width", "60", "--height", "12",
                   "--log-y"]]),

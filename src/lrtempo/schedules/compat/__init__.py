@@ -83,6 +83,11 @@ class Compat(Schedule):
         return None  # the library decides what happens past its end: never clamp
 
     @property
+    def last_valid_step(self) -> int | None:
+        """The last step the library computes, where it raises past some step (torch's OneCycleLR); else None."""
+        return self._impl.last_valid_step
+
+    @property
     def horizon(self) -> int:
         """Where the library's schedule nominally ends (for plots and tables), at most 2**53."""
         return min(self._impl.horizon, MAX_STEPS)
