@@ -659,3 +659,14 @@ def test_bounded_compat_schedules_are_kept(library, name, kwargs, base):
     s = build_schedule(compat_spec(library, name, kwargs, base))
     steps = np.asarray([0, 1, 10, 25, 10**6, 2**53], dtype=np.int64)
     assert np.all(np.isfinite(s.at(steps))) and 1 <= s.horizon <= 2**53
+
+
+def test_the_json_schema_accepts_a_context():
+    jsonschema = pytest.importorskip("jsonschema")
+    from lrtempo.config import json_schema
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    spec = {"type": "compat", "library": "timm", "name": "CosineLRScheduler", "base_lr": BASE,
+            "kwargs": {"t_initial": 10}, "context": {"updates_per_epoch": 4}}
+    assert validator.is_valid(build_schedule(spec).to_spec())
+    assert not validator.is_valid({**spec, "contxt": {}})
