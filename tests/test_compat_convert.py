@@ -76,6 +76,14 @@ CASES = [
                                         "transition_begin": 7, "staircase": True, "end_value": 0.01}, base=None),
     spec("optax", "piecewise_constant_schedule", {"init_value": 0.1, "boundaries_and_scales": {"0": 2.0, "30": 0.1,
                                                                                                "60": 0.5}}, base=None),
+    spec("optax", "polynomial_schedule", {"init_value": 1.0, "end_value": 0.01, "power": 2, "transition_steps": 100,
+                                          "transition_begin": 10}, base=None),
+    spec("optax", "join_schedules", {"boundaries": [50], "schedules": [
+        {"name": "constant_schedule", "kwargs": {"value": 0.2}},
+        {"name": "cosine_decay_schedule", "kwargs": {"init_value": 0.2, "decay_steps": 100}}]}, base=None),
+    spec("optax", "sgdr_schedule", {"cosine_kwargs": [
+        {"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 5, "decay_steps": 50},
+        {"init_value": 0.0, "peak_value": 0.5, "warmup_steps": 5, "decay_steps": 100}]}, base=None),
     spec("timm", "CosineLRScheduler", {"t_initial": 100, "lr_min": 1e-6, "warmup_t": 10, "warmup_lr_init": 1e-6,
                                        "warmup_prefix": True, "t_in_epochs": False}),
     spec("timm", "CosineLRScheduler", {"t_initial": 100, "lr_min": 1e-6, "t_in_epochs": False}),

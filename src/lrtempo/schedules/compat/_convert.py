@@ -274,6 +274,37 @@ def _ox_linear(a: dict, _: Any) -> Conversion:
     return Conversion(_join([_piece({"type": "constant", "lr": init}, begin), _piece(ramp)]) if begin else ramp, True)
 
 
+def _ox_polynomial(a: dict, _: Any) -> Conversion:
+    init, end, steps, begin = a["init_value"], a["end_value"], a["transition_steps"], max(a["transition_begin"], 0)
+    if steps <= 0:
+        return Conversion({"type": "constant", "lr": init}, True)
+    if init < end:
+        raise NotConvertible("polynomial_schedule rising from init_value to a larger end_value has no native form "
+                             "(the native polynomial decays)")
+    decay = {"type": "polynomial", "peak_lr": init, "decay_steps": steps, "min_lr": end, "power": a["power"]}
+    return Conversion(_join([_piece({"type": "constant", "lr": init}, begin), _piece(decay)]) if begin else decay,
+                      True)
+
+
+def _ox_join(a: dict, _: Any) -> Conversion:
+    """``join_schedules``: each schedule from its boundary on, at the step since that boundary."""
+    parts = [convert("optax", c["name"], None, c.get("kwargs") or {}) for c in a["schedules"]]
+    bounds = [0, *a["boundaries"]]
+    pieces = [_piece(p.spec, bounds[i + 1] - bounds[i]) for i, p in enumerate(parts[:-1]) if bounds[i + 1] > bounds[i]]
+    if any(y < x for x, y in zip(bounds, bounds[1:])):
+        raise NotConvertible("join_schedules with boundaries that are not ascending has no native form")
+    pieces.append(_piece(parts[-1].spec))
+    return Conversion(_join(pieces), all(p.exact for p in parts), "; ".join(p.note for p in parts if p.note))
+
+
+def _ox_sgdr(a: dict, _: Any) -> Conversion:
+    """``sgdr_schedule``: a join of warmup-cosine cycles, each ``decay_steps`` long."""
+    cycles = [{**_args(_optax.OPTAX, "warmup_cosine_decay_schedule", c)} for c in a["cosine_kwargs"]]
+    pieces = [_piece(_ox_warmup_cosine(c, None).spec, c["decay_steps"]) for c in cycles[:-1]]
+    pieces.append(_piece(_ox_warmup_cosine(cycles[-1], None).spec))
+    return Conversion(_join(pieces), True)
+
+
 def _ox_cosine(a: dict, _: Any) -> Conversion:
     if a["exponent"] != 1.0:
         raise NotConvertible("cosine_decay_schedule with an exponent other than 1 has no native form")
@@ -315,8 +346,11 @@ OPTAX: dict[str, Callable[[dict, Any], Conversion]] = {
     "warmup_constant_schedule": lambda a, _: _ox_linear({"init_value": a["init_value"], "end_value": a["peak_value"],
                                                          "transition_steps": a["warmup_steps"],
                                                          "transition_begin": 0}, None),
+    "polynomial_schedule": _ox_polynomial,
     "cosine_decay_schedule": _ox_cosine,
     "warmup_cosine_decay_schedule": _ox_warmup_cosine,
+    "join_schedules": _ox_join,
+    "sgdr_schedule": _ox_sgdr,
     "exponential_decay": _ox_exponential,
     "piecewise_constant_schedule": _ox_piecewise_constant,
 }
