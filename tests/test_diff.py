@@ -163,3 +163,23 @@ def test_ties_keep_the_first_step_across_chunks(monkeypatch):
     c = compare(a, b, [range(3, 100)])
     assert c.total.max_abs[1] == 3 and c.total.max_rel[1] == 3 and c.total.first[0] == 3
     assert c.total.differing == 97
+
+
+def test_far_steps_and_many_phases_stay_cheap(capsys, tmp_path):
+    """A's phases are listed to its end (a few periods of an endless schedule), at most MAX_PHASES;
+    a far step falls in the last row, and only phases the range reaches are rows."""
+    from lrtempo.cli.diff import MAX_PHASES
+
+    step = tmp_path / "step.yaml"
+    step.write_text("type: step\nbase_lr: 0.1\nstep_size: 3\ngamma: 0.5\n")
+    code, out, _ = run(capsys, "diff", str(step), str(step), "--steps", "0:4,9223372036854775806", "--json")
+    got = json.loads(out)
+    assert code == 0 and got["steps"] == 5
+    assert [p["steps"] for p in got["phases"]] == [3, 1, 1]
+    assert got["phases"][-1]["label"] == "after A's phases"
+    many = tmp_path / "many.yaml"
+    many.write_text("type: multistep\nbase_lr: 0.1\nmilestones: [" + ", ".join(str(5 * i) for i in range(1, 300))
+                    + "]\ngamma: 0.99\n")
+    c = compare(load_schedule(str(many)), load_schedule(str(many)), [range(2000)])
+    assert len(c.phases) == MAX_PHASES + 1 and c.phases[-1].start == c.phases[-2].stop
+    assert sum(p.steps for p in c.phases) == 2000

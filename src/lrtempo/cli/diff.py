@@ -111,11 +111,17 @@ class Comparison:
     phases: list[Tally] = field(default_factory=list)
 
 
+#: the most phases of A reported one by one
+MAX_PHASES = 100
+
+
 def compare(a: Schedule, b: Schedule, ranges: list[range]) -> Comparison:
     """Compare ``a`` and ``b`` at every step of ``ranges``, chunk by chunk."""
     last = max((r[-1] for r in ranges if len(r)), default=0)
     result = Comparison()
-    phases = a.phases(last + 1)
+    # A's phases to its end (a few periods of an endless schedule), at most MAX_PHASES of them: the
+    # steps after those are one more row
+    phases = a.phases(min(last, a.horizon) + 1)[:MAX_PHASES]
     result.phases = [Tally(p.name, p.start, p.stop) for p in phases]
     ends = [p.stop for p in phases if p.stop is not None]
     after = Tally("after A's phases", max(ends) if ends else None, None)
@@ -133,8 +139,7 @@ def compare(a: Schedule, b: Schedule, ranges: list[range]) -> Comparison:
                     tally.add(part[sel], va[sel], vb[sel])
             if not inside.all():
                 after.add(part[~inside], va[~inside], vb[~inside])
-    if after.steps:
-        result.phases.append(after)
+    result.phases = [t for t in [*result.phases, after] if t.steps]  # the phases the range reaches
     return result
 
 
