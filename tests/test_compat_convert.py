@@ -186,3 +186,13 @@ def test_output_suffix_is_checked(capsys, tmp_path):
     assert code == 2 and "give a .yaml, .yml, .json or .toml file" in err
     code, _, err = run(capsys, "convert", str(source), "-o", str(tmp_path / "out.toml"))
     assert code == 0 and load_schedule(str(tmp_path / "out.toml")).type_name == "step"
+
+
+def test_a_very_long_schedule_is_measured_at_a_stride(capsys, tmp_path):
+    source = tmp_path / "long.yaml"
+    source.write_text("type: compat\nlibrary: torch\nname: StepLR\nbase_lr: 0.1\n"
+                      "kwargs: {step_size: 4503599627370496}\n")
+    code, out, err = run(capsys, "convert", str(source))
+    assert code == 0 and "exact native form" in err
+    strides = [int(s) for s in re.findall(r" every (\d+) ", err)]
+    assert len(strides) == 2 and all(s > 1 for s in strides)

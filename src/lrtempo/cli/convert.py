@@ -19,7 +19,8 @@ DESCRIPTION = (
     "CosineAnnealingLR) as warmup_cosine, a transformers cosine with warmup as warmup_cosine, ...). The native "
     "spec goes to standard output or -o FILE (format by suffix); a line on standard error says whether the form "
     "is exact or the nearest one, and the largest difference between the two over steps 0..2 x the schedule's "
-    "end (the same numbers lrtempo diff gives): the two are different float64 computations, so an exact form "
+    "end, every step up to 10,000,000 on either side of the end, at a stride beyond (the same numbers lrtempo "
+    "diff gives): the two are different float64 computations, so an exact form "
     "may still differ in the last bits. A compat spec with no native form is an error saying why (exit 2).")
 
 
@@ -53,12 +54,24 @@ def check_ranges(compat: Compat, native, until: int | None) -> list[range]:
     if compat.last_valid_step is not None:
         last = min(last, compat.last_valid_step)
     end = min(end, last)
-    return [r for r in (range(end + 1), range(end + 1, last + 1)) if len(r)]
+    return [_thinned(r) for r in (range(end + 1), range(end + 1, last + 1)) if len(r)]
+
+
+#: the most steps measured on either side of the library's end; a longer range is measured at a stride
+MEASURED_STEPS = 10**7
+
+
+def _thinned(steps: range) -> range:
+    """Every step of a range of at most MEASURED_STEPS, else every k-th step from its first."""
+    if len(steps) <= MEASURED_STEPS:
+        return steps
+    stride = -(-(len(steps) - 1) // (MEASURED_STEPS - 1))
+    return range(steps.start, steps.stop, stride)
 
 
 def measured(schedule: Compat, native, steps: range) -> str:
     t = diff.compare(schedule, native, [steps]).total
-    span = f"steps {steps[0]}..{steps[-1]}"
+    span = f"steps {steps[0]}..{steps[-1]}" + (f" every {steps.step}" if steps.step != 1 else "")
     if t.first is None:
         return f"{span} identical"
     return (f"{span} largest difference {t.max_abs[0]!r} (relative {t.max_rel[0]!r}) at step {t.max_abs[1]}, "
