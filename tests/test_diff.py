@@ -183,3 +183,12 @@ def test_far_steps_and_many_phases_stay_cheap(capsys, tmp_path):
     c = compare(load_schedule(str(many)), load_schedule(str(many)), [range(2000)])
     assert len(c.phases) == MAX_PHASES + 1 and c.phases[-1].start == c.phases[-2].stop
     assert sum(p.steps for p in c.phases) == 2000
+
+
+def test_more_steps_than_a_summary_evaluates_are_refused(capsys, tmp_path):
+    long = tmp_path / "long.yaml"
+    long.write_text("type: cosine\npeak_lr: 0.1\ndecay_steps: 100000000000\n")
+    code, out, err = run(capsys, "diff", str(long), str(long))
+    assert code == 2 and out == "" and "100,000,000,001 steps to compare: at most 10,000,000,000" in err
+    code, _, _ = run(capsys, "diff", str(long), str(long), "--steps", "0:100000000001:100000")
+    assert code == 0

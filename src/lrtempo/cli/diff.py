@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._chunks import step_chunks
+from .._chunks import MAX_EVALUATED_STEPS, step_chunks
 from ..config import load_schedule
 from ..schedules import Schedule
 from ._common import UsageError, config_path, json_text, non_negative_int, step_ranges
@@ -155,9 +155,14 @@ def _ranges(args: argparse.Namespace, a: Schedule, b: Schedule) -> list[range]:
     if args.steps is not None and args.until is not None:
         raise UsageError("give --steps or --until, not both")
     if args.steps is not None:
-        return step_ranges(args.steps)
-    last = args.until if args.until is not None else max(a.horizon, b.horizon)
-    return [range(last + 1)]
+        ranges = step_ranges(args.steps)
+    else:
+        ranges = [range((args.until if args.until is not None else max(a.horizon, b.horizon)) + 1)]
+    total = sum(len(r) for r in ranges)
+    if total > MAX_EVALUATED_STEPS:
+        raise UsageError(f"{total:,} steps to compare: at most {MAX_EVALUATED_STEPS:,} (minutes of work); give "
+                         "--until STEP or --steps with a stride, e.g. --steps 0:1000000000000:1000")
+    return ranges
 
 
 def _span(ranges: list[range]) -> str:
