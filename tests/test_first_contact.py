@@ -536,6 +536,11 @@ TABLE = {
     "lrtempo show CONFIG": (False, [["show", "examples/warmup_cosine.yaml"], ["show", "examples/run_config.yaml"]]),
     "lrtempo values CONFIG [--steps 0:100,1000] [-o FILE]":
         (False, [["values", "examples/warmup_cosine.yaml", "--steps", "0:100,1000", "-o", "values.csv"]]),
+    "lrtempo diff A B [--steps 0:100,1000] [--json]":
+        (False, [["diff", "examples/compat_torch_sequential.yaml", "examples/compat_torch_sequential.yaml",
+                  "--steps", "0:100,1000", "--json"]]),
+    "lrtempo convert CONFIG [-o FILE]":
+        (False, [["convert", "examples/compat_torch_sequential.yaml", "-o", "native.yaml"]]),
     "lrtempo plot CONFIG [--png FILE] [--width W] [--height H] [--log-y]":
         (False, [["plot", "examples/warmup_cosine.yaml", "--png", "plot.png", "--width", "60", "--height", "12",
                   "--log-y"]]),

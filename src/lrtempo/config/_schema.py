@@ -76,6 +76,8 @@ def json_schema() -> dict[str, Any]:
             "name": {"type": "string"},
             "base_lr": {"type": "number", "minimum": 0},
             "kwargs": {"type": "object"},
+            "context": {"type": "object", "description": "what the schedule needs beyond its kwargs "
+                                                        "(timm's epoch mode: {updates_per_epoch: N})"},
         },
         "required": ["type", "library", "name"],
         "additionalProperties": False,

@@ -61,12 +61,14 @@ class Compat(Schedule):
     name: str
     base_lr: float | None = None
     kwargs: dict = field(default_factory=dict)
+    context: dict = field(default_factory=dict)
     type_name: ClassVar[str] = "compat"
     _impl: Impl = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        impl = _make(self.library, self.name, self.base_lr, _freeze(self.kwargs))
+        impl = _make(self.library, self.name, self.base_lr, _freeze(self.kwargs), _freeze(self.context))
         object.__setattr__(self, "kwargs", _freeze(self.kwargs))
+        object.__setattr__(self, "context", _freeze(self.context))
         object.__setattr__(self, "_impl", impl)
         self._finish()
 
@@ -79,6 +81,11 @@ class Compat(Schedule):
     @property
     def end_step(self) -> None:
         return None  # the library decides what happens past its end: never clamp
+
+    @property
+    def last_valid_step(self) -> int | None:
+        """The last step the library computes, where it raises past some step (torch's OneCycleLR); else None."""
+        return self._impl.last_valid_step
 
     @property
     def horizon(self) -> int:
@@ -106,13 +113,25 @@ class Compat(Schedule):
         if self.base_lr is not None:
             out["base_lr"] = self.base_lr
         out["kwargs"] = self.kwargs
+        if self.context:
+            out["context"] = self.context
         return out
 
 
-def _make(library: Any, name: Any, base_lr: Any, kwargs: Any) -> Impl:
+#: libraries whose schedules need more than their kwargs, and the context keys they take
+_CONTEXT = {"timm": "updates_per_epoch"}
+
+
+def _make(library: Any, name: Any, base_lr: Any, kwargs: Any, context: Any = None) -> Impl:
     if library not in LIBRARIES:
         raise CompatError([("library", f"unknown library {library!r}{did_you_mean(library, LIBRARIES)} "
                                        f"(one of: {', '.join(LIBRARIES)})")])
+    context = {} if context is None else context
+    if not isinstance(context, Mapping):
+        raise CompatError([("context", f"must be a mapping (got {context!r})"[:200])])
+    if context and library not in _CONTEXT:
+        raise CompatError([("context", f"{library} schedules take no context (only {', '.join(_CONTEXT)} does: "
+                                       f"{', '.join(_CONTEXT.values())}); leave it out")])
     if library == "optax":
         if base_lr is not None:
             raise CompatError([("base_lr", "optax schedules carry their own values (init_value, peak_value); "
@@ -121,17 +140,18 @@ def _make(library: Any, name: Any, base_lr: Any, kwargs: Any) -> Impl:
         _check_finite(impl)
         return impl
     if library == "torch" and name in _torch.OWN_RATE:
-        if base_lr is not None and name == "CyclicLR":
-            raise CompatError([("base_lr", "CyclicLR sets the rate from its own kwargs (base_lr, max_lr); "
-                                           "leave the top-level base_lr out")])
+        # torch accepts any optimizer lr here and overwrites it (CyclicLR with its base_lr kwarg,
+        # OneCycleLR with max_lr / div_factor): the top-level base_lr may be given and has no effect
         base_lr = 0.0 if base_lr is None else base_lr
     if base_lr is None:
         raise CompatError([("base_lr", f"missing: the optimizer's lr, which {library}'s {name} scales")])
     if isinstance(base_lr, bool) or not isinstance(base_lr, (int, float)) or abs(base_lr) > sys.float_info.max \
             or not np.isfinite(base_lr) or base_lr < 0:
         raise CompatError([("base_lr", f"must be a finite number >= 0 (got {base_lr!r})")])
-    module = {"torch": _torch, "transformers": _transformers, "timm": _timm}[library]
-    impl = module.make(name, kwargs, float(base_lr))
+    if library == "timm":
+        impl = _timm.make(name, kwargs, float(base_lr), dict(context))
+    else:
+        impl = {"torch": _torch, "transformers": _transformers}[library].make(name, kwargs, float(base_lr))
     impl.values(np.zeros(1, dtype=np.int64))  # the library computes step 0 on construction: fail now
     _check_finite(impl)
     return impl
@@ -164,7 +184,7 @@ def _check_finite(impl: Impl) -> None:
                                       "a schedule must stay within float64's range at every step")])
 
 
-_SPEC_KEYS = ("type", "library", "name", "base_lr", "kwargs")
+_SPEC_KEYS = ("type", "library", "name", "base_lr", "kwargs", "context")
 
 
 def build_compat(spec: Mapping, path: str, builder: Any) -> Compat | None:
@@ -186,7 +206,8 @@ def build_compat(spec: Mapping, path: str, builder: Any) -> Compat | None:
     if not ok:
         return None
     try:
-        return Compat(spec["library"], spec["name"], spec.get("base_lr"), spec.get("kwargs") or {})
+        return Compat(spec["library"], spec["name"], spec.get("base_lr"), spec.get("kwargs") or {},
+                      spec.get("context") or {})
     except CompatError as exc:
         for field_name, message in exc.problems:
             builder.fail(where(field_name) if field_name else path, message)

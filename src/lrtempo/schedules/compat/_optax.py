@@ -107,12 +107,8 @@ def _warmup_cosine(kw: Kwargs) -> Impl:
     return impl
 
 
-def _exponential(kw: Kwargs) -> Impl:
-    init, steps, rate = kw.number("init_value"), kw.integer("transition_steps"), kw.number("decay_rate")
-    begin, staircase = kw.integer("transition_begin"), kw.boolean("staircase")
-    end = kw.number("end_value", allow_none=True)
-    kw.done()
-    if steps <= 0 or rate == 0:
+def _exponential_impl(init, steps, rate, begin, staircase, end) -> Impl:
+    if steps <= 0 or rate == 0:  # optax: a constant schedule at init_value
         return Impl(lambda k: np.full(k.shape, float(init)), 10)
     begin = max(begin, 0)
 
@@ -128,6 +124,40 @@ def _exponential(kw: Kwargs) -> Impl:
         return out
 
     return Impl(values, begin + 10 * steps)
+
+
+
+def _exponential_args(kw: Kwargs) -> tuple:
+    steps, rate = kw.integer("transition_steps"), kw.number("decay_rate")
+    begin, staircase = kw.integer("transition_begin"), kw.boolean("staircase")
+    return steps, rate, begin, staircase, kw.number("end_value", allow_none=True)
+
+
+def _exponential(kw: Kwargs) -> Impl:
+    init = kw.number("init_value")
+    args = _exponential_args(kw)
+    kw.done()
+    return _exponential_impl(init, *args)
+
+
+def _warmup_constant(kw: Kwargs) -> Impl:
+    """``linear_schedule(init_value, peak_value, warmup_steps)``: the warmup, then ``peak_value`` held."""
+    init, peak, warmup = kw.number("init_value"), kw.number("peak_value"), kw.integer("warmup_steps")
+    kw.done()
+    impl, start = _polynomial_impl(init, peak, 1, warmup, 0), max(warmup, 0)
+    return Impl(impl.values, start + 10, phases=(("warmup", 0, start), ("constant", start, None)))
+
+
+def _warmup_exponential(kw: Kwargs) -> Impl:
+    """``join_schedules([linear_schedule(init, peak, warmup_steps), exponential_decay(peak, ...)], [warmup_steps])``:
+    the decay sees the step since the warmup ended, so its ``transition_begin`` counts from there."""
+    init, peak, warmup = kw.number("init_value"), kw.number("peak_value"), kw.integer("warmup_steps")
+    args = _exponential_args(kw)
+    kw.done()
+    decay = _exponential_impl(peak, *args)
+    impl = _join_impls([_polynomial_impl(init, peak, 1, warmup, 0), decay], [warmup])
+    start = max(warmup, 0)
+    return Impl(impl.values, impl.horizon, phases=(("warmup", 0, start), ("decay", start, None)))
 
 
 def _scales(kw: Kwargs, name: str) -> list[tuple[int, float]] | None:
@@ -171,12 +201,13 @@ def _piecewise_constant(kw: Kwargs) -> Impl:
 
 
 def _interpolate_impl(kind: str, init: float, pairs: list[tuple[int, float]]) -> Impl:
+    """optax's ``piecewise_interpolate_schedule``: on ``[b_i, b_{i+1})`` interpolate between the running
+    products of the scales; ``values[-1]`` from the last boundary on. Each interval's length is taken as
+    at least 1 (``jnp.maximum(..., 1)``), so a zero-length interval (coincident boundaries, or a
+    boundary at 0) holds no step and the value jumps there."""
     bounds = np.asarray([0] + [b for b, _ in pairs], dtype=np.int64)
     vals = np.cumprod(np.asarray([init] + [s for _, s in pairs], dtype=np.float64))
-    sizes = bounds[1:] - bounds[:-1]
-    if np.any(sizes == 0):
-        raise CompatError([("kwargs", "two boundaries coincide (or one is 0): optax divides by the zero-length "
-                                      "interval and returns NaN at every step")])
+    sizes = np.maximum(bounds[1:] - bounds[:-1], 1)
 
     def values(k):
         out = np.where(bounds[-1] <= k, vals[-1], 0.0)
@@ -186,13 +217,14 @@ def _interpolate_impl(kind: str, init: float, pairs: list[tuple[int, float]]) ->
                 pct = (k[sel] - bounds[i]) / sizes[i]
                 a, b = vals[i], vals[i + 1]
                 if kind == "linear":
-                    out[sel] = (b - a) * pct + a
+                    out[sel] += (b - a) * pct + a
                 else:
-                    out[sel] = b + (a - b) / 2.0 * (np.cos(math.pi * pct) + 1)
+                    out[sel] += b + (a - b) / 2.0 * (np.cos(math.pi * pct) + 1)
         return out
 
-    phases = tuple((f"segment {i}", int(bounds[i]), int(bounds[i + 1])) for i in range(sizes.size))
-    return Impl(values, int(bounds[-1]) + 1, phases=phases)
+    phases = tuple((f"segment {i}", int(bounds[i]), int(bounds[i + 1])) for i in range(sizes.size)
+                   if bounds[i + 1] > bounds[i])
+    return Impl(values, max(int(bounds.max()), 0) + 1, phases=phases)
 
 
 def _piecewise_interpolate(kw: Kwargs) -> Impl:
@@ -200,7 +232,7 @@ def _piecewise_interpolate(kw: Kwargs) -> Impl:
     init = kw.number("init_value")
     pairs = _scales(kw, "boundaries_and_scales")
     if kind not in ("linear", "cosine"):
-        kw.fail("interpolate_type", "`interpolate_type` must be either 'cos' or 'linear'")
+        kw.fail("interpolate_type", f"`interpolate_type` must be either 'cosine' or 'linear' (got {kind!r})")
     if pairs and not all(s >= 0.0 for _, s in pairs):
         kw.fail("boundaries_and_scales", "`piecewise_interpolate_schedule` expects non-negative scale factors")
     kw.done()
@@ -293,6 +325,10 @@ OPTAX = {
     "warmup_cosine_decay_schedule": (_WARMUP_COSINE_SIG, _warmup_cosine),
     "exponential_decay": ({"init_value": _R, "transition_steps": _R, "decay_rate": _R, "transition_begin": 0,
                            "staircase": False, "end_value": None}, _exponential),
+    "warmup_constant_schedule": ({"init_value": _R, "peak_value": _R, "warmup_steps": _R}, _warmup_constant),
+    "warmup_exponential_decay_schedule": ({"init_value": _R, "peak_value": _R, "warmup_steps": _R,
+                                           "transition_steps": _R, "decay_rate": _R, "transition_begin": 0,
+                                           "staircase": False, "end_value": None}, _warmup_exponential),
     "piecewise_constant_schedule": ({"init_value": _R, "boundaries_and_scales": None}, _piecewise_constant),
     "piecewise_interpolate_schedule": ({"interpolate_type": _R, "init_value": _R, "boundaries_and_scales": None},
                                        _piecewise_interpolate),

@@ -1,11 +1,19 @@
-"""timm schedulers (``timm.scheduler``), value for value, in per-update mode.
+"""timm schedulers (``timm.scheduler``), value for value, as timm's train loop applies them.
 
-Value at step ``k`` = the rate of update ``k`` when ``step_update(num_updates)``
-is called after each update (``t_in_epochs=False``): update 0 runs at the
-rate set when the scheduler is built (``warmup_lr_init`` with a warmup, else
-the optimizer's lr) and update ``k >= 1`` at ``_get_lr(k)``. Restart cycles
-with ``cycle_mul != 1`` are located with timm's floating-point logarithm, as
-timm does.
+Value at step ``k`` = the rate of update ``k`` (0-based). timm's ``train.py``
+calls ``step_update(num_updates)`` after every update and ``step(epoch + 1)``
+after every epoch; a scheduler acts on one of them:
+
+- ``t_in_epochs=False`` (per update): update 0 runs at the rate set when the
+  scheduler is built (``warmup_lr_init`` with a warmup, else the optimizer's
+  lr) and update ``k >= 1`` at ``_get_lr(k)``;
+- ``t_in_epochs=True`` (timm's default; the kwargs count epochs): the rate is
+  constant within an epoch: epoch ``e = k // updates_per_epoch`` (from the
+  spec's ``context``) runs at the rate built on construction for ``e = 0`` and
+  at ``_get_lr(e)`` after.
+
+Restart cycles with ``cycle_mul != 1`` are located with timm's floating-point
+logarithm, as timm does.
 """
 
 from __future__ import annotations
@@ -14,20 +22,19 @@ import math
 
 import numpy as np
 
-from ._common import MISSING, Impl, Kwargs, build
+from .._base import MAX_STEPS, did_you_mean
+from ._common import MISSING, CompatError, Impl, Kwargs, build
 
 _R = MISSING
 
-_COMMON = {"warmup_t": 0, "warmup_lr_init": 0.0, "t_in_epochs": False, "noise_range_t": None,
+_COMMON = {"warmup_t": 0, "warmup_lr_init": 0.0, "t_in_epochs": True, "noise_range_t": None,
            "noise_pct": 0.67, "noise_std": 1.0, "noise_seed": 42, "initialize": True}
 _CYCLES = {"t_initial": _R, "lr_min": 0.0, "cycle_mul": 1.0, "cycle_decay": 1.0, "cycle_limit": 1,
            "warmup_prefix": False, "k_decay": 1.0}
 
 
 def _common(kw: Kwargs) -> tuple[int, float]:
-    if kw.raw_value("t_in_epochs"):
-        kw.fail("t_in_epochs", "compat models timm's per-update mode (step_update after each update); "
-                "set t_in_epochs: false (with true, step_update never changes the rate)")
+    kw.boolean("t_in_epochs")
     if kw.raw_value("noise_range_t") is not None:
         kw.fail("noise_range_t", "noise draws from torch's random generator; compat reproduces noise-free "
                 "schedules only")
@@ -81,6 +88,10 @@ def _cosine_like(kw: Kwargs, base: float, shape: str) -> Impl:
         kw.fail("lr_min", f"must be >= 0 (timm asserts it; got {lr_min})")
     if shape == "tanh" and lb is not None and ub is not None and not lb < ub:
         kw.fail("lb", f"must be < ub (timm asserts it; got {lb} >= {ub})")
+    if shape == "tanh" and limit is not None and limit < 0:
+        kw.fail("cycle_limit", f"must be >= 0 (timm's TanhLRScheduler asserts it; got {limit})")
+    if shape == "tanh" and warmup_init is not None and warmup_init < 0:
+        kw.fail("warmup_lr_init", f"must be >= 0 (timm's TanhLRScheduler asserts it; got {warmup_init})")
     if warmup_t is not None and warmup_t < 0:
         kw.fail("warmup_t", f"must be >= 0 (got {warmup_t})")
     kw.done()
@@ -124,12 +135,16 @@ def _step(kw: Kwargs, base: float) -> Impl:
 
 
 def _multistep(kw: Kwargs, base: float) -> Impl:
+    """``base * decay_rate ** bisect_right(decay_t, t + 1)``: timm (every release through 1.0.x) counts
+    ``t + 1``, so the rate drops one ``t`` before each milestone."""
     warmup_t, warmup_init = _common(kw)
     marks, rate, prefix = kw.integer_list("decay_t"), kw.number("decay_rate"), kw.boolean("warmup_prefix")
+    if marks is not None and marks != sorted(marks):
+        kw.fail("decay_t", f"must be sorted ascending (timm bisects it as a sorted list; got {marks})"[:200])
     kw.done()
     arr = np.asarray(marks, dtype=np.float64)
     values = _with_warmup(base, warmup_t, warmup_init, prefix, float(base),
-                          lambda t: base * np.power(rate, np.searchsorted(arr, t, side="right")))
+                          lambda t: base * np.power(rate, np.searchsorted(arr, t + 1, side="right")))
     return Impl(values, (max(marks) * 5 // 4 + 1 if marks else 10) + warmup_t)
 
 
@@ -143,5 +158,44 @@ TIMM = {
 }
 
 
-def make(name: str, kwargs: dict, base: float) -> Impl:
-    return build("timm", TIMM, name, kwargs, base)
+#: names people look for in timm that it does not have, and what to use instead
+_ABSENT = {
+    "WSDLRScheduler": "timm has no WSDLRScheduler (its schedulers, through the 1.0.x releases and its main "
+                      "branch: " + ", ".join(TIMM) + ", PlateauLRScheduler); for warmup-stable-decay use "
+                      "the native type 'wsd', or library: transformers with name: get_wsd_schedule",
+    "PlateauLRScheduler": "PlateauLRScheduler follows a metric, not the step; compat reproduces functions "
+                          "of the step",
+}
+
+_CONTEXT_KEYS = ("updates_per_epoch",)
+
+
+def make(name: str, kwargs: dict, base: float, context: dict) -> Impl:
+    if name in _ABSENT:
+        raise CompatError([("name", _ABSENT[name])])
+    impl = build("timm", TIMM, name, kwargs, base)
+    epochs = kwargs.get("t_in_epochs", True)
+    per_epoch = _updates_per_epoch(context, epochs, name)
+    if not epochs:
+        return impl
+    return Impl(lambda k: impl.values(k // per_epoch), min(impl.horizon * per_epoch, MAX_STEPS),
+                phases=tuple((n, a * per_epoch, None if b is None else b * per_epoch) for n, a, b in impl.phases))
+
+
+def _updates_per_epoch(context: dict, epochs: bool, name: str) -> int:
+    """``context.updates_per_epoch``: required in epoch mode, refused in update mode."""
+    problems = [(f"context.{key}", f"unknown key{did_you_mean(key, _CONTEXT_KEYS)} (timm's context takes: "
+                                   f"{', '.join(_CONTEXT_KEYS)})") for key in context if key not in _CONTEXT_KEYS]
+    n = context.get("updates_per_epoch")
+    if epochs and n is None:
+        problems.append(("context.updates_per_epoch", f"missing: {name} counts epochs (t_in_epochs is true, "
+                         "timm's default), so compat needs the optimizer updates per epoch to give the rate of "
+                         "each update; or set kwargs.t_in_epochs: false if the kwargs count updates"))
+    elif not epochs and n is not None:
+        problems.append(("context.updates_per_epoch", "only used with t_in_epochs: true; with false the "
+                         "kwargs already count updates (leave it out)"))
+    elif epochs and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_STEPS):
+        problems.append(("context.updates_per_epoch", f"must be a whole number from 1 to 2**53 (got {n!r})"[:200]))
+    if problems:
+        raise CompatError(problems)
+    return n

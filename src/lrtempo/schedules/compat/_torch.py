@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .._shapes import Shape, ramp_values
-from ._common import MISSING, Impl, Kwargs, build, steps_horizon
+from ._common import MISSING, CompatError, Impl, Kwargs, build, steps_horizon
 
 _COSINE = Shape("cosine")
 _LINEAR = Shape("linear")
@@ -218,39 +218,131 @@ def _one_cycle_lr(kw: Kwargs, base: float) -> Impl:
     return Impl(values, total, last_valid_step=total)
 
 
-def _sequential_lr(kw: Kwargs, base: float) -> Impl:
+#: classes whose ``step()`` multiplies the group's current lr by the ratio of their own closed form,
+#: so that a ``ChainedScheduler`` of them gives ``base_lr`` times the product of their factors
+CHAINABLE = ("StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR")
+
+
+def _child_specs(kw: Kwargs, owner: str) -> list[tuple[str, str, dict]] | None:
+    """``(path, name, kwargs)`` of each ``{name, kwargs}`` mapping in ``kw['schedulers']``."""
     children = kw.raw_value("schedulers")
-    milestones = kw.integer_list("milestones")
-    impls: list[Impl] = []
     if not isinstance(children, list) or not children:
-        kw.fail("schedulers", "SequentialLR expects at least one scheduler, given as a list of "
-                "{name, kwargs} mappings")
-    else:
-        for i, child in enumerate(children):
-            where = f"schedulers[{i}]"
-            if not isinstance(child, dict) or "name" not in child:
-                kw.fail(where, f"must be a mapping {{name: CLASS, kwargs: {{...}}}} (got {child!r})")
+        kw.fail("schedulers", f"{owner} expects at least one scheduler, given as a list of {{name, kwargs}} mappings")
+        return None
+    out = []
+    for i, child in enumerate(children):
+        where = f"schedulers[{i}]"
+        if not isinstance(child, dict) or "name" not in child:
+            kw.fail(where, f"must be a mapping {{name: CLASS, kwargs: {{...}}}} (got {child!r})"[:300])
+            continue
+        extra = set(child) - {"name", "kwargs"}
+        if extra:
+            kw.fail(where, f"unknown keys {sorted(extra)} (valid: name, kwargs)")
+            continue
+        out.append((where, child["name"], child.get("kwargs") or {}))
+    return out
+
+
+def _child(kw: Kwargs, where: str, name: str, kwargs: dict, base: float) -> Impl | None:
+    """A child scheduler's Impl, its problems re-rooted under ``where``."""
+    try:
+        return make(name, kwargs, base)
+    except Exception as exc:  # CompatError from the child
+        for field, message in getattr(exc, "problems", [("", str(exc))]):
+            kw.fail(f"{where}.{field}" if field else where, message)
+    return None
+
+
+def _first_step_ratio(name: str, kwargs: dict) -> float:
+    """The factor a chained child applies when its first ``step()`` runs outside torch's initial mode.
+
+    Inside ``SequentialLR``, the ``ChainedScheduler`` is (re)initialised in initial mode but its
+    children are stepped normally, so ``ExponentialLR`` and ``PolynomialLR`` (which skip only in
+    initial mode) apply one step's factor at step 0; the others branch on ``last_epoch == 0``.
+    """
+    if name == "ExponentialLR":
+        return float(kwargs["gamma"])
+    if name == "PolynomialLR":
+        total, power = kwargs.get("total_iters", 5), kwargs.get("power", 1.0)
+        return (total / (total + 1)) ** power
+    return 1.0
+
+
+def _chained(kw: Kwargs, base: float, *, in_sequential: bool = False) -> Impl:
+    """``base_lr * prod_i factor_i(k)``: each child multiplies the current lr by its own step ratio."""
+    if kw.raw_value("optimizer") is not None:
+        kw.fail("optimizer", "is the optimizer object; compat has none (leave it out)")
+    factors: list[tuple[Impl, float]] = []
+    for where, name, kwargs in _child_specs(kw, "ChainedScheduler") or []:
+        if name not in CHAINABLE:
+            kw.fail(f"{where}.name", f"{name!r} in ChainedScheduler is not supported by compat: torch chains a "
+                    "scheduler by letting its step() change the current lr, and only these multiply it by their "
+                    f"own ratio (so the chain is a product): {', '.join(CHAINABLE)}")
+            continue
+        impl = _child(kw, where, name, kwargs, 1.0)
+        if impl is None:
+            continue
+        if in_sequential and name == "PolynomialLR" and kwargs.get("total_iters", 5) == 0:
+            kw.fail(f"{where}.kwargs.total_iters", "0 inside a ChainedScheduler inside SequentialLR: torch "
+                    "divides by it on the first step (ZeroDivisionError)")
+            continue
+        factors.append((impl, _first_step_ratio(name, kwargs) if in_sequential else 1.0))
+    kw.done()
+
+    def values(k: np.ndarray) -> np.ndarray:
+        out = np.full(k.shape, float(base))
+        for impl, ratio in factors:
+            out = out * impl.values(k) * ratio if ratio != 1.0 else out * impl.values(k)
+        return out
+
+    return Impl(values, max(impl.horizon for impl, _ in factors))
+
+
+def _chained_lr(kw: Kwargs, base: float) -> Impl:
+    return _chained(kw, base)
+
+
+def _sequential_lr(kw: Kwargs, base: float) -> Impl:
+    milestones = kw.integer_list("milestones")
+    children = _child_specs(kw, "SequentialLR")
+    # the child SequentialLR initialises at step 0; the others start through _update_lr(0) at a milestone
+    first = int(np.searchsorted(np.asarray(milestones or [], dtype=np.int64), 0, side="right"))
+    impls: list[Impl] = []
+    for i, (where, name, kwargs) in enumerate(children or []):
+        if name in ("SequentialLR", "OneCycleLR", "CyclicLR"):
+            kw.fail(f"{where}.name", f"{name} inside SequentialLR is not supported by compat: it resets "
+                    "the optimizer's lr when constructed, so the result depends on construction order")
+            continue
+        if name == "ChainedScheduler":
+            if milestones is not None and i != first:
+                kw.fail(f"{where}.name", "ChainedScheduler inside SequentialLR works in torch only as the "
+                        "scheduler running at step 0: SequentialLR starts any later one with _update_lr(0), "
+                        "which ChainedScheduler does not implement (torch raises NotImplementedError)")
                 continue
-            extra = set(child) - {"name", "kwargs"}
-            if extra:
-                kw.fail(where, f"unknown keys {sorted(extra)} (valid: name, kwargs)")
+            if not isinstance(kwargs, dict):
+                kw.fail(f"{where}.kwargs", f"must be a mapping (got {kwargs!r})"[:200])
                 continue
-            name = child["name"]
-            if name in ("SequentialLR", "OneCycleLR", "CyclicLR"):
-                kw.fail(f"{where}.name", f"{name} inside SequentialLR is not supported by compat: it resets "
-                        "the optimizer's lr when constructed, so the result depends on construction order")
-                continue
+            sub = Kwargs(kwargs, TORCH["ChainedScheduler"][0], "ChainedScheduler")
             try:
-                impls.append(make(name, child.get("kwargs") or {}, base))
-            except Exception as exc:  # CompatError from the child, re-rooted under its path
+                impls.append(_chained(sub, base, in_sequential=True))
+            except Exception as exc:
                 for field, message in getattr(exc, "problems", [("", str(exc))]):
                     kw.fail(f"{where}.{field}" if field else where, message)
-    if milestones is not None and isinstance(children, list) and len(milestones) != len(children) - 1:
+            continue
+        impl = _child(kw, where, name, kwargs, base)
+        if impl is not None:
+            impls.append(impl)
+    if milestones is not None and children is not None and len(milestones) != len(kw.raw_value("schedulers")) - 1:
+        n = len(kw.raw_value("schedulers"))
         kw.fail("milestones", "Sequential Schedulers expects number of schedulers provided to be one more than "
-                f"the number of milestone points, but got number of schedulers {len(children)} and the number "
+                f"the number of milestone points, but got number of schedulers {n} and the number "
                 f"of milestones to be equal to {len(milestones)}")
     kw.done()
-    marks = list(milestones)
+    return _sequence(impls, list(milestones))
+
+
+def _sequence(impls: list[Impl], marks: list[int]) -> Impl:
+    """Child ``i`` on ``[marks[i-1], marks[i])``, at its local step."""
     marks_arr = np.asarray(marks, dtype=np.int64)
 
     def values(k: np.ndarray) -> np.ndarray:
@@ -288,11 +380,23 @@ TORCH = {
                     "base_momentum": 0.85, "max_momentum": 0.95, "div_factor": 25.0,
                     "final_div_factor": 1e4, "three_phase": False}, _one_cycle_lr),
     "SequentialLR": ({"schedulers": _R, "milestones": _R}, _sequential_lr),
+    "ChainedScheduler": ({"schedulers": _R, "optimizer": None}, _chained_lr),
 }
 
-#: classes whose rate does not come from the optimizer's lr
+#: classes that overwrite the optimizer's lr with rates from their own kwargs (torch accepts any
+#: optimizer lr with them; it has no effect)
 OWN_RATE = {"CyclicLR", "OneCycleLR"}
 
 
+#: classes compat cannot reproduce, and why
+NOT_SUPPORTED = {
+    "LambdaLR": "takes a function (code), which a config cannot hold; write the schedule as a native spec",
+    "MultiplicativeLR": "takes a function (code), which a config cannot hold; write the schedule as a native spec",
+    "ReduceLROnPlateau": "follows a metric, not the step (use lrtempo's plateau reductions, recorded in the run)",
+}
+
+
 def make(name: str, kwargs: dict, base: float) -> Impl:
+    if name in NOT_SUPPORTED:
+        raise CompatError([("name", f"torch's {name} {NOT_SUPPORTED[name]}")])
     return build("torch", TORCH, name, kwargs, base)

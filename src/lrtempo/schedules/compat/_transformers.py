@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from ._common import MISSING, Impl, Kwargs, build, steps_horizon
+from .._base import did_you_mean
+from ._common import MISSING, CompatError, Impl, Kwargs, build, steps_horizon
 
 _R = MISSING
 
@@ -121,16 +122,25 @@ def _inverse_sqrt(kw: Kwargs, base: float) -> Impl:
                 phases=(("warmup", 0, w), ("decay", w, None)))
 
 
-def _cosine_min_lr(kw: Kwargs, base: float) -> Impl:
-    w, t, cycles = kw.integer("num_warmup_steps"), kw.integer("num_training_steps"), kw.number("num_cycles")
+def _min_lr_rate(kw: Kwargs, base: float) -> float | None:
+    """``min_lr_rate``, or ``min_lr / base_lr`` (transformers divides by the optimizer's default lr)."""
     min_lr = kw.number("min_lr", allow_none=True)
     rate = kw.number("min_lr_rate", allow_none=True)
     if min_lr is not None and rate is not None:
         kw.fail("min_lr", "Only one of min_lr or min_lr_rate should be set")
     elif min_lr is not None:
+        if base == 0:
+            kw.fail("min_lr", "transformers divides min_lr by the optimizer's lr, which is 0 (ZeroDivisionError)")
+            return None
         rate = min_lr / base
     elif rate is None:
-        kw.fail("min_lr_rate", "One of min_lr or min_lr_rate should be set")
+        kw.fail("min_lr_rate", "One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`")
+    return rate
+
+
+def _cosine_min_lr(kw: Kwargs, base: float) -> Impl:
+    w, t, cycles = kw.integer("num_warmup_steps"), kw.integer("num_training_steps"), kw.number("num_cycles")
+    rate = _min_lr_rate(kw, base)
     kw.done()
 
     def lam(k):
@@ -138,6 +148,33 @@ def _cosine_min_lr(kw: Kwargs, base: float) -> Impl:
         factor = 0.5 * (1.0 + np.cos(math.pi * float(cycles) * 2.0 * progress))
         factor = factor * (1 - rate) + rate
         return np.where(k < w, _warm(k, w), np.maximum(0, factor))
+
+    return _warmup_then(base, lam, w, t)
+
+
+def _cosine_min_lr_rate(kw: Kwargs, base: float) -> Impl:
+    """``get_cosine_with_min_lr_schedule_with_warmup_lr_rate``: its warmup starts above 0 and its
+    decay is shifted one step earlier than the other cosines.
+
+    warmup (``k < w``): ``(k + 1) / max(1, w)``, or with ``warmup_lr_rate = r``:
+    ``r + (1 - r) * k / max(1, w - 1)``; then ``progress = (k - w + 1) / max(1, t - w)`` and
+    ``max(0, rate + (1 - rate) * 0.5 * (1 + cos(2 pi num_cycles progress)))``.
+    """
+    w, t, cycles = kw.integer("num_warmup_steps"), kw.integer("num_training_steps"), kw.number("num_cycles")
+    rate = _min_lr_rate(kw, base)
+    warm_rate = kw.number("warmup_lr_rate", allow_none=True)
+    kw.done()
+
+    def lam(k):
+        kf = k.astype(np.float64)
+        if warm_rate is None:
+            warm = (kf + 1.0) / max(1.0, float(w))
+        else:
+            warm = float(warm_rate) + (1.0 - float(warm_rate)) * kf / max(1, w - 1)
+        progress = (kf - float(w) + 1.0) / max(1.0, float(t) - float(w))
+        factor = 0.5 * (1.0 + np.cos(math.pi * float(cycles) * 2.0 * progress))
+        factor = factor * (1 - rate) + rate
+        return np.where(kf < w, warm, np.maximum(0, factor))
 
     return _warmup_then(base, lam, w, t)
 
@@ -200,11 +237,92 @@ TRANSFORMERS = {
     "get_cosine_with_min_lr_schedule_with_warmup": (
         {"num_warmup_steps": _R, "num_training_steps": _R, "num_cycles": 0.5, "min_lr": None,
          "min_lr_rate": None}, _cosine_min_lr),
+    "get_cosine_with_min_lr_schedule_with_warmup_lr_rate": (
+        {"num_warmup_steps": _R, "num_training_steps": _R, "num_cycles": 0.5, "min_lr": None,
+         "min_lr_rate": None, "warmup_lr_rate": None}, _cosine_min_lr_rate),
     "get_wsd_schedule": (
         {"num_warmup_steps": _R, "num_decay_steps": _R, "num_training_steps": None, "num_stable_steps": None,
          "warmup_type": "linear", "decay_type": "cosine", "min_lr_ratio": 0, "num_cycles": 0.5}, _wsd),
 }
 
 
+#: ``get_scheduler`` / ``TrainingArguments.lr_scheduler_type`` names -> the function they select
+SCHEDULER_TYPES = {
+    "linear": "get_linear_schedule_with_warmup",
+    "cosine": "get_cosine_schedule_with_warmup",
+    "cosine_with_restarts": "get_cosine_with_hard_restarts_schedule_with_warmup",
+    "polynomial": "get_polynomial_decay_schedule_with_warmup",
+    "constant": "get_constant_schedule",
+    "constant_with_warmup": "get_constant_schedule_with_warmup",
+    "inverse_sqrt": "get_inverse_sqrt_schedule",
+    "reduce_lr_on_plateau": "get_reduce_on_plateau_schedule",
+    "cosine_with_min_lr": "get_cosine_with_min_lr_schedule_with_warmup",
+    "cosine_warmup_with_min_lr": "get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
+    "warmup_stable_decay": "get_wsd_schedule",
+    "greedy": "get_greedy_schedule",
+}
+
+#: functions of ``transformers.optimization`` that are not a function of the step, and why
+NOT_A_STEP_FUNCTION = {
+    "get_reduce_on_plateau_schedule": "is torch's ReduceLROnPlateau: the rate follows a metric, not the step "
+                                      "(use lrtempo's plateau reductions, recorded in the run)",
+    "get_greedy_schedule": "follows the loss it is given each step, not the step alone",
+    "get_adafactor_schedule": "only reports the rate Adafactor computes inside the optimizer from its "
+                              "parameters' scale; it does not set one",
+}
+
+
+def _get_scheduler(kw: Kwargs, base: float) -> Impl:
+    """``get_scheduler(name, ...)``: the arguments it passes on to the function ``name`` selects."""
+    name = kw.raw_value("name")
+    if name not in SCHEDULER_TYPES:
+        kw.fail("name", f"{name!r} is not a valid SchedulerType{did_you_mean(name, SCHEDULER_TYPES)} "
+                f"(valid: {', '.join(SCHEDULER_TYPES)})")
+        kw.done()
+    function = SCHEDULER_TYPES[name]
+    if function in NOT_A_STEP_FUNCTION:
+        kw.fail("name", f"{name!r} ({function}) {NOT_A_STEP_FUNCTION[function]}")
+    warmup, total = kw.raw_value("num_warmup_steps"), kw.raw_value("num_training_steps")
+    specific = kw.raw_value("scheduler_specific_kwargs") or {}
+    if not isinstance(specific, dict):
+        kw.fail("scheduler_specific_kwargs", f"must be a mapping (got {specific!r})"[:200])
+    kw.done()
+    if name == "constant":
+        passed: dict = {}  # get_scheduler passes nothing else to get_constant_schedule
+    elif warmup is None:
+        raise CompatError([("kwargs.num_warmup_steps", f"{name} requires `num_warmup_steps`, please provide "
+                                                       "that argument.")])
+    elif name == "constant_with_warmup":
+        passed = {"num_warmup_steps": warmup}
+    elif name == "inverse_sqrt":
+        passed = {"num_warmup_steps": warmup, **specific}
+    elif name == "warmup_stable_decay":
+        passed = {"num_warmup_steps": warmup, "num_training_steps": total, **specific}
+    elif total is None:
+        raise CompatError([("kwargs.num_training_steps", f"{name} requires `num_training_steps`, please provide "
+                                                         "that argument.")])
+    else:
+        passed = {"num_warmup_steps": warmup, "num_training_steps": total, **specific}
+    try:
+        return make(function, passed, base)
+    except CompatError as exc:
+        raise CompatError([(_reroot(f), f"{m} (as {function}, which get_scheduler calls)")
+                           for f, m in exc.problems]) from None
+
+
+def _reroot(field: str) -> str:
+    """A problem of the selected function's kwargs, under get_scheduler's own field names."""
+    key = field.removeprefix("kwargs.")
+    if key.split(".")[0].split("[")[0] in ("num_warmup_steps", "num_training_steps"):
+        return field
+    return f"kwargs.scheduler_specific_kwargs.{key}" if field.startswith("kwargs.") else field
+
+
+TRANSFORMERS["get_scheduler"] = ({"name": _R, "num_warmup_steps": None, "num_training_steps": None,
+                                   "scheduler_specific_kwargs": None}, _get_scheduler)
+
+
 def make(name: str, kwargs: dict, base: float) -> Impl:
+    if name in NOT_A_STEP_FUNCTION:
+        raise CompatError([("name", f"{name} {NOT_A_STEP_FUNCTION[name]}; compat reproduces functions of the step")])
     return build("transformers", TRANSFORMERS, name, kwargs, base)
