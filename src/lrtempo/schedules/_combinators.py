@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._base import MAX_STEPS, Checks, Phase, Schedule, piecewise_values, too_long
+from ._base import MAX_STEPS, PARAM_KINDS, Checks, Phase, Schedule, piecewise_values, too_long
 from ._shapes import Shape, geometric_problem, make_ramp, ramp_values
 
 __all__ = ["Piece", "Join", "Warmup", "Restarts", "Clamp", "Scale", "MAX_CYCLES", "cycle_starts", "largest_value"]
@@ -37,6 +37,9 @@ class Piece:
         c.schedule("schedule")
         c.optional_integer("steps", low=1)
         c.done()
+
+
+PARAM_KINDS[tuple[Piece, ...]] = "pieces"  # a join's pieces: read by config as a list of {schedule, steps}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +92,6 @@ class Join(Schedule):
             c.done()
         object.__setattr__(self, "_starts", tuple(starts))
         object.__setattr__(self, "_end", end)
-        self._finish()
 
     @property
     def end_step(self) -> int | None:
@@ -179,7 +181,6 @@ class Warmup(Schedule):
             c.done()
         object.__setattr__(self, "_target", target)
         object.__setattr__(self, "_shape", Shape(self.shape))
-        self._finish()
 
     @property
     def end_step(self) -> int | None:
@@ -317,7 +318,6 @@ class Restarts(Schedule):
         object.__setattr__(self, "_cycle_starts", self._locate_cycles(c))
         object.__setattr__(self, "_starts", np.asarray(self._cycle_starts, dtype=np.int64))
         object.__setattr__(self, "_shape", Shape(self.shape))
-        self._finish()
 
     def _locate_cycles(self, c: Checks) -> tuple[int, ...]:
         """The cycle starts (period_mult != 1), or ``()``; refuses an end beyond 2**53 or too many cycles."""
@@ -420,8 +420,6 @@ class Clamp(_Transform):
             c.real("max_lr", low=0.0)
             c.order("min_lr", "max_lr")
         c.done()
-        self._finish()
-
 
     def _make_f(self):
         inner, low, high = self.schedule._f, self.min_lr, self.max_lr
@@ -479,8 +477,6 @@ class Scale(_Transform):
                 c.fail("factor", f"{self.factor!r} times the schedule's largest value {largest!r} overflows "
                        "float64 (the product must stay below 1.8e308)")
                 c.done()
-        self._finish()
-
 
     def _make_f(self):
         inner, factor = self.schedule._f, self.factor

@@ -68,7 +68,6 @@ class Constant(Schedule):
         c = Checks(self)
         c.real("lr", low=0.0)
         c.done()
-        self._finish()
 
     @property
     def end_step(self) -> int:
@@ -108,7 +107,6 @@ class _RampFamily(Schedule):
         self._check(c)
         c.done()
         self._bind()
-        self._finish()
 
     def _check(self, c: Checks) -> None:
         """The family's checks beyond its two rates and its length (none here)."""
@@ -158,6 +156,22 @@ def check_geometric(c: Checks, a_name: str, b_name: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class Linear(_RampFamily):
+    """Linear ramp: ``lr(k) = start_lr + (end_lr - start_lr) * min(k, steps) / steps``.
+
+    >>> s = Linear(start_lr=0.0, end_lr=1.0, steps=4)
+    >>> [s(k) for k in (0, 1, 4, 5)]
+    [0.0, 0.25, 1.0, 1.0]
+    """
+
+    start_lr: float
+    end_lr: float
+    steps: int
+    type_name: ClassVar[str] = "linear"
+    _shape: ClassVar[Shape] = _LINEAR
+
+
+@dataclass(frozen=True, slots=True)
 class Ramp(_RampFamily):
     """From ``start_lr`` at step 0 to ``end_lr`` at ``steps`` with a given ``shape``.
 
@@ -190,96 +204,6 @@ class Ramp(_RampFamily):
 
 
 @dataclass(frozen=True, slots=True)
-class Linear(_RampFamily):
-    """Linear ramp: ``lr(k) = start_lr + (end_lr - start_lr) * min(k, steps) / steps``.
-
-    >>> s = Linear(start_lr=0.0, end_lr=1.0, steps=4)
-    >>> [s(k) for k in (0, 1, 4, 5)]
-    [0.0, 0.25, 1.0, 1.0]
-    """
-
-    start_lr: float
-    end_lr: float
-    steps: int
-    type_name: ClassVar[str] = "linear"
-    _shape: ClassVar[Shape] = _LINEAR
-
-
-@dataclass(frozen=True, slots=True)
-class CosineDecay(_DecayFamily):
-    """Cosine from ``peak_lr`` to the floor ``min_lr`` over ``decay_steps``.
-
-    ``lr(k) = min_lr + (peak_lr - min_lr) * (1 + cos(pi * k / decay_steps)) / 2``
-    for ``k <= decay_steps``, then ``min_lr``. Evaluated without cancellation
-    (see ``_shapes``): exact at both ends, a few ulp everywhere.
-
-    >>> s = CosineDecay(peak_lr=1.0, min_lr=0.1, decay_steps=10)
-    >>> s(0), s(5), s(10), s(11)
-    (1.0, 0.55, 0.1, 0.1)
-    """
-
-    peak_lr: float
-    decay_steps: int
-    min_lr: float = 0.0
-    type_name: ClassVar[str] = "cosine"
-    _shape: ClassVar[Shape] = _COSINE
-
-
-@dataclass(frozen=True, slots=True)
-class PolynomialDecay(_DecayFamily):
-    """``lr(k) = min_lr + (peak_lr - min_lr) * (1 - k / decay_steps) ** power``, then ``min_lr``.
-
-    >>> s = PolynomialDecay(peak_lr=1.0, decay_steps=4, power=2.0)
-    >>> [s(k) for k in (0, 2, 4, 9)]
-    [1.0, 0.25, 0.0, 0.0]
-    """
-
-    peak_lr: float
-    decay_steps: int
-    min_lr: float = 0.0
-    power: float = 1.0
-    type_name: ClassVar[str] = "polynomial"
-    _shape: Shape = field(init=False, repr=False, compare=False)
-
-    def _check_shape(self, c: Checks) -> None:
-        c.real("power", low=0.0, low_open=True)
-
-    def _bind(self) -> None:
-        object.__setattr__(self, "_shape", Shape("power", power=self.power))
-
-
-@dataclass(frozen=True, slots=True)
-class TanhDecay(_DecayFamily):
-    """tanh decay from ``peak_lr`` to ``min_lr`` over ``decay_steps``.
-
-    ``u = lower + (upper - lower) * k / decay_steps``;
-    ``lr = peak_lr - (peak_lr - min_lr) * (tanh(u) - tanh(lower)) / (tanh(upper) - tanh(lower))``.
-    Normalised, so it is exactly ``peak_lr`` at 0 and ``min_lr`` at the end (timm's
-    un-normalised form is ``compat``).
-
-    >>> s = TanhDecay(peak_lr=1.0, decay_steps=10)
-    >>> s(0), s(10), round(s(7), 6)
-    (1.0, 0.0, 0.498761)
-    """
-
-    peak_lr: float
-    decay_steps: int
-    min_lr: float = 0.0
-    lower: float = -7.0
-    upper: float = 3.0
-    type_name: ClassVar[str] = "tanh"
-    _shape: Shape = field(init=False, repr=False, compare=False)
-
-    def _check_shape(self, c: Checks) -> None:
-        c.real("lower", low=-30.0)
-        c.real("upper", high=30.0)
-        c.order("lower", "upper", strict=True)
-
-    def _bind(self) -> None:
-        object.__setattr__(self, "_shape", Shape("tanh", lower=self.lower, upper=self.upper))
-
-
-@dataclass(frozen=True, slots=True)
 class StepDecay(Schedule):
     """``lr(k) = base_lr * gamma ** (k // step_size)``; never ends (unless gamma is 1).
 
@@ -299,7 +223,6 @@ class StepDecay(Schedule):
         c.integer("step_size", low=1)
         c.real("gamma", low=0.0, low_open=True, high=1.0)
         c.done()
-        self._finish()
 
     @property
     def end_step(self) -> int | None:
@@ -363,7 +286,6 @@ class MultiStepDecay(Schedule):
         # the rate of every level, once: a step's level is found by bisection (O(log n) per step)
         count = np.arange(len(self.milestones) + 1, dtype=np.int64)
         object.__setattr__(self, "_levels", self.base_lr * np.power(self.gamma, count))
-        self._finish()
 
     @property
     def end_step(self) -> int:
@@ -417,7 +339,6 @@ class ExponentialDecay(Schedule):
         c.order("end_lr", "base_lr")
         c.done()
         object.__setattr__(self, "_end", self._find_end())
-        self._finish()
 
     def _raw(self, step):
         t = np.maximum(step - self.start_step, 0)
@@ -461,6 +382,49 @@ class ExponentialDecay(Schedule):
 
 
 @dataclass(frozen=True, slots=True)
+class PolynomialDecay(_DecayFamily):
+    """``lr(k) = min_lr + (peak_lr - min_lr) * (1 - k / decay_steps) ** power``, then ``min_lr``.
+
+    >>> s = PolynomialDecay(peak_lr=1.0, decay_steps=4, power=2.0)
+    >>> [s(k) for k in (0, 2, 4, 9)]
+    [1.0, 0.25, 0.0, 0.0]
+    """
+
+    peak_lr: float
+    decay_steps: int
+    min_lr: float = 0.0
+    power: float = 1.0
+    type_name: ClassVar[str] = "polynomial"
+    _shape: Shape = field(init=False, repr=False, compare=False)
+
+    def _check_shape(self, c: Checks) -> None:
+        c.real("power", low=0.0, low_open=True)
+
+    def _bind(self) -> None:
+        object.__setattr__(self, "_shape", Shape("power", power=self.power))
+
+
+@dataclass(frozen=True, slots=True)
+class CosineDecay(_DecayFamily):
+    """Cosine from ``peak_lr`` to the floor ``min_lr`` over ``decay_steps``.
+
+    ``lr(k) = min_lr + (peak_lr - min_lr) * (1 + cos(pi * k / decay_steps)) / 2``
+    for ``k <= decay_steps``, then ``min_lr``. Evaluated without cancellation
+    (see ``_shapes``): exact at both ends, a few ulp everywhere.
+
+    >>> s = CosineDecay(peak_lr=1.0, min_lr=0.1, decay_steps=10)
+    >>> s(0), s(5), s(10), s(11)
+    (1.0, 0.55, 0.1, 0.1)
+    """
+
+    peak_lr: float
+    decay_steps: int
+    min_lr: float = 0.0
+    type_name: ClassVar[str] = "cosine"
+    _shape: ClassVar[Shape] = _COSINE
+
+
+@dataclass(frozen=True, slots=True)
 class InverseSqrt(Schedule):
     """Linear warmup to ``peak_lr``, then ``peak_lr * sqrt(timescale / (timescale + k - warmup_steps))``.
 
@@ -491,7 +455,6 @@ class InverseSqrt(Schedule):
             c.fail("timescale", "must be given when warmup_steps is 0")
         c.done()
         object.__setattr__(self, "_ts", self.timescale if self.timescale is not None else self.warmup_steps)
-        self._finish()
 
     @property
     def end_step(self) -> None:
@@ -518,6 +481,37 @@ class InverseSqrt(Schedule):
     def _phases(self, horizon: int) -> list[Phase]:
         w = self.warmup_steps
         return [Phase("warmup", 0, w), Phase("decay", w, None)]
+
+
+@dataclass(frozen=True, slots=True)
+class TanhDecay(_DecayFamily):
+    """tanh decay from ``peak_lr`` to ``min_lr`` over ``decay_steps``.
+
+    ``u = lower + (upper - lower) * k / decay_steps``;
+    ``lr = peak_lr - (peak_lr - min_lr) * (tanh(u) - tanh(lower)) / (tanh(upper) - tanh(lower))``.
+    Normalised, so it is exactly ``peak_lr`` at 0 and ``min_lr`` at the end (timm's
+    un-normalised form is ``compat``).
+
+    >>> s = TanhDecay(peak_lr=1.0, decay_steps=10)
+    >>> s(0), s(10), round(s(7), 6)
+    (1.0, 0.0, 0.498761)
+    """
+
+    peak_lr: float
+    decay_steps: int
+    min_lr: float = 0.0
+    lower: float = -7.0
+    upper: float = 3.0
+    type_name: ClassVar[str] = "tanh"
+    _shape: Shape = field(init=False, repr=False, compare=False)
+
+    def _check_shape(self, c: Checks) -> None:
+        c.real("lower", low=-30.0)
+        c.real("upper", high=30.0)
+        c.order("lower", "upper", strict=True)
+
+    def _bind(self) -> None:
+        object.__setattr__(self, "_shape", Shape("tanh", lower=self.lower, upper=self.upper))
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,7 +552,6 @@ class Cyclic(Schedule):
         c.done()
         down = self.step_size_down if self.step_size_down is not None else self.step_size_up
         object.__setattr__(self, "_down", down)
-        self._finish()
 
     @property
     def end_step(self) -> int | None:
@@ -645,7 +638,6 @@ class OneCycle(Schedule):
             legs = ((0, up, initial, self.max_lr), (up, self.total_steps - up, self.max_lr, final))
         object.__setattr__(self, "_up", up)
         object.__setattr__(self, "_legs", tuple((start, n, a, b, shape) for start, n, a, b in legs))
-        self._finish()
 
     @property
     def end_step(self) -> int:

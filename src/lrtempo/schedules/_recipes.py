@@ -23,8 +23,6 @@ class _Recipe(Schedule):
 
     # the composition is a slot, not a dataclass field: it is no parameter
     __slots__ = ("_inner",)
-    #: durations a config may give as a fraction of ``total_steps`` (config name -> field)
-    fraction_fields: ClassVar[dict] = {}
 
     @property
     def end_step(self) -> int | None:
@@ -110,7 +108,6 @@ class WarmupCosine(_Recipe):
         w = self.warmup_steps
         decay = CosineDecay(peak_lr=self.peak_lr, min_lr=self.min_lr, decay_steps=self.total_steps - w)
         object.__setattr__(self, "_inner", _warmed(self, decay))
-        self._finish()
 
     def _phases(self, horizon: int) -> list[Phase]:
         w, t = self.warmup_steps, self.total_steps
@@ -161,7 +158,6 @@ class WSD(_Recipe):
         stable = self.total_steps - self.warmup_steps - self.decay_steps
         decay = Ramp(self.peak_lr, self.min_lr, self.decay_steps, shape=self.decay_shape, power=self.power)
         object.__setattr__(self, "_inner", _warmed(self, _hold_then(self.peak_lr, stable, decay)))
-        self._finish()
 
     def _phases(self, horizon: int) -> list[Phase]:
         w, t, d = self.warmup_steps, self.total_steps, self.decay_steps
@@ -214,7 +210,6 @@ class WarmupPlateauCosine(_Recipe):
             cycles = Restarts(self.peak_lr, self.restart_period, self.min_lr, self.period_mult, self.peak_decay)
             decay = Join((Piece(cycles, d), Piece(Constant(self.min_lr))))
         object.__setattr__(self, "_inner", _warmed(self, _hold_then(self.peak_lr, self.plateau_steps, decay)))
-        self._finish()
 
     def _phases(self, horizon: int) -> list[Phase]:
         w, p, t = self.warmup_steps, self.plateau_steps, self.total_steps
@@ -248,7 +243,6 @@ class Noam(_Recipe):
         c.done()
         peak = self.scale / float(np.sqrt(float(self.d_model) * self.warmup_steps))
         object.__setattr__(self, "_inner", InverseSqrt(peak, self.warmup_steps))
-        self._finish()
 
     def _phases(self, horizon: int) -> list[Phase]:
         return list(self._inner.phases(horizon))

@@ -1,0 +1,203 @@
+"""The schedule contract, enforced by the base class: registration, the checks when a family's class is
+made, the finishing step, and no change to a schedule after construction."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from lrtempo.schedules import NATIVE_TYPES, Checks, Schedule, _base, families
+from test_properties import schedules
+
+#: the order config lists the native types in (error messages, ``lrtempo schema``): unchanged
+ORDER = ["constant", "linear", "ramp", "step", "multistep", "exponential", "polynomial", "cosine", "inverse_sqrt",
+         "tanh", "cyclic", "one_cycle", "join", "warmup", "restarts", "clamp", "scale", "warmup_cosine", "wsd",
+         "warmup_plateau_cosine", "noam"]
+
+
+def _all_subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _all_subclasses(sub)
+
+
+def test_every_family_registers_itself_in_the_order_config_lists_them():
+    import lrtempo.schedules.compat  # noqa: F401 - compat registers too, apart from the native types
+
+    assert list(NATIVE_TYPES) == ORDER
+    assert "compat" in families() and "compat" not in NATIVE_TYPES
+    with pytest.raises(KeyError):
+        NATIVE_TYPES["compat"]
+    for cls in _all_subclasses(Schedule):  # every class that names a type is the one registered under it
+        if "type_name" in cls.__dict__ and cls.__module__.startswith("lrtempo."):
+            assert families()[cls.type_name].__qualname__ == cls.__qualname__, cls
+
+
+def _refused(match, make):
+    with pytest.raises(TypeError, match=match):
+        make()
+
+
+def test_a_family_that_breaks_the_contract_is_refused_when_its_class_is_made():
+    def bad_name():
+        @dataclass(frozen=True, slots=True)
+        class Bad(Schedule):
+            """Doc."""
+            type_name: ClassVar[str] = "Bad-Name"
+
+    def not_frozen():
+        @dataclass(slots=True)
+        class Bad(Schedule):
+            """Doc."""
+            type_name: ClassVar[str] = "contract_not_frozen"
+
+    def no_doc():
+        @dataclass(frozen=True, slots=True)
+        class Bad(Schedule):
+            type_name: ClassVar[str] = "contract_no_doc"
+
+    def unknown_hint():
+        @dataclass(frozen=True, slots=True)
+        class Bad(Schedule):
+            """Doc."""
+            rates: list
+            type_name: ClassVar[str] = "contract_unknown_hint"
+
+    def field_called_type():
+        @dataclass(frozen=True, slots=True)
+        class Bad(Schedule):
+            """Doc."""
+            type: str
+            type_name: ClassVar[str] = "contract_type_field"
+
+    def choice_not_a_field():
+        @dataclass(frozen=True, slots=True)
+        class Bad(Schedule):
+            """Doc."""
+            lr: float
+            type_name: ClassVar[str] = "contract_choice"
+            field_choices: ClassVar[dict] = {"shape": ("linear",)}
+
+    def default_not_a_choice():
+        @dataclass(frozen=True, slots=True)
+        class Bad(Schedule):
+            """Doc."""
+            shape: str = "cosine"
+            type_name: ClassVar[str] = "contract_default"
+            field_choices: ClassVar[dict] = {"shape": ("linear",)}
+
+    def fraction_without_total():
+        @dataclass(frozen=True, slots=True)
+        class Bad(Schedule):
+            """Doc."""
+            warmup_steps: int
+            type_name: ClassVar[str] = "contract_fraction"
+            fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps"}
+
+    def taken_name():
+        @dataclass(frozen=True, slots=True)
+        class Cosine(Schedule):
+            """Doc."""
+            type_name: ClassVar[str] = "cosine"
+
+    _refused(r"Bad: type_name must be lower-case letters, digits and _ \(got 'Bad-Name'\)", bad_name)
+    _refused(r"Bad: must be @dataclass\(frozen=True, slots=True\)", not_frozen)
+    _refused(r"Bad: needs a docstring", no_doc)
+    _refused(r"Bad: field 'rates': config cannot read its type <class 'list'>", unknown_hint)
+    _refused(r"no field may be called 'type'", field_called_type)
+    _refused(r"field_choices: 'shape' is not a str field", choice_not_a_field)
+    _refused(r"field_choices\['shape'\] lacks the field's default 'cosine'", default_not_a_choice)
+    _refused(r"fraction_fields: 'warmup' needs int fields 'warmup_steps' and 'total_steps'", fraction_without_total)
+    _refused(r"Cosine: type_name 'cosine' is taken by lrtempo.schedules._families.CosineDecay", taken_name)
+    assert list(NATIVE_TYPES) == ORDER  # nothing refused was registered
+
+
+def test_a_family_that_is_no_slotted_dataclass_is_refused_when_built():
+    @dataclass(frozen=True)
+    class Loose(Schedule):
+        """Doc."""
+        lr: float
+        type_name: ClassVar[str] = "contract_loose"
+
+        @property
+        def end_step(self) -> int:
+            return 0
+
+        def _values(self, steps):
+            return np.full(steps.shape, self.lr)
+
+    with pytest.raises(TypeError, match=r"sets type_name 'contract_loose' but is not registered: a family is a "
+                                        r"@dataclass\(frozen=True, slots=True\)"):
+        Loose(1.0)
+    assert "contract_loose" not in families()
+
+
+def test_the_finishing_step_runs_after_construction_without_being_called():
+    @dataclass(frozen=True, slots=True)
+    class Half(Schedule):
+        """``lr / 2`` at every step."""
+        lr: float
+        type_name: ClassVar[str] = "contract_half"
+
+        def __post_init__(self) -> None:
+            c = Checks(self)
+            c.real("lr", low=0.0)
+            c.done()
+
+        @property
+        def end_step(self) -> int:
+            return 0
+
+        def _values(self, steps):
+            return np.full(steps.shape, self.lr / 2)
+
+    try:
+        s = Half(3)
+        assert s(0) == s(10**12) == 1.5 and s.at([0, 5]).tolist() == [1.5, 1.5] and s.lr == 3.0
+        assert copy.deepcopy(s)(7) == 1.5  # rebuilt from its parameters: finished again
+    finally:
+        _base._FAMILIES.pop("contract_half")
+
+
+def _state(obj):
+    """Every slot of a schedule and of the schedules inside it, copied (arrays and lists by value)."""
+    out = {}
+    for cls in type(obj).__mro__:
+        for slot in cls.__dict__.get("__slots__", ()):
+            value = getattr(obj, slot, None)
+            out[(cls.__name__, slot)] = (id(value), value.copy() if isinstance(value, (np.ndarray, list)) else value)
+            if isinstance(value, Schedule):
+                out[(cls.__name__, slot, "inner")] = _state(value)
+    return out
+
+
+def _same(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], dict):
+            _same(a[key], b[key])
+            continue
+        (ida, va), (idb, vb) = a[key], b[key]
+        assert ida == idb, key  # nothing rebound
+        if isinstance(va, np.ndarray):
+            assert np.array_equal(va, vb), key  # nothing changed in place
+        elif isinstance(va, list):
+            assert va == vb, key
+
+
+@settings(max_examples=150, deadline=None)
+@given(schedules())
+def test_evaluating_never_changes_a_schedule(s):
+    before = _state(s)
+    h = s.horizon
+    s.at(np.arange(0, min(h + 3, 5000)))
+    s.at([0, h, 10 * h + 7, 2**53, 2**62])
+    for k in (0, 1, h - 1, h, h + 1, 2**53, 2**62):
+        s(max(k, 0))
+    s.phases(h)
+    _same(before, _state(s))
