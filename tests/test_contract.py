@@ -201,3 +201,103 @@ def test_evaluating_never_changes_a_schedule(s):
         s(max(k, 0))
     s.phases(h)
     _same(before, _state(s))
+
+
+# -- phase kinds ---------------------------------------------------------------------------------------------
+
+def _kinds(s, horizon=None):
+    return [(p.name, p.kind) for p in s.phases(horizon)]
+
+
+def test_every_native_phase_says_its_kind():
+    from lrtempo.schedules import (
+        WSD,
+        Constant,
+        CosineDecay,
+        Cyclic,
+        ExponentialDecay,
+        InverseSqrt,
+        Join,
+        Linear,
+        MultiStepDecay,
+        OneCycle,
+        Piece,
+        Ramp,
+        Restarts,
+        StepDecay,
+        Warmup,
+        WarmupCosine,
+        WarmupPlateauCosine,
+    )
+
+    assert _kinds(Constant(1.0), 5) == [("constant", "hold")]
+    assert _kinds(Linear(0.0, 1.0, 4)) == [("linear", "ramp")] and _kinds(Ramp(1.0, 0.0, 4)) == [("ramp", "ramp")]
+    assert _kinds(CosineDecay(1.0, 4)) == [("cosine", "decay")]
+    assert _kinds(ExponentialDecay(1.0, 0.5, end_lr=0.1)) == [("exponential", "decay")]
+    assert _kinds(StepDecay(1.0, 2), 4) == [("level 0", "decay"), ("level 1", "decay")]
+    assert _kinds(MultiStepDecay(1.0, (2,))) == [("level 0", "decay")]
+    assert _kinds(InverseSqrt(1.0, 2), 5) == [("warmup", "warmup"), ("decay", "decay")]
+    assert _kinds(Cyclic(0.0, 1.0, 2), 4) == [("cycle 0 up", "cycle"), ("cycle 0 down", "cycle")]
+    assert _kinds(OneCycle(1.0, 10, three_phase=True)) == [("warmup", "warmup"), ("anneal down", "decay"),
+                                                             ("annihilate", "decay")]
+    assert _kinds(Restarts(1.0, 2, max_cycles=2)) == [("cycle 0", "cycle"), ("cycle 1", "cycle")]
+    assert _kinds(Restarts(1.0, 2, period_mult=2, max_cycles=2)) == [("cycle 0", "cycle"), ("cycle 1", "cycle")]
+    assert _kinds(Warmup(CosineDecay(1.0, 4), 2)) == [("warmup", "warmup"), ("cosine", "decay")]
+    assert _kinds(Join((Piece(Constant(1.0), 3), Piece(Linear(1.0, 0.0, 5), 4)))) == [("constant", "hold"),
+                                                                                      ("linear", "ramp")]
+    assert _kinds(WarmupCosine(1.0, 10, 2)) == [("warmup", "warmup"), ("decay", "decay")]
+    assert _kinds(WSD(1.0, 10, 4, 2)) == [("warmup", "warmup"), ("stable", "hold"), ("decay", "decay")]
+    assert _kinds(WarmupPlateauCosine(1.0, 10, 2, 3)) == [("warmup", "warmup"), ("plateau", "hold"),
+                                                          ("decay", "decay")]
+
+
+def test_a_phase_of_another_library_gets_the_kind_its_name_says():
+    from lrtempo.schedules import Phase
+
+    assert [Phase(n, 0, 1).kind for n in ("warmup", "stable", "plateau", "constant", "hold", "cycle 3",
+                                          "decay", "segment 0")] == \
+        ["warmup", "hold", "hold", "hold", "hold", "cycle", "ramp", "ramp"]
+    with pytest.raises(ValueError, match=r"phase kind must be one of warmup, hold, decay, cycle, ramp \(got 'up'\)"):
+        Phase("x", 0, 1, "up")
+
+
+def _two_phase_family(first: tuple[str, str], second: tuple[str, str]):
+    """A family of two phases ``(name, kind)``: rising from 0 over 10 steps, then 1.0 for 10 (ends at 20)."""
+
+    @dataclass(frozen=True, slots=True)
+    class TwoPhases(Schedule):
+        """A rise, then 1.0."""
+        lr: float = 1.0
+        type_name: ClassVar[str] = "contract_two_phases"
+
+        @property
+        def end_step(self) -> int:
+            return 20
+
+        def _values(self, steps):
+            return np.where(steps < 10, 0.05 * steps, 1.0) * self.lr
+
+        def _phases(self, horizon):
+            from lrtempo.schedules import Phase
+
+            return [Phase(first[0], 0, 10, first[1]), Phase(second[0], 10, 20, second[1])]
+
+    try:
+        return TwoPhases()
+    finally:
+        _base._FAMILIES.pop("contract_two_phases")  # only its phases matter here
+
+
+def test_monitor_and_analysis_go_by_the_kind_of_a_phase_never_its_name():
+    from lrtempo.monitor._phases import PhaseMap, restart_points
+
+    named_but_other = _two_phase_family(("warmup", "ramp"), ("plateau", "decay"))
+    pm = PhaseMap(named_but_other, 20)
+    assert (pm.warmup_end, pm.holds) == (10, [])  # no warmup kind: the rising first phase is taken for one
+    assert restart_points(named_but_other.phases()) == []
+    kinds_only = _two_phase_family(("rise", "warmup"), ("top", "hold"))
+    pm = PhaseMap(kinds_only, 20)
+    assert (pm.warmup_end, pm.holds) == (10, [(10, 20)])
+    assert pm.coarse_counts(22) == {"warmup": 10, "plateau": 10, "decay": 1, "past_end": 1}
+    cycles = _two_phase_family(("a", "cycle"), ("b", "cycle"))
+    assert PhaseMap(cycles, 20).warmup_end == 0 and restart_points(cycles.phases()) == [10]

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 __all__ = ["MAX_STEPS", "Phase", "Schedule", "ParameterError", "Checks", "as_steps", "did_you_mean",
-           "piecewise_values", "PARAM_KINDS", "param_kind", "families", "NATIVE_TYPES"]
+           "piecewise_values", "PHASE_KINDS", "PARAM_KINDS", "param_kind", "families", "NATIVE_TYPES"]
 
 #: the longest schedule (and the largest step count of any parameter): 2**53.
 #: Beyond it float64 cannot tell consecutive steps apart, so no schedule could
@@ -45,17 +45,53 @@ class ParameterError(ValueError):
         super().__init__("; ".join(f"{field}: {msg}" for field, msg in self.problems))
 
 
+#: what a phase is, whatever it is called: ``warmup`` (the ramp up to the peak at the start), ``hold`` (the
+#: rate held: a plateau, WSD's stable phase, a constant), ``decay`` (the rate falls toward a floor: a decay
+#: curve, a step level), ``cycle`` (one cycle, or one half-cycle, of a repeating schedule: restarts, cyclic)
+#: and ``ramp`` (a ramp whose direction is its values': ``linear``, ``ramp``). The tail of a decay and the
+#: steps past the end are no phases a schedule declares: the monitor finds them from the values and the end.
+PHASE_KINDS = ("warmup", "hold", "decay", "cycle", "ramp")
+#: the kind of a phase made without one, by its name (the names other libraries' schedules use)
+_HOLD_NAMES = ("plateau", "stable", "constant", "hold")
+
+
+def _kind_of_name(name: str) -> str:
+    if name == "warmup":
+        return "warmup"
+    if name in _HOLD_NAMES:
+        return "hold"
+    return "cycle" if name.startswith("cycle") else "ramp"
+
+
 @dataclass(frozen=True, slots=True)
 class Phase:
-    """A named step range ``[start, stop)``; ``stop`` is None when open-ended."""
+    """A named step range ``[start, stop)`` of a :data:`PHASE_KINDS` ``kind``; ``stop`` is None when open-ended.
+
+    The name is what users see; code asks the kind. A phase made without a kind (a ``compat`` schedule's,
+    named after its library's phases) gets the kind its name says:
+
+    >>> Phase("cycle 2", 20, 30).kind, Phase("stable", 5, 9).kind, Phase("level 1", 3, 6, "decay").kind
+    ('cycle', 'hold', 'decay')
+    """
 
     name: str
     start: int
     stop: int | None
+    kind: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", _kind_of_name(self.name))
+        elif self.kind not in PHASE_KINDS:
+            raise ValueError(f"phase kind must be one of {', '.join(PHASE_KINDS)} (got {self.kind!r})")
 
     def shifted(self, offset: int) -> Phase:
         stop = None if self.stop is None else self.stop + offset
-        return Phase(self.name, self.start + offset, stop)
+        return Phase(self.name, self.start + offset, stop, self.kind)
+
+    def cut(self, stop: int) -> Phase:
+        """The phase ending at ``stop`` at the latest."""
+        return Phase(self.name, self.start, stop if self.stop is None else min(self.stop, stop), self.kind)
 
 
 def did_you_mean(value: Any, choices: Any) -> str:
@@ -336,6 +372,12 @@ def _contract_problems(cls: type) -> list[str]:
             problems.append(f"field_choices[{field!r}] must be a non-empty tuple of strings")
         elif defaults[field] is not dataclasses.MISSING and defaults[field] not in choices:
             problems.append(f"field_choices[{field!r}] lacks the field's default {defaults[field]!r}")
+    if cls.phase_kind not in PHASE_KINDS:
+        problems.append(f"phase_kind must be one of {', '.join(PHASE_KINDS)} (got {cls.phase_kind!r})")
+    if cls.start_field is not None and kinds.get(cls.start_field) != "number":
+        problems.append(f"start_field: {cls.start_field!r} is not a float field")
+    problems += [f"period_fields: {f!r} is not an int or tuple[int, ...] field" for f in cls.period_fields
+                 if kinds.get(f) not in ("integer", "integer?", "integer_list")]
     for alias, field in cls.fraction_fields.items():
         if kinds.get(field) != "integer" or kinds.get("total_steps") != "integer":
             problems.append(f"fraction_fields: {alias!r} needs int fields {field!r} and 'total_steps'")
@@ -377,7 +419,8 @@ class Schedule(metaclass=_Finishing):
     * ``schedule(step)`` -> float, ``schedule.at(steps)`` -> float64 array, equal bit for bit.
     * ``end_step``: the first step from which the value never changes again
       (the schedule's end), or None when it changes forever.
-    * ``phases(horizon)``: named step ranges covering ``[0, horizon)``, each of a :data:`PHASE_KINDS` kind.
+    * ``phases(horizon)``: named step ranges covering ``[0, horizon)``, each of a :data:`PHASE_KINDS` kind
+      (what monitor, lint and analysis go by; the names are for people).
 
     **The contract of a family** (checked where it can be; a class that breaks
     a checked rule is refused with a ``TypeError`` when it is made):
@@ -393,7 +436,8 @@ class Schedule(metaclass=_Finishing):
        class variables config reads: ``field_choices`` (str field -> the
        values it may take, the default among them) and ``fraction_fields``
        (config key -> int field that may be given as a fraction of the
-       family's ``total_steps``). The first paragraph of its docstring is its
+       family's ``total_steps``), and for lint ``start_field`` and
+       ``period_fields``. The first paragraph of its docstring is its
        description. Intermediate bases set no ``type_name``.
     3. ``__post_init__`` validates every field with :class:`Checks` and sets
        what evaluation needs (``object.__setattr__`` on ``init=False``
@@ -404,7 +448,8 @@ class Schedule(metaclass=_Finishing):
     4. It implements ``_values(steps)`` (an int64 array of steps within the end
        -> float64 array), the ``end_step`` property and ``_phases(horizon)``;
        it may override ``_make_f`` with a faster one-step closure that does the
-       same operations, and ``_endless_horizon``. Ramp formulas come from
+       same operations, and ``_endless_horizon``. Every phase it gives has a
+       kind (the default ``_phases``: one phase of the class's ``phase_kind``). Ramp formulas come from
        :mod:`lrtempo.schedules._shapes`; any other formula is in the family's
        own docstring, with a doctest.
 
@@ -418,6 +463,12 @@ class Schedule(metaclass=_Finishing):
     field_choices: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     #: durations a config may give as a fraction of ``total_steps`` (config key -> int field)
     fraction_fields: ClassVar[Mapping[str, str]] = {}
+    #: the kind of the one phase the default ``_phases`` gives
+    phase_kind: ClassVar[str] = "ramp"
+    #: the float field that sets the rate at step 0 (a warmup's start), if one does (lint's LR005 names it)
+    start_field: ClassVar[str | None] = None
+    #: the int fields that are restart periods, step sizes or milestones (lint's LR008 checks them)
+    period_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -496,7 +547,8 @@ class Schedule(metaclass=_Finishing):
         raise NotImplementedError
 
     def _phases(self, horizon: int) -> list[Phase]:
-        return [Phase(self.type_name or type(self).__name__.lower(), 0, self.end_step)]
+        """One phase named after the type, of the class's ``phase_kind``, to the end."""
+        return [Phase(self.type_name or type(self).__name__.lower(), 0, self.end_step, self.phase_kind)]
 
     # -- derived ----------------------------------------------------------
     @property

@@ -128,7 +128,7 @@ class Join(Schedule):
                 if stop is not None:
                     if ph.start >= stop:
                         continue
-                    ph = Phase(ph.name, ph.start, stop if ph.stop is None else min(ph.stop, stop))
+                    ph = ph.cut(stop)
                 out.append(ph)
         return out
 
@@ -156,6 +156,7 @@ class Warmup(Schedule):
     shape: str = "linear"
     start_lr: float = 0.0
     type_name: ClassVar[str] = "warmup"
+    start_field: ClassVar[str] = "start_lr"
     field_choices: ClassVar[dict] = {"shape": _WARMUP_SHAPES}
     _target: float = field(init=False, repr=False, compare=False)
     _shape: Shape = field(init=False, repr=False, compare=False)
@@ -208,7 +209,7 @@ class Warmup(Schedule):
     def _phases(self, horizon: int) -> list[Phase]:
         w = self.warmup_steps
         inner = [p.shifted(w) for p in self.schedule.phases(max(horizon - w, 1))]
-        return ([Phase("warmup", 0, w)] if w else []) + inner
+        return ([Phase("warmup", 0, w, "warmup")] if w else []) + inner
 
 
 _CYCLE_SHAPES = ("cosine", "linear", "1-sqrt", "exponential")
@@ -287,6 +288,7 @@ class Restarts(Schedule):
     max_cycles: int | None = None
     shape: str = "cosine"
     type_name: ClassVar[str] = "restarts"
+    period_fields: ClassVar[tuple[str, ...]] = ("period",)
     field_choices: ClassVar[dict] = {"shape": _CYCLE_SHAPES}
     _cycle_starts: tuple = field(init=False, repr=False, compare=False)
     _starts: np.ndarray = field(init=False, repr=False, compare=False)
@@ -376,9 +378,9 @@ class Restarts(Schedule):
             count = -(-horizon // self.period)
             if self.max_cycles is not None:
                 count = min(count, self.max_cycles)
-            return [Phase(f"cycle {i}", i * self.period, (i + 1) * self.period) for i in range(count)]
+            return [Phase(f"cycle {i}", i * self.period, (i + 1) * self.period, "cycle") for i in range(count)]
         starts = self._cycle_starts
-        return [Phase(f"cycle {i}", a, b) for i, (a, b) in enumerate(zip(starts, starts[1:])) if a < horizon]
+        return [Phase(f"cycle {i}", a, b, "cycle") for i, (a, b) in enumerate(zip(starts, starts[1:])) if a < horizon]
 
 
 class _Transform(Schedule):

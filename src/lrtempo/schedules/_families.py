@@ -78,7 +78,7 @@ class Constant(Schedule):
         return lambda k: lr
 
     def _phases(self, horizon: int) -> list[Phase]:
-        return [Phase("constant", 0, None)]
+        return [Phase("constant", 0, None, "hold")]
 
     def _values(self, steps: np.ndarray) -> np.ndarray:
         return np.full(steps.shape, self.lr)
@@ -135,6 +135,7 @@ class _DecayFamily(_RampFamily):
 
     __slots__ = ()
     _ends: ClassVar[tuple[str, str, str]] = ("peak_lr", "min_lr", "decay_steps")
+    phase_kind: ClassVar[str] = "decay"
 
     def _check(self, c: Checks) -> None:
         self._check_shape(c)
@@ -168,6 +169,7 @@ class Linear(_RampFamily):
     end_lr: float
     steps: int
     type_name: ClassVar[str] = "linear"
+    start_field: ClassVar[str] = "start_lr"
     _shape: ClassVar[Shape] = _LINEAR
 
 
@@ -190,6 +192,7 @@ class Ramp(_RampFamily):
     shape: str = "linear"
     power: float = 1.0
     type_name: ClassVar[str] = "ramp"
+    start_field: ClassVar[str] = "start_lr"
     field_choices: ClassVar[dict] = {"shape": ("linear", "cosine", "1-sqrt", "power", "exponential")}
     _shape: Shape = field(init=False, repr=False, compare=False)
 
@@ -216,6 +219,7 @@ class StepDecay(Schedule):
     step_size: int
     gamma: float = 0.1
     type_name: ClassVar[str] = "step"
+    period_fields: ClassVar[tuple[str, ...]] = ("step_size",)
 
     def __post_init__(self) -> None:
         c = Checks(self)
@@ -236,7 +240,7 @@ class StepDecay(Schedule):
 
     def _phases(self, horizon: int) -> list[Phase]:
         n = -(-horizon // self.step_size)
-        return [Phase(f"level {i}", i * self.step_size, (i + 1) * self.step_size) for i in range(n)]
+        return [Phase(f"level {i}", i * self.step_size, (i + 1) * self.step_size, "decay") for i in range(n)]
 
 
 def _listed(values: tuple) -> str:
@@ -260,6 +264,7 @@ class MultiStepDecay(Schedule):
     milestones: tuple[int, ...]
     gamma: float = 0.1
     type_name: ClassVar[str] = "multistep"
+    period_fields: ClassVar[tuple[str, ...]] = ("milestones",)
     _marks: np.ndarray = field(init=False, repr=False, compare=False)
     _levels: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -300,7 +305,7 @@ class MultiStepDecay(Schedule):
 
     def _phases(self, horizon: int) -> list[Phase]:
         starts = (0, *self.milestones)
-        return [Phase(f"level {i}", a, b) for i, (a, b) in enumerate(zip(starts, starts[1:]))]
+        return [Phase(f"level {i}", a, b, "decay") for i, (a, b) in enumerate(zip(starts, starts[1:]))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +331,7 @@ class ExponentialDecay(Schedule):
     start_step: int = 0
     end_lr: float = 0.0
     type_name: ClassVar[str] = "exponential"
+    phase_kind: ClassVar[str] = "decay"
     _end: int | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -480,7 +486,7 @@ class InverseSqrt(Schedule):
 
     def _phases(self, horizon: int) -> list[Phase]:
         w = self.warmup_steps
-        return [Phase("warmup", 0, w), Phase("decay", w, None)]
+        return [Phase("warmup", 0, w, "warmup"), Phase("decay", w, None, "decay")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -537,6 +543,7 @@ class Cyclic(Schedule):
     mode: str = "triangular"
     gamma: float = 1.0
     type_name: ClassVar[str] = "cyclic"
+    period_fields: ClassVar[tuple[str, ...]] = ("step_size_up",)
     field_choices: ClassVar[dict] = {"mode": ("triangular", "triangular2", "exp_range")}
     _down: int = field(init=False, repr=False, compare=False)
 
@@ -577,8 +584,8 @@ class Cyclic(Schedule):
         period = self.step_size_up + self._down
         out = []
         for i in range(-(-horizon // period)):
-            out.append(Phase(f"cycle {i} up", i * period, i * period + self.step_size_up))
-            out.append(Phase(f"cycle {i} down", i * period + self.step_size_up, (i + 1) * period))
+            out.append(Phase(f"cycle {i} up", i * period, i * period + self.step_size_up, "cycle"))
+            out.append(Phase(f"cycle {i} down", i * period + self.step_size_up, (i + 1) * period, "cycle"))
         return out
 
 
@@ -661,4 +668,5 @@ class OneCycle(Schedule):
 
     def _phases(self, horizon: int) -> list[Phase]:
         names = ("warmup", "anneal down", "annihilate") if self.three_phase else ("warmup", "anneal")
-        return [Phase(name, start, start + n) for name, (start, n, *_rest) in zip(names, self._legs)]
+        kinds = ("warmup", "decay", "decay")
+        return [Phase(name, start, start + n, kind) for name, kind, (start, n, *_rest) in zip(names, kinds, self._legs)]

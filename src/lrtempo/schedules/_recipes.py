@@ -68,8 +68,9 @@ def _warmed(obj: Schedule, body: Schedule) -> Schedule:
     return Warmup(body, w, start_lr=obj.warmup_start_lr) if w else body  # type: ignore[attr-defined]
 
 
-def _named(spans: list[tuple[str, int, int | None]]) -> list[Phase]:
-    return [Phase(name, a, b) for name, a, b in spans if b is None or b > a]
+def _named(spans: list[tuple[str, str, int, int | None]]) -> list[Phase]:
+    """The phases ``(name, kind, start, stop)`` that are not empty."""
+    return [Phase(name, a, b, kind) for name, kind, a, b in spans if b is None or b > a]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,7 @@ class WarmupCosine(_Recipe):
     min_lr: float = 0.0
     warmup_start_lr: float = 0.0
     type_name: ClassVar[str] = "warmup_cosine"
+    start_field: ClassVar[str] = "warmup_start_lr"
     fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps"}
 
     def __post_init__(self) -> None:
@@ -111,7 +113,7 @@ class WarmupCosine(_Recipe):
 
     def _phases(self, horizon: int) -> list[Phase]:
         w, t = self.warmup_steps, self.total_steps
-        return _named([("warmup", 0, w), ("decay", w, t)])
+        return _named([("warmup", "warmup", 0, w), ("decay", "decay", w, t)])
 
 
 _DECAY_SHAPES = ("linear", "cosine", "1-sqrt", "power", "exponential")
@@ -141,6 +143,7 @@ class WSD(_Recipe):
     power: float = 1.0
     warmup_start_lr: float = 0.0
     type_name: ClassVar[str] = "wsd"
+    start_field: ClassVar[str] = "warmup_start_lr"
     field_choices: ClassVar[dict] = {"decay_shape": _DECAY_SHAPES}
     fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps", "decay": "decay_steps"}
 
@@ -161,7 +164,7 @@ class WSD(_Recipe):
 
     def _phases(self, horizon: int) -> list[Phase]:
         w, t, d = self.warmup_steps, self.total_steps, self.decay_steps
-        return _named([("warmup", 0, w), ("stable", w, t - d), ("decay", t - d, t)])
+        return _named([("warmup", "warmup", 0, w), ("stable", "hold", w, t - d), ("decay", "decay", t - d, t)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +192,8 @@ class WarmupPlateauCosine(_Recipe):
     period_mult: float = 1
     peak_decay: float = 1.0
     type_name: ClassVar[str] = "warmup_plateau_cosine"
+    start_field: ClassVar[str] = "warmup_start_lr"
+    period_fields: ClassVar[tuple[str, ...]] = ("restart_period",)
     fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps", "plateau": "plateau_steps"}
 
     def __post_init__(self) -> None:
@@ -213,7 +218,7 @@ class WarmupPlateauCosine(_Recipe):
 
     def _phases(self, horizon: int) -> list[Phase]:
         w, p, t = self.warmup_steps, self.plateau_steps, self.total_steps
-        return _named([("warmup", 0, w), ("plateau", w, w + p), ("decay", w + p, t)])
+        return _named([("warmup", "warmup", 0, w), ("plateau", "hold", w, w + p), ("decay", "decay", w + p, t)])
 
 
 @dataclass(frozen=True, slots=True)
