@@ -594,6 +594,27 @@ class Schedule(metaclass=_Finishing):
         return tuple(sorted(marks))
 
 
+class Composed(Schedule):
+    """A schedule that is a composition of others: ``__post_init__`` checks the fields and sets ``_inner``,
+    which does the evaluation (a subclass gives its own phases)."""
+
+    # the composition is a slot, not a dataclass field: it is no parameter
+    __slots__ = ("_inner",)
+
+    @property
+    def end_step(self) -> int | None:
+        return self._inner.end_step  # type: ignore[attr-defined]
+
+    def _make_f(self):
+        return self._inner._f  # type: ignore[attr-defined]
+
+    def _endless_horizon(self) -> int:
+        return self._inner.horizon  # type: ignore[attr-defined]
+
+    def _values(self, steps: np.ndarray) -> np.ndarray:
+        return self._inner._at_steps(steps)  # type: ignore[attr-defined]
+
+
 def piecewise_values(
     steps: np.ndarray, starts: tuple[int, ...], evaluators: tuple[Any, ...]
 ) -> np.ndarray:

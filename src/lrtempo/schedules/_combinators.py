@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from ._base import MAX_STEPS, PARAM_KINDS, Checks, Phase, Schedule, piecewise_values, too_long
-from ._shapes import Shape, geometric_problem, make_ramp, ramp_values
+from ._shapes import Shape, check_ends, geometric_problem, is_geometric, make_ramp, ramp_values, shape_names
 
 __all__ = ["Piece", "Join", "Warmup", "Restarts", "Clamp", "Scale", "MAX_CYCLES", "cycle_starts", "largest_value"]
 
@@ -133,7 +133,7 @@ class Join(Schedule):
         return out
 
 
-_WARMUP_SHAPES = ("linear", "cosine", "exponential")
+_WARMUP_SHAPES = shape_names("linear", "cosine", "exponential")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +169,7 @@ class Warmup(Schedule):
         c.real("start_lr", low=0.0)
         c.done()
         target = self.schedule._f(0)
-        if self.shape == "exponential":
+        if is_geometric(self.shape):
             problem = geometric_problem(self.start_lr, target, "start_lr", "the schedule's first value")
             if problem is not None:
                 name, message = problem
@@ -212,7 +212,7 @@ class Warmup(Schedule):
         return ([Phase("warmup", 0, w, "warmup")] if w else []) + inner
 
 
-_CYCLE_SHAPES = ("cosine", "linear", "1-sqrt", "exponential")
+_CYCLE_SHAPES = shape_names("cosine", "linear", "1-sqrt", "exponential")
 #: the most cycles a restarts schedule with period_mult != 1 may have before it ends or passes MAX_STEPS
 MAX_CYCLES = 100_000
 #: fractional bits of the fixed-point cycle lengths (see :func:`cycle_starts`)
@@ -312,10 +312,7 @@ class Restarts(Schedule):
         c.optional_integer("max_cycles", low=1)
         c.choice("shape", self.field_choices["shape"])
         c.order("min_lr", "peak_lr")
-        if self.shape == "exponential" and c.ok("min_lr", "peak_lr"):
-            problem = geometric_problem(self.peak_lr, self.min_lr, "peak_lr", "min_lr")
-            if problem is not None:
-                c.fail(*problem)
+        check_ends(c, self.shape, "peak_lr", "min_lr")
         c.done()
         object.__setattr__(self, "_cycle_starts", self._locate_cycles(c))
         object.__setattr__(self, "_starts", np.asarray(self._cycle_starts, dtype=np.int64))

@@ -15,8 +15,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._base import MAX_STEPS, Checks, Phase, Schedule, piecewise_values, too_long
-from ._shapes import Shape, geometric_problem, make_ramp, ramp_values
+from ._base import MAX_STEPS, Checks, Composed, Phase, Schedule, piecewise_values, too_long
+from ._shapes import Shape, check_ends, make_ramp, ramp_values, shape_names
 
 __all__ = [
     "Constant",
@@ -145,17 +145,6 @@ class _DecayFamily(_RampFamily):
         """The checks of the shape's own parameters (none here)."""
 
 
-def check_geometric(c: Checks, a_name: str, b_name: str) -> None:
-    """Record why an exponential ramp from field ``a_name`` to ``b_name`` is not finite, if it is not.
-
-    Checked only once both fields passed their own checks (see :func:`geometric_problem`).
-    """
-    if c.ok(a_name, b_name):
-        problem = geometric_problem(getattr(c.obj, a_name), getattr(c.obj, b_name), a_name, b_name)
-        if problem is not None:
-            c.fail(*problem)
-
-
 @dataclass(frozen=True, slots=True)
 class Linear(_RampFamily):
     """Linear ramp: ``lr(k) = start_lr + (end_lr - start_lr) * min(k, steps) / steps``.
@@ -193,14 +182,13 @@ class Ramp(_RampFamily):
     power: float = 1.0
     type_name: ClassVar[str] = "ramp"
     start_field: ClassVar[str] = "start_lr"
-    field_choices: ClassVar[dict] = {"shape": ("linear", "cosine", "1-sqrt", "power", "exponential")}
+    field_choices: ClassVar[dict] = {"shape": shape_names("linear", "cosine", "1-sqrt", "power", "exponential")}
     _shape: Shape = field(init=False, repr=False, compare=False)
 
     def _check(self, c: Checks) -> None:
         c.choice("shape", self.field_choices["shape"])
         c.real("power", low=0.0, low_open=True)
-        if self.shape == "exponential":
-            check_geometric(c, "start_lr", "end_lr")
+        check_ends(c, self.shape, "start_lr", "end_lr")
 
     def _bind(self) -> None:
         object.__setattr__(self, "_shape", Shape(self.shape, power=self.power))
@@ -431,13 +419,33 @@ class CosineDecay(_DecayFamily):
 
 
 @dataclass(frozen=True, slots=True)
-class InverseSqrt(Schedule):
+class _InverseSqrtDecay(Schedule):
+    """The decay of :class:`InverseSqrt` (which checks the fields): ``peak_lr * sqrt(timescale / (timescale + k))``."""
+
+    peak_lr: float
+    timescale: int
+
+    @property
+    def end_step(self) -> None:
+        return None
+
+    def _make_f(self):
+        peak, ts = self.peak_lr, self.timescale
+        return lambda k: float(peak * np.sqrt(ts / (ts + k)))  # int / int: correctly rounded
+
+    def _values(self, steps: np.ndarray) -> np.ndarray:
+        return self.peak_lr * np.sqrt(self.timescale / (self.timescale + steps))
+
+
+@dataclass(frozen=True, slots=True)
+class InverseSqrt(Composed):
     """Linear warmup to ``peak_lr``, then ``peak_lr * sqrt(timescale / (timescale + k - warmup_steps))``.
 
     ``timescale`` defaults to ``warmup_steps``; then the decay is
     ``peak_lr * sqrt(warmup_steps / k)``, the original Transformer form (see
     :class:`~lrtempo.schedules.Noam` for its ``d_model`` parameterisation). It
-    never ends.
+    never ends. It is the decay behind a :class:`~lrtempo.schedules.Warmup`
+    of ``warmup_steps`` (linear from 0).
 
     >>> s = InverseSqrt(peak_lr=1.0, warmup_steps=4)
     >>> [s(k) for k in (0, 2, 4, 16)]
@@ -460,26 +468,11 @@ class InverseSqrt(Schedule):
         if self.timescale is None and c.ok("warmup_steps") and self.warmup_steps == 0:
             c.fail("timescale", "must be given when warmup_steps is 0")
         c.done()
-        object.__setattr__(self, "_ts", self.timescale if self.timescale is not None else self.warmup_steps)
+        ts = self.timescale if self.timescale is not None else self.warmup_steps
+        object.__setattr__(self, "_ts", ts)
+        from ._combinators import Warmup  # here: the combinators' classes register after the families'
 
-    @property
-    def end_step(self) -> None:
-        return None
-
-    def _decay(self, k):
-        return self.peak_lr * np.sqrt(self._ts / (self._ts + k))
-
-    def _make_f(self):
-        w, decay = self.warmup_steps, self._decay
-        up = make_ramp(_LINEAR, 0.0, self.peak_lr, max(w, 1))
-        return lambda k: up(k) if k < w else float(decay(k - w))
-
-    def _values(self, steps: np.ndarray) -> np.ndarray:
-        w = self.warmup_steps
-        if w == 0:
-            return self._decay(steps)
-        return np.where(steps < w, ramp_values(_LINEAR, 0.0, self.peak_lr, steps, w),
-                        self._decay(np.maximum(steps - w, 0)))
+        object.__setattr__(self, "_inner", Warmup(_InverseSqrtDecay(self.peak_lr, ts), self.warmup_steps))
 
     def _endless_horizon(self) -> int:
         return self.warmup_steps + 10 * self._ts
@@ -614,7 +607,7 @@ class OneCycle(Schedule):
     final_div_factor: float = 1e4
     three_phase: bool = False
     type_name: ClassVar[str] = "one_cycle"
-    field_choices: ClassVar[dict] = {"anneal": ("cosine", "linear")}
+    field_choices: ClassVar[dict] = {"anneal": shape_names("cosine", "linear")}
     _up: int = field(init=False, repr=False, compare=False)
     _legs: tuple = field(init=False, repr=False, compare=False)
 

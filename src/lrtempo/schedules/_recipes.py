@@ -11,31 +11,18 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._base import Checks, Phase, Schedule
+from ._base import Checks, Composed, Phase, Schedule
 from ._combinators import Join, Piece, Restarts, Warmup
-from ._families import Constant, CosineDecay, InverseSqrt, Ramp, check_geometric
+from ._families import Constant, CosineDecay, InverseSqrt, Ramp
+from ._shapes import check_ends, shape_names
 
 __all__ = ["WarmupCosine", "WSD", "WarmupPlateauCosine", "Noam"]
 
 
-class _Recipe(Schedule):
+class _Recipe(Composed):
     """A named composition: ``__post_init__`` checks the fields and sets ``_inner``, which does the rest."""
 
-    # the composition is a slot, not a dataclass field: it is no parameter
-    __slots__ = ("_inner",)
-
-    @property
-    def end_step(self) -> int | None:
-        return self._inner.end_step  # type: ignore[attr-defined]
-
-    def _make_f(self):
-        return self._inner._f  # type: ignore[attr-defined]
-
-    def _endless_horizon(self) -> int:
-        return self._inner.horizon  # type: ignore[attr-defined]
-
-    def _values(self, steps: np.ndarray) -> np.ndarray:
-        return self._inner._at_steps(steps)  # type: ignore[attr-defined]
+    __slots__ = ()
 
 
 def _check_common(c: Checks) -> None:
@@ -116,7 +103,7 @@ class WarmupCosine(_Recipe):
         return _named([("warmup", "warmup", 0, w), ("decay", "decay", w, t)])
 
 
-_DECAY_SHAPES = ("linear", "cosine", "1-sqrt", "power", "exponential")
+_DECAY_SHAPES = shape_names("linear", "cosine", "1-sqrt", "power", "exponential")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +142,7 @@ class WSD(_Recipe):
         c.real("power", low=0.0, low_open=True)
         c.order("min_lr", "peak_lr")
         _check_fits(c, self, "decay_steps", strict=False)
-        if self.decay_shape == "exponential":
-            check_geometric(c, "peak_lr", "min_lr")
+        check_ends(c, self.decay_shape, "peak_lr", "min_lr")
         c.done()
         stable = self.total_steps - self.warmup_steps - self.decay_steps
         decay = Ramp(self.peak_lr, self.min_lr, self.decay_steps, shape=self.decay_shape, power=self.power)
