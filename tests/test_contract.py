@@ -4,7 +4,11 @@ made, the finishing step, and no change to a schedule after construction."""
 from __future__ import annotations
 
 import copy
+import doctest
+import sys
+import types
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -301,3 +305,79 @@ def test_monitor_and_analysis_go_by_the_kind_of_a_phase_never_its_name():
     assert pm.coarse_counts(22) == {"warmup": 10, "plateau": 10, "decay": 1, "past_end": 1}
     cycles = _two_phase_family(("a", "cycle"), ("b", "cycle"))
     assert PhaseMap(cycles, 20).warmup_end == 0 and restart_points(cycles.phases()) == [10]
+
+
+# -- a family made outside the package: what docs/contributing.md promises -------------------------------------
+
+GUIDE = Path(__file__).parent.parent / "docs" / "contributing.md"
+
+
+@pytest.fixture
+def inverse_time():
+    """The worked example of docs/contributing.md, run as a module of its own; unregistered afterwards."""
+    text = GUIDE.read_text()
+    code = text[text.index("```python\n") + len("```python\n"):]
+    code = code[:code.index("```")]
+    module = types.ModuleType("lrtempo_guide_example")
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(code, str(GUIDE), "exec"), module.__dict__)
+        yield module.InverseTimeDecay
+    finally:
+        _base._FAMILIES.pop("inverse_time", None)
+        del sys.modules[module.__name__]
+
+
+def test_a_new_family_is_picked_up_by_config_schema_lint_and_the_cli(inverse_time, tmp_path, capsys):
+    from lrtempo.cli import main
+    from lrtempo.config import REGISTRY, ConfigError, build_schedule, json_schema, schedule_to_spec, spec_hash
+    from lrtempo.monitor._phases import PhaseMap
+
+    assert families()["inverse_time"] is inverse_time and list(NATIVE_TYPES)[-1] == "inverse_time"
+    runner = doctest.DocTestRunner()
+    globs = {"InverseTimeDecay": inverse_time}
+    for test in doctest.DocTestFinder().find(inverse_time, "InverseTimeDecay", globs=globs):
+        runner.run(test)
+    assert runner.summarize(verbose=False) == (0, 2)  # the docstring's example holds
+    ts = REGISTRY["inverse_time"]
+    assert [(f.name, f.kind, f.required, f.default) for f in ts.fields] == [
+        ("base_lr", "number", True, None), ("decay_rate", "number", True, None), ("decay_steps", "integer", False, 1)]
+    spec = {"type": "inverse_time", "base_lr": 1e-3, "decay_rate": 0.5, "decay_steps": 1000}
+    s = build_schedule(spec)
+    assert isinstance(s, inverse_time) and s(0) == 1e-3 and s(2000) == 1e-3 / 2.0 and s.at([2000]).tolist() == [5e-4]
+    assert schedule_to_spec(s) == spec and build_schedule(schedule_to_spec(s)) == s
+    assert spec_hash(spec) == spec_hash({**spec, "decay_steps": 1000.0})
+    with pytest.raises(ConfigError, match=r"decay_step: unknown key for type 'inverse_time'; did you mean "
+                                          r"'decay_steps'\? \(valid keys: base_lr, decay_rate, decay_steps\)"):
+        build_schedule({"type": "inverse_time", "base_lr": 1e-3, "decay_rate": 0.5, "decay_step": 10})
+    with pytest.raises(ConfigError, match=r"decay_steps: must be a whole number of steps \(got 10.5\)"):
+        build_schedule({**spec, "decay_steps": 10.5})
+    with pytest.raises(ConfigError, match=r"decay_rate: must be >= 0 \(got -1.0\)"):
+        build_schedule({**spec, "decay_rate": -1.0})
+    schema = json_schema()["$defs"]
+    assert schema["inverse_time"]["required"] == ["type", "base_lr", "decay_rate"]
+    assert schema["inverse_time"]["properties"]["decay_steps"]["default"] == 1
+    assert {"$ref": "#/$defs/inverse_time"} in schema["schedule"]["oneOf"]
+    assert PhaseMap(s, s.horizon).coarse_counts(100) == {"warmup": 0, "plateau": 0, "decay": 100, "past_end": 0}
+
+    path = tmp_path / "inverse_time.yaml"
+    path.write_text("type: inverse_time\nbase_lr: 1e-3\ndecay_rate: 0.5\ndecay_steps: 1000\n")
+    assert main(["values", "--steps", "0,2000", str(path)]) == 0
+    assert capsys.readouterr().out == "step,lr\n0,0.001\n2000,0.0005\n"
+    assert main(["show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "type      inverse_time" in out and "inverse_time  [0, )" in out and "min       0.0001 at step 18000" in out
+    assert main(["lint", str(path)]) == 1  # no warmup with Adam
+    assert "LR002" in capsys.readouterr().out
+    assert main(["schema"]) == 0 and '"inverse_time"' in capsys.readouterr().out
+    path.write_text("type: inverse_time\nbase_lr: 1e-3\ndecay_rate: 0.5\ndecay_steps: 10.5\n")
+    assert main(["show", str(path)]) == 2
+    assert "decay_steps: must be a whole number of steps (got 10.5)" in capsys.readouterr().err
+
+
+def test_a_new_family_leaves_no_trace_once_unregistered(inverse_time):
+    from lrtempo.config import REGISTRY
+
+    assert "inverse_time" in REGISTRY
+    _base._FAMILIES.pop("inverse_time")
+    assert "inverse_time" not in REGISTRY and list(NATIVE_TYPES) == ORDER

@@ -4,7 +4,7 @@ Phases: ``warmup``, ``plateau`` (a hold at the peak: WSD's stable phase,
 warmup_plateau_cosine's plateau, a constant), ``early_decay`` (rate above 50% of peak),
 ``mid_decay`` (10-50%), ``late_decay`` (at or below 10% of peak: the tail) and
 ``past_end`` (steps past the schedule's end). They are found from the kinds of
-the schedule's own phases (:data:`~lrtempo.schedules.PHASE_KINDS`), never
+the schedule's own phases (``Phase.kind``: warmup, hold, decay, cycle, ramp), never
 from their names, and from its values.
 """
 

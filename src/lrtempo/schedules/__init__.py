@@ -7,18 +7,7 @@ identical bit for bit. See ``docs/contract.md`` and ``docs/schedules.md``.
 
 # the order the families register in is the order config lists them: families first
 # isort: off
-from ._base import (
-    MAX_STEPS,
-    NATIVE_TYPES,
-    PARAM_KINDS,
-    Checks,
-    ParameterError,
-    Phase,
-    Schedule,
-    as_steps,
-    families,
-    param_kind,
-)
+from ._base import MAX_STEPS, NATIVE_TYPES, Checks, ParameterError, Phase, Schedule, as_steps, families, param_kind
 from ._families import (
     Constant,
     CosineDecay,
@@ -40,7 +29,7 @@ from ._recipes import WSD, Noam, WarmupCosine, WarmupPlateauCosine
 
 __all__ = [
     "Schedule", "Phase", "ParameterError", "as_steps", "steps_from_fraction", "NATIVE_TYPES", "MAX_STEPS",
-    "MAX_CYCLES", "families", "param_kind", "PARAM_KINDS", "Checks",
+    "MAX_CYCLES", "families", "param_kind", "Checks",
     "Constant", "Linear", "Ramp", "StepDecay", "MultiStepDecay", "ExponentialDecay",
     "PolynomialDecay", "CosineDecay", "InverseSqrt", "TanhDecay", "Cyclic", "OneCycle",
     "Join", "Piece", "Warmup", "Restarts", "Clamp", "Scale",
