@@ -8,21 +8,8 @@ identical bit for bit. See ``docs/contract.md`` and ``docs/schedules.md``.
 # the order the families register in is the order config lists them: families first
 # isort: off
 from ._base import MAX_STEPS, NATIVE_TYPES, Checks, ParameterError, Phase, Schedule, as_steps, families, param_kind
-from ._families import (
-    Constant,
-    CosineDecay,
-    Cyclic,
-    ExponentialDecay,
-    InverseSqrt,
-    Linear,
-    MultiStepDecay,
-    OneCycle,
-    PolynomialDecay,
-    Ramp,
-    StepDecay,
-    TanhDecay,
-    steps_from_fraction,
-)
+from ._families import (Constant, CosineDecay, Cyclic, ExponentialDecay, InverseSqrt, Linear, MultiStepDecay,
+                        OneCycle, PolynomialDecay, Ramp, StepDecay, TanhDecay, steps_from_fraction)
 from ._combinators import MAX_CYCLES, Clamp, Join, Piece, Restarts, Scale, Warmup
 from ._recipes import WSD, Noam, WarmupCosine, WarmupPlateauCosine
 # isort: on
