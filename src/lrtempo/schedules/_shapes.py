@@ -26,9 +26,9 @@ cosine ``G(r) = sin(pi r / 2) ** 2``). Both ends are then exact (``a`` at
 
 Each shape is one entry of :data:`SHAPES`: ``F`` and ``G`` as functions of
 the distance ``d`` to the nearer end and the length ``n``, written once. The
-array path (:func:`ramp_values`) calls them with NumPy; the one-step path
-(:func:`make_ramp`) calls the same functions with Python floats and
-``math`` where that gives NumPy's bits (linear, cosine, 1-sqrt), and the
+array path (:func:`ramp_values`) makes and calls them with NumPy; the one-step
+path (:func:`make_ramp`) makes the same functions once per ramp with ``math``
+and calls them with Python numbers where that gives NumPy's bits (linear, cosine, 1-sqrt), and the
 array path on one element otherwise, so ``schedule(k) ==
 schedule.at([k])[0]`` bit for bit (the test suite checks it on random
 schedules). A family names the shapes it offers with :func:`shape_names`.
@@ -79,21 +79,23 @@ class Shape:
     upper: float = 3.0
 
 
-#: ``F(d / n)`` or ``G(d / n)`` of a shape: ``(d, n, shape, ops)`` -> the fraction; ``ops`` is ``numpy``, or
-#: for a one-step evaluation of a shape whose operations agree with NumPy's, :data:`_SCALAR_OPS`
-Fraction = Callable[[Any, Any, Shape, Any], Any]
+#: ``F`` or ``G`` of a shape, made for a ramp: ``(n, shape, ops)`` -> a function ``d -> fraction`` (``d / n``
+#: the progress from the nearer end) with the ramp's constants bound; ``ops`` is ``numpy``, or for a
+#: one-step evaluation of a shape whose operations agree with NumPy's, :data:`_SCALAR_OPS`
+Fraction = Callable[[Any, Shape, Any], Callable[[Any], Any]]
 
 
 @dataclass(frozen=True, slots=True)
 class ShapeFormula:
     """One shape's formula, evaluated from the nearer end of a ramp.
 
-    ``head`` is ``F(d / n)`` for the first half (``d = k``), ``tail`` is
+    ``head`` makes ``F(d / n)`` for the first half (``d = k``), ``tail`` makes
     ``G(d / n) = 1 - F(1 - d / n)`` for the second (``d = n - k``), written
     without cancellation; a symmetric shape (``F = G``) leaves ``tail`` None.
-    ``scalar``: the functions, called with Python floats and ``math``, give
-    NumPy's bits. ``ends`` replaces the affine form ``a + (b - a) * F`` for
-    a shape that is not one (the geometric ramp): ``ends(near, far, d / n)``.
+    ``scalar``: the functions, made with ``math`` and called with Python
+    numbers, give NumPy's bits. ``ends`` replaces the affine form
+    ``a + (b - a) * F`` for a shape that is not one (the geometric ramp):
+    ``ends(near, far, d / n)``.
     """
 
     head: Fraction | None
@@ -102,43 +104,54 @@ class ShapeFormula:
     ends: Callable[[Any, Any, Any], Any] | None = None
 
 
-def _linear(d: Any, n: Any, shape: Shape, ops: Any) -> Any:
-    return d / n
+def _linear(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
+    return lambda d: d / n
 
 
-def _cosine(d: Any, n: Any, shape: Shape, ops: Any) -> Any:
+def _cosine(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
     # (1 - cos(pi x)) / 2 = sin(pi x / 2) ** 2: no cancellation at either end
-    f = ops.sin(d * (_HALF_PI / n))
-    return f * f
+    c, sin = _HALF_PI / n, ops.sin
+
+    def cosine(d: Any) -> Any:
+        f = sin(d * c)
+        return f * f
+
+    return cosine
 
 
-def _sqrt_head(d: Any, n: Any, shape: Shape, ops: Any) -> Any:
-    return ops.sqrt(d / n)
+def _sqrt_head(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
+    sqrt = ops.sqrt
+    return lambda d: sqrt(d / n)
 
 
-def _sqrt_tail(d: Any, n: Any, shape: Shape, ops: Any) -> Any:
+def _sqrt_tail(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
     # 1 - sqrt(1 - x) = x / (1 + sqrt(1 - x)); sqrt is correctly rounded in math and NumPy alike
-    x = d / n
-    return x / (1.0 + ops.sqrt(1.0 - x))
+    sqrt = ops.sqrt
+
+    def one_minus_sqrt(d: Any) -> Any:
+        x = d / n
+        return x / (1.0 + sqrt(1.0 - x))
+
+    return one_minus_sqrt
 
 
-def _power_head(d: Any, n: Any, shape: Shape, ops: Any) -> Any:
-    return -np.expm1(shape.power * np.log1p(-(d / n)))  # 1 - (1 - x) ** power
+def _power_head(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
+    return lambda d: -np.expm1(shape.power * np.log1p(-(d / n)))  # 1 - (1 - x) ** power
 
 
-def _power_tail(d: Any, n: Any, shape: Shape, ops: Any) -> Any:
-    return np.power(d / n, shape.power)
+def _power_tail(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
+    return lambda d: np.power(d / n, shape.power)
 
 
-def _tanh_head(d: Any, n: Any, shape: Shape, ops: Any) -> Any:
+def _tanh_head(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
     # (tanh(lower + span x) - tanh(lower)) / (tanh(upper) - tanh(lower)) by the tanh subtraction formula
-    x, span = d / n, shape.upper - shape.lower
-    return np.sinh(span * x) * math.cosh(shape.upper) / (np.cosh(shape.lower + span * x) * math.sinh(span))
+    low, up, span = shape.lower, shape.upper, shape.upper - shape.lower
+    return lambda d: np.sinh(span * (d / n)) * math.cosh(up) / (np.cosh(low + span * (d / n)) * math.sinh(span))
 
 
-def _tanh_tail(d: Any, n: Any, shape: Shape, ops: Any) -> Any:
-    x, span = d / n, shape.upper - shape.lower
-    return np.sinh(span * x) * math.cosh(shape.lower) / (np.cosh(shape.upper - span * x) * math.sinh(span))
+def _tanh_tail(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
+    low, up, span = shape.lower, shape.upper, shape.upper - shape.lower
+    return lambda d: np.sinh(span * (d / n)) * math.cosh(low) / (np.cosh(up - span * (d / n)) * math.sinh(span))
 
 
 def _geometric(a: Any, b: Any, x: Any) -> Any:
@@ -244,16 +257,16 @@ def make_ramp(shape: Shape, a: float, b: float, n: int) -> Callable[[int], float
             return float(ramp_values(shape, a, b, np.array([k], dtype=np.int64), n)[0])
 
         return general
-    half, up, down, ops = n // 2, b - a, a - b, _SCALAR_OPS
-    head = formula.head
-    tail = formula.tail or head
+    half, up, down = n // 2, b - a, a - b
+    head = formula.head(n, shape, _SCALAR_OPS)  # type: ignore[misc]
+    tail = head if formula.tail is None else formula.tail(n, shape, _SCALAR_OPS)
 
     def ramp(k: int) -> float:
         if k >= n:
             return b
         if k <= half:
-            return a + up * head(k, n, shape, ops)
-        return b + down * tail(n - k, n, shape, ops)
+            return a + up * head(k)
+        return b + down * tail(n - k)
 
     return ramp
 
@@ -276,9 +289,9 @@ def ramp_values(shape: Shape, a: Any, b: Any, k: np.ndarray, n: Any) -> np.ndarr
     if formula.ends is not None:
         x = d / n
         return np.where(head, formula.ends(a, b, x), formula.ends(b, a, x))
-    f = formula.head(d, n, shape, np)
+    f = formula.head(n, shape, np)(d)  # type: ignore[misc]
     if formula.tail is not None:
-        f = np.where(head, f, formula.tail(d, n, shape, np))
+        f = np.where(head, f, formula.tail(n, shape, np)(d))
     out = np.where(head, b - a, a - b)
     np.multiply(out, f, out=out)
     np.add(out, np.where(head, a, b), out=out)
@@ -291,7 +304,7 @@ def _one_half(formula: ShapeFormula, shape: Shape, near: Any, far: Any, d: np.nd
     the selects (the same operations on the same values)."""
     if formula.ends is not None:
         return formula.ends(near, far, d / n)
-    f = np.asarray(fraction(d, n, shape, np), dtype=np.float64)  # type: ignore[misc]
+    f = np.asarray(fraction(n, shape, np)(d), dtype=np.float64)  # type: ignore[misc]
     np.multiply(f, far - near, out=f)
     np.add(f, near, out=f)
     return f
