@@ -445,13 +445,14 @@ class Schedule(metaclass=_Finishing):
        the schedule. The finishing step (checking the end against
        :data:`MAX_STEPS`, binding the one-step evaluator) runs after
        ``__init__`` by itself.
-    4. It implements ``_values(steps)`` (an int64 array of steps within the end
-       -> float64 array), the ``end_step`` property and ``_phases(horizon)``;
-       it may override ``_make_f`` with a faster one-step closure that does the
-       same operations, and ``_endless_horizon``. Every phase it gives has a
-       kind (the default ``_phases``: one phase of the class's ``phase_kind``). Ramp formulas come from
-       :mod:`lrtempo.schedules._shapes`; any other formula is in the family's
-       own docstring, with a doctest.
+    4. It implements ``_values(steps)`` (an int64 array of steps up to the
+       end -> float64 array; past the end the base class holds the value) and
+       the ``end_step`` property. It overrides ``_phases(horizon)`` unless one
+       phase of its class variable ``phase_kind`` describes it; every phase
+       has a kind. It may override ``_make_f`` with a faster one-step closure
+       that does the same operations, and ``_endless_horizon``. Ramp formulas
+       come from :mod:`lrtempo.schedules._shapes`; any other formula is in the
+       family's own docstring, with a doctest.
 
     Combinators call a child's ``_f(step)`` and ``_at_steps(steps)``: the unchecked paths.
     """
