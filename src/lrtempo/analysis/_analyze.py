@@ -20,7 +20,7 @@ import numpy as np
 from ..config import ConfigError, Problem, build_schedule, read_config_file
 from ..monitor import MonitorSettings
 from ..monitor._offline import STATUSES, DetectorSettings, detect_log
-from ..monitor._phases import PHASES, PhaseMap, phase_labels_from_rates
+from ..monitor._phases import PHASES, PhaseMap, phase_labels_from_rates, restart_points
 from ..plot import log_png
 from ..rundir import RunDir
 from ._logfile import REQUIRED, is_regular, read_events, read_log_file, resolve_log
@@ -188,7 +188,7 @@ def _detect(steps, lr, norm, loss, window, schedule, settings, mode=detect_log):
     peak = float(lr.max())
     last = int(steps[-1])
     if schedule is not None:
-        restart_steps = [p.start for p in schedule.phases(last + 1) if p.name.startswith("cycle ") and p.start > 0]
+        restart_steps = restart_points(schedule.phases(last + 1))
     else:  # a foreign log: a restart is the rate jumping back up by half its peak or more
         jumps = np.flatnonzero(np.diff(lr) > 0.5 * peak) + 1
         restart_steps = steps[jumps].tolist()

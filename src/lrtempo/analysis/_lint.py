@@ -23,6 +23,7 @@ from typing import Any
 from ..config import OptimizerConfig, build_schedule, read_config_file
 from ..config import schedule_spec_of as _spec_of
 from ..monitor._phases import PhaseMap
+from ..schedules import NATIVE_TYPES
 
 __all__ = ["Finding", "Rule", "RULES", "lint_config", "lint_mapping", "SEVERITY_ORDER", "exit_status"]
 
@@ -206,16 +207,14 @@ def _warmup_long(r: _Run) -> Iterable[Hit]:
                "below the peak for little gain.", "warm up for 1-5% of the run.")
 
 
-#: the field that sets the first rate, per schedule type (LR005)
-_START_FIELD = {"warmup_cosine": "warmup_start_lr", "wsd": "warmup_start_lr", "warmup_plateau_cosine":
-                "warmup_start_lr", "warmup": "start_lr", "linear": "start_lr", "ramp": "start_lr"}
 
 
 @_rule("LR005", "info", "the first update gets rate 0 (warmup from 0, the default)")
 def _first_rate_zero(r: _Run) -> Iterable[Hit]:
     """Rate 0 at step 0: the first update changes nothing. Documented default of a warmup from 0, hence info."""
     if r.schedule(0) == 0.0:
-        start_field = _START_FIELD.get(r.spec.get("type"))
+        family = NATIVE_TYPES.get(r.spec.get("type"))  # the field that sets the first rate, if one does
+        start_field = family.start_field if family is not None else None
         yield (r.p(start_field) if start_field else r.where, "the first update gets rate 0 (it changes nothing); "
                "this is the documented default of a warmup from 0.",
                "set warmup_start_lr (or start_lr) above 0 to use it.")
@@ -345,13 +344,13 @@ def _steps_per_epoch(data: dict, accumulation: int) -> tuple[list[int], str | No
 
 def _step_marks(spec: Any, root: str) -> list[tuple[str, int]]:
     """(field, steps) of every restart period, milestone and step size in the spec (LR008)."""
-    keys = ("milestones", "period", "restart_period", "step_size", "step_size_up", "decay_steps")
+    keys = sorted({f for cls in NATIVE_TYPES.values() for f in cls.period_fields})
     out = []
     for path, node in _walk(spec, root):
         for key in keys:
             value = node.get(key)
             field = f"{path}.{key}" if path else key
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0 and key != "decay_steps":
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 out.append((field, value))
             elif key == "milestones" and isinstance(value, list):
                 out += [(f"{field}[{i}]", v) for i, v in enumerate(value) if isinstance(v, int) and v > 0]

@@ -15,12 +15,13 @@ import json
 import math
 import numbers
 import sys
-from collections.abc import Mapping
+import typing
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .._util import did_you_mean
-from ..schedules import NATIVE_TYPES, ParameterError, Piece, Schedule, steps_from_fraction
+from ..schedules import NATIVE_TYPES, ParameterError, Piece, Schedule, param_kind, steps_from_fraction
 from ._errors import SHOWN_PROBLEMS, ConfigError, Problem
 from ._files import MAX_DEPTH
 from ._values import _brief, _check_integer, _check_number, _describe, _join
@@ -34,20 +35,6 @@ __all__ = [
     "canonical_spec",
     "spec_hash",
 ]
-
-# annotation text -> value kind
-_KINDS = {
-    "float": "number",
-    "float | None": "number?",
-    "int": "integer",
-    "int | None": "integer?",
-    "bool": "boolean",
-    "str": "string",
-    "Schedule": "schedule",
-    "tuple[int, ...]": "integer_list",
-    "tuple[Piece, ...]": "pieces",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
@@ -81,22 +68,50 @@ class TypeSpec:
         return ("type", *(f.name for f in self.fields), *self.fractions)
 
 
-def _type_spec(cls: type) -> TypeSpec:
+def _type_spec(cls: type[Schedule]) -> TypeSpec:
+    """A family's spec type, from its dataclass fields: the kind of each is its type hint's
+    (:func:`~lrtempo.schedules.param_kind`; the class was checked when it was made, so every hint is known)."""
     fields = []
-    choices = getattr(cls, "field_choices", {})
+    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
-        kind = _KINDS[str(f.type)]
+        kind = param_kind(hints[f.name])
+        if kind is None:  # pragma: no cover - refused when the class was made
+            raise TypeError(f"{cls.__qualname__}.{f.name}: no value kind for {hints[f.name]!r}")
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         default = None if required else f.default
-        fields.append(FieldSpec(f.name, kind, required, default, choices.get(f.name)))
+        fields.append(FieldSpec(f.name, kind, required, default, cls.field_choices.get(f.name)))
     doc = (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
-    return TypeSpec(cls.type_name, cls, tuple(fields), getattr(cls, "fraction_fields", {}), doc)
+    return TypeSpec(cls.type_name, cls, tuple(fields), cls.fraction_fields, doc)
+
+
+class _Registry(Mapping):
+    """Every native spec type by name, read from the family registry (``compat`` is handled on its own).
+
+    Live: a family whose class is made after this module is imported is in it too. The spec type of a
+    class is made once.
+    """
+
+    def __init__(self) -> None:
+        self._made: dict[type, TypeSpec] = {}
+
+    def __getitem__(self, name: str) -> TypeSpec:
+        cls = NATIVE_TYPES[name]
+        ts = self._made.get(cls)
+        if ts is None:
+            ts = self._made[cls] = _type_spec(cls)
+        return ts
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(NATIVE_TYPES)
+
+    def __len__(self) -> int:
+        return len(NATIVE_TYPES)
 
 
 #: every native spec type by name (``compat`` is handled on its own)
-REGISTRY: dict[str, TypeSpec] = {name: _type_spec(cls) for name, cls in NATIVE_TYPES.items()}
+REGISTRY: Mapping[str, TypeSpec] = _Registry()
 
 
 class _Builder:

@@ -29,7 +29,7 @@ from ..config._typed import check_settings, setting
 from ..rundir import MONITOR_COLUMNS, RunDir, append_event, append_layer_rows
 from ..schedules import Schedule
 from ._detectors import Event, RestartTracker, SpikeDetector, StalenessTracker, TrapDetector
-from ._phases import PHASES, PhaseMap
+from ._phases import PHASES, PhaseMap, restart_points
 
 __all__ = ["Monitor", "MonitorSettings", "MONITOR_COLUMNS"]
 
@@ -164,8 +164,8 @@ class Monitor:
         self._phase_map = PhaseMap(schedule, horizon)
         self.peak_lr = self._phase_map.peak
         phases = schedule.phases(horizon)
-        warmup_end = next((p.stop for p in phases if p.name == "warmup" and p.stop), None)
-        restarts = [p.start for p in phases if p.name.startswith("cycle ") and p.start > 0]
+        warmup_end = next((p.stop for p in phases if p.kind == "warmup" and p.stop), None)
+        restarts = restart_points(phases)
         self.trap = TrapDetector(s.trap_window, s.trap_threshold)
         self.spikes = SpikeDetector(s.spike_window, s.spike_factor)
         self.restarts = RestartTracker(restarts, s.restart_window)

@@ -1,21 +1,24 @@
 """The phase of every step, from the schedule (or, for a foreign log, from its rate column).
 
 Phases: ``warmup``, ``plateau`` (a hold at the peak: WSD's stable phase,
-warmup_plateau_cosine's plateau), ``early_decay`` (rate above 50% of peak),
+warmup_plateau_cosine's plateau, a constant), ``early_decay`` (rate above 50% of peak),
 ``mid_decay`` (10-50%), ``late_decay`` (at or below 10% of peak: the tail) and
-``past_end`` (steps past the schedule's end).
+``past_end`` (steps past the schedule's end). They are found from the kinds of
+the schedule's own phases (``Phase.kind``: warmup, hold, decay, cycle, ramp), never
+from their names, and from its values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
-from ..schedules import Schedule
+from ..schedules import Phase, Schedule
 
-__all__ = ["PHASES", "PhaseMap", "phase_labels", "phase_labels_from_rates"]
+__all__ = ["PHASES", "PhaseMap", "phase_labels", "phase_labels_from_rates", "restart_points"]
 
 PHASES = ("warmup", "plateau", "early_decay", "mid_decay", "late_decay", "past_end")
-_HOLD_NAMES = {"plateau", "stable", "constant", "hold"}
 _LAST_EXACT = 2.0**63 - 1024  # the largest float64 below 2**63: probes of a horizon near 2**63 stay int64
 
 
@@ -42,13 +45,12 @@ class PhaseMap:
     def __init__(self, schedule: Schedule, horizon: int):
         self.schedule = schedule
         phases = schedule.phases(horizon)
-        self.warmup_end = next((p.stop or 0 for p in phases if p.name == "warmup"), 0)
+        self.warmup_end = next((p.stop or 0 for p in phases if p.kind == "warmup"), 0)
         if not self.warmup_end and phases and phases[0].start == 0 and phases[0].stop and phases[0].stop > 1:
-            first = phases[0]  # an unnamed leading ramp up (a join's first piece, say) is a warmup too
-            if schedule(0) < schedule(first.stop - 1) and first.name not in _HOLD_NAMES \
-                    and not first.name.startswith("cycle"):
+            first = phases[0]  # a leading ramp up of another kind (a join's first piece, say) is a warmup too
+            if schedule(0) < schedule(first.stop - 1) and first.kind not in ("hold", "cycle"):
                 self.warmup_end = first.stop
-        self.holds = [(p.start, p.stop if p.stop is not None else horizon) for p in phases if p.name in _HOLD_NAMES]
+        self.holds = [(p.start, p.stop if p.stop is not None else horizon) for p in phases if p.kind == "hold"]
         probe = np.unique(np.concatenate([np.asarray(schedule.boundaries(horizon), dtype=np.int64),
                                           np.minimum(np.linspace(0, horizon, 4097), _LAST_EXACT).astype(np.int64)]))
         self.peak = float(schedule.at(probe).max())
@@ -78,6 +80,16 @@ class PhaseMap:
         steps = np.asarray(steps, dtype=np.int64)
         rates = self.schedule.at(steps) if rates is None else rates
         return _classify(steps, rates, self.peak, self.warmup_end, self.holds, self.end)
+
+
+def restart_points(phases: Iterable[Phase]) -> list[int]:
+    """The steps where a cycle phase starts (after step 0): where a repeating schedule restarts.
+
+    >>> from lrtempo.schedules import Restarts
+    >>> restart_points(Restarts(peak_lr=1.0, period=10).phases(35))
+    [10, 20, 30]
+    """
+    return [p.start for p in phases if p.kind == "cycle" and p.start > 0]
 
 
 def phase_labels(schedule: Schedule, steps: np.ndarray) -> np.ndarray:

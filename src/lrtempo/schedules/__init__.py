@@ -5,39 +5,18 @@ counter: ``schedule(step) -> float`` and ``schedule.at(steps) -> ndarray``,
 identical bit for bit. See ``docs/contract.md`` and ``docs/schedules.md``.
 """
 
-from ._base import MAX_STEPS, ParameterError, Phase, Schedule, as_steps
+# the order the families register in is the order config lists them: families first
+# isort: off
+from ._base import MAX_STEPS, NATIVE_TYPES, Checks, ParameterError, Phase, Schedule, as_steps, families, param_kind
+from ._families import (Constant, CosineDecay, Cyclic, ExponentialDecay, InverseSqrt, Linear, MultiStepDecay,
+                        OneCycle, PolynomialDecay, Ramp, StepDecay, TanhDecay, steps_from_fraction)
 from ._combinators import MAX_CYCLES, Clamp, Join, Piece, Restarts, Scale, Warmup
-from ._families import (
-    Constant,
-    CosineDecay,
-    Cyclic,
-    ExponentialDecay,
-    InverseSqrt,
-    Linear,
-    MultiStepDecay,
-    OneCycle,
-    PolynomialDecay,
-    Ramp,
-    StepDecay,
-    TanhDecay,
-    steps_from_fraction,
-)
 from ._recipes import WSD, Noam, WarmupCosine, WarmupPlateauCosine
-
-#: every native schedule class, by its config ``type`` name
-NATIVE_TYPES: dict[str, type[Schedule]] = {
-    cls.type_name: cls
-    for cls in (
-        Constant, Linear, Ramp, StepDecay, MultiStepDecay, ExponentialDecay, PolynomialDecay,
-        CosineDecay, InverseSqrt, TanhDecay, Cyclic, OneCycle,
-        Join, Warmup, Restarts, Clamp, Scale,
-        WarmupCosine, WSD, WarmupPlateauCosine, Noam,
-    )
-}
+# isort: on
 
 __all__ = [
     "Schedule", "Phase", "ParameterError", "as_steps", "steps_from_fraction", "NATIVE_TYPES", "MAX_STEPS",
-    "MAX_CYCLES",
+    "MAX_CYCLES", "families", "param_kind", "Checks",
     "Constant", "Linear", "Ramp", "StepDecay", "MultiStepDecay", "ExponentialDecay",
     "PolynomialDecay", "CosineDecay", "InverseSqrt", "TanhDecay", "Cyclic", "OneCycle",
     "Join", "Piece", "Warmup", "Restarts", "Clamp", "Scale",

@@ -7,16 +7,21 @@ A schedule is a pure function of the optimizer-step counter (docs/contract.md):
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import numbers
+import re
+import typing
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
 
 __all__ = ["MAX_STEPS", "Phase", "Schedule", "ParameterError", "Checks", "as_steps", "did_you_mean",
-           "piecewise_values"]
+           "piecewise_values", "PHASE_KINDS", "PARAM_KINDS", "param_kind", "families", "NATIVE_TYPES"]
 
 #: the longest schedule (and the largest step count of any parameter): 2**53.
 #: Beyond it float64 cannot tell consecutive steps apart, so no schedule could
@@ -40,17 +45,53 @@ class ParameterError(ValueError):
         super().__init__("; ".join(f"{field}: {msg}" for field, msg in self.problems))
 
 
+#: what a phase is, whatever it is called: ``warmup`` (the ramp up to the peak at the start), ``hold`` (the
+#: rate held: a plateau, WSD's stable phase, a constant), ``decay`` (the rate falls toward a floor: a decay
+#: curve, a step level), ``cycle`` (one cycle, or one half-cycle, of a repeating schedule: restarts, cyclic)
+#: and ``ramp`` (a ramp whose direction is its values': ``linear``, ``ramp``). The tail of a decay and the
+#: steps past the end are no phases a schedule declares: the monitor finds them from the values and the end.
+PHASE_KINDS = ("warmup", "hold", "decay", "cycle", "ramp")
+#: the kind of a phase made without one, by its name (the names other libraries' schedules use)
+_HOLD_NAMES = ("plateau", "stable", "constant", "hold")
+
+
+def _kind_of_name(name: str) -> str:
+    if name == "warmup":
+        return "warmup"
+    if name in _HOLD_NAMES:
+        return "hold"
+    return "cycle" if name.startswith("cycle") else "ramp"
+
+
 @dataclass(frozen=True, slots=True)
 class Phase:
-    """A named step range ``[start, stop)``; ``stop`` is None when open-ended."""
+    """A named step range ``[start, stop)`` of a :data:`PHASE_KINDS` ``kind``; ``stop`` is None when open-ended.
+
+    The name is what users see; code asks the kind. A phase made without a kind (a ``compat`` schedule's,
+    named after its library's phases) gets the kind its name says:
+
+    >>> Phase("cycle 2", 20, 30).kind, Phase("stable", 5, 9).kind, Phase("level 1", 3, 6, "decay").kind
+    ('cycle', 'hold', 'decay')
+    """
 
     name: str
     start: int
     stop: int | None
+    kind: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", _kind_of_name(self.name))
+        elif self.kind not in PHASE_KINDS:
+            raise ValueError(f"phase kind must be one of {', '.join(PHASE_KINDS)} (got {self.kind!r})")
 
     def shifted(self, offset: int) -> Phase:
         stop = None if self.stop is None else self.stop + offset
-        return Phase(self.name, self.start + offset, stop)
+        return Phase(self.name, self.start + offset, stop, self.kind)
+
+    def cut(self, stop: int) -> Phase:
+        """The phase ending at ``stop`` at the latest."""
+        return Phase(self.name, self.start, stop if self.stop is None else min(self.stop, stop), self.kind)
 
 
 def did_you_mean(value: Any, choices: Any) -> str:
@@ -244,24 +285,197 @@ def _check_step(step: Any, end: int | None) -> int:
     raise TypeError(f"step must be a non-negative integer (got {step!r})")
 
 
-class Schedule:
+#: the type of a family's parameter (its field's type hint) -> the value kind config reads and writes
+#: (``?``: may be null). ``tuple[Piece, ...]`` is added where ``Piece`` is defined.
+PARAM_KINDS: dict[Any, str] = {
+    float: "number", float | None: "number?",
+    int: "integer", int | None: "integer?",
+    bool: "boolean", str: "string",
+    tuple[int, ...]: "integer_list",
+}
+
+
+def param_kind(hint: Any) -> str | None:
+    """The value kind of a parameter with type hint ``hint``, or None when config cannot read it.
+
+    >>> param_kind(float), param_kind(int | None), param_kind(list)
+    ('number', 'integer?', None)
+    """
+    if isinstance(hint, type) and issubclass(hint, Schedule):
+        return "schedule"
+    try:
+        return PARAM_KINDS.get(hint)
+    except TypeError:  # an unhashable hint
+        return None
+
+
+#: every family by its ``type`` name, in the order the classes were made (see :class:`Schedule`)
+_FAMILIES: dict[str, type[Schedule]] = {}
+#: families that live apart from the native ones: config handles them on its own
+_APART = ("compat",)
+_TYPE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def families() -> Mapping[str, type[Schedule]]:
+    """Every registered family (``compat`` included, once imported) by type name: a live, read-only view."""
+    return MappingProxyType(_FAMILIES)
+
+
+class _NativeTypes(Mapping):
+    """The native families by type name: the registry less ``compat``, live (a family made later is in it)."""
+
+    def __getitem__(self, name: str) -> type[Schedule]:
+        if name in _APART:
+            raise KeyError(name)
+        return _FAMILIES[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in list(_FAMILIES) if name not in _APART)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return f"NATIVE_TYPES({', '.join(self)})"
+
+
+#: every native schedule class, by its config ``type`` name (live: read from the registry)
+NATIVE_TYPES: Mapping[str, type[Schedule]] = _NativeTypes()
+
+
+def _contract_problems(cls: type) -> list[str]:
+    """What a family's class breaks of the contract config relies on (empty when it keeps it)."""
+    problems = []
+    name = cls.type_name
+    if not isinstance(name, str) or not _TYPE_NAME.fullmatch(name):
+        problems.append(f"type_name must be lower-case letters, digits and _ (got {name!r})")
+    if not cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        problems.append("must be @dataclass(frozen=True, slots=True)")
+    doc = (cls.__doc__ or "").strip()
+    if not doc or doc.startswith(f"{cls.__name__}("):  # none, or the signature @dataclass writes in its place
+        problems.append("needs a docstring (its first paragraph describes the type in the schema and docs)")
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception as exc:  # noqa: BLE001 - any failure to resolve the hints is the class's problem
+        return [*problems, f"its field annotations must resolve at module level ({exc})"]
+    kinds = {f.name: param_kind(hints.get(f.name)) for f in dataclasses.fields(cls) if f.init}
+    defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.init}
+    if name not in _APART:  # config reads compat's parameters on its own
+        problems += [f"field {n!r}: config cannot read its type {hints.get(n)!r} (known: {_known_hints()})"
+                     for n, k in kinds.items() if k is None]
+    if "type" in kinds:
+        problems.append("no field may be called 'type' (the spec key that names the family)")
+    for field, choices in cls.field_choices.items():
+        if kinds.get(field) != "string":
+            problems.append(f"field_choices: {field!r} is not a str field")
+        elif not choices or not isinstance(choices, tuple) or not all(isinstance(c, str) for c in choices):
+            problems.append(f"field_choices[{field!r}] must be a non-empty tuple of strings")
+        elif defaults[field] is not dataclasses.MISSING and defaults[field] not in choices:
+            problems.append(f"field_choices[{field!r}] lacks the field's default {defaults[field]!r}")
+    if cls.phase_kind not in PHASE_KINDS:
+        problems.append(f"phase_kind must be one of {', '.join(PHASE_KINDS)} (got {cls.phase_kind!r})")
+    if cls.start_field is not None and kinds.get(cls.start_field) != "number":
+        problems.append(f"start_field: {cls.start_field!r} is not a float field")
+    problems += [f"period_fields: {f!r} is not an int or tuple[int, ...] field" for f in cls.period_fields
+                 if kinds.get(f) not in ("integer", "integer?", "integer_list")]
+    for alias, field in cls.fraction_fields.items():
+        if kinds.get(field) != "integer" or kinds.get("total_steps") != "integer":
+            problems.append(f"fraction_fields: {alias!r} needs int fields {field!r} and 'total_steps'")
+        elif alias in kinds:
+            problems.append(f"fraction_fields: {alias!r} is also a field name")
+    return problems
+
+
+def _known_hints() -> str:
+    return ", ".join(sorted({getattr(h, "__name__", None) or str(h) for h in PARAM_KINDS} | {"Schedule"}))
+
+
+def _register(cls: type[Schedule]) -> None:
+    """Check a family's class against the contract and add it to the registry (TypeError if it breaks it)."""
+    problems = _contract_problems(cls)
+    old = _FAMILIES.get(cls.type_name)
+    if old is not None and (old.__module__, old.__name__) != (cls.__module__, cls.__name__):
+        problems.append(f"type_name {cls.type_name!r} is taken by {old.__module__}.{old.__qualname__}")
+    if problems:
+        raise TypeError(f"schedule family {cls.__module__}.{cls.__name__}: " + "; ".join(problems))
+    _FAMILIES[cls.type_name] = cls  # a class made again (its module reloaded) replaces itself
+
+
+class _Finishing(type):
+    """The schedules' metaclass: constructing a schedule runs its finishing step after ``__init__``."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        obj = super().__call__(*args, **kwargs)
+        if "type_name" in cls.__dict__ and _FAMILIES.get(cls.type_name) is not cls:
+            raise TypeError(f"{cls.__qualname__} sets type_name {cls.type_name!r} but is not registered: "
+                            "a family is a @dataclass(frozen=True, slots=True)")
+        obj._finish()
+        return obj
+
+
+class Schedule(metaclass=_Finishing):
     """Base class of every schedule: a pure function of the step.
 
-    Subclasses are frozen dataclasses. They implement ``_values(steps: int64
-    array)`` from the shared formulas in :mod:`lrtempo.schedules._shapes`, plus
-    ``end_step`` and ``_phases``, and may override ``_make_f`` with a faster
-    one-step closure; their ``__post_init__`` ends with ``self._finish()``. Combinators call a child's
-    ``_f(step)`` and ``_at_steps(steps)``: the unchecked paths.
-
-    * ``schedule(step)`` -> float, ``schedule.at(steps)`` -> float64 array.
+    * ``schedule(step)`` -> float, ``schedule.at(steps)`` -> float64 array, equal bit for bit.
     * ``end_step``: the first step from which the value never changes again
       (the schedule's end), or None when it changes forever.
-    * ``phases(horizon)``: named step ranges covering ``[0, horizon)``.
+    * ``phases(horizon)``: named step ranges covering ``[0, horizon)``, each of a :data:`PHASE_KINDS` kind
+      (what monitor, lint and analysis go by; the names are for people).
+
+    **The contract of a family** (checked where it can be; a class that breaks
+    a checked rule is refused with a ``TypeError`` when it is made):
+
+    1. It is a ``@dataclass(frozen=True, slots=True)`` subclass whose fields
+       are its parameters, with the same names in config files. Each field's
+       type hint is one :data:`PARAM_KINDS` knows (float, int, bool, str, a
+       ``Schedule``, ``tuple[int, ...]``, ``X | None``...): config reads and
+       validates the field by it, and ``lrtempo schema`` describes it by it.
+    2. It sets the class variable ``type_name`` (its config ``type``); the class
+       is then registered under it when it is made (:func:`families`), and
+       config, lint, ``lrtempo schema`` and the CLI find it there. Optional
+       class variables config reads: ``field_choices`` (str field -> the
+       values it may take, the default among them) and ``fraction_fields``
+       (config key -> int field that may be given as a fraction of the
+       family's ``total_steps``), and for lint ``start_field`` and
+       ``period_fields``. The first paragraph of its docstring is its
+       description. Intermediate bases set no ``type_name``.
+    3. ``__post_init__`` validates every field with :class:`Checks` and sets
+       what evaluation needs (``object.__setattr__`` on ``init=False``
+       fields). Nothing changes after construction: evaluating never writes to
+       the schedule. The finishing step (checking the end against
+       :data:`MAX_STEPS`, binding the one-step evaluator) runs after
+       ``__init__`` by itself.
+    4. It implements ``_values(steps)`` (an int64 array of steps up to the
+       end -> float64 array; past the end the base class holds the value) and
+       the ``end_step`` property. It overrides ``_phases(horizon)`` unless one
+       phase of its class variable ``phase_kind`` describes it; every phase
+       has a kind. It may override ``_make_f`` with a faster one-step closure
+       that does the same operations, and ``_endless_horizon``. Ramp formulas
+       come from :mod:`lrtempo.schedules._shapes`; any other formula is in the
+       family's own docstring, with a doctest.
+
+    Combinators call a child's ``_f(step)`` and ``_at_steps(steps)``: the unchecked paths.
     """
 
     __slots__ = ("_f",)
-    #: the ``type`` name of this schedule in config files
+    #: the ``type`` name of this schedule in config files (set by every family; see the contract above)
     type_name: ClassVar[str] = ""
+    #: str field -> the values it may take
+    field_choices: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: durations a config may give as a fraction of ``total_steps`` (config key -> int field)
+    fraction_fields: ClassVar[Mapping[str, str]] = {}
+    #: the kind of the one phase the default ``_phases`` gives
+    phase_kind: ClassVar[str] = "ramp"
+    #: the float field that sets the rate at step 0 (a warmup's start), if one does (lint's LR005 names it)
+    start_field: ClassVar[str | None] = None
+    #: the int fields that are restart periods, step sizes or milestones (lint's LR008 checks them)
+    period_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # ``@dataclass(slots=True)`` makes the class anew with its fields: that is the one registered
+        if "type_name" in cls.__dict__ and "__dataclass_fields__" in cls.__dict__:
+            _register(cls)
 
     def __call__(self, step: int) -> float:
         if step.__class__ is int and 0 <= step <= _INT64_MAX:  # the hot path: one check, one call
@@ -270,16 +484,19 @@ class Schedule:
 
     def __reduce__(self):
         # rebuild from the parameters (the bound evaluator is not picklable)
-        from dataclasses import fields
-
-        return (type(self), tuple(getattr(self, f.name) for f in fields(self) if f.init))
+        return (type(self), tuple(getattr(self, f.name) for f in dataclasses.fields(self) if f.init))
 
     def _finish(self) -> None:
-        """Check the end against :data:`MAX_STEPS` and bind the scalar evaluator.
+        """Check the end against :data:`MAX_STEPS` and bind the scalar evaluator, once.
 
-        The last line of every ``__post_init__``. Combinators check their own
+        Run after ``__init__`` by the metaclass. Combinators check their own
         sums first (naming the field); this is the guard behind them.
         """
+        try:
+            self._f  # noqa: B018 - bound already (a class that still calls this itself)
+            return
+        except AttributeError:
+            pass
         end = self.end_step
         if end is not None and end > MAX_STEPS:
             raise ParameterError([("", too_long(end, "the schedule's end step"))])
@@ -331,7 +548,8 @@ class Schedule:
         raise NotImplementedError
 
     def _phases(self, horizon: int) -> list[Phase]:
-        return [Phase(self.type_name or type(self).__name__.lower(), 0, self.end_step)]
+        """One phase named after the type, of the class's ``phase_kind``, to the end."""
+        return [Phase(self.type_name or type(self).__name__.lower(), 0, self.end_step, self.phase_kind)]
 
     # -- derived ----------------------------------------------------------
     @property
@@ -375,6 +593,27 @@ class Schedule:
         if horizon is not None:
             marks = {m for m in marks if m <= horizon}
         return tuple(sorted(marks))
+
+
+class Composed(Schedule):
+    """A schedule that is a composition of others: ``__post_init__`` checks the fields and sets ``_inner``,
+    which does the evaluation (a subclass gives its own phases)."""
+
+    # the composition is a slot, not a dataclass field: it is no parameter
+    __slots__ = ("_inner",)
+
+    @property
+    def end_step(self) -> int | None:
+        return self._inner.end_step  # type: ignore[attr-defined]
+
+    def _make_f(self):
+        return self._inner._f  # type: ignore[attr-defined]
+
+    def _endless_horizon(self) -> int:
+        return self._inner.horizon  # type: ignore[attr-defined]
+
+    def _values(self, steps: np.ndarray) -> np.ndarray:
+        return self._inner._at_steps(steps)  # type: ignore[attr-defined]
 
 
 def piecewise_values(

@@ -15,8 +15,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._base import MAX_STEPS, Checks, Phase, Schedule, piecewise_values, too_long
-from ._shapes import Shape, geometric_problem, make_ramp, ramp_values
+from ._base import MAX_STEPS, PARAM_KINDS, Checks, Phase, Schedule, piecewise_values, too_long
+from ._shapes import Shape, check_ends, geometric_problem, is_geometric, make_ramp, ramp_values, shape_names
 
 __all__ = ["Piece", "Join", "Warmup", "Restarts", "Clamp", "Scale", "MAX_CYCLES", "cycle_starts", "largest_value"]
 
@@ -37,6 +37,9 @@ class Piece:
         c.schedule("schedule")
         c.optional_integer("steps", low=1)
         c.done()
+
+
+PARAM_KINDS[tuple[Piece, ...]] = "pieces"  # a join's pieces: read by config as a list of {schedule, steps}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +92,6 @@ class Join(Schedule):
             c.done()
         object.__setattr__(self, "_starts", tuple(starts))
         object.__setattr__(self, "_end", end)
-        self._finish()
 
     @property
     def end_step(self) -> int | None:
@@ -126,12 +128,12 @@ class Join(Schedule):
                 if stop is not None:
                     if ph.start >= stop:
                         continue
-                    ph = Phase(ph.name, ph.start, stop if ph.stop is None else min(ph.stop, stop))
+                    ph = ph.cut(stop)
                 out.append(ph)
         return out
 
 
-_WARMUP_SHAPES = ("linear", "cosine", "exponential")
+_WARMUP_SHAPES = shape_names("linear", "cosine", "exponential")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,7 @@ class Warmup(Schedule):
     shape: str = "linear"
     start_lr: float = 0.0
     type_name: ClassVar[str] = "warmup"
+    start_field: ClassVar[str] = "start_lr"
     field_choices: ClassVar[dict] = {"shape": _WARMUP_SHAPES}
     _target: float = field(init=False, repr=False, compare=False)
     _shape: Shape = field(init=False, repr=False, compare=False)
@@ -166,7 +169,7 @@ class Warmup(Schedule):
         c.real("start_lr", low=0.0)
         c.done()
         target = self.schedule._f(0)
-        if self.shape == "exponential":
+        if is_geometric(self.shape):
             problem = geometric_problem(self.start_lr, target, "start_lr", "the schedule's first value")
             if problem is not None:
                 name, message = problem
@@ -179,7 +182,6 @@ class Warmup(Schedule):
             c.done()
         object.__setattr__(self, "_target", target)
         object.__setattr__(self, "_shape", Shape(self.shape))
-        self._finish()
 
     @property
     def end_step(self) -> int | None:
@@ -207,10 +209,10 @@ class Warmup(Schedule):
     def _phases(self, horizon: int) -> list[Phase]:
         w = self.warmup_steps
         inner = [p.shifted(w) for p in self.schedule.phases(max(horizon - w, 1))]
-        return ([Phase("warmup", 0, w)] if w else []) + inner
+        return ([Phase("warmup", 0, w, "warmup")] if w else []) + inner
 
 
-_CYCLE_SHAPES = ("cosine", "linear", "1-sqrt", "exponential")
+_CYCLE_SHAPES = shape_names("cosine", "linear", "1-sqrt", "exponential")
 #: the most cycles a restarts schedule with period_mult != 1 may have before it ends or passes MAX_STEPS
 MAX_CYCLES = 100_000
 #: fractional bits of the fixed-point cycle lengths (see :func:`cycle_starts`)
@@ -286,6 +288,7 @@ class Restarts(Schedule):
     max_cycles: int | None = None
     shape: str = "cosine"
     type_name: ClassVar[str] = "restarts"
+    period_fields: ClassVar[tuple[str, ...]] = ("period",)
     field_choices: ClassVar[dict] = {"shape": _CYCLE_SHAPES}
     _cycle_starts: tuple = field(init=False, repr=False, compare=False)
     _starts: np.ndarray = field(init=False, repr=False, compare=False)
@@ -309,15 +312,11 @@ class Restarts(Schedule):
         c.optional_integer("max_cycles", low=1)
         c.choice("shape", self.field_choices["shape"])
         c.order("min_lr", "peak_lr")
-        if self.shape == "exponential" and c.ok("min_lr", "peak_lr"):
-            problem = geometric_problem(self.peak_lr, self.min_lr, "peak_lr", "min_lr")
-            if problem is not None:
-                c.fail(*problem)
+        check_ends(c, self.shape, "peak_lr", "min_lr")
         c.done()
         object.__setattr__(self, "_cycle_starts", self._locate_cycles(c))
         object.__setattr__(self, "_starts", np.asarray(self._cycle_starts, dtype=np.int64))
         object.__setattr__(self, "_shape", Shape(self.shape))
-        self._finish()
 
     def _locate_cycles(self, c: Checks) -> tuple[int, ...]:
         """The cycle starts (period_mult != 1), or ``()``; refuses an end beyond 2**53 or too many cycles."""
@@ -376,9 +375,9 @@ class Restarts(Schedule):
             count = -(-horizon // self.period)
             if self.max_cycles is not None:
                 count = min(count, self.max_cycles)
-            return [Phase(f"cycle {i}", i * self.period, (i + 1) * self.period) for i in range(count)]
+            return [Phase(f"cycle {i}", i * self.period, (i + 1) * self.period, "cycle") for i in range(count)]
         starts = self._cycle_starts
-        return [Phase(f"cycle {i}", a, b) for i, (a, b) in enumerate(zip(starts, starts[1:])) if a < horizon]
+        return [Phase(f"cycle {i}", a, b, "cycle") for i, (a, b) in enumerate(zip(starts, starts[1:])) if a < horizon]
 
 
 class _Transform(Schedule):
@@ -420,8 +419,6 @@ class Clamp(_Transform):
             c.real("max_lr", low=0.0)
             c.order("min_lr", "max_lr")
         c.done()
-        self._finish()
-
 
     def _make_f(self):
         inner, low, high = self.schedule._f, self.min_lr, self.max_lr
@@ -479,8 +476,6 @@ class Scale(_Transform):
                 c.fail("factor", f"{self.factor!r} times the schedule's largest value {largest!r} overflows "
                        "float64 (the product must stay below 1.8e308)")
                 c.done()
-        self._finish()
-
 
     def _make_f(self):
         inner, factor = self.schedule._f, self.factor

@@ -15,8 +15,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._base import MAX_STEPS, Checks, Phase, Schedule, piecewise_values, too_long
-from ._shapes import Shape, geometric_problem, make_ramp, ramp_values
+from ._base import MAX_STEPS, Checks, Composed, Phase, Schedule, piecewise_values, too_long
+from ._shapes import Shape, check_ends, make_ramp, ramp_values, shape_names
 
 __all__ = [
     "Constant",
@@ -68,7 +68,6 @@ class Constant(Schedule):
         c = Checks(self)
         c.real("lr", low=0.0)
         c.done()
-        self._finish()
 
     @property
     def end_step(self) -> int:
@@ -79,7 +78,7 @@ class Constant(Schedule):
         return lambda k: lr
 
     def _phases(self, horizon: int) -> list[Phase]:
-        return [Phase("constant", 0, None)]
+        return [Phase("constant", 0, None, "hold")]
 
     def _values(self, steps: np.ndarray) -> np.ndarray:
         return np.full(steps.shape, self.lr)
@@ -108,7 +107,6 @@ class _RampFamily(Schedule):
         self._check(c)
         c.done()
         self._bind()
-        self._finish()
 
     def _check(self, c: Checks) -> None:
         """The family's checks beyond its two rates and its length (none here)."""
@@ -137,6 +135,7 @@ class _DecayFamily(_RampFamily):
 
     __slots__ = ()
     _ends: ClassVar[tuple[str, str, str]] = ("peak_lr", "min_lr", "decay_steps")
+    phase_kind: ClassVar[str] = "decay"
 
     def _check(self, c: Checks) -> None:
         self._check_shape(c)
@@ -146,15 +145,21 @@ class _DecayFamily(_RampFamily):
         """The checks of the shape's own parameters (none here)."""
 
 
-def check_geometric(c: Checks, a_name: str, b_name: str) -> None:
-    """Record why an exponential ramp from field ``a_name`` to ``b_name`` is not finite, if it is not.
+@dataclass(frozen=True, slots=True)
+class Linear(_RampFamily):
+    """Linear ramp: ``lr(k) = start_lr + (end_lr - start_lr) * min(k, steps) / steps``.
 
-    Checked only once both fields passed their own checks (see :func:`geometric_problem`).
+    >>> s = Linear(start_lr=0.0, end_lr=1.0, steps=4)
+    >>> [s(k) for k in (0, 1, 4, 5)]
+    [0.0, 0.25, 1.0, 1.0]
     """
-    if c.ok(a_name, b_name):
-        problem = geometric_problem(getattr(c.obj, a_name), getattr(c.obj, b_name), a_name, b_name)
-        if problem is not None:
-            c.fail(*problem)
+
+    start_lr: float
+    end_lr: float
+    steps: int
+    type_name: ClassVar[str] = "linear"
+    start_field: ClassVar[str] = "start_lr"
+    _shape: ClassVar[Shape] = _LINEAR
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,107 +181,17 @@ class Ramp(_RampFamily):
     shape: str = "linear"
     power: float = 1.0
     type_name: ClassVar[str] = "ramp"
-    field_choices: ClassVar[dict] = {"shape": ("linear", "cosine", "1-sqrt", "power", "exponential")}
+    start_field: ClassVar[str] = "start_lr"
+    field_choices: ClassVar[dict] = {"shape": shape_names("linear", "cosine", "1-sqrt", "power", "exponential")}
     _shape: Shape = field(init=False, repr=False, compare=False)
 
     def _check(self, c: Checks) -> None:
         c.choice("shape", self.field_choices["shape"])
         c.real("power", low=0.0, low_open=True)
-        if self.shape == "exponential":
-            check_geometric(c, "start_lr", "end_lr")
+        check_ends(c, self.shape, "start_lr", "end_lr")
 
     def _bind(self) -> None:
         object.__setattr__(self, "_shape", Shape(self.shape, power=self.power))
-
-
-@dataclass(frozen=True, slots=True)
-class Linear(_RampFamily):
-    """Linear ramp: ``lr(k) = start_lr + (end_lr - start_lr) * min(k, steps) / steps``.
-
-    >>> s = Linear(start_lr=0.0, end_lr=1.0, steps=4)
-    >>> [s(k) for k in (0, 1, 4, 5)]
-    [0.0, 0.25, 1.0, 1.0]
-    """
-
-    start_lr: float
-    end_lr: float
-    steps: int
-    type_name: ClassVar[str] = "linear"
-    _shape: ClassVar[Shape] = _LINEAR
-
-
-@dataclass(frozen=True, slots=True)
-class CosineDecay(_DecayFamily):
-    """Cosine from ``peak_lr`` to the floor ``min_lr`` over ``decay_steps``.
-
-    ``lr(k) = min_lr + (peak_lr - min_lr) * (1 + cos(pi * k / decay_steps)) / 2``
-    for ``k <= decay_steps``, then ``min_lr``. Evaluated without cancellation
-    (see ``_shapes``): exact at both ends, a few ulp everywhere.
-
-    >>> s = CosineDecay(peak_lr=1.0, min_lr=0.1, decay_steps=10)
-    >>> s(0), s(5), s(10), s(11)
-    (1.0, 0.55, 0.1, 0.1)
-    """
-
-    peak_lr: float
-    decay_steps: int
-    min_lr: float = 0.0
-    type_name: ClassVar[str] = "cosine"
-    _shape: ClassVar[Shape] = _COSINE
-
-
-@dataclass(frozen=True, slots=True)
-class PolynomialDecay(_DecayFamily):
-    """``lr(k) = min_lr + (peak_lr - min_lr) * (1 - k / decay_steps) ** power``, then ``min_lr``.
-
-    >>> s = PolynomialDecay(peak_lr=1.0, decay_steps=4, power=2.0)
-    >>> [s(k) for k in (0, 2, 4, 9)]
-    [1.0, 0.25, 0.0, 0.0]
-    """
-
-    peak_lr: float
-    decay_steps: int
-    min_lr: float = 0.0
-    power: float = 1.0
-    type_name: ClassVar[str] = "polynomial"
-    _shape: Shape = field(init=False, repr=False, compare=False)
-
-    def _check_shape(self, c: Checks) -> None:
-        c.real("power", low=0.0, low_open=True)
-
-    def _bind(self) -> None:
-        object.__setattr__(self, "_shape", Shape("power", power=self.power))
-
-
-@dataclass(frozen=True, slots=True)
-class TanhDecay(_DecayFamily):
-    """tanh decay from ``peak_lr`` to ``min_lr`` over ``decay_steps``.
-
-    ``u = lower + (upper - lower) * k / decay_steps``;
-    ``lr = peak_lr - (peak_lr - min_lr) * (tanh(u) - tanh(lower)) / (tanh(upper) - tanh(lower))``.
-    Normalised, so it is exactly ``peak_lr`` at 0 and ``min_lr`` at the end (timm's
-    un-normalised form is ``compat``).
-
-    >>> s = TanhDecay(peak_lr=1.0, decay_steps=10)
-    >>> s(0), s(10), round(s(7), 6)
-    (1.0, 0.0, 0.498761)
-    """
-
-    peak_lr: float
-    decay_steps: int
-    min_lr: float = 0.0
-    lower: float = -7.0
-    upper: float = 3.0
-    type_name: ClassVar[str] = "tanh"
-    _shape: Shape = field(init=False, repr=False, compare=False)
-
-    def _check_shape(self, c: Checks) -> None:
-        c.real("lower", low=-30.0)
-        c.real("upper", high=30.0)
-        c.order("lower", "upper", strict=True)
-
-    def _bind(self) -> None:
-        object.__setattr__(self, "_shape", Shape("tanh", lower=self.lower, upper=self.upper))
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +207,7 @@ class StepDecay(Schedule):
     step_size: int
     gamma: float = 0.1
     type_name: ClassVar[str] = "step"
+    period_fields: ClassVar[tuple[str, ...]] = ("step_size",)
 
     def __post_init__(self) -> None:
         c = Checks(self)
@@ -299,7 +215,6 @@ class StepDecay(Schedule):
         c.integer("step_size", low=1)
         c.real("gamma", low=0.0, low_open=True, high=1.0)
         c.done()
-        self._finish()
 
     @property
     def end_step(self) -> int | None:
@@ -313,7 +228,7 @@ class StepDecay(Schedule):
 
     def _phases(self, horizon: int) -> list[Phase]:
         n = -(-horizon // self.step_size)
-        return [Phase(f"level {i}", i * self.step_size, (i + 1) * self.step_size) for i in range(n)]
+        return [Phase(f"level {i}", i * self.step_size, (i + 1) * self.step_size, "decay") for i in range(n)]
 
 
 def _listed(values: tuple) -> str:
@@ -337,6 +252,7 @@ class MultiStepDecay(Schedule):
     milestones: tuple[int, ...]
     gamma: float = 0.1
     type_name: ClassVar[str] = "multistep"
+    period_fields: ClassVar[tuple[str, ...]] = ("milestones",)
     _marks: np.ndarray = field(init=False, repr=False, compare=False)
     _levels: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -363,7 +279,6 @@ class MultiStepDecay(Schedule):
         # the rate of every level, once: a step's level is found by bisection (O(log n) per step)
         count = np.arange(len(self.milestones) + 1, dtype=np.int64)
         object.__setattr__(self, "_levels", self.base_lr * np.power(self.gamma, count))
-        self._finish()
 
     @property
     def end_step(self) -> int:
@@ -378,7 +293,7 @@ class MultiStepDecay(Schedule):
 
     def _phases(self, horizon: int) -> list[Phase]:
         starts = (0, *self.milestones)
-        return [Phase(f"level {i}", a, b) for i, (a, b) in enumerate(zip(starts, starts[1:]))]
+        return [Phase(f"level {i}", a, b, "decay") for i, (a, b) in enumerate(zip(starts, starts[1:]))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,6 +319,7 @@ class ExponentialDecay(Schedule):
     start_step: int = 0
     end_lr: float = 0.0
     type_name: ClassVar[str] = "exponential"
+    phase_kind: ClassVar[str] = "decay"
     _end: int | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -417,7 +333,6 @@ class ExponentialDecay(Schedule):
         c.order("end_lr", "base_lr")
         c.done()
         object.__setattr__(self, "_end", self._find_end())
-        self._finish()
 
     def _raw(self, step):
         t = np.maximum(step - self.start_step, 0)
@@ -461,13 +376,76 @@ class ExponentialDecay(Schedule):
 
 
 @dataclass(frozen=True, slots=True)
-class InverseSqrt(Schedule):
+class PolynomialDecay(_DecayFamily):
+    """``lr(k) = min_lr + (peak_lr - min_lr) * (1 - k / decay_steps) ** power``, then ``min_lr``.
+
+    >>> s = PolynomialDecay(peak_lr=1.0, decay_steps=4, power=2.0)
+    >>> [s(k) for k in (0, 2, 4, 9)]
+    [1.0, 0.25, 0.0, 0.0]
+    """
+
+    peak_lr: float
+    decay_steps: int
+    min_lr: float = 0.0
+    power: float = 1.0
+    type_name: ClassVar[str] = "polynomial"
+    _shape: Shape = field(init=False, repr=False, compare=False)
+
+    def _check_shape(self, c: Checks) -> None:
+        c.real("power", low=0.0, low_open=True)
+
+    def _bind(self) -> None:
+        object.__setattr__(self, "_shape", Shape("power", power=self.power))
+
+
+@dataclass(frozen=True, slots=True)
+class CosineDecay(_DecayFamily):
+    """Cosine from ``peak_lr`` to the floor ``min_lr`` over ``decay_steps``.
+
+    ``lr(k) = min_lr + (peak_lr - min_lr) * (1 + cos(pi * k / decay_steps)) / 2``
+    for ``k <= decay_steps``, then ``min_lr``. Evaluated without cancellation
+    (see ``_shapes``): exact at both ends, a few ulp everywhere.
+
+    >>> s = CosineDecay(peak_lr=1.0, min_lr=0.1, decay_steps=10)
+    >>> s(0), s(5), s(10), s(11)
+    (1.0, 0.55, 0.1, 0.1)
+    """
+
+    peak_lr: float
+    decay_steps: int
+    min_lr: float = 0.0
+    type_name: ClassVar[str] = "cosine"
+    _shape: ClassVar[Shape] = _COSINE
+
+
+@dataclass(frozen=True, slots=True)
+class _InverseSqrtDecay(Schedule):
+    """The decay of :class:`InverseSqrt` (which checks the fields): ``peak_lr * sqrt(timescale / (timescale + k))``."""
+
+    peak_lr: float
+    timescale: int
+
+    @property
+    def end_step(self) -> None:
+        return None
+
+    def _make_f(self):
+        peak, ts = self.peak_lr, self.timescale
+        return lambda k: float(peak * np.sqrt(ts / (ts + k)))  # int / int: correctly rounded
+
+    def _values(self, steps: np.ndarray) -> np.ndarray:
+        return self.peak_lr * np.sqrt(self.timescale / (self.timescale + steps))
+
+
+@dataclass(frozen=True, slots=True)
+class InverseSqrt(Composed):
     """Linear warmup to ``peak_lr``, then ``peak_lr * sqrt(timescale / (timescale + k - warmup_steps))``.
 
     ``timescale`` defaults to ``warmup_steps``; then the decay is
     ``peak_lr * sqrt(warmup_steps / k)``, the original Transformer form (see
     :class:`~lrtempo.schedules.Noam` for its ``d_model`` parameterisation). It
-    never ends.
+    never ends. It is the decay behind a :class:`~lrtempo.schedules.Warmup`
+    of ``warmup_steps`` (linear from 0).
 
     >>> s = InverseSqrt(peak_lr=1.0, warmup_steps=4)
     >>> [s(k) for k in (0, 2, 4, 16)]
@@ -490,34 +468,49 @@ class InverseSqrt(Schedule):
         if self.timescale is None and c.ok("warmup_steps") and self.warmup_steps == 0:
             c.fail("timescale", "must be given when warmup_steps is 0")
         c.done()
-        object.__setattr__(self, "_ts", self.timescale if self.timescale is not None else self.warmup_steps)
-        self._finish()
+        ts = self.timescale if self.timescale is not None else self.warmup_steps
+        object.__setattr__(self, "_ts", ts)
+        from ._combinators import Warmup  # here: the combinators' classes register after the families'
 
-    @property
-    def end_step(self) -> None:
-        return None
-
-    def _decay(self, k):
-        return self.peak_lr * np.sqrt(self._ts / (self._ts + k))
-
-    def _make_f(self):
-        w, decay = self.warmup_steps, self._decay
-        up = make_ramp(_LINEAR, 0.0, self.peak_lr, max(w, 1))
-        return lambda k: up(k) if k < w else float(decay(k - w))
-
-    def _values(self, steps: np.ndarray) -> np.ndarray:
-        w = self.warmup_steps
-        if w == 0:
-            return self._decay(steps)
-        return np.where(steps < w, ramp_values(_LINEAR, 0.0, self.peak_lr, steps, w),
-                        self._decay(np.maximum(steps - w, 0)))
+        object.__setattr__(self, "_inner", Warmup(_InverseSqrtDecay(self.peak_lr, ts), self.warmup_steps))
 
     def _endless_horizon(self) -> int:
         return self.warmup_steps + 10 * self._ts
 
     def _phases(self, horizon: int) -> list[Phase]:
         w = self.warmup_steps
-        return [Phase("warmup", 0, w), Phase("decay", w, None)]
+        return [Phase("warmup", 0, w, "warmup"), Phase("decay", w, None, "decay")]
+
+
+@dataclass(frozen=True, slots=True)
+class TanhDecay(_DecayFamily):
+    """tanh decay from ``peak_lr`` to ``min_lr`` over ``decay_steps``.
+
+    ``u = lower + (upper - lower) * k / decay_steps``;
+    ``lr = peak_lr - (peak_lr - min_lr) * (tanh(u) - tanh(lower)) / (tanh(upper) - tanh(lower))``.
+    Normalised, so it is exactly ``peak_lr`` at 0 and ``min_lr`` at the end (timm's
+    un-normalised form is ``compat``).
+
+    >>> s = TanhDecay(peak_lr=1.0, decay_steps=10)
+    >>> s(0), s(10), round(s(7), 6)
+    (1.0, 0.0, 0.498761)
+    """
+
+    peak_lr: float
+    decay_steps: int
+    min_lr: float = 0.0
+    lower: float = -7.0
+    upper: float = 3.0
+    type_name: ClassVar[str] = "tanh"
+    _shape: Shape = field(init=False, repr=False, compare=False)
+
+    def _check_shape(self, c: Checks) -> None:
+        c.real("lower", low=-30.0)
+        c.real("upper", high=30.0)
+        c.order("lower", "upper", strict=True)
+
+    def _bind(self) -> None:
+        object.__setattr__(self, "_shape", Shape("tanh", lower=self.lower, upper=self.upper))
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,6 +536,7 @@ class Cyclic(Schedule):
     mode: str = "triangular"
     gamma: float = 1.0
     type_name: ClassVar[str] = "cyclic"
+    period_fields: ClassVar[tuple[str, ...]] = ("step_size_up",)
     field_choices: ClassVar[dict] = {"mode": ("triangular", "triangular2", "exp_range")}
     _down: int = field(init=False, repr=False, compare=False)
 
@@ -558,7 +552,6 @@ class Cyclic(Schedule):
         c.done()
         down = self.step_size_down if self.step_size_down is not None else self.step_size_up
         object.__setattr__(self, "_down", down)
-        self._finish()
 
     @property
     def end_step(self) -> int | None:
@@ -584,8 +577,8 @@ class Cyclic(Schedule):
         period = self.step_size_up + self._down
         out = []
         for i in range(-(-horizon // period)):
-            out.append(Phase(f"cycle {i} up", i * period, i * period + self.step_size_up))
-            out.append(Phase(f"cycle {i} down", i * period + self.step_size_up, (i + 1) * period))
+            out.append(Phase(f"cycle {i} up", i * period, i * period + self.step_size_up, "cycle"))
+            out.append(Phase(f"cycle {i} down", i * period + self.step_size_up, (i + 1) * period, "cycle"))
         return out
 
 
@@ -614,7 +607,7 @@ class OneCycle(Schedule):
     final_div_factor: float = 1e4
     three_phase: bool = False
     type_name: ClassVar[str] = "one_cycle"
-    field_choices: ClassVar[dict] = {"anneal": ("cosine", "linear")}
+    field_choices: ClassVar[dict] = {"anneal": shape_names("cosine", "linear")}
     _up: int = field(init=False, repr=False, compare=False)
     _legs: tuple = field(init=False, repr=False, compare=False)
 
@@ -645,7 +638,6 @@ class OneCycle(Schedule):
             legs = ((0, up, initial, self.max_lr), (up, self.total_steps - up, self.max_lr, final))
         object.__setattr__(self, "_up", up)
         object.__setattr__(self, "_legs", tuple((start, n, a, b, shape) for start, n, a, b in legs))
-        self._finish()
 
     @property
     def end_step(self) -> int:
@@ -669,4 +661,5 @@ class OneCycle(Schedule):
 
     def _phases(self, horizon: int) -> list[Phase]:
         names = ("warmup", "anneal down", "annihilate") if self.three_phase else ("warmup", "anneal")
-        return [Phase(name, start, start + n) for name, (start, n, *_rest) in zip(names, self._legs)]
+        kinds = ("warmup", "decay", "decay")
+        return [Phase(name, start, start + n, kind) for name, kind, (start, n, *_rest) in zip(names, kinds, self._legs)]

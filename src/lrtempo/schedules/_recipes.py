@@ -11,33 +11,18 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._base import Checks, Phase, Schedule
+from ._base import Checks, Composed, Phase, Schedule
 from ._combinators import Join, Piece, Restarts, Warmup
-from ._families import Constant, CosineDecay, InverseSqrt, Ramp, check_geometric
+from ._families import Constant, CosineDecay, InverseSqrt, Ramp
+from ._shapes import check_ends, shape_names
 
 __all__ = ["WarmupCosine", "WSD", "WarmupPlateauCosine", "Noam"]
 
 
-class _Recipe(Schedule):
+class _Recipe(Composed):
     """A named composition: ``__post_init__`` checks the fields and sets ``_inner``, which does the rest."""
 
-    # the composition is a slot, not a dataclass field: it is no parameter
-    __slots__ = ("_inner",)
-    #: durations a config may give as a fraction of ``total_steps`` (config name -> field)
-    fraction_fields: ClassVar[dict] = {}
-
-    @property
-    def end_step(self) -> int | None:
-        return self._inner.end_step  # type: ignore[attr-defined]
-
-    def _make_f(self):
-        return self._inner._f  # type: ignore[attr-defined]
-
-    def _endless_horizon(self) -> int:
-        return self._inner.horizon  # type: ignore[attr-defined]
-
-    def _values(self, steps: np.ndarray) -> np.ndarray:
-        return self._inner._at_steps(steps)  # type: ignore[attr-defined]
+    __slots__ = ()
 
 
 def _check_common(c: Checks) -> None:
@@ -70,8 +55,9 @@ def _warmed(obj: Schedule, body: Schedule) -> Schedule:
     return Warmup(body, w, start_lr=obj.warmup_start_lr) if w else body  # type: ignore[attr-defined]
 
 
-def _named(spans: list[tuple[str, int, int | None]]) -> list[Phase]:
-    return [Phase(name, a, b) for name, a, b in spans if b is None or b > a]
+def _named(spans: list[tuple[str, str, int, int | None]]) -> list[Phase]:
+    """The phases ``(name, kind, start, stop)`` that are not empty."""
+    return [Phase(name, a, b, kind) for name, kind, a, b in spans if b is None or b > a]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +85,7 @@ class WarmupCosine(_Recipe):
     min_lr: float = 0.0
     warmup_start_lr: float = 0.0
     type_name: ClassVar[str] = "warmup_cosine"
+    start_field: ClassVar[str] = "warmup_start_lr"
     fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps"}
 
     def __post_init__(self) -> None:
@@ -110,14 +97,13 @@ class WarmupCosine(_Recipe):
         w = self.warmup_steps
         decay = CosineDecay(peak_lr=self.peak_lr, min_lr=self.min_lr, decay_steps=self.total_steps - w)
         object.__setattr__(self, "_inner", _warmed(self, decay))
-        self._finish()
 
     def _phases(self, horizon: int) -> list[Phase]:
         w, t = self.warmup_steps, self.total_steps
-        return _named([("warmup", 0, w), ("decay", w, t)])
+        return _named([("warmup", "warmup", 0, w), ("decay", "decay", w, t)])
 
 
-_DECAY_SHAPES = ("linear", "cosine", "1-sqrt", "power", "exponential")
+_DECAY_SHAPES = shape_names("linear", "cosine", "1-sqrt", "power", "exponential")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +130,7 @@ class WSD(_Recipe):
     power: float = 1.0
     warmup_start_lr: float = 0.0
     type_name: ClassVar[str] = "wsd"
+    start_field: ClassVar[str] = "warmup_start_lr"
     field_choices: ClassVar[dict] = {"decay_shape": _DECAY_SHAPES}
     fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps", "decay": "decay_steps"}
 
@@ -155,17 +142,15 @@ class WSD(_Recipe):
         c.real("power", low=0.0, low_open=True)
         c.order("min_lr", "peak_lr")
         _check_fits(c, self, "decay_steps", strict=False)
-        if self.decay_shape == "exponential":
-            check_geometric(c, "peak_lr", "min_lr")
+        check_ends(c, self.decay_shape, "peak_lr", "min_lr")
         c.done()
         stable = self.total_steps - self.warmup_steps - self.decay_steps
         decay = Ramp(self.peak_lr, self.min_lr, self.decay_steps, shape=self.decay_shape, power=self.power)
         object.__setattr__(self, "_inner", _warmed(self, _hold_then(self.peak_lr, stable, decay)))
-        self._finish()
 
     def _phases(self, horizon: int) -> list[Phase]:
         w, t, d = self.warmup_steps, self.total_steps, self.decay_steps
-        return _named([("warmup", 0, w), ("stable", w, t - d), ("decay", t - d, t)])
+        return _named([("warmup", "warmup", 0, w), ("stable", "hold", w, t - d), ("decay", "decay", t - d, t)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +178,8 @@ class WarmupPlateauCosine(_Recipe):
     period_mult: float = 1
     peak_decay: float = 1.0
     type_name: ClassVar[str] = "warmup_plateau_cosine"
+    start_field: ClassVar[str] = "warmup_start_lr"
+    period_fields: ClassVar[tuple[str, ...]] = ("restart_period",)
     fraction_fields: ClassVar[dict] = {"warmup": "warmup_steps", "plateau": "plateau_steps"}
 
     def __post_init__(self) -> None:
@@ -214,11 +201,10 @@ class WarmupPlateauCosine(_Recipe):
             cycles = Restarts(self.peak_lr, self.restart_period, self.min_lr, self.period_mult, self.peak_decay)
             decay = Join((Piece(cycles, d), Piece(Constant(self.min_lr))))
         object.__setattr__(self, "_inner", _warmed(self, _hold_then(self.peak_lr, self.plateau_steps, decay)))
-        self._finish()
 
     def _phases(self, horizon: int) -> list[Phase]:
         w, p, t = self.warmup_steps, self.plateau_steps, self.total_steps
-        return _named([("warmup", 0, w), ("plateau", w, w + p), ("decay", w + p, t)])
+        return _named([("warmup", "warmup", 0, w), ("plateau", "hold", w, w + p), ("decay", "decay", w + p, t)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +234,6 @@ class Noam(_Recipe):
         c.done()
         peak = self.scale / float(np.sqrt(float(self.d_model) * self.warmup_steps))
         object.__setattr__(self, "_inner", InverseSqrt(peak, self.warmup_steps))
-        self._finish()
 
     def _phases(self, horizon: int) -> list[Phase]:
         return list(self._inner.phases(horizon))

@@ -1,4 +1,4 @@
-"""Ramp shapes: the one place where the interpolation formulas live.
+"""Ramp shapes: the one place where the ramp formulas live, in the registry :data:`SHAPES`.
 
 A ramp goes from value ``a`` at local step 0 to value ``b`` at local step
 ``n``. Its shape is a fraction ``F(x)`` of the way from ``a`` to ``b`` at
@@ -24,9 +24,14 @@ end instead: for ``x <= 1/2`` as ``a + (b - a) * F(x)`` and for ``x > 1/2`` as
 cosine ``G(r) = sin(pi r / 2) ** 2``). Both ends are then exact (``a`` at
 ``k = 0``, ``b`` at ``k = n``) and every value is within a few ulp.
 
-The same functions serve one step (Python floats) and many (NumPy arrays),
-through NumPy ufuncs in both cases, so ``schedule(k) == schedule.at([k])[0]``
-bit for bit.
+Each shape is one entry of :data:`SHAPES`: ``F`` and ``G`` as functions of
+the distance ``d`` to the nearer end and the length ``n``, written once. The
+array path (:func:`ramp_values`) makes and calls them with NumPy; the one-step
+path (:func:`make_ramp`) makes the same functions once per ramp with ``math``
+and calls them with Python numbers where that gives NumPy's bits (linear, cosine, 1-sqrt), and the
+array path on one element otherwise, so ``schedule(k) ==
+schedule.at([k])[0]`` bit for bit (the test suite checks it on random
+schedules). A family names the shapes it offers with :func:`shape_names`.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Shape", "geometric_problem", "make_ramp", "ramp_values"]
+__all__ = ["SHAPES", "Shape", "ShapeFormula", "check_ends", "geometric_problem", "is_geometric", "make_ramp",
+           "ramp_values", "shape_names"]
 
 _HALF_PI = 0.5 * math.pi
 
@@ -65,40 +71,141 @@ _scalar_sin = math.sin if _libm_sin_matches_numpy() else (lambda x: float(np.sin
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """A ramp shape: ``name`` plus its parameters (``power``, ``lower``, ``upper``)."""
+    """A ramp shape: ``name`` (a key of :data:`SHAPES`) plus its parameters (``power``, ``lower``, ``upper``)."""
 
     name: str
     power: float = 1.0
     lower: float = -7.0
     upper: float = 3.0
 
-    def head(self, x: Any) -> Any:
-        """``F(x)`` for ``x <= 1/2``: the fraction of the way from ``a`` to ``b``."""
-        name = self.name
-        if name == "linear":
-            return x
-        if name == "1-sqrt":
-            return np.sqrt(x)
-        if name == "power":
-            return -np.expm1(self.power * np.log1p(-x))
-        if name == "tanh":
-            span = self.upper - self.lower
-            return np.sinh(span * x) * math.cosh(self.upper) / (np.cosh(self.lower + span * x) * math.sinh(span))
-        raise ValueError(f"unknown shape {name!r}")  # pragma: no cover - validated earlier
 
-    def tail(self, x: Any) -> Any:
-        """``G(x) = 1 - F(1 - x)`` for ``x <= 1/2``, written without cancellation."""
-        name = self.name
-        if name == "linear":
-            return x
-        if name == "1-sqrt":
-            return x / (1.0 + np.sqrt(1.0 - x))
-        if name == "power":
-            return np.power(x, self.power)
-        if name == "tanh":
-            span = self.upper - self.lower
-            return np.sinh(span * x) * math.cosh(self.lower) / (np.cosh(self.upper - span * x) * math.sinh(span))
-        raise ValueError(f"unknown shape {name!r}")  # pragma: no cover - validated earlier
+#: ``F`` or ``G`` of a shape, made for a ramp: ``(n, shape, ops)`` -> a function ``d -> fraction`` (``d / n``
+#: the progress from the nearer end) with the ramp's constants bound; ``ops`` is ``numpy``, or for a
+#: one-step evaluation of a shape whose operations agree with NumPy's, :data:`_SCALAR_OPS`
+Fraction = Callable[[Any, Shape, Any], Callable[[Any], Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeFormula:
+    """One shape's formula, evaluated from the nearer end of a ramp.
+
+    ``head`` makes ``F(d / n)`` for the first half (``d = k``), ``tail`` makes
+    ``G(d / n) = 1 - F(1 - d / n)`` for the second (``d = n - k``), written
+    without cancellation; a symmetric shape (``F = G``) leaves ``tail`` None.
+    ``scalar``: the functions, made with ``math`` and called with Python
+    numbers, give NumPy's bits. ``ends`` replaces the affine form
+    ``a + (b - a) * F`` for a shape that is not one (the geometric ramp):
+    ``ends(near, far, d / n)``.
+    """
+
+    head: Fraction | None
+    tail: Fraction | None = None
+    scalar: bool = False
+    ends: Callable[[Any, Any, Any], Any] | None = None
+
+
+def _linear(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
+    return lambda d: d / n
+
+
+def _cosine(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
+    # (1 - cos(pi x)) / 2 = sin(pi x / 2) ** 2: no cancellation at either end
+    c, sin = _HALF_PI / n, ops.sin
+
+    def cosine(d: Any) -> Any:
+        f = sin(d * c)
+        return f * f
+
+    return cosine
+
+
+def _sqrt_head(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
+    sqrt = ops.sqrt
+    return lambda d: sqrt(d / n)
+
+
+def _sqrt_tail(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
+    # 1 - sqrt(1 - x) = x / (1 + sqrt(1 - x)); sqrt is correctly rounded in math and NumPy alike
+    sqrt = ops.sqrt
+
+    def one_minus_sqrt(d: Any) -> Any:
+        x = d / n
+        return x / (1.0 + sqrt(1.0 - x))
+
+    return one_minus_sqrt
+
+
+def _power_head(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
+    return lambda d: -np.expm1(shape.power * np.log1p(-(d / n)))  # 1 - (1 - x) ** power
+
+
+def _power_tail(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
+    return lambda d: np.power(d / n, shape.power)
+
+
+def _tanh_head(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
+    # (tanh(lower + span x) - tanh(lower)) / (tanh(upper) - tanh(lower)) by the tanh subtraction formula
+    low, up, span = shape.lower, shape.upper, shape.upper - shape.lower
+    return lambda d: np.sinh(span * (d / n)) * math.cosh(up) / (np.cosh(low + span * (d / n)) * math.sinh(span))
+
+
+def _tanh_tail(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
+    low, up, span = shape.lower, shape.upper, shape.upper - shape.lower
+    return lambda d: np.sinh(span * (d / n)) * math.cosh(low) / (np.cosh(up - span * (d / n)) * math.sinh(span))
+
+
+def _geometric(a: Any, b: Any, x: Any) -> Any:
+    # a * (b / a) ** x with a, b > 0 (validated by callers: geometric_problem)
+    return a * np.exp(x * np.log(b / a))
+
+
+#: every ramp shape by name, in the order of the table above (a family offers some: :func:`shape_names`)
+SHAPES: dict[str, ShapeFormula] = {
+    "linear": ShapeFormula(_linear, scalar=True),
+    "cosine": ShapeFormula(_cosine, scalar=True),
+    "1-sqrt": ShapeFormula(_sqrt_head, _sqrt_tail, scalar=True),
+    "power": ShapeFormula(_power_head, _power_tail),
+    "tanh": ShapeFormula(_tanh_head, _tanh_tail),
+    "exponential": ShapeFormula(None, ends=_geometric),
+}
+
+
+def shape_names(*names: str) -> tuple[str, ...]:
+    """The shapes a family offers, in its order, each checked against :data:`SHAPES`.
+
+    >>> shape_names("cosine", "linear")
+    ('cosine', 'linear')
+    """
+    unknown = [n for n in names if n not in SHAPES]
+    if unknown or not names:
+        raise ValueError(f"unknown shapes {unknown} (known: {', '.join(SHAPES)})")
+    return names
+
+
+def is_geometric(name: Any) -> bool:
+    """True for a shape that is no affine ramp (``exponential``): both its ends must pass :func:`geometric_problem`."""
+    formula = SHAPES.get(name) if isinstance(name, str) else None
+    return formula is not None and formula.ends is not None
+
+
+def check_ends(c: Any, shape: Any, a_name: str, b_name: str) -> None:
+    """Record on ``c`` (a :class:`~._base.Checks`) why a ramp of ``shape`` from field ``a_name`` to ``b_name``
+    would not be finite, if it would not: only a geometric shape can fail, checked once both fields passed
+    their own checks."""
+    if is_geometric(shape) and c.ok(a_name, b_name):
+        problem = geometric_problem(getattr(c.obj, a_name), getattr(c.obj, b_name), a_name, b_name)
+        if problem is not None:
+            c.fail(*problem)
+
+
+class _ScalarOps:
+    """The ``ops`` of a one-step evaluation: ``math`` where it gives NumPy's bits."""
+
+    sin = staticmethod(_scalar_sin)
+    sqrt = staticmethod(math.sqrt)
+
+
+_SCALAR_OPS = _ScalarOps()
 
 
 def geometric_problem(a: float, b: float, a_name: str, b_name: str) -> tuple[str, str] | None:
@@ -129,126 +236,75 @@ def geometric_problem(a: float, b: float, a_name: str, b_name: str) -> tuple[str
     return None
 
 
-def _geometric(a: Any, b: Any, x: Any) -> Any:
-    # a * (b / a) ** x with a, b > 0 (validated by callers)
-    return a * np.exp(x * np.log(b / a))
-
-
-def _cosine_ramp(a: float, b: float, n: int) -> Callable[[int], float]:
-    half, up, down, c, sin = n // 2, b - a, a - b, _HALF_PI / n, _scalar_sin
-
-    def cosine(k: int) -> float:
-        if k >= n:
-            return b
-        if k <= half:
-            s = sin(k * c)
-            return a + up * (s * s)
-        s = sin((n - k) * c)
-        return b + down * (s * s)
-
-    return cosine
-
-
-def _linear_ramp(a: float, b: float, n: int) -> Callable[[int], float]:
-    half, up, down = n // 2, b - a, a - b
-
-    def linear(k: int) -> float:
-        if k >= n:
-            return b
-        if k <= half:
-            return a + up * (k / n)
-        return b + down * ((n - k) / n)
-
-    return linear
-
-
-def _one_minus_sqrt_ramp(a: float, b: float, n: int) -> Callable[[int], float]:
-    # sqrt is correctly rounded (IEEE 754) in math and NumPy alike, so these
-    # are the array path's operations and results
-    half, up, down, sqrt = n // 2, b - a, a - b, math.sqrt
-
-    def one_minus_sqrt(k: int) -> float:
-        if k >= n:
-            return b
-        if k <= half:
-            return a + up * sqrt(k / n)
-        x = (n - k) / n
-        return b + down * (x / (1.0 + sqrt(1.0 - x)))
-
-    return one_minus_sqrt
-
-
-#: shapes with a scalar evaluator of their own: the same operations as :func:`ramp_values`
-_SCALAR_RAMPS = {"cosine": _cosine_ramp, "linear": _linear_ramp, "1-sqrt": _one_minus_sqrt_ramp}
-
-
 def make_ramp(shape: Shape, a: float, b: float, n: int) -> Callable[[int], float]:
     """The scalar evaluator of a ramp from ``a`` (k = 0) to ``b`` (k >= n).
 
     With ``d = min(k, n - k)``: the head half (``k <= n // 2``) is
-    ``a + (b - a) * F(d / n)``, the tail half ``b + (a - b) * G(d / n)``; the
-    cosine's ``F = G = sin(d * (pi / 2 / n)) ** 2``. Constants are bound once;
-    linear, cosine and 1-sqrt ramps cost a call and a few float operations (the
-    same operations as :func:`ramp_values`), other shapes go through
-    :func:`ramp_values` on one element.
+    ``a + (b - a) * F(d / n)``, the tail half ``b + (a - b) * G(d / n)``, the
+    functions of :data:`SHAPES` on Python floats; a shape whose operations
+    would not give NumPy's bits on floats goes through :func:`ramp_values` on
+    one element.
 
     >>> f = make_ramp(Shape("cosine"), 1.0, 0.0, 4)
     >>> f(0), f(2), f(4), f(9)
     (1.0, 0.5000000000000001, 0.0, 0.0)
     """
-    scalar = _SCALAR_RAMPS.get(shape.name)
-    if scalar is not None:
-        return scalar(a, b, n)
+    formula = SHAPES[shape.name]
+    if not formula.scalar:
+        def general(k: int) -> float:
+            if k >= n:
+                return b
+            return float(ramp_values(shape, a, b, np.array([k], dtype=np.int64), n)[0])
 
-    # other shapes: the array path on one element (NumPy's scalar and array
-    # ufunc paths may differ in the last bit)
-    def general(k: int) -> float:
+        return general
+    half, up, down = n // 2, b - a, a - b
+    head = formula.head(n, shape, _SCALAR_OPS)  # type: ignore[misc]
+    tail = head if formula.tail is None else formula.tail(n, shape, _SCALAR_OPS)
+
+    def ramp(k: int) -> float:
         if k >= n:
             return b
-        return float(ramp_values(shape, a, b, np.array([k], dtype=np.int64), n)[0])
+        if k <= half:
+            return a + up * head(k)
+        return b + down * tail(n - k)
 
-    return general
+    return ramp
 
 
 def ramp_values(shape: Shape, a: Any, b: Any, k: np.ndarray, n: Any) -> np.ndarray:
-    """:func:`ramp` over an int64 array of local steps ``0 <= k <= n`` (same bits, vectorized).
+    """The ramp over an int64 array of local steps ``0 <= k <= n`` (the bits of :func:`make_ramp`, vectorized).
 
     ``a``, ``b`` and ``n`` may be scalars or arrays shaped like ``k``.
     """
+    formula = SHAPES[shape.name]
     head = k <= n // 2
-    name = shape.name
-    if np.ndim(n) == 0 and np.ndim(a) == 0 and name in ("cosine", "linear") and k.size:
-        # the common case of a long evaluation: a cache-sized chunk lies in one
-        # half of the ramp, so the same operations run without the selects
+    if np.ndim(n) == 0 and np.ndim(a) == 0 and k.size:
+        # the common case of a long evaluation: a cache-sized chunk lies in one half of the ramp, so the
+        # same operations run without the selects
         if head.all():
-            return _one_half(name, a, b - a, k, n)
+            return _one_half(formula, shape, a, b, k, n, formula.head)
         if not head.any():
-            return _one_half(name, b, a - b, n - k, n)
+            return _one_half(formula, shape, b, a, n - k, n, formula.tail or formula.head)
     d = np.where(head, k, n - k)
-    if name == "exponential":
+    if formula.ends is not None:
         x = d / n
-        return np.where(head, _geometric(a, b, x), _geometric(b, a, x))
-    if name == "cosine":
-        f = np.sin(d * (_HALF_PI / n))
-        np.multiply(f, f, out=f)
-    elif name == "linear":
-        f = d / n
-    else:
-        x = d / n
-        f = np.where(head, shape.head(x), shape.tail(x))
+        return np.where(head, formula.ends(a, b, x), formula.ends(b, a, x))
+    f = formula.head(n, shape, np)(d)  # type: ignore[misc]
+    if formula.tail is not None:
+        f = np.where(head, f, formula.tail(n, shape, np)(d))
     out = np.where(head, b - a, a - b)
     np.multiply(out, f, out=out)
     np.add(out, np.where(head, a, b), out=out)
     return out
 
 
-def _one_half(name: str, base: float, delta: float, d: np.ndarray, n: int) -> np.ndarray:
-    """``base + delta * F(d / n)`` for cosine or linear: :func:`ramp_values` on one half."""
-    if name == "cosine":
-        f = np.sin(d * (_HALF_PI / n))
-        np.multiply(f, f, out=f)
-    else:
-        f = d / n
-    np.multiply(f, delta, out=f)
-    np.add(f, base, out=f)
+def _one_half(formula: ShapeFormula, shape: Shape, near: Any, far: Any, d: np.ndarray, n: int,
+              fraction: Fraction | None) -> np.ndarray:
+    """``near + (far - near) * F(d / n)`` for steps all in one half of a ramp: :func:`ramp_values` without
+    the selects (the same operations on the same values)."""
+    if formula.ends is not None:
+        return formula.ends(near, far, d / n)
+    f = np.asarray(fraction(n, shape, np)(d), dtype=np.float64)  # type: ignore[misc]
+    np.multiply(f, far - near, out=f)
+    np.add(f, near, out=f)
     return f
