@@ -32,13 +32,13 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import accumulate
 
 import numpy as np
 
-__all__ = ["RollingMedian", "RollingSlope", "middle", "rolling_min", "rolling_sums", "slope_from_sums",
-           "window_medians", "window_sums"]
+__all__ = ["RollingMedian", "RollingSlope", "block_minima", "middle", "rolling_sum_pieces", "rolling_sums",
+           "slope_from_sums", "window_medians", "window_sums"]
 
 _ROWS = 1 << 16  # values per offline piece: bounds the working memory of the array forms
 
@@ -214,16 +214,12 @@ def _blocks(y: np.ndarray, w: int, b0: int, b1: int) -> np.ndarray:
     return seg.reshape(b1 - b0, w)
 
 
-def rolling_sums(y: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(Sy, Sxy)`` after each push of ``y`` into a :class:`RollingSlope` of window ``w``: the same floats.
-
-    >>> sy, sxy = rolling_sums(np.array([5.0, 4.0, 3.0, 2.0, 1.0]), 4)
-    >>> sy.tolist(), float(slope_from_sums(sy[-1], sxy[-1], 4))
-    ([5.0, 9.0, 12.0, 14.0, 10.0], -1.0)
-    """
+def rolling_sum_pieces(y: np.ndarray, w: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """``(lo, hi, Sy, Sxy)`` for consecutive pieces of rows ``lo .. hi-1`` (a few of :data:`_ROWS` rows each, whole
+    blocks of ``w``): the sums after each push of ``y`` into a :class:`RollingSlope` of window ``w``, the same
+    floats, in working memory bounded by the piece, whatever the length of ``y``."""
     y = np.asarray(y, dtype=np.float64)
     n = y.size
-    out_sy, out_sxy = np.empty(n), np.empty(n)
     u = np.arange(w, dtype=np.float64)
     r = np.arange(w)
     prev = np.zeros((2, w + 1))  # suffix sums (y, u*y) of the block before the piece
@@ -241,32 +237,31 @@ def rolling_sums(y: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
         prev = np.stack([suf[-1], suf_u[-1]])
         sy, sxy = window_sums(suf[:-1, 1:], suf_u[:-1, 1:], np.cumsum(blk, axis=1), np.cumsum(blk_u, axis=1), r, w)
         lo, hi = b0 * w, min(n, b1 * w)
-        out_sy[lo:hi] = sy.reshape(-1)[:hi - lo]
-        out_sxy[lo:hi] = sxy.reshape(-1)[:hi - lo]
+        yield lo, hi, sy.reshape(-1)[:hi - lo], sxy.reshape(-1)[:hi - lo]
+
+
+def rolling_sums(y: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(Sy, Sxy)`` after each push of ``y`` into a :class:`RollingSlope` of window ``w``: the same floats
+    (:func:`rolling_sum_pieces`, gathered).
+
+    >>> sy, sxy = rolling_sums(np.array([5.0, 4.0, 3.0, 2.0, 1.0]), 4)
+    >>> sy.tolist(), float(slope_from_sums(sy[-1], sxy[-1], 4))
+    ([5.0, 9.0, 12.0, 14.0, 10.0], -1.0)
+    """
+    n = np.asarray(y).size
+    out_sy, out_sxy = np.empty(n), np.empty(n)
+    for lo, hi, sy, sxy in rolling_sum_pieces(y, w):
+        out_sy[lo:hi], out_sxy[lo:hi] = sy, sxy
     return out_sy, out_sxy
 
 
-def rolling_min(v: np.ndarray, w: int) -> np.ndarray:
-    """The minimum of ``v[max(0, j-w+1) .. j]`` for every ``j`` (block prefix and suffix minima: O(n)).
+def block_minima(v: np.ndarray, w: int) -> np.ndarray:
+    """The minimum of each block of ``w`` values of ``v`` (the last block may be short).
 
-    >>> rolling_min(np.array([3.0, 1.0, 4.0, 1.5, 5.0, 9.0]), 3).tolist()
-    [3.0, 1.0, 1.0, 1.0, 1.5, 1.5]
+    >>> block_minima(np.array([3.0, 1.0, 4.0, 1.5, 5.0, 9.0, 2.0]), 3).tolist()
+    [1.0, 1.5, 2.0]
     """
-    n = v.size
-    if n == 0:
-        return v.copy()
-    nb = -(-n // w)
-    blk = np.full(nb * w, np.inf)
-    blk[:n] = v
-    blk = blk.reshape(nb, w)
-    pre = np.minimum.accumulate(blk, axis=1).reshape(-1)[:n]
-    suf = np.minimum.accumulate(blk[:, ::-1], axis=1)[:, ::-1].reshape(-1)
-    j = np.arange(n)
-    start = j - w + 1
-    out = pre.copy()
-    cross = (start > 0) & (start % w != 0)  # the window reaches back into the previous block
-    out[cross] = np.minimum(suf[start[cross]], pre[cross])
-    return out
+    return np.minimum.reduceat(v, np.arange(0, v.size, w)) if v.size else v.copy()
 
 
 def window_medians(v: np.ndarray, ends: np.ndarray, w: int) -> np.ndarray:
