@@ -7,23 +7,28 @@ steps, so their cost does not grow with the log. (The cost itself is measured in
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lrtempo.plot import _thin
 from lrtempo.plot._png import PNG_BUCKETS, _mark_lines, _mark_steps
 from lrtempo.plot._thin import thin_rows
 
 _values = st.lists(st.sampled_from([0.0, 1.0, 2.0, -3.0, 5.5, np.nan, np.inf]), min_size=1, max_size=80)
 
 
-@settings(max_examples=200, deadline=None)
-@given(_values, _values, st.integers(1, 12), st.sampled_from(["all", "bucket"]))
-def test_thinned_rows_keep_each_buckets_first_last_lowest_highest_and_gaps(a, b, buckets, gaps):
+@settings(max_examples=300, deadline=None)
+@given(_values, _values, st.integers(1, 12), st.sampled_from(["all", "bucket"]), st.sampled_from([1 << 16, 1, 9]))
+def test_thinned_rows_keep_each_buckets_first_last_lowest_highest_and_gaps(a, b, buckets, gaps, piece):
+    """Also thinned a few rows at a time (the default takes 65,536 rows a piece)."""
     n = min(len(a), len(b))
     ys = [np.asarray(a[:n]), np.asarray(b[:n])]
-    kept = thin_rows(n, ys, buckets, gaps=gaps)
+    with mock.patch.object(_thin, "PIECE_ROWS", piece):
+        kept = thin_rows(n, ys, buckets, gaps=gaps)
     assert kept.tolist() == sorted(set(kept.tolist()))
     bucket = np.arange(n) * buckets // n
     for k in np.unique(bucket).tolist():
