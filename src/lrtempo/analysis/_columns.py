@@ -192,18 +192,18 @@ class _Chunks:
         if steps is None:
             return False
         parts = {"step": steps}
-        full = [i for i in self.cols if int(lengths[:, i].min()) > 0]
-        if full:
+        dense = [i for i in self.cols if int(lengths[:, i].min()) > 0]  # no blank cell in this chunk
+        if dense:
             try:
-                table = np.loadtxt(io.BytesIO(plain), delimiter=",", dtype=np.float64, usecols=full,
+                table = np.loadtxt(io.BytesIO(plain), delimiter=",", dtype=np.float64, usecols=dense,
                                    comments=None, quotechar=None, ndmin=2)
             except ValueError:
                 return False
             if table.shape[0] != steps.size:
                 return False
-            parts.update((self.names[i], table[:, k]) for k, i in enumerate(full))
+            parts.update((self.names[i], table[:, k]) for k, i in enumerate(dense))
         for i in self.cols:
-            if i not in full:
+            if i not in dense:
                 values = _written(buf, starts[:, i], lengths[:, i])
                 if values is None:
                     return False
@@ -254,8 +254,8 @@ def read_columns(path: Path, wanted: tuple[str, ...] | None = None
             cut = data.rfind(b"\n")
             body, data = data[:cut + 1], data[cut + 1:]
             if body:
-                first = body[:body.find(b"\n")].rstrip(b"\r").decode("latin-1").split(",")
-                chunks = chunks or _Chunks(header, first, wanted, _rows_guess(fh, body))
+                row = body[:body.find(b"\n")].rstrip(b"\r").decode("latin-1").split(",")
+                chunks = chunks or _Chunks(header, row, wanted, _rows_guess(fh, body))
                 if not chunks.add(body):
                     return None
                 lines += body.count(b"\n")
