@@ -14,7 +14,10 @@ child processes (so each starts cold and its peak memory is its own; max RSS fro
 * ``report``: ``lrtempo report FILE -o PAGE``.
 
 Printed: the median wall time of each (start-up and imports included, as a user
-waits for them) and its ratio to ``loadtxt``, and each one's largest max RSS. The
+waits for them) and its ratio to ``loadtxt``, the same for CPU time (user +
+system, from ``os.wait4``: on a machine other jobs share, the CPU time moves far
+less than the wall time, and for these single-threaded commands it is what the
+wall time would be on an idle machine), and each one's largest max RSS. The
 10^7-row logs are measured once (``--big-rounds``).
 
     python benchmarks/bench_analyze.py [--sizes 100000,1000000,10000000] [--rounds 3] [--big-rounds 1]
@@ -68,8 +71,8 @@ def write_log(path: Path, n: int, full: bool) -> None:
             fh.write("\n".join(map(",".join, zip(*cols))) + "\n")
 
 
-def timed(argv: list[str]) -> tuple[float, int]:
-    """Wall seconds and max RSS (MB) of a child process."""
+def timed(argv: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user + system) and max RSS (MB) of a child process."""
     t = time.perf_counter()
     with open(os.devnull, "wb") as null:
         proc = subprocess.Popen(argv, stdout=null, stderr=subprocess.PIPE)
@@ -78,7 +81,7 @@ def timed(argv: list[str]) -> tuple[float, int]:
         proc.stderr.close()
     if status != 0:
         raise SystemExit(f"{' '.join(argv)} failed: {err}")
-    return time.perf_counter() - t, usage.ru_maxrss // 1024
+    return time.perf_counter() - t, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
 
 
 def commands(log: Path, out: Path) -> dict[str, list[str]]:
@@ -114,11 +117,13 @@ def main() -> None:
                 for _ in range(rounds):
                     for name, argv in commands(log, out).items():
                         runs[name].append(timed(argv))
-                base = statistics.median(t for t, _ in runs["loadtxt"])
-                print(f"{n:>10,} rows, {which} columns ({size:.0f} MB), {rounds} round(s):")
+                base = statistics.median(t for t, _, _ in runs["loadtxt"])
+                base_cpu = statistics.median(c for _, c, _ in runs["loadtxt"])
+                print(f"{n:>10,} rows, {which} columns ({size:.0f} MB), {rounds} round(s):  wall, CPU")
                 for name, got in runs.items():
-                    t = statistics.median(x for x, _ in got)
-                    print(f"    {name:14s} {t:7.2f} s  {t / base:5.2f}x  max RSS {max(r for _, r in got):5d} MB")
+                    t, c = statistics.median(x for x, _, _ in got), statistics.median(x for _, x, _ in got)
+                    print(f"    {name:14s} {t:7.2f} s {t / base:5.2f}x   {c:7.2f} s {c / base_cpu:5.2f}x   "
+                          f"max RSS {max(r for _, _, r in got):5d} MB")
                 log.unlink()
 
 

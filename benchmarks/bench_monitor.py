@@ -11,7 +11,11 @@ Interleaved rounds, medians:
   ``--updates`` steps of each variant in turn;
 * µs per update of the trap detector alone at windows 100 and 10,000.
 
-    python benchmarks/bench_monitor.py [--rounds 5] [--updates 20]
+    python benchmarks/bench_monitor.py [--rounds 5] [--updates 20] [--trap-only]
+
+``--trap-only`` times the trap detector alone (no model), e.g. to compare two
+source trees in turn: ``PYTHONPATH=OTHER/src python benchmarks/bench_monitor.py
+--trap-only``.
 """
 
 from __future__ import annotations
@@ -57,7 +61,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15, help="rounds (15 x 20 updates covers the 300-update run)")
     parser.add_argument("--updates", type=int, default=20, help="updates per variant per round")
+    parser.add_argument("--trap-only", action="store_true", help="time the trap detector alone")
     args = parser.parse_args()
+    if args.trap_only:
+        _print_trap({w: [trap_cost_us(w, 50_000) for _ in range(args.rounds)] for w in (100, 10_000)})
+        return
     torch.manual_seed(0)
     states = {v: make_state(v) for v in VARIANTS}
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
@@ -79,6 +87,10 @@ def main() -> None:
         mean, med = statistics.mean(times[v]), statistics.median(times[v])
         print(f"  {v:28s} {mean:8.2f} ms/update ({med:6.2f})   ({(mean / base - 1) * 100:+.1f}% vs no monitor)")
     print("  target: default monitor within 2% of no monitor")
+    _print_trap(trap)
+
+
+def _print_trap(trap: dict[int, list[float]]) -> None:
     print("trap detector alone, per update (medians)")
     for w, values in trap.items():
         print(f"  window {w:>6,}: {statistics.median(values):6.2f} us/update")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrtempo.analysis._analyze import _detect
-from lrtempo.monitor import RollingMedian, RollingSlope, TrapDetector
+from lrtempo.monitor import RollingMedian, RollingSlope, TrapDetector, _rolling
 from lrtempo.monitor._offline import DetectorSettings, detect_live, detect_log
 from lrtempo.monitor._rolling import rolling_sums, slope_from_sums, window_medians
 
@@ -69,15 +70,18 @@ def _same(a, b) -> None:
     assert dump(a) == dump(b)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.integers(0, 2**32 - 1), _segments, _settings)
-def test_array_mode_gives_the_live_events_and_statuses(seed, segments, s):
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**32 - 1), _segments, _settings, st.sampled_from([1 << 16, 1, 37, 100]))
+def test_array_mode_gives_the_live_events_and_statuses(seed, segments, s, piece):
+    """Also with the array mode's pieces of rows small (the default evaluates 65,536 rows at a time), so the
+    statistics carried from piece to piece are checked on these short logs."""
     steps, lr, norm, loss = _log(seed, segments)
     peak = float(lr.max())
     remaining = steps[-1] - steps
     restarts = steps[np.flatnonzero(np.diff(lr) > 0.5 * peak) + 1].tolist()
     live, live_codes = detect_live(steps, lr, norm, loss, peak, remaining, restarts, s)
-    array, codes = detect_log(steps, lr, norm, loss, peak, remaining, restarts, s)
+    with mock.patch.object(_rolling, "_ROWS", piece):
+        array, codes = detect_log(steps, lr, norm, loss, peak, remaining, restarts, s)
     _same(live, array)
     assert live_codes.tolist() == codes.tolist()
 

@@ -337,11 +337,15 @@ def _outcome(read, path: Path):
 @given(st.lists(st.tuples(st.integers(0, 12), st.sampled_from(_CELLS), st.sampled_from(_CELLS),
                           st.sampled_from(_CELLS), st.sampled_from(_CELLS)), min_size=1, max_size=12),
        st.sampled_from(["\n", "\r\n"]), st.sampled_from(["", ",extra", ","]), st.booleans(),
-       st.sampled_from(["", "x", "5,0.1"]))
+       st.sampled_from(["", "x", "5,0.1"]), st.sampled_from([1 << 22, 1, 40]))
 def test_the_columnar_reader_agrees_with_the_exact_reader(tmp_path_factory, rows, eol, extra_header, step_cells,
-                                                          tail):
+                                                          tail, chunk):
     """Random plain logs (the columnar reader's ground) with hostile cells, restarts, CRLF, a text or unnamed
-    column and a torn tail: the same rows bit for bit and the same notes, or the same refusal, word for word."""
+    column and a torn tail, read in one chunk or many: the same rows bit for bit and the same notes, or the same
+    refusal, word for word."""
+    from unittest import mock
+
+    from lrtempo.analysis import _columns
     from lrtempo.analysis._logfile import _read_log_file
 
     header = HEADER + extra_header.replace(",", ",val" if extra_header == ",extra" else ",")
@@ -354,10 +358,81 @@ def test_the_columnar_reader_agrees_with_the_exact_reader(tmp_path_factory, rows
         lines.append(",".join(cells))
     path = tmp_path_factory.mktemp("cols") / "log.csv"
     path.write_bytes((eol.join([header, *lines]) + eol + tail).encode())
-    assert _outcome(read_log_file, path) == _outcome(_read_log_file, path)
-    drawn_only = _outcome(lambda p: read_log_file(p, columns=()), path)  # what analyze reads: the same refusals
-    assert drawn_only == _outcome(lambda p: _read_log_file(p, ()), path)
-    assert drawn_only[0] == _outcome(read_log_file, path)[0] and "val" not in (drawn_only[2:3] or [{}])[0]
+    with mock.patch.object(_columns, "CHUNK", chunk):
+        assert _outcome(read_log_file, path) == _outcome(_read_log_file, path)
+        drawn_only = _outcome(lambda p: read_log_file(p, columns=()), path)  # what analyze reads: same refusals
+        assert drawn_only == _outcome(lambda p: _read_log_file(p, ()), path)
+        assert drawn_only[0] == _outcome(read_log_file, path)[0] and "val" not in (drawn_only[2:3] or [{}])[0]
+
+
+@pytest.mark.parametrize("column", range(6))
+@pytest.mark.parametrize("cell", _CELLS)
+def test_one_hostile_cell_in_a_plain_log_is_judged_as_the_exact_reader_judges_it(tmp_path, cell, column):
+    """A plain log (dense columns, or with blank cells), read in one chunk or several, with one cell replaced by
+    each hostile cell, so the columnar reader gets as far as that cell: the same rows bit for bit, or the same
+    refusal, word for word."""
+    from unittest import mock
+
+    from lrtempo.analysis import _columns
+    from lrtempo.analysis._logfile import _read_log_file
+
+    for blanks in (False, True):
+        lines = [[str(k), "0.1", f"{1 + k / 7!r}", f"{3 - k / 9!r}", "" if blanks and k % 3 else "0.5",
+                  "" if blanks and k % 2 else f"{k / 3!r}"] for k in range(12)]
+        lines[7][column] = cell
+        path = _log(tmp_path, [",".join(cells) for cells in lines], header=HEADER + ",val_loss,extra")
+        for chunk in (1 << 22, 64):
+            with mock.patch.object(_columns, "CHUNK", chunk):
+                assert _outcome(read_log_file, path) == _outcome(_read_log_file, path)
+                assert _outcome(lambda p: read_log_file(p, ()), path) == _outcome(lambda p: _read_log_file(p, ()),
+                                                                                  path)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["0.1", "2.5e-3", "1", "nan", "-inf", "inf", "1e-320"]),
+                          st.integers(0, 3), st.integers(1, 18)), min_size=1, max_size=60),
+       st.sampled_from([1, 16, 100, 1 << 22]))
+def test_the_columnar_reader_reads_blank_and_written_cells_in_any_chunking(tmp_path_factory, cells, chunk):
+    """The columnar reader itself (no fallback): columns dense in some chunks and blank in others, lines of
+    every length (so the guessed size is outgrown), each value bit for bit what the exact reader reads."""
+    from unittest import mock
+
+    from lrtempo.analysis import _columns
+    from lrtempo.analysis._logfile import _read_log_file
+
+    lines = []
+    for k, (value, blanks, digits) in enumerate(cells):
+        sparse = [value if (k + j) % (blanks + 1) == 0 else "" for j in range(3)]
+        lines.append(f"{k:0{digits}d},0.1,{value.lstrip('-')},{value},{','.join(sparse)},t{'x' * digits}")
+    path = _log(tmp_path_factory.mktemp("blank"), lines, header=HEADER + ",val_loss,a,effective_lr_max,phase")
+    with mock.patch.object(_columns, "CHUNK", chunk):
+        got = _columns.read_columns(path)
+    assert got is not None
+    exact = _read_log_file(path)
+    assert got[0].tolist() == exact.steps.tolist() == list(range(len(cells)))
+    assert set(got[1]) == set(exact.columns) - {"step"} == {"lr", "grad_l2_norm", "loss", "val_loss", "a",
+                                                             "effective_lr_max"}
+    for name, values in got[1].items():
+        assert values.view(np.int64).tolist() == exact.columns[name].view(np.int64).tolist(), name
+
+
+def test_the_columnar_reader_outgrows_its_guess_of_the_rows(tmp_path):
+    """The columns' size is guessed from the first chunk's lines: a long first line, then short ones, outgrows
+    the guess (the columns grow in place), and every row is still read, in order."""
+    from unittest import mock
+
+    from lrtempo.analysis import _columns
+
+    lines = [f"0,0.1,1.0,2.0,{'x' * 500}", *(f"{k},0.1,{k!r}.5,2.0,t" for k in range(1, 3000))]
+    path = _log(tmp_path, lines, header=HEADER + ",note")
+    with mock.patch.object(_columns, "CHUNK", 700):
+        steps, columns, _ = _columns.read_columns(path)
+    assert steps.tolist() == list(range(3000))
+    assert columns["grad_l2_norm"].tolist() == [1.0, *(k + 0.5 for k in range(1, 3000))]
+    grow = _columns._Growing({"a": np.dtype(np.int64)}, 1)
+    for lo, hi in ((0, 3), (3, 4), (4, 20)):
+        grow.append({"a": np.arange(lo, hi)})
+    assert grow.finish()["a"].tolist() == list(range(20))
 
 
 def test_a_plain_log_is_read_columnar(tmp_path):

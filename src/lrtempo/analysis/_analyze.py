@@ -192,12 +192,12 @@ def _detect(steps, lr, norm, loss, window, schedule, settings, mode=detect_log):
     else:  # a foreign log: a restart is the rate jumping back up by half its peak or more
         jumps = np.flatnonzero(np.diff(lr) > 0.5 * peak) + 1
         restart_steps = steps[jumps].tolist()
-    fed = np.flatnonzero(np.isfinite(loss) & np.isfinite(norm))
+    fed = np.isfinite(loss) & np.isfinite(norm)  # a mask (one byte a row), not row numbers
     s = DetectorSettings(trap_window=window, trap_threshold=settings.get("trap_threshold", _MONITOR.trap_threshold),
                          spike_window=settings.get("spike_window", _MONITOR.spike_window),
                          spike_factor=settings.get("spike_factor", _MONITOR.spike_factor),
                          restart_window=settings.get("restart_window", _MONITOR.restart_window))
-    if fed.size == steps.size:  # every row (the usual case): no copies
+    if fed.all():  # every row (the usual case): no copies
         at, lr_, norm_, loss_ = steps, lr, norm, loss
     else:
         at, lr_, norm_, loss_ = steps[fed], lr[fed], norm[fed], loss[fed]

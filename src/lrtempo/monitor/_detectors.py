@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._rolling import RollingMedian, RollingSlope
+from ._rolling import RollingMedian, RollingSlope, slope_constants, slope_from_sums
 
 __all__ = ["Event", "TrapDetector", "SpikeDetector", "RestartTracker", "StalenessTracker",
            "INSUFFICIENT", "NORMAL", "TRAP", "STALE", "ALIGNED", "restart_event", "spike_events", "trap_details",
@@ -100,22 +100,29 @@ class TrapDetector:
         self.window, self.threshold, self.lr_ratio = window, threshold, lr_ratio
         self.loss = RollingSlope(window)
         self.norm = RollingSlope(window)
+        self._constants = slope_constants(window)
         self.status = INSUFFICIENT
-        self.details: dict[str, Any] = {}
+        self._values: tuple[float, float, float, float, float | None] | None = None
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The values behind the last status (:func:`trap_details`; formed when asked, not on every update)."""
+        return trap_details(*self._values) if self._values else {}
 
     def update(self, step: int, lr: float, loss: float, grad_norm: float, peak_lr: float,
                remaining_steps: int | None) -> Event | None:
         self.loss.push(loss)
         self.norm.push(grad_norm)
-        if not self.loss.full:
+        w = self.window
+        if self.loss.count < w:
             return None
-        slope = self.loss.slope_mean()[0]
-        per_step = max(0.0, -slope)
+        loss_sums, norm_sums = self.loss, self.norm
+        per_step = max(0.0, -slope_from_sums(loss_sums.sy, loss_sums.sxy, w, self._constants))
         ratio = lr / peak_lr if peak_lr > 0 else float("nan")
-        trend, mean_norm = self.norm.slope_mean()
+        trend = slope_from_sums(norm_sums.sy, norm_sums.sxy, w, self._constants)
         expected = per_step * remaining_steps if remaining_steps is not None else None
         trapped = ratio < self.lr_ratio and per_step < self.threshold and trend < 0
-        self.details = trap_details(per_step, ratio, trend, mean_norm, expected)
+        self._values = (per_step, ratio, trend, norm_sums.sy / w, expected)
         status = TRAP if trapped else NORMAL
         previous, self.status = self.status, status
         if status == previous or (previous == INSUFFICIENT and status == NORMAL):

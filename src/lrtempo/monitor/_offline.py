@@ -13,7 +13,12 @@ at the same steps with the same values, and the same trap status on every row
 The spike rule needs a rolling median only where a spike is possible: a value
 can exceed ``factor`` times the window's median only if it exceeds ``factor``
 times the window's minimum (the median is at least the minimum), so the
-medians are taken only at those rows.
+medians are taken only at the rows that pass a cheaper test implied by that one
+(:class:`_SpikeCandidates`).
+
+Each statistic is evaluated a piece of rows at a time, so the working memory is
+bounded by the piece and what is kept per row is the trap status code (one
+byte), whatever the length of the log.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _rolling
 from ._detectors import (
     INSUFFICIENT,
     NORMAL,
@@ -35,7 +41,7 @@ from ._detectors import (
     trap_details,
     trap_event,
 )
-from ._rolling import rolling_min, rolling_sums, slope_from_sums, window_medians
+from ._rolling import block_minima, rolling_sum_pieces, slope_from_sums, window_medians
 
 __all__ = ["DetectorSettings", "STATUSES", "detect_live", "detect_log"]
 
@@ -80,60 +86,120 @@ def detect_live(steps: np.ndarray, lr: np.ndarray, norm: np.ndarray, loss: np.nd
 
 
 def _trap(steps, lr, norm, loss, peak, remaining, s: DetectorSettings):
-    """Trap status codes of every row, and the trap events (row, event)."""
+    """Trap status codes of every row, and the trap events (row, event), a piece of rows at a time (the window
+    sums come in pieces: :func:`~lrtempo.monitor._rolling.rolling_sum_pieces`), so the working memory is
+    the piece's, not the log's."""
     w, n = s.trap_window, steps.size
     codes = np.zeros(n, dtype=np.int8)
+    events: list[tuple[int, Event]] = []
     if n < w:
-        return codes, []
+        return codes, events
     with np.errstate(all="ignore"):  # a diverged run's values overflow the sums: NaN or inf, as live
-        return _trap_rules(steps, lr, norm, loss, peak, remaining, s, codes)
-
-
-def _trap_rules(steps, lr, norm, loss, peak, remaining, s: DetectorSettings, codes: np.ndarray):
-    w, n = s.trap_window, steps.size
-    sy, sxy = rolling_sums(loss, w)
-    slope = slope_from_sums(sy[w - 1:], sxy[w - 1:], w)
-    del sy, sxy
-    per_step = np.where(-slope > 0, -slope, 0.0)  # max(0.0, -slope), as the live detector takes it
-    del slope
-    ratio = lr[w - 1:] / peak if peak > 0 else np.full(n - w + 1, np.nan)
-    ny, nxy = rolling_sums(norm, w)
-    trend = slope_from_sums(ny[w - 1:], nxy[w - 1:], w)
-    del nxy
-    trapped = (ratio < s.lr_ratio) & (per_step < s.trap_threshold) & (trend < 0)
-    codes[w - 1:] = np.where(trapped, 2, 1)
-    previous = np.concatenate([[0], codes[:-1]])
-    change = np.flatnonzero((codes != previous) & ~((previous == 0) & (codes == 1)))
-    events = []
-    for k in change.tolist():
-        j = k - w + 1
-        left = int(remaining[k]) if remaining is not None else None
-        expected = float(per_step[j]) * left if left is not None else None
-        details = trap_details(float(per_step[j]), float(ratio[j]), float(trend[j]), float(ny[k]) / w, expected)
-        events.append((k, trap_event(int(steps[k]), STATUSES[codes[k]], details, left)))
+        for (lo, hi, sy, sxy), (_, _, ny, nxy) in zip(rolling_sum_pieces(loss, w), rolling_sum_pieces(norm, w)):
+            first = max(lo, w - 1)  # rows before hold less than a window: insufficient history (code 0)
+            if first < hi:
+                at = slice(first - lo, hi - lo)
+                stats = _TrapStats(slope_from_sums(sy[at], sxy[at], w), lr[first:hi], peak,
+                                   slope_from_sums(ny[at], nxy[at], w), ny[at] / w)
+                events += _trap_rules(steps, remaining, s, codes, first, hi, stats)
     return codes, events
 
 
-def _medians_where(values: np.ndarray, factor: float, w: int, gate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows where ``values`` may exceed ``factor`` times the median of its last ``w`` finite values before the
-    row, and those medians (the live :class:`~lrtempo.monitor.RollingMedian`'s floats)."""
-    finite = np.isfinite(values)
-    before = np.cumsum(finite) - finite  # finite values before each row
-    kept = values[finite]
-    low = rolling_min(kept, w)
-    floor = np.full(values.size, np.nan)
-    has = before > 0
-    floor[has] = low[before[has] - 1]
-    with np.errstate(invalid="ignore", over="ignore"):
-        rows = np.flatnonzero(gate & (values > factor * floor))
-    return rows, window_medians(kept, before[rows], w)
+@dataclass(frozen=True)
+class _TrapStats:
+    """The trap detector's statistics over a piece of rows (arrays), as the live detector takes them."""
+
+    slope: np.ndarray
+    lr: np.ndarray
+    peak: float
+    trend: np.ndarray
+    mean_norm: np.ndarray
+
+    @property
+    def per_step(self) -> np.ndarray:
+        return np.where(-self.slope > 0, -self.slope, 0.0)  # max(0.0, -slope), as the live detector takes it
+
+    @property
+    def ratio(self) -> np.ndarray:
+        return self.lr / self.peak if self.peak > 0 else np.full(self.lr.size, np.nan)
+
+
+def _trap_rules(steps, remaining, s: DetectorSettings, codes: np.ndarray, first: int, hi: int,
+                stats: _TrapStats) -> list[tuple[int, Event]]:
+    """The trap rule on rows ``first .. hi-1`` (their codes set in ``codes``) and the events where the status
+    changes (out of insufficient history into normal is no event)."""
+    per_step, ratio = stats.per_step, stats.ratio
+    trapped = (ratio < s.lr_ratio) & (per_step < s.trap_threshold) & (stats.trend < 0)
+    piece = np.where(trapped, 2, 1).astype(np.int8)
+    codes[first:hi] = piece
+    previous = np.concatenate([codes[first - 1:first], piece[:-1]])
+    change = np.flatnonzero((piece != previous) & ~((previous == 0) & (piece == 1)))
+    events = []
+    for j in change.tolist():
+        k = first + j
+        left = int(remaining[k]) if remaining is not None else None
+        expected = float(per_step[j]) * left if left is not None else None
+        details = trap_details(float(per_step[j]), float(ratio[j]), float(stats.trend[j]),
+                               float(stats.mean_norm[j]), expected)
+        events.append((k, trap_event(int(steps[k]), STATUSES[piece[j]], details, left)))
+    return events
+
+
+class _SpikeCandidates:
+    """Rows where a value may exceed ``factor`` times the median of the last ``w`` finite values before it.
+
+    A value can exceed ``factor`` times a window's median only if it exceeds ``factor`` times the window's
+    minimum, and the window (at most ``w`` values) lies within two consecutive blocks of ``w``, so the smaller
+    of those two blocks' minima is at most the window's minimum: the rows passing that test include every row
+    where the rule can fire (the exact medians are then taken at those rows only).
+    """
+
+    def __init__(self, values: np.ndarray, factor: float, w: int):
+        self.values, self.factor, self.w = values, factor, w
+        finite = np.isfinite(values)
+        self.kept = values if finite.all() else values[finite]  # the live window holds finite values only
+        self.low = block_minima(self.kept, w)
+        self.seen = 0  # finite values before the piece
+        self.rows: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+        self.ends: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+
+    def finite_before(self, lo: int, hi: int) -> np.ndarray:
+        """The finite values before each of rows ``lo .. hi-1`` (the next piece starts at ``hi``)."""
+        finite = np.isfinite(self.values[lo:hi])
+        before = self.seen + np.cumsum(finite) - finite
+        self.seen += int(np.count_nonzero(finite))
+        return before
+
+    def add(self, lo: int, before: np.ndarray, gate: np.ndarray) -> None:
+        """The candidates among the rows from ``lo`` on (``before``: :meth:`finite_before`) where ``gate`` holds."""
+        if self.kept.size == 0:
+            return  # no finite value: no window, no spike
+        hi = lo + before.size
+        has = before > 0
+        end = np.maximum(before, 1) - 1
+        floor = np.minimum(self.low[np.maximum(end - self.w + 1, 0) // self.w], self.low[end // self.w])
+        with np.errstate(invalid="ignore", over="ignore"):
+            hit = np.flatnonzero(gate & has & (self.values[lo:hi] > self.factor * floor))
+        self.rows.append(lo + hit)
+        self.ends.append(before[hit])
+
+    def medians(self) -> tuple[np.ndarray, np.ndarray]:
+        """The candidate rows and their windows' medians (the live :class:`~lrtempo.monitor.RollingMedian`'s
+        floats)."""
+        rows, ends = np.concatenate(self.rows), np.concatenate(self.ends)
+        return rows, window_medians(self.kept, ends, self.w)
 
 
 def _spikes(steps, norm, loss, s: DetectorSettings):
-    finite_norms = np.cumsum(np.isfinite(norm)) - np.isfinite(norm)
-    gate = np.minimum(finite_norms, s.spike_window) >= s.min_history  # the live window holding this many norms
-    rows_g, med_g = _medians_where(norm, s.spike_factor, s.spike_window, gate)
-    rows_f, med_f = _medians_where(loss, s.loss_factor, s.spike_window, gate)
+    w = s.spike_window
+    norms, losses = _SpikeCandidates(norm, s.spike_factor, w), _SpikeCandidates(loss, s.loss_factor, w)
+    for lo in range(0, steps.size, _rolling._ROWS):
+        hi = min(steps.size, lo + _rolling._ROWS)
+        before = norms.finite_before(lo, hi)
+        gate = np.minimum(before, w) >= s.min_history  # the live window holding this many norms
+        norms.add(lo, before, gate)
+        losses.add(lo, losses.finite_before(lo, hi), gate)
+    (rows_g, med_g), (rows_f, med_f) = norms.medians(), losses.medians()
     nan = float("nan")
     at: dict[int, list[float]] = {}
     for k, m in zip(rows_g.tolist(), med_g.tolist()):
@@ -155,9 +221,13 @@ def _restarts(steps, loss, restart_steps: list[int], s: DetectorSettings):
     rows = rows[rows > 0]  # the live tracker needs a loss before the restart
     if rows.size == 0:
         return []
+    before = rows - 1
+    sums = np.empty(rows.size)
     with np.errstate(all="ignore"):
-        sy, _ = rolling_sums(loss[:int(rows[-1])], w)
-        levels = sy[rows - 1] / np.minimum(rows, w)
+        for lo, hi, sy, _ in rolling_sum_pieces(loss[:int(rows[-1])], w):
+            inside = (before >= lo) & (before < hi)
+            sums[inside] = sy[before[inside] - lo]
+        levels = sums / np.minimum(rows, w)
     events, previous = [], None
     for k, level in zip(rows.tolist(), levels.tolist()):
         if previous is not None:

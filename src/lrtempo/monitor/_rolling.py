@@ -14,12 +14,16 @@ current block and suffix sums ``S`` of the previous one (both within a block,
 
     Sy  = S[r+1] + P[r]
     Sxy = (S_u[r+1] - (r+1) S[r+1]) + (P_u[r] + (W-r-1) P[r])      # x = position in the window
+        =  tail_sums                +  head_sums
 
 where ``S_u``, ``P_u`` sum ``u * y``. The least-squares slope over positions
-``0 .. W-1`` is ``(W Sxy - Sx Sy) / (W Sxx - Sx**2)``. No sum runs over more than
-one block, so rounding never accumulates along a long log; live, a block's
-suffix sums are formed once when it completes (amortised O(1)); offline they
-are cumulative sums along the rows of a ``(blocks, W)`` array.
+``0 .. W-1`` is ``(W Sxy - Sx Sy) / (W Sxx - Sx**2)`` (:func:`slope_from_sums`).
+No sum runs over more than one block, so rounding never accumulates along a long
+log. Each piece of the formula is one function that takes floats or arrays:
+live, a block's suffix sums (:func:`block_suffix_sums`) and their
+:func:`tail_sums` are formed once when it completes (amortised O(1)) and each
+push adds its :func:`head_sums`; offline the same functions run along the rows
+of a ``(blocks, W)`` array.
 
 **Median** (:class:`RollingMedian`, :func:`window_medians`): the middle of the
 sorted window, the mean of the two middle values for an even count
@@ -32,13 +36,12 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from collections.abc import Sequence
-from itertools import accumulate
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["RollingMedian", "RollingSlope", "middle", "rolling_min", "rolling_sums", "slope_from_sums",
-           "window_medians", "window_sums"]
+__all__ = ["RollingMedian", "RollingSlope", "block_minima", "block_suffix_sums", "head_sums", "middle",
+           "rolling_sum_pieces", "rolling_sums", "slope_from_sums", "tail_sums", "window_medians", "window_sums"]
 
 _ROWS = 1 << 16  # values per offline piece: bounds the working memory of the array forms
 
@@ -49,9 +52,36 @@ def slope_constants(w: int) -> tuple[float, float]:
     return sx, w * (w * (w - 1) * (2 * w - 1) / 6) - sx**2
 
 
+def block_suffix_sums(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(S, S_u)``: the suffix sums of ``y`` and ``u * y`` within each block (the last axis, ``W`` values at
+    offsets ``u = 0 .. W-1``), added from the block's end, with ``S[W] = S_u[W] = 0`` after them.
+
+    >>> [a.tolist() for a in block_suffix_sums(np.array([1.0, 2.0, 4.0]))]
+    [[7.0, 6.0, 4.0, 0.0], [10.0, 10.0, 8.0, 0.0]]
+    """
+    w = blocks.shape[-1]
+    suf = np.zeros(blocks.shape[:-1] + (w + 1,))
+    suf_u = np.zeros_like(suf)
+    suf[..., :w] = np.cumsum(blocks[..., ::-1], axis=-1)[..., ::-1]
+    suf_u[..., :w] = np.cumsum((blocks * np.arange(w, dtype=np.float64))[..., ::-1], axis=-1)[..., ::-1]
+    return suf, suf_u
+
+
+def tail_sums(suf, suf_u, r):
+    """The previous block's share of ``Sxy`` for the window ending at offset ``r`` (``suf``, ``suf_u``: its
+    suffix sums from offset ``r + 1``; floats or arrays): see the module docstring."""
+    return suf_u - (r + 1) * suf
+
+
+def head_sums(pre, pre_u, r, w: int):
+    """The current block's share of ``Sxy`` for the window ending at offset ``r`` (``pre``, ``pre_u``: its
+    prefix sums to offset ``r``; floats or arrays): see the module docstring."""
+    return pre_u + (w - r - 1) * pre
+
+
 def window_sums(suf, suf_u, pre, pre_u, r, w: int):
     """``(Sy, Sxy)`` of a window from its block sums (floats, or arrays of them): see the module docstring."""
-    return suf + pre, (suf_u - (r + 1) * suf) + (pre_u + (w - r - 1) * pre)
+    return suf + pre, tail_sums(suf, suf_u, r) + head_sums(pre, pre_u, r, w)
 
 
 def slope_from_sums(sy, sxy, w: int, constants: tuple[float, float] | None = None):
@@ -73,6 +103,11 @@ def middle(lower: float, upper: float, n: int) -> float:
 class RollingSlope:
     """Least-squares slope (and mean) of the last ``window`` values, O(1) per push (amortised).
 
+    Each push adds the value to the current block's prefix sums and forms the window's sums from them and
+    the previous block's share (:func:`head_sums`, :func:`tail_sums`); when a block completes, its suffix
+    sums (:func:`block_suffix_sums`) become the previous block's share, once per ``window`` pushes. These
+    are the functions the array form evaluates, so the floats are the same.
+
     >>> r = RollingSlope(4)
     >>> for v in [5.0, 4.0, 3.0, 2.0, 1.0]:
     ...     r.push(v)
@@ -80,7 +115,7 @@ class RollingSlope:
     (-1.0, 2.5)
     """
 
-    __slots__ = ("window", "values", "count", "sy", "sxy", "_pre", "_pre_u", "_suf", "_suf_u", "_constants")
+    __slots__ = ("window", "values", "count", "sy", "sxy", "_u", "_p", "_pu", "_suf", "_tail", "_constants")
 
     def __init__(self, window: int):
         if window < 2:
@@ -89,10 +124,10 @@ class RollingSlope:
         self.values: deque[float] = deque(maxlen=window)
         self.count = 0  # values pushed since the start (fixes where the blocks fall)
         self.sy = self.sxy = 0.0  # the window's sums after the last push
-        self._pre: list[float] = []
-        self._pre_u: list[float] = []
-        self._suf = [0.0] * (window + 1)  # the previous block's suffix sums (none before the first block)
-        self._suf_u = [0.0] * (window + 1)
+        self._u = 0  # the block offset of the next value
+        self._p = self._pu = 0.0  # the current block's prefix sums of y and u*y
+        self._suf = [0.0] * window  # per offset u: the previous block's S[u+1] (none before the first block)
+        self._tail = [0.0] * window  # per offset u: the previous block's share of Sxy
         self._constants = slope_constants(window)
 
     @property
@@ -100,42 +135,29 @@ class RollingSlope:
         return self.count >= self.window
 
     def push(self, y: float) -> None:
-        pre = self._pre
-        u = len(pre)
-        w = self.window
-        if u == w:
-            self._close_block()
-            pre, u = self._pre, 0
+        u = self._u
+        if u == self.window:
+            self._previous_block(self.values)
+            u = 0
         if u:
-            p = pre[-1] + y
-            pu = self._pre_u[-1] + u * y
+            p = self._p + y
+            pu = self._pu + u * y
         else:
             p = y
-            pu = u * y
-        pre.append(p)
-        self._pre_u.append(pu)
+            pu = u * y  # 0 * y, as the array form takes it (NaN for an infinite y)
+        self._p, self._pu, self._u = p, pu, u + 1
         self.values.append(y)
         self.count += 1
-        # window_sums spelled out (the live monitor's hot path: no calls); the same operations in the same
-        # order, so the same floats as the array form (tests/test_detector_modes.py holds them to it)
-        suf = self._suf[u + 1]
-        self.sy = suf + p
-        self.sxy = (self._suf_u[u + 1] - (u + 1) * suf) + (pu + (w - u - 1) * p)
+        self.sy = self._suf[u] + p
+        self.sxy = self._tail[u] + head_sums(p, pu, u, self.window)
 
-    def _close_block(self) -> None:
-        """The block just completed (the window's values now) becomes the previous block."""
-        self._suffix(list(self.values), 0)
-        self._pre, self._pre_u = [], []
-
-    def _suffix(self, block: Sequence[float], lo: int) -> None:
-        """Suffix sums of the previous block, offsets ``W-1`` down to ``lo`` (``block[t]`` at offset ``t``),
-        added in the order of the offline cumulative sum (``accumulate``: ``total + next``)."""
+    def _previous_block(self, block: Sequence[float]) -> None:
+        """The block just completed (``block[t]`` at offset ``t``; NaN where unknown) becomes the previous block."""
         w = self.window
-        rev = list(block[lo:])[::-1]
-        sums = list(accumulate(rev))[::-1]
-        sums_u = list(accumulate([t * y for t, y in zip(range(w - 1, lo - 1, -1), rev)]))[::-1]
-        pad = [math.nan] * lo
-        self._suf, self._suf_u = pad + sums + [0.0], pad + sums_u + [0.0]
+        with np.errstate(all="ignore"):  # a diverged run's values: NaN or inf, silently, as Python's floats
+            suf, suf_u = block_suffix_sums(np.fromiter(block, dtype=np.float64, count=w))
+            self._suf = suf[1:].tolist()
+            self._tail = tail_sums(suf[1:], suf_u[1:], np.arange(w)).tolist()
 
     def sums(self) -> tuple[float, float]:
         """``(Sy, Sxy)`` of the values in the window (``Sxy`` meaningful once it is full)."""
@@ -149,11 +171,10 @@ class RollingSlope:
         return self.slope_mean()[1]
 
     def slope_mean(self) -> tuple[float, float]:
-        """``(slope(), mean())``; slope_from_sums spelled out, as in :meth:`push`."""
+        """``(slope(), mean())``."""
         if self.count < self.window:
             return math.nan, (self.sy / self.count if self.count else math.nan)
-        sx, den = self._constants
-        return (self.window * self.sxy - sx * self.sy) / den, self.sy / self.window
+        return slope_from_sums(self.sy, self.sxy, self.window, self._constants), self.sy / self.window
 
     def state(self) -> dict:
         return {"values": list(self.values), "count": self.count}
@@ -169,9 +190,8 @@ class RollingSlope:
                 out.push(v)
             return out
         r = (count - 1) % window  # the block offset of the newest value
-        head = values[window - r - 1:]
-        out._suffix([math.nan] * (r + 1) + values[:window - r - 1], r + 1)
-        for v in head:
+        out._previous_block([math.nan] * (r + 1) + values[:window - r - 1])  # its offsets r+1 .. W-1 known
+        for v in values[window - r - 1:]:  # the current block, offsets 0 .. r
             out.push(v)
         out.values = deque(values, maxlen=window)
         out.count = count
@@ -214,16 +234,12 @@ def _blocks(y: np.ndarray, w: int, b0: int, b1: int) -> np.ndarray:
     return seg.reshape(b1 - b0, w)
 
 
-def rolling_sums(y: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(Sy, Sxy)`` after each push of ``y`` into a :class:`RollingSlope` of window ``w``: the same floats.
-
-    >>> sy, sxy = rolling_sums(np.array([5.0, 4.0, 3.0, 2.0, 1.0]), 4)
-    >>> sy.tolist(), float(slope_from_sums(sy[-1], sxy[-1], 4))
-    ([5.0, 9.0, 12.0, 14.0, 10.0], -1.0)
-    """
+def rolling_sum_pieces(y: np.ndarray, w: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """``(lo, hi, Sy, Sxy)`` for consecutive pieces of rows ``lo .. hi-1`` (a few of :data:`_ROWS` rows each, whole
+    blocks of ``w``): the sums after each push of ``y`` into a :class:`RollingSlope` of window ``w``, the same
+    floats, in working memory bounded by the piece, whatever the length of ``y``."""
     y = np.asarray(y, dtype=np.float64)
     n = y.size
-    out_sy, out_sxy = np.empty(n), np.empty(n)
     u = np.arange(w, dtype=np.float64)
     r = np.arange(w)
     prev = np.zeros((2, w + 1))  # suffix sums (y, u*y) of the block before the piece
@@ -236,37 +252,35 @@ def rolling_sums(y: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
         suf = np.zeros((b1 - b0 + 1, w + 1))
         suf_u = np.zeros_like(suf)
         suf[0], suf_u[0] = prev
-        suf[1:, :w] = np.cumsum(blk[:, ::-1], axis=1)[:, ::-1]
-        suf_u[1:, :w] = np.cumsum(blk_u[:, ::-1], axis=1)[:, ::-1]
+        suf[1:], suf_u[1:] = block_suffix_sums(blk)
         prev = np.stack([suf[-1], suf_u[-1]])
         sy, sxy = window_sums(suf[:-1, 1:], suf_u[:-1, 1:], np.cumsum(blk, axis=1), np.cumsum(blk_u, axis=1), r, w)
         lo, hi = b0 * w, min(n, b1 * w)
-        out_sy[lo:hi] = sy.reshape(-1)[:hi - lo]
-        out_sxy[lo:hi] = sxy.reshape(-1)[:hi - lo]
+        yield lo, hi, sy.reshape(-1)[:hi - lo], sxy.reshape(-1)[:hi - lo]
+
+
+def rolling_sums(y: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(Sy, Sxy)`` after each push of ``y`` into a :class:`RollingSlope` of window ``w``: the same floats
+    (:func:`rolling_sum_pieces`, gathered).
+
+    >>> sy, sxy = rolling_sums(np.array([5.0, 4.0, 3.0, 2.0, 1.0]), 4)
+    >>> sy.tolist(), float(slope_from_sums(sy[-1], sxy[-1], 4))
+    ([5.0, 9.0, 12.0, 14.0, 10.0], -1.0)
+    """
+    n = np.asarray(y).size
+    out_sy, out_sxy = np.empty(n), np.empty(n)
+    for lo, hi, sy, sxy in rolling_sum_pieces(y, w):
+        out_sy[lo:hi], out_sxy[lo:hi] = sy, sxy
     return out_sy, out_sxy
 
 
-def rolling_min(v: np.ndarray, w: int) -> np.ndarray:
-    """The minimum of ``v[max(0, j-w+1) .. j]`` for every ``j`` (block prefix and suffix minima: O(n)).
+def block_minima(v: np.ndarray, w: int) -> np.ndarray:
+    """The minimum of each block of ``w`` values of ``v`` (the last block may be short).
 
-    >>> rolling_min(np.array([3.0, 1.0, 4.0, 1.5, 5.0, 9.0]), 3).tolist()
-    [3.0, 1.0, 1.0, 1.0, 1.5, 1.5]
+    >>> block_minima(np.array([3.0, 1.0, 4.0, 1.5, 5.0, 9.0, 2.0]), 3).tolist()
+    [1.0, 1.5, 2.0]
     """
-    n = v.size
-    if n == 0:
-        return v.copy()
-    nb = -(-n // w)
-    blk = np.full(nb * w, np.inf)
-    blk[:n] = v
-    blk = blk.reshape(nb, w)
-    pre = np.minimum.accumulate(blk, axis=1).reshape(-1)[:n]
-    suf = np.minimum.accumulate(blk[:, ::-1], axis=1)[:, ::-1].reshape(-1)
-    j = np.arange(n)
-    start = j - w + 1
-    out = pre.copy()
-    cross = (start > 0) & (start % w != 0)  # the window reaches back into the previous block
-    out[cross] = np.minimum(suf[start[cross]], pre[cross])
-    return out
+    return np.minimum.reduceat(v, np.arange(0, v.size, w)) if v.size else v.copy()
 
 
 def window_medians(v: np.ndarray, ends: np.ndarray, w: int) -> np.ndarray:

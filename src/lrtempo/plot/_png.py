@@ -114,6 +114,32 @@ def _png_series(m: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndar
     return rows, out
 
 
+def _mark_steps(events: list[dict[str, Any]], first: int, last: int) -> np.ndarray:
+    """The steps to mark with an event line: one per bucket of :data:`PNG_BUCKETS` of the steps (the first event
+    step in it), since lines closer than a pixel column draw as one; every bucket with an event keeps a line.
+
+    >>> _mark_steps([{"step": s} for s in (0, 1, 2, 5000, 9999)], 0, 9999).tolist()
+    [0, 1, 2, 5000, 9999]
+    >>> _mark_steps([{"step": s} for s in range(0, 10**6, 7)], 0, 10**6 - 1).size
+    2400
+    """
+    steps = np.unique(np.asarray([e["step"] for e in events], dtype=np.int64))
+    if steps.size <= PNG_BUCKETS:
+        return steps
+    span = max(1, last - first + 1)
+    bucket = (steps - first) * PNG_BUCKETS // span
+    return steps[np.flatnonzero(np.diff(bucket, prepend=-1))]
+
+
+def _mark_lines(ax: Any, steps: np.ndarray) -> None:
+    """A dotted line from bottom to top of ``ax`` at each step, as one path broken by NaN (one artist, however
+    many lines)."""
+    x = np.repeat(steps.astype(np.float64), 3)
+    x[2::3] = np.nan
+    y = np.tile([0.0, 1.0, np.nan], steps.size)
+    ax.plot(x, y, transform=ax.get_xaxis_transform(), color="tab:red", lw=0.8, ls=":")
+
+
 def _labelled(events: list[dict[str, Any]], first: int, last: int) -> list[dict[str, Any]]:
     """The events to label: the first of each kind in each of :data:`PNG_LABEL_SLOTS` slots of the steps."""
     span = max(1, last - first + 1)
@@ -132,12 +158,12 @@ def log_png(path: str | Path, metrics: dict[str, np.ndarray], phases: list[dict[
 
     ``metrics``: the log's columns (``step``, ``lr``, ``grad_l2_norm``, ``loss``, optionally ``val_loss``), one
     row per step; ``phases``: ``{phase, first_step, last_step}`` each; ``events``: ``{step, kind}`` each. A long
-    log is thinned per bucket of steps first (:func:`_png_series`), so the plot costs the same for a thousand
-    rows as for ten million.
+    log is thinned per bucket of steps first (:func:`_png_series`), and so are its event lines
+    (:func:`_mark_steps`), so the plot costs the same for a thousand rows or events as for ten million.
     """
     _, m = _png_series(metrics)
     steps = m["step"]
-    marks = np.asarray([e["step"] for e in events], dtype=np.float64)
+    marks = _mark_steps(events, int(steps[0]), int(steps[-1])) if steps.size else np.zeros(0, dtype=np.int64)
     labels = _labelled(events, int(steps[0]), int(steps[-1])) if steps.size else []
     with png_figure(path, 3, sharex=True, figsize=(12, 8)) as (fig, axes):
         series = [("lr", "learning rate", False), ("grad_l2_norm", "gradient L2 norm", True), ("loss", "loss", False)]
@@ -156,9 +182,8 @@ def log_png(path: str | Path, metrics: dict[str, np.ndarray], phases: list[dict[
             for p in phases:
                 ax.axvspan(p["first_step"], p["last_step"] + 1, color=PHASE_COLORS[p["phase"]], alpha=0.8, lw=0,
                            zorder=0)
-            if marks.size:  # one collection however many events
-                ax.vlines(marks, 0, 1, transform=ax.get_xaxis_transform(), colors="tab:red", lw=0.8,
-                          linestyles=":")
+            if marks.size:
+                _mark_lines(ax, marks)
         for p in phases:
             axes[0].annotate(p["phase"], xy=((p["first_step"] + p["last_step"]) / 2, 1.0),
                              xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=8)
