@@ -35,6 +35,7 @@ import json
 import math
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -195,15 +196,25 @@ def parse_step(cell: str) -> int | None:
         digits = text.lstrip("0") or "0"
         value = int(digits) if len(digits) <= 19 else MAX_STEP + 1
         return value if value <= MAX_STEP else None
+    exact = _converted(text, Decimal, InvalidOperation)
+    if exact is None or not exact.is_finite() or exact != exact.to_integral_value() or not 0 <= exact <= MAX_STEP:
+        return None
+    return int(exact)
+
+
+def _converted(text: str, convert: Callable[[str], Any], error: type[Exception]) -> Any:
+    """``convert(text)``; None where ``text`` is not plain ASCII, has a ``_`` (Python reads ``1_0`` as 10, a
+    CSV reader should not) or ``convert`` raises ``error``.
+
+    >>> _converted("1_0", float, ValueError), _converted("2.5", float, ValueError), _converted("x", float, ValueError)
+    (None, 2.5, None)
+    """
     if not text.isascii() or "_" in text:
         return None
     try:
-        exact = Decimal(text)
-    except InvalidOperation:
+        return convert(text)
+    except error:
         return None
-    if not exact.is_finite() or exact != exact.to_integral_value() or not 0 <= exact <= MAX_STEP:
-        return None
-    return int(exact)
 
 
 def parse_number(cell: str) -> float | None:
@@ -215,11 +226,8 @@ def parse_number(cell: str) -> float | None:
     text = cell.strip()
     if not text:
         return math.nan
-    if not text.isascii() or "_" in text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
+    value = _converted(text, float, ValueError)
+    if value is None:
         return None
     if math.isinf(value) and text.lower() not in _INF_WORDS:
         return None  # 1e400: beyond float64, not infinite

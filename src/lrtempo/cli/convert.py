@@ -15,13 +15,15 @@ from ._common import UsageError, add_config_argument, non_negative_int
 
 HELP = "rewrite a compat spec (torch, transformers, optax, timm) as the equivalent native spec"
 DESCRIPTION = (
-    "Rewrite a type: compat spec as the native spec that gives the same curve (SequentialLR(LinearLR, "
-    "CosineAnnealingLR) as warmup_cosine, a transformers cosine with warmup as warmup_cosine, ...). The native "
-    "spec goes to standard output or -o FILE (format by suffix); a line on standard error says whether the form "
-    "is exact or the nearest one, and the largest difference between the two over steps 0..2 x the schedule's "
-    "end, every step up to 10,000,000 on either side of the end, at a stride beyond (the same numbers lrtempo "
-    "diff gives): the two are different float64 computations, so an exact form "
-    "may still differ in the last bits. A compat spec with no native form is an error saying why (exit 2).")
+    "Rewrite a type: compat spec as the native spec with the same curve (SequentialLR(LinearLR, "
+    "CosineAnnealingLR) or a transformers cosine with warmup as warmup_cosine, ...), to standard output or "
+    "-o FILE (format by suffix). A line on standard error says whether the form is exact or the nearest one, "
+    "with the largest difference over steps 0..2 x the schedule's end, measured as lrtempo diff measures it "
+    "(two float64 computations: an exact form may still differ in the last bits). No native form: exit 2.")
+
+
+#: the most steps measured on either side of the library's end; a longer range is measured at a stride
+MEASURED_STEPS = 10**7
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,10 +57,6 @@ def check_ranges(compat: Compat, native, until: int | None) -> list[range]:
         last = min(last, compat.last_valid_step)
     end = min(end, last)
     return [_thinned(r) for r in (range(end + 1), range(end + 1, last + 1)) if len(r)]
-
-
-#: the most steps measured on either side of the library's end; a longer range is measured at a stride
-MEASURED_STEPS = 10**7
 
 
 def _thinned(steps: range) -> range:

@@ -22,12 +22,11 @@ from ._common import UsageError, config_path, json_text, non_negative_int, step_
 
 HELP = "compare two schedules (configs or run directories) step by step: first difference, largest differences"
 DESCRIPTION = (
-    "Compare two schedules step by step: A and B are schedule specs or run configs (.yaml, .yml, .json, .toml) "
-    "or run directories. Every step of the range is evaluated on both sides, in chunks (memory stays flat), and "
-    "compared bit for bit. The report gives the first step where they differ, the largest absolute difference "
-    "|a - b| and the largest relative difference |a - b| / max(|a|, |b|), overall and per phase of A; "
-    "'identical' means every step gives the same float64 bits. Exit status: 0 identical, 1 they differ, "
-    "2 bad input (as cmp and diff).")
+    "Compare two schedules step by step. A and B are schedule specs, run configs (.yaml, .yml, .json, .toml) or "
+    "run directories; every step of the range is evaluated on both sides, in chunks, and compared bit for bit. "
+    "The report gives the first differing step and the largest absolute |a - b| and relative "
+    "|a - b| / max(|a|, |b|) differences, overall and per phase of A. Exit status (as cmp and diff): 0 identical "
+    "(the same float64 bits at every step), 1 they differ, 2 bad input.")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -206,10 +206,17 @@ def range_test_png(path: str | Path, lrs: list[float], losses: list[float], smoo
         for name, lr in suggestions.items():
             if lr is not None:
                 ax.axvline(lr, color=colors.get(name, "tab:red"), ls="--", lw=1.2, label=f"{name}: {lr:.2e}")
-        ax.set_xscale("log")
-        ax.set_xlabel("learning rate (log scale)")
-        ax.set_ylabel("loss")
-        ax.set_title(title)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend()
+        label_axes(ax, title=title, x_label="learning rate (log scale)", y_label="loss", x_scale="log")
     return Path(path)
+
+
+def label_axes(ax: Any, *, title: str, x_label: str, y_label: str, x_scale: str = "linear",
+               y_scale: str = "linear") -> None:
+    """Title, axis labels and scales, a light grid on both tick levels, and the legend of a one-panel plot."""
+    ax.set_xscale(x_scale)
+    ax.set_yscale(y_scale)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._png import png_figure
+from ._png import label_axes, png_figure
 
 __all__ = ["race_png"]
 
@@ -32,10 +32,5 @@ def race_png(curves: Mapping[str, Sequence[Sequence[float]]], path: str | Path, 
             if arr.shape[0] > 1:
                 std = np.nanstd(arr, axis=0)
                 ax.fill_between(x, mean - std, mean + std, alpha=0.2)
-        ax.set_xlabel(x_label)
-        ax.set_ylabel("training loss")
-        ax.set_yscale("log")
-        ax.set_title(title)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend()
+        label_axes(ax, title=title, x_label=x_label, y_label="training loss", y_scale="log")
     return Path(path)
