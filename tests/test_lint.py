@@ -102,3 +102,16 @@ def test_lint_command_exit_codes(tmp_path, capsys):
     invalid = tmp_path / "invalid.json"
     invalid.write_text(json.dumps({**WC, "warmup_steps": 30_000}))
     assert main(["lint", str(invalid)]) == 2
+
+
+@pytest.mark.parametrize("name, warmup", [("compat_optax_warmup_cosine.yaml", 100), ("compat_timm_cosine.yaml", 50),
+                                          ("compat_torch_sequential.yaml", 5),
+                                          ("compat_transformers_cosine.json", 100)])
+def test_lint_sees_a_compat_schedules_warmup(name, warmup):
+    """A compat spec's warmup (timm's warmup_t, ...) is a warmup to the rules: LR002 does not call it missing."""
+    from lrtempo.analysis._lint import _read_run
+    from lrtempo.config import read_config_file
+
+    path = Path(__file__).parents[1] / "examples" / name
+    assert _read_run(read_config_file(path), str(path), None).warmup == warmup
+    assert not any("no warmup" in f.message for f in lint_mapping(read_config_file(path)))

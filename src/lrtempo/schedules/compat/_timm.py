@@ -60,8 +60,13 @@ def _cycle_position(t, t_initial, mul):
     return i, t_i, t_curr
 
 
-def _with_warmup(base, warmup_t, warmup_init, prefix, target, decay) -> Impl:
-    """Assemble warmup + decay as timm's ``_get_lr`` does, plus the update-0 rule."""
+def _warmup_phases(warmup_t: int | None) -> tuple[tuple[str, int, int | None], ...]:
+    """``warmup`` over ``t < warmup_t``, then the decay (no phases without a warmup: the scheduler's name is one)."""
+    return (("warmup", 0, warmup_t), ("decay", warmup_t, None)) if warmup_t else ()
+
+
+def _with_warmup(base, warmup_t, warmup_init, prefix, target, decay):
+    """The rate of ``t`` as timm's ``_get_lr`` assembles warmup and decay, plus the update-0 rule."""
     step = (target - warmup_init) / warmup_t if warmup_t else 1.0
 
     def values(k):
@@ -120,7 +125,7 @@ def _cosine_like(kw: Kwargs, base: float, shape: str) -> Impl:
     else:
         length = int(math.floor(-t_initial * (mul ** max(1, limit) - 1) / (1 - mul)))
     horizon = length + (warmup_t if prefix else 0)
-    return Impl(values, max(horizon, 1))
+    return Impl(values, max(horizon, 1), phases=_warmup_phases(warmup_t))
 
 
 def _step(kw: Kwargs, base: float) -> Impl:
@@ -131,7 +136,7 @@ def _step(kw: Kwargs, base: float) -> Impl:
     kw.done()
     values = _with_warmup(base, warmup_t, warmup_init, prefix, float(base),
                           lambda t: base * np.power(rate, t // decay_t))
-    return Impl(values, int(4 * decay_t + warmup_t))
+    return Impl(values, int(4 * decay_t + warmup_t), phases=_warmup_phases(warmup_t))
 
 
 def _multistep(kw: Kwargs, base: float) -> Impl:
@@ -145,7 +150,7 @@ def _multistep(kw: Kwargs, base: float) -> Impl:
     arr = np.asarray(marks, dtype=np.float64)
     values = _with_warmup(base, warmup_t, warmup_init, prefix, float(base),
                           lambda t: base * np.power(rate, np.searchsorted(arr, t + 1, side="right")))
-    return Impl(values, (max(marks) * 5 // 4 + 1 if marks else 10) + warmup_t)
+    return Impl(values, (max(marks) * 5 // 4 + 1 if marks else 10) + warmup_t, phases=_warmup_phases(warmup_t))
 
 
 TIMM = {
