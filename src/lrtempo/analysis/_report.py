@@ -72,8 +72,9 @@ def _last_layers(path: Path, notes: list[str]) -> tuple[int | None, list[dict[st
     return last, [r for r in rows if last is not None and (r.get("step") or "").strip() == str(last)]
 
 
-def _config_file(cfg: Path) -> tuple[str, str | None, str | None]:
-    """``config.yaml`` as written, the ``spec_hash`` of its schedule now, and why it does not build (if so)."""
+def _config_file(cfg: Path, recorded: Any = None) -> tuple[str, str | None, str | None]:
+    """``config.yaml`` as written, the ``spec_hash`` of its schedule now (``recorded``, the hash in ``run.json``,
+    when that is one of the schedule's hashes: an older lrtempo's), and why it does not build (if so)."""
     text = cfg.read_text(encoding="utf-8", errors="replace")
     try:
         data = read_config_file(cfg)
@@ -91,7 +92,7 @@ def _run_files(run_dir: Path, notes: list[str]) -> RunRecord:
     cfg = run.config
     text = now = error = None
     if cfg.exists():
-        text, now, error = _config_file(cfg)
+        text, now, error = _config_file(cfg, meta.get("spec_hash"))
     else:
         notes.append(f"no {cfg.name} in the run directory")
     layer_step, layers = _last_layers(run.layers, notes)

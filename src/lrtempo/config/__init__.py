@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..schedules import Schedule
-from ._build import REGISTRY, build_schedule, canonical_spec, known_types, schedule_to_spec, spec_hash
+from ._build import REGISTRY, build_schedule, canonical_spec, known_types, schedule_to_spec, spec_hash, spec_hashes
 from ._errors import SHOWN_PROBLEMS, ConfigError, Problem
 from ._files import (
     MAX_CONFIG_BYTES,
@@ -49,6 +49,7 @@ __all__ = [
     "schedule_to_spec",
     "settings_schema",
     "spec_hash",
+    "spec_hashes",
     "write_config_file",
 ]
 

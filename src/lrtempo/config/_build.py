@@ -34,6 +34,7 @@ __all__ = [
     "schedule_to_spec",
     "canonical_spec",
     "spec_hash",
+    "spec_hashes",
 ]
 
 @dataclass(frozen=True, slots=True)
@@ -364,20 +365,42 @@ def schedule_to_spec(schedule: Schedule) -> dict:
 
 
 def canonical_spec(spec: Any) -> dict:
-    """The canonical form of a spec (or schedule): built, then written out in full."""
+    """The canonical form of a spec (or schedule): built, put in its one form (:meth:`Schedule.canonical`:
+    idle parameters dropped, so ``{type: warmup, warmup_steps: 0, schedule: X}`` is ``X``), written out in full.
+
+    >>> canonical_spec({"type": "scale", "factor": 1, "schedule": {"type": "constant", "lr": 0.1}})
+    {'type': 'constant', 'lr': 0.1}
+    """
     schedule = spec if isinstance(spec, Schedule) else build_schedule(spec)
-    return schedule_to_spec(schedule)
+    return schedule_to_spec(schedule.canonical())
+
+
+def _digest(spec: dict) -> str:
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def spec_hash(spec: Any) -> str:
     """SHA-256 of the canonical spec as compact, key-sorted JSON: the schedule's identity.
 
     Two specs that build the same schedule (``warmup: 0.1`` or
-    ``warmup_steps: 100`` of 1000) have the same hash.
+    ``warmup_steps: 100`` of 1000; a warmup of 0 steps or none) have the same hash.
 
     >>> a = spec_hash({"type": "warmup_cosine", "peak_lr": 1.0, "total_steps": 1000, "warmup": 0.1})
     >>> a == spec_hash({"type": "warmup_cosine", "peak_lr": 1, "total_steps": 1000, "warmup_steps": 100})
     True
     """
-    text = json.dumps(canonical_spec(spec), sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return _digest(canonical_spec(spec))
+
+
+def spec_hashes(spec: Any) -> frozenset[str]:
+    """Every hash a run may have recorded for this schedule: :func:`spec_hash`, and the hash of its written-out
+    spec before canonical forms dropped idle parameters (lrtempo 0.1 recorded that one). A resume or a
+    checkpoint load accepts any of them as the same schedule.
+
+    >>> spec = {"type": "ramp", "start_lr": 1.0, "end_lr": 0.0, "steps": 4, "power": 2.0}
+    >>> len(spec_hashes(spec)), spec_hash(spec) in spec_hashes(spec)
+    (2, True)
+    """
+    schedule = spec if isinstance(spec, Schedule) else build_schedule(spec)
+    return frozenset((spec_hash(schedule), _digest(schedule_to_spec(schedule))))

@@ -486,6 +486,33 @@ class Schedule(metaclass=_Finishing):
         # rebuild from the parameters (the bound evaluator is not picklable)
         return (type(self), tuple(getattr(self, f.name) for f in dataclasses.fields(self) if f.init))
 
+    def canonical(self) -> Schedule:
+        """The one form of this schedule: its child schedules in their canonical forms, then the parameters
+        that change nothing dropped (:meth:`_simplified`: a warmup of 0 steps, a scale by 1, ...).
+
+        Its values, phases and end are this schedule's at every step, bit for bit; config hashes it, so two
+        ways of writing one schedule have one ``spec_hash``.
+
+        >>> from lrtempo.schedules import CosineDecay, Scale, Warmup
+        >>> c = CosineDecay(peak_lr=1.0, decay_steps=10)
+        >>> Warmup(Scale(c, 1.0), 0).canonical() == c
+        True
+        """
+        changes = {}
+        for f in dataclasses.fields(self) if dataclasses.is_dataclass(self) else ():
+            value = getattr(self, f.name) if f.init else None
+            if isinstance(value, Schedule):
+                changes[f.name] = value.canonical()
+            elif isinstance(value, tuple) and value and all(hasattr(v, "schedule") for v in value):
+                changes[f.name] = tuple(dataclasses.replace(v, schedule=v.schedule.canonical()) for v in value)
+        changed = {k: v for k, v in changes.items() if v != getattr(self, k)}
+        return (dataclasses.replace(self, **changed) if changed else self)._simplified()
+
+    def _simplified(self) -> Schedule:
+        """This schedule without the parameters that change nothing (children already canonical); a family
+        whose parameters can be idle overrides it."""
+        return self
+
     def _finish(self) -> None:
         """Check the end against :data:`MAX_STEPS` and bind the scalar evaluator, once.
 

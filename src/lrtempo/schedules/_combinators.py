@@ -132,6 +132,11 @@ class Join(Schedule):
                 out.append(ph)
         return out
 
+    def _simplified(self) -> Schedule:
+        """A join of one open-ended piece is that piece's schedule."""
+        only = self.pieces[0]
+        return only.schedule if len(self.pieces) == 1 and only.steps is None else self
+
 
 _WARMUP_SHAPES = shape_names("linear", "cosine", "exponential")
 
@@ -210,6 +215,10 @@ class Warmup(Schedule):
         w = self.warmup_steps
         inner = [p.shifted(w) for p in self.schedule.phases(max(horizon - w, 1))]
         return ([Phase("warmup", 0, w, "warmup")] if w else []) + inner
+
+    def _simplified(self) -> Schedule:
+        """A warmup of 0 steps is the schedule it warms up (its shape and start rate are idle)."""
+        return self.schedule if self.warmup_steps == 0 else self
 
 
 _CYCLE_SHAPES = shape_names("cosine", "linear", "1-sqrt", "exponential")
@@ -483,3 +492,7 @@ class Scale(_Transform):
 
     def _values(self, steps: np.ndarray) -> np.ndarray:
         return self.factor * self.schedule._at_steps(steps)
+
+    def _simplified(self) -> Schedule:
+        """A scale by 1 is the schedule it scales."""
+        return self.schedule if self.factor == 1.0 else self

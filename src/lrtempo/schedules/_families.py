@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import ClassVar
 
@@ -193,6 +193,10 @@ class Ramp(_RampFamily):
     def _bind(self) -> None:
         object.__setattr__(self, "_shape", Shape(self.shape, power=self.power))
 
+    def _simplified(self) -> Schedule:
+        """``power`` is idle unless the shape is power: the canonical form has the default."""
+        return replace(self, power=1.0) if self.shape != "power" and self.power != 1.0 else self
+
 
 @dataclass(frozen=True, slots=True)
 class StepDecay(Schedule):
@@ -373,6 +377,10 @@ class ExponentialDecay(Schedule):
 
     def _values(self, steps: np.ndarray) -> np.ndarray:
         return np.maximum(self._raw(steps), self.end_lr)
+
+    def _simplified(self) -> Schedule:
+        """A staircase of 1-step stairs is the smooth decay (``t // 1 == t / 1``)."""
+        return replace(self, staircase=False) if self.staircase and self.decay_steps == 1 else self
 
 
 @dataclass(frozen=True, slots=True)

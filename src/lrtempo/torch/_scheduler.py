@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
-from ..config import spec_hash
+from ..config import spec_hash, spec_hashes
 from ..schedules import Schedule
 
 __all__ = ["GROUP_MULTIPLIER", "LRTempoScheduler", "ScheduleOrderWarning", "ScheduleChangedError", "lambda_lr"]
@@ -180,7 +180,7 @@ class LRTempoScheduler(LRScheduler):
         if not isinstance(step, int) or isinstance(step, bool) or step < 0:
             raise ValueError(f"state_dict['step'] must be an integer >= 0 (got {step!r})")
         saved = state_dict.get("spec_hash")
-        if saved is not None and saved != self.spec_hash and not self.allow_schedule_change:
+        if saved is not None and saved not in spec_hashes(self.schedule) and not self.allow_schedule_change:
             raise ScheduleChangedError(
                 f"the checkpoint was written under schedule {saved[:12]} but this scheduler runs "
                 f"{self.spec_hash[:12]}; pass allow_schedule_change=True to continue under the new schedule")

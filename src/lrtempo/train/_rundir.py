@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, Problem, format_config, read_config_file, spec_hash
+from ..config import ConfigError, Problem, format_config, read_config_file, spec_hash, spec_hashes
 from ..plot import MissingDependency, png_plot, text_plot
 from ..rundir import (
     EXTRA_COLUMNS,
@@ -204,7 +204,7 @@ def _schedule_change(trained: str, config: RunConfig, allow: bool, where: str, s
     next checkpoint) needs no flag again.
     """
     now = spec_hash(config.schedule)
-    if now == trained:
+    if trained in spec_hashes(config.schedule):  # the same schedule (a run of lrtempo 0.1 may hold the older hash)
         return None
     change = {"step": step, "from": trained, "to": now}
     if not allow and change not in meta.get("schedule_changes", []):
