@@ -29,7 +29,7 @@ EXAMPLES = Path(__file__).parents[1] / "examples"
 
 
 def written_hash(schedule) -> str:
-    """The hash of the spec as written out, without canonical forms (what lrtempo 0.1 recorded)."""
+    """The hash of the spec as written out, without canonical forms (what runs recorded before them)."""
     text = json.dumps(schedule_to_spec(schedule), sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -395,7 +395,7 @@ def spec_hash(spec: Any) -> str:
 
 def spec_hashes(spec: Any) -> frozenset[str]:
     """Every hash a run may have recorded for this schedule: :func:`spec_hash`, and the hash of its written-out
-    spec before canonical forms dropped idle parameters (lrtempo 0.1 recorded that one). A resume or a
+    spec as written, idle parameters in (what runs recorded before canonical forms). A resume or a
     checkpoint load accepts any of them as the same schedule.
 
     >>> spec = {"type": "ramp", "start_lr": 1.0, "end_lr": 0.0, "steps": 4, "power": 2.0}
