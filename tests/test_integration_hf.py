@@ -25,7 +25,7 @@ from lrtempo.cli import main as cli_main  # noqa: E402
 from lrtempo.integrations.hf import LOG_PREFIX, LRTempoCallback, LRTempoIntegrationWarning  # noqa: E402
 from lrtempo.monitor import MonitorSettings  # noqa: E402
 from lrtempo.rundir import MONITOR_COLUMNS, SCHEMA_COLUMNS  # noqa: E402
-from lrtempo.torch import LRTempoScheduler  # noqa: E402
+from lrtempo.torch import LRTempoScheduler, ScheduleChangedError  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
 STEPS = 12  # 64 samples, 4 per micro-batch, 2 micro-batches per update: 8 updates an epoch, so two epochs
@@ -195,6 +195,24 @@ def test_starting_over_a_recorded_run_is_refused_and_changes_nothing(runs, tmp_p
         _trainer(tmp_path / "out", runs["whole"], max_steps=STEPS).train()
     after = {p.name: p.read_bytes() for p in runs["whole"].iterdir() if p.is_file() and p.name != ".lock"}
     assert after == before
+
+
+def test_a_resume_under_another_schedule_is_refused_or_recorded(tmp_path):
+    out, run = tmp_path / "out", tmp_path / "run"
+    _trainer(out, run, callbacks=[StopAt(4)], monitor=False).train()
+    before = (run / "log.csv").read_text()
+    other = {**SPEC, "peak_lr": 0.02}
+    with pytest.raises(ScheduleChangedError):
+        _trainer(out, run, schedule_spec=other, monitor=False).train(resume_from_checkpoint=str(out / "checkpoint-3"))
+    assert (run / "log.csv").read_text() == before
+    allowed = lambda opt: LRTempoScheduler(opt, build_schedule(other), allow_schedule_change=True)  # noqa: E731
+    _trainer(out, run, scheduler=allowed, monitor=False).train(resume_from_checkpoint=str(out / "checkpoint-3"))
+    rows, new, old = _rows(run), build_schedule(other), build_schedule(SPEC)
+    assert [float(r["lr"]) for r in rows] == [old(s) for s in range(3)] + [new(s) for s in range(3, STEPS)]
+    meta = RunDir(run).read_meta()
+    changes = meta["schedule_changes"]
+    assert [c["step"] for c in changes] == [3] and meta["spec_hash"] == changes[0]["to"] != changes[0]["from"]
+    assert "peak_lr: 0.05" in RunDir(run).config_before(3).read_text()
 
 
 def test_the_example_runs(tmp_path):

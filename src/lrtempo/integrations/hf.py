@@ -110,14 +110,15 @@ class LRTempoCallback(TrainerCallback):
                        "or set max_steps to the schedule's total")
         if not state.is_world_process_zero:
             return
-        self.recorder = RunRecorder(
+        recorder = RunRecorder(
             self.run_dir, schedule, self.settings, total_steps=state.max_steps, record=_trainer_record(args, state),
             meta={"world_size": args.world_size, "trainer": "transformers", "transformers": _version("transformers")},
             env=process_environment(device=str(args.device), dtype="bfloat16" if args.bf16 else "float32",
                                     world_size=args.world_size, seed=args.seed))
         step = state.global_step
         saved = read_state(Path(args.output_dir) / f"checkpoint-{step}") if step > 0 else None
-        note = self.recorder.begin(step, saved)
+        note = recorder.begin(step, saved)  # a refusal leaves the callback without a record
+        self.recorder = recorder
         if note is not None:
             self._warn("resume", note)
         self._hook(model, args)
@@ -196,7 +197,7 @@ class LRTempoCallback(TrainerCallback):
 
         if module.training and torch.is_grad_enabled():
             loss = _loss_of(output)
-            if loss is not None:
+            if isinstance(loss, torch.Tensor):
                 self._losses.append(loss.detach())
 
     def _keep_norm(self, param: Any) -> None:
