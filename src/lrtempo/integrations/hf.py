@@ -94,7 +94,10 @@ class LRTempoCallback(TrainerCallback):
 
     # -- the Trainer's events --------------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs):
-        _run_first(self, sys._getframe(1))
+        if not _run_first(self, sys._getframe(1)):
+            self._warn("order", "could not move LRTempoCallback ahead of the Trainer's other callbacks: its signals "
+                       "reach the run record, but the report_to integrations, called before it, do not see them; "
+                       "put it first with trainer.callback_handler.callbacks.insert(0, callback)")
         self._scheduler = _lrtempo_scheduler(lr_scheduler)
         if self._scheduler is None:
             self._warn("scheduler", f"the Trainer's scheduler is {type(lr_scheduler).__name__}, not lrtempo's: "
@@ -217,12 +220,13 @@ class LRTempoCallback(TrainerCallback):
             warnings.warn(message, LRTempoIntegrationWarning, stacklevel=3)
 
 
-def _run_first(callback: LRTempoCallback, caller: Any) -> None:
+def _run_first(callback: LRTempoCallback, caller: Any) -> bool:
     """Move ``callback`` ahead of the Trainer's other callbacks, so that the keys it adds to ``logs`` in
     ``on_log`` are there when the ``report_to`` callbacks (which the Trainer puts before the user's) read them.
 
     ``caller`` is the frame of the ``CallbackHandler`` calling ``on_train_begin``; the move keeps that call's
-    iteration intact (the entries after this callback's place do not move, so each is called once).
+    iteration intact (the entries after this callback's place do not move, so each is called once). Returns
+    whether the handler was found.
     """
     from transformers.trainer_callback import CallbackHandler
 
@@ -230,6 +234,8 @@ def _run_first(callback: LRTempoCallback, caller: Any) -> None:
     if isinstance(handler, CallbackHandler) and callback in handler.callbacks:
         handler.callbacks.remove(callback)
         handler.callbacks.insert(0, callback)
+        return True
+    return False
 
 
 def _trainer_record(args: Any, state: Any) -> dict[str, Any]:
