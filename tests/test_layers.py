@@ -15,7 +15,7 @@ from pathlib import Path
 SRC = Path(__file__).parent.parent / "src" / "lrtempo"
 
 #: what each package may import of the project (besides itself and the package-level helpers); the order of
-#: docs/architecture.md: schedules <- config <- {torch, monitor, plot} <- train <- analysis <- cli
+#: docs/architecture.md: schedules <- config <- {torch, monitor, plot} <- train <- {analysis, integrations} <- cli
 MAY_IMPORT: dict[str, set[str]] = {
     "schedules": set(),
     "config": {"schedules"},
@@ -24,7 +24,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "monitor": {"schedules", "config"},  # its settings are a typed config section
     "train": {"schedules", "config", "torch", "monitor", "plot"},
     "analysis": {"schedules", "config", "monitor", "plot"},
-    "cli": {"schedules", "config", "torch", "monitor", "plot", "train", "analysis"},
+    "integrations": {"schedules", "config", "torch", "monitor", "train"},
+    "cli": {"schedules", "config", "torch", "monitor", "plot", "train", "analysis", "integrations"},
 }
 #: package-level modules and what of the project each may import (``lrtempo`` itself: its ``__version__``)
 HELPERS: dict[str, set[str]] = {"_atomic": set(), "_chunks": set(), "_progress": set(), "_rundir_schema": set(),
@@ -107,7 +108,7 @@ def test_the_check_sees_lazy_and_relative_imports(tmp_path):
 
 
 def test_import_pulls_in_neither_torch_nor_matplotlib():
-    code = ("import sys, lrtempo, lrtempo.config, lrtempo.cli, lrtempo.plot, lrtempo.analysis; "
+    code = ("import sys, lrtempo, lrtempo.config, lrtempo.cli, lrtempo.plot, lrtempo.analysis, lrtempo.integrations; "
             "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -1,0 +1,8 @@
+"""lrtempo inside other libraries' trainers: the run record and the monitor, from a callback.
+
+``lrtempo.integrations.hf.LRTempoCallback`` is a ``transformers.TrainerCallback``
+(docs/integrations.md). Each integration module imports its library when it is
+itself imported, so importing this package needs none of them.
+"""
+
+__all__: list[str] = []

@@ -1,0 +1,198 @@
+"""The lrtempo run record of a run that another library's trainer drives.
+
+:class:`RunRecorder` is what a callback needs to write the same run directory as
+``lrtempo train``: it starts the record (or continues it from a checkpoint's
+step, with the one truncation :class:`~lrtempo.rundir.RunDir` does on resume),
+measures one optimizer update (the loss, the global gradient norm and the
+monitor's signals, read from the device in one host read), appends its row,
+saves what a resume needs, and writes the summary. It holds the run
+directory's lock from :meth:`begin` to :meth:`end`. Only the process that
+writes the record makes one. torch is imported by the methods that use it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from ..config import format_config, schedule_to_spec, spec_hash
+from ..monitor import Monitor, MonitorSettings
+from ..rundir import MONITOR_COLUMNS, RunDir, RunLock, environment
+from ..schedules import Schedule
+
+#: the file a recorder's resume state is saved in, inside the trainer's checkpoint folder
+STATE_FILE = "lrtempo_record.json"
+
+
+def monitor_settings(monitor: bool | MonitorSettings) -> MonitorSettings | None:
+    """``True``: the default settings; ``False``: no monitor; a :class:`MonitorSettings`: those."""
+    if isinstance(monitor, MonitorSettings):
+        return monitor
+    if isinstance(monitor, bool):
+        return MonitorSettings() if monitor else None
+    raise TypeError(f"monitor must be True, False or a MonitorSettings (got {type(monitor).__name__})")
+
+
+class RunRecorder:
+    """One process's writer of a run directory for a trainer it does not own.
+
+    ``record`` is the run config's record of the trainer (``steps``, batch sizes, ...), written into
+    ``config.yaml`` beside the schedule and the monitor settings; ``meta`` goes into ``run.json``.
+    """
+
+    def __init__(self, run_dir: RunDir | str | Path, schedule: Schedule, settings: MonitorSettings | None, *,
+                 total_steps: int | None, record: dict[str, Any], meta: dict[str, Any], env: dict[str, Any]):
+        self.run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+        self.schedule, self.settings = schedule, settings
+        self.total_steps, self.record, self.meta, self.env = total_steps, record, meta, env
+        self.extra = MONITOR_COLUMNS if settings is not None else ()
+        self.monitor: Monitor | None = None
+        self.log = None
+        self._lock: RunLock | None = None
+        self.best_loss: float | None = None
+        self.final_loss: float | None = None
+        self.last: dict[str, Any] = {}
+        self._named = False
+
+    # -- start and resume ---------------------------------------------------------------------------------------
+    def config_text(self) -> str:
+        config = {**self.record, "schedule": schedule_to_spec(self.schedule)}
+        if self.settings is not None:
+            config["monitor"] = self.settings.to_mapping()
+        return format_config(config, "yaml")
+
+    def begin(self, step: int, saved: dict[str, Any] | None) -> str | None:
+        """Start the record (``step`` 0) or continue it at ``step`` from ``saved`` (a resume's state, or None).
+
+        Returns a warning to show, or None. Refuses (``FileExistsError``) to start over a run that is there.
+        """
+        run, note = self.run, None
+        self._lock = run.lock()
+        try:
+            self._lock.claim()
+            if step > 0 and run.holds_run():
+                self.log = run.resume(step, self.extra)
+                self._record_resume(step)
+            else:
+                if step > 0:
+                    note = (f"{run.path} holds no run to continue: its record starts at step {step}; "
+                            f"pass the run directory the run was started with to keep one record")
+                self.log = run.start(self.config_text(), extra_columns=self.extra,
+                                     meta={**self.meta, "spec_hash": spec_hash(self.schedule)}, env=self.env)
+        except BaseException:
+            self._release()
+            raise
+        if self.settings is not None:
+            self.monitor = Monitor(self.schedule, self.settings, total_steps=self.total_steps, run_dir=run,
+                                   collect_layers=True)
+        if saved is not None:
+            self.load_state(saved)
+        elif step > 0 and run.holds_run() and note is None:
+            note = (f"no {STATE_FILE} in the checkpoint of step {step}: the monitor's detectors start afresh "
+                    f"there (checkpoints saved with the callback carry it)")
+        return note
+
+    def _record_resume(self, step: int) -> None:
+        """``run.json``: this resume's environment, and the schedule change if it brings one."""
+        meta = self.run.read_meta()
+        new_hash = spec_hash(self.schedule)
+        if meta.get("spec_hash") not in (None, new_hash):
+            self.run.write(self.run.config_before(step), self.run.config.read_text(encoding="utf-8"))
+            meta.setdefault("schedule_changes", []).append({"step": step, "from": meta["spec_hash"], "to": new_hash})
+            meta["spec_hash"] = new_hash
+            self.run.write_config(self.config_text())
+        meta.setdefault("resumes", []).append({"step": step, "environment": self.env})
+        self.run.write_meta(meta)
+
+    # -- one update -----------------------------------------------------------------------------------------------
+    def measure(self, step: int, lr: float, loss: Any, grad_l2_norm: Any, model: Any, optimizer: Any
+                ) -> dict[str, Any]:
+        """The log row of update ``step``: call after the gradients are final, before ``optimizer.step()``.
+
+        ``loss`` and ``grad_l2_norm`` are 0-d tensors (or floats); they and the monitor's device-side
+        statistics are read back to the host together, once.
+        """
+        import torch
+
+        names: list[str] = []
+        extra = None
+        if self.monitor is not None:
+            if not self._named:
+                self.monitor.name_parameters(model)
+                self._named = True
+            names, extra = self.monitor.device_stats(step, optimizer)
+        head = torch.stack([torch.as_tensor(loss).detach().float().reshape(()).cpu(),
+                            torch.as_tensor(grad_l2_norm).detach().float().reshape(()).cpu()])
+        flat = torch.cat([head, extra.detach().float().cpu()]) if extra is not None else head
+        values = flat.tolist()
+        loss_value, norm_value = values[0], values[1]
+        row: dict[str, Any] = {"step": step, "lr": lr, "grad_l2_norm": norm_value, "loss": loss_value}
+        if self.monitor is not None:
+            row.update(self.monitor.record(step, lr, loss_value, norm_value, dict(zip(names, values[2:]))))
+        return row
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Write the row of an applied update."""
+        self.log.append(**row)
+        self.last = row
+        loss = row["loss"]
+        self.final_loss = loss
+        if math.isfinite(loss):
+            self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
+
+    def signals(self) -> dict[str, float]:
+        """The numeric monitor columns of the latest row (what a trainer's own logs can carry)."""
+        return {k: v for k, v in self.last.items() if k in MONITOR_COLUMNS and isinstance(v, (int, float))}
+
+    # -- checkpoints and the end ---------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """What a resume needs (call when the trainer checkpoints): the log is fsynced, the layers written."""
+        self.log.sync()
+        if self.monitor is not None:
+            self.monitor.flush_layers()
+        return {"monitor": self.monitor.state_dict() if self.monitor is not None else None,
+                "best_loss": self.best_loss, "final_loss": self.final_loss}
+
+    def save_state(self, folder: str | Path) -> None:
+        """Write :meth:`state` into a checkpoint folder as :data:`STATE_FILE`."""
+        self.run.write(Path(folder) / STATE_FILE, json.dumps(self.state()) + "\n")
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        if self.monitor is not None and state.get("monitor") is not None:
+            self.monitor.load_state_dict(state["monitor"])
+        self.best_loss, self.final_loss = state.get("best_loss"), state.get("final_loss")
+
+    def end(self, status: str, steps: int) -> None:
+        """Write ``summary.json``, close the log and release the lock."""
+        try:
+            if self.monitor is not None:
+                self.monitor.flush_layers()
+            if self.log is not None:
+                self.log.close()
+            end = self.schedule.end_step
+            self.run.write_summary({
+                "status": status, "steps": steps, "final_loss": self.final_loss, "best_loss": self.best_loss,
+                "past_schedule_end": end is not None and steps > end + 1, "schedule_end_step": end,
+                "spec_hash": spec_hash(self.schedule), "world_size": self.meta.get("world_size", 1)})
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def read_state(folder: str | Path) -> dict[str, Any] | None:
+    """The recorder state saved in a checkpoint folder, or None when there is none (or it is unreadable)."""
+    try:
+        value = json.loads((Path(folder) / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def process_environment(*, device: str, dtype: str, world_size: int, seed: int | None) -> dict[str, Any]:
+    return environment(device=device, dtype=dtype, world_size=world_size, seeds={"seed": seed})

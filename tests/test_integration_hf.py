@@ -1,0 +1,231 @@
+"""The Hugging Face Trainer callback: a real ``transformers.Trainer`` on CPU writes an lrtempo run record.
+
+Gradient accumulation (2 micro-batches per update), clipping that bites, checkpoints, a run stopped between
+two checkpoints and resumed in a fresh Trainer, compared with the same run uninterrupted.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("accelerate")
+
+from lrtempo import RunDir, build_schedule  # noqa: E402
+from lrtempo.cli import main as cli_main  # noqa: E402
+from lrtempo.integrations.hf import LOG_PREFIX, LRTempoCallback, LRTempoIntegrationWarning  # noqa: E402
+from lrtempo.monitor import MonitorSettings  # noqa: E402
+from lrtempo.rundir import MONITOR_COLUMNS, SCHEMA_COLUMNS  # noqa: E402
+from lrtempo.torch import LRTempoScheduler, ScheduleChangedError  # noqa: E402
+
+ROOT = Path(__file__).parent.parent
+STEPS = 12  # 64 samples, 4 per micro-batch, 2 micro-batches per update: 8 updates an epoch, so two epochs
+SPEC = {"type": "warmup_cosine", "peak_lr": 0.05, "min_lr": 0.001, "total_steps": STEPS, "warmup_steps": 3}
+SETTINGS = MonitorSettings(effective_every=1, staleness_window=2, trap_window=4, spike_window=4)
+
+
+class TinyRegressor(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+
+    def forward(self, x, y):
+        return {"loss": torch.nn.functional.mse_loss(self.net(x), y)}
+
+
+def _data():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g)
+    y = x @ torch.randn(4, 1, generator=g) + 3.0
+    return [{"x": x[i], "y": y[i]} for i in range(64)]
+
+
+class Reporter(transformers.TrainerCallback):
+    """Keeps what ``on_log`` receives, as the ``report_to`` callbacks do (the Trainer places them first)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if "loss" in logs:
+            self.seen.append(dict(logs))
+
+
+class StopAt(transformers.TrainerCallback):
+    """Stop training after ``step`` updates (between two checkpoints)."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_training_stop = True
+
+
+def _trainer(out: Path, run: Path, *, callbacks=(), before=(), schedule_spec=SPEC, max_steps=STEPS, monitor=SETTINGS,
+             scheduler=None):
+    torch.manual_seed(0)
+    model = TinyRegressor()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.0)
+    sched = scheduler(optimizer) if scheduler else LRTempoScheduler(optimizer, build_schedule(schedule_spec))
+    args = transformers.TrainingArguments(
+        output_dir=str(out), per_device_train_batch_size=4, gradient_accumulation_steps=2, max_steps=max_steps,
+        max_grad_norm=0.5, save_strategy="steps", save_steps=3, logging_steps=1, report_to=[], use_cpu=True,
+        seed=0, disable_tqdm=True, dataloader_num_workers=0)
+    return transformers.Trainer(model=model, args=args, train_dataset=_data(), optimizers=(optimizer, sched),
+                                callbacks=[*before, LRTempoCallback(run, monitor=monitor), *callbacks])
+
+
+def _rows(run: Path) -> list[dict]:
+    with open(run / "log.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The same run uninterrupted (``whole``) and stopped at update 7, resumed from the checkpoint at 6."""
+    base = tmp_path_factory.mktemp("hf")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LRTempoIntegrationWarning)
+        reporter = Reporter()
+        whole = _trainer(base / "out-whole", base / "whole", before=[reporter])
+        whole.train()
+        _trainer(base / "out-cut", base / "cut", callbacks=[StopAt(7)]).train()
+        stopped = _rows(base / "cut")
+        resumed = _trainer(base / "out-cut", base / "cut")
+        resumed.train(resume_from_checkpoint=str(base / "out-cut" / "checkpoint-6"))
+    return {"whole": base / "whole", "cut": base / "cut", "stopped_rows": stopped,
+            "history": whole.state.log_history,
+            "reported": reporter.seen}
+
+
+def test_every_update_once_with_the_schedules_rate_bit_for_bit(runs):
+    schedule = build_schedule(SPEC)
+    for name in ("whole", "cut"):
+        rows = _rows(runs[name])
+        assert [int(r["step"]) for r in rows] == list(range(STEPS)), name
+        assert [float(r["lr"]) for r in rows] == [schedule(s) for s in range(STEPS)], name
+
+
+def test_the_stopped_run_had_a_row_past_its_checkpoint_that_the_resume_replaced(runs):
+    assert [int(r["step"]) for r in runs["stopped_rows"]] == list(range(7))
+    assert json.loads((runs["cut"] / "summary.json").read_text())["status"] == "completed"
+    assert [r["step"] for r in RunDir(runs["cut"]).read_meta()["resumes"]] == [6]
+
+
+def test_the_resumed_record_equals_the_uninterrupted_one(runs):
+    whole, cut = _rows(runs["whole"]), _rows(runs["cut"])
+    for column in ("lr", "grad_l2_norm", "loss", "trap_status", "effective_lr_median", "momentum_alignment"):
+        assert [r[column] for r in cut] == [r[column] for r in whole], column
+    assert (runs["cut"] / "layers.csv").read_text() == (runs["whole"] / "layers.csv").read_text()
+    cut_events, whole_events = (RunDir(runs[k]).events for k in ("cut", "whole"))
+    assert cut_events.exists() == whole_events.exists()
+    if whole_events.exists():
+        assert cut_events.read_text() == whole_events.read_text()
+    assert len({r["trap_status"] for r in whole}) > 1  # the detector's window fills: its state crosses the resume
+
+
+def test_loss_and_norm_are_the_trainers_before_clipping(runs):
+    """With ``logging_steps=1`` the Trainer logs each update's loss and its gradient norm before clipping."""
+    logged = [h for h in runs["history"] if "loss" in h and "grad_norm" in h]
+    rows = _rows(runs["whole"])
+    assert len(logged) == STEPS
+    norms = [float(r["grad_l2_norm"]) for r in rows]
+    assert max(norms) > 0.5  # the clipping at 0.5 bites, so a norm after clipping could not match
+    for h, r in zip(logged, rows):
+        assert float(r["grad_l2_norm"]) == pytest.approx(h["grad_norm"], rel=1e-5)
+        assert float(r["loss"]) == pytest.approx(h["loss"], rel=1e-5)
+
+
+def test_the_log_columns_and_the_signals_in_the_trainers_logs(runs):
+    with open(runs["whole"] / "log.csv") as fh:
+        assert fh.readline().strip().split(",") == [*SCHEMA_COLUMNS, *MONITOR_COLUMNS]
+    rows = _rows(runs["whole"])
+    assert all(r["effective_lr_median"] and r["phase"] for r in rows)
+    assert any(r["momentum_alignment"] for r in rows)
+    seen = runs["reported"]  # what a callback placed as report_to's are (before the user's) was given
+    assert len(seen) == STEPS and all(LOG_PREFIX + "effective_lr_median" in logs for logs in seen)
+    for logs, row in zip(seen, rows):
+        assert logs[LOG_PREFIX + "effective_lr_median"] == float(row["effective_lr_median"])
+        assert (LOG_PREFIX + "effective_lr_ratio" in logs) == bool(row["effective_lr_ratio"])  # none at lr 0
+    meta = RunDir(runs["whole"]).read_meta()
+    assert meta["spec_hash"] and meta["log_columns"] == [*SCHEMA_COLUMNS, *MONITOR_COLUMNS]
+    assert (runs["whole"] / "layers.csv").exists()
+
+
+def test_analyze_and_report_read_the_record(runs, tmp_path, capsys):
+    assert cli_main(["analyze", str(runs["cut"]), "--json", "--png", str(tmp_path / "a.png")]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert (found["rows"], found["phase_source"], found["notes"]) == (STEPS, "the run's schedule", [])
+    out = tmp_path / "report.html"
+    assert cli_main(["report", str(runs["cut"]), "-o", str(out)]) == 0
+    assert out.stat().st_size > 1000
+
+
+def test_a_schedule_total_unlike_max_steps_warns_once_naming_the_fix(tmp_path):
+    trainer = _trainer(tmp_path / "out", tmp_path / "run", max_steps=2, monitor=False,
+                       schedule_spec={**SPEC, "total_steps": 20})
+    with pytest.warns(LRTempoIntegrationWarning, match="total_steps=2") as caught:
+        trainer.train()
+    assert sum("max_steps" in str(w.message) for w in caught) == 1
+    with open(tmp_path / "run" / "log.csv") as fh:
+        assert fh.readline().strip().split(",") == list(SCHEMA_COLUMNS)
+
+
+def test_another_scheduler_warns_and_records_nothing(tmp_path):
+    trainer = _trainer(tmp_path / "out", tmp_path / "run", max_steps=2,
+                       scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0))
+    with pytest.warns(LRTempoIntegrationWarning, match="LRTempoScheduler"):
+        trainer.train()
+    assert not (tmp_path / "run").exists()
+
+
+def test_starting_over_a_recorded_run_is_refused_and_changes_nothing(runs, tmp_path):
+    before = {p.name: p.read_bytes() for p in runs["whole"].iterdir() if p.is_file() and p.name != ".lock"}
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        _trainer(tmp_path / "out", runs["whole"], max_steps=STEPS).train()
+    after = {p.name: p.read_bytes() for p in runs["whole"].iterdir() if p.is_file() and p.name != ".lock"}
+    assert after == before
+
+
+def test_a_resume_under_another_schedule_is_refused_or_recorded(tmp_path):
+    out, run = tmp_path / "out", tmp_path / "run"
+    _trainer(out, run, callbacks=[StopAt(4)], monitor=False).train()
+    before = (run / "log.csv").read_text()
+    other = {**SPEC, "peak_lr": 0.02}
+    with pytest.raises(ScheduleChangedError):
+        _trainer(out, run, schedule_spec=other, monitor=False).train(resume_from_checkpoint=str(out / "checkpoint-3"))
+    assert (run / "log.csv").read_text() == before
+    allowed = lambda opt: LRTempoScheduler(opt, build_schedule(other), allow_schedule_change=True)  # noqa: E731
+    _trainer(out, run, scheduler=allowed, monitor=False).train(resume_from_checkpoint=str(out / "checkpoint-3"))
+    rows, new, old = _rows(run), build_schedule(other), build_schedule(SPEC)
+    assert [float(r["lr"]) for r in rows] == [old(s) for s in range(3)] + [new(s) for s in range(3, STEPS)]
+    meta = RunDir(run).read_meta()
+    changes = meta["schedule_changes"]
+    assert [c["step"] for c in changes] == [3] and meta["spec_hash"] == changes[0]["to"] != changes[0]["from"]
+    assert "peak_lr: 0.05" in RunDir(run).config_before(3).read_text()
+
+
+def test_the_example_runs(tmp_path):
+    spec = importlib.util.spec_from_file_location("hf_trainer_example", ROOT / "examples/integrations/hf_trainer.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert example.main([str(tmp_path / "run"), "--steps", "8"]) == 0
+    assert [int(r["step"]) for r in _rows(tmp_path / "run")] == list(range(8))
+
+
+def test_the_package_imports_without_transformers():
+    code = ("import sys; sys.modules['transformers'] = None; import lrtempo.integrations\n"
+            "try:\n    import lrtempo.integrations.hf\nexcept Exception as e:\n"
+            "    print(type(e).__name__, e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("MissingDependency") and "pip install transformers" in out
