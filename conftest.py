@@ -2,4 +2,4 @@
 
 import importlib.util
 
-collect_ignore = [] if importlib.util.find_spec("transformers") else ["hf.py"]
+collect_ignore = [] if importlib.util.find_spec("transformers") else ["src/lrtempo/integrations/hf.py"]
