@@ -84,7 +84,7 @@ _CATALOG = (
         "Hoffmann et al. 2022, Training Compute-Optimal Large Language Models (arXiv:2203.15556), table 4",
         700_000, 1e-4, 1500, 1e-5,
         "Chinchilla (70B, 1.4T tokens): peak 1e-4, cosine decay by 10x (to 1e-5) over the whole run. The batch "
-        "is 1.5M tokens, doubled to 3M during training; the paper does not say when (as far as I know). "
+        "is 1.5M tokens, doubled to 3M during training; when is not stated that we could find. "
         "Assuming the doubling half way in tokens: 0.7e12 / 1.5e6 + 0.7e12 / 3e6 = 466,667 + 233,333 = 700,000 "
         "steps (933,333 at 1.5M throughout, 466,667 at 3M throughout). The cosine here "
         "runs over steps; the paper's runs over tokens, which differs after the doubling. Warmup (1,500 steps "
@@ -102,7 +102,7 @@ _CATALOG = (
     Recipe(
         "roberta-finetune-rte", _linear_warmup_decay(2e-5, 2036, 122),
         "fairseq examples/roberta/README.glue.md (RTE), after Liu et al. 2019, RoBERTa (arXiv:1907.11692), "
-        "appendix C", 2036, 2e-5, 122, 0.0,
+        "GLUE fine-tuning table", 2036, 2e-5, 122, 0.0,
         "GLUE fine-tuning as RoBERTa describes it: linear warmup over 6% of the updates, then linear decay to 0 "
         "(fairseq's polynomial_decay). fairseq's RTE settings for RoBERTa-large: 10 epochs at batch 16 = 2,036 "
         "updates, warmup 0.06 x 2036 = 122.16 -> 122 updates, peak 2e-5 (the paper searches 1e-5, 2e-5, 3e-5). "
@@ -111,10 +111,10 @@ _CATALOG = (
     Recipe(
         "resnet50-imagenet", {"type": "multistep", "base_lr": 0.1, "milestones": [150_150, 300_300, 450_450],
                               "gamma": 0.1},
-        "He et al. 2016, Deep Residual Learning (arXiv:1512.03385); torchvision references/classification "
-        "(ResNet-50: --lr 0.1 --epochs 90 --lr-step-size 30)", 450_450, 0.1, 0, 0.1 * 0.1**3,
+        "He et al. 2016, Deep Residual Learning (arXiv:1512.03385); torchvision references/classification/train.py "
+        "defaults (--lr 0.1 --epochs 90 --lr-step-size 30 --lr-gamma 0.1)", 450_450, 0.1, 0, 0.1 * 0.1**3,
         "SGD at 0.1 (batch 256), divided by 10 at epochs 30, 60 and 90 of a 90-epoch run. Steps per epoch: "
-        "1,281,167 ImageNet training images / 256 = 5004.6 -> 5,005 (the last batch is partial), so the drops "
+        "1,281,167 ImageNet training images / 256 = 5004.56 -> 5,005 (the last batch is partial), so the drops "
         "are at 30 x 5005 = 150,150, 300,300 and 450,450 steps. The drop at epoch 90 coincides with the end: no "
         "update uses it (the last rate used is 1e-3). He et al. themselves divided by 10 'when the error "
         "plateaus' over 600,000 iterations; the fixed 30-epoch steps are the torchvision reference recipe."),
@@ -124,7 +124,7 @@ _CATALOG = (
         93_835, 3e-3, 10_000, 0.0,
         "ViT-B/16 trained from scratch on ImageNet-1k: Adam, base rate 3e-3, batch 4096, 300 epochs, 10k warmup "
         "steps, cosine decay. Steps: 300 x 1,281,167 / 4096 = 93,835.47 -> 93,835. The decay is assumed to reach "
-        "0 (the paper does not state a floor, as far as I know)."),
+        "0 (no floor is stated that we could find)."),
     Recipe(
         "one-cycle", {"type": "one_cycle", "max_lr": 3.0, "total_steps": 10_000, "pct_start": 0.45,
                       "anneal": "linear", "div_factor": 30.0, "final_div_factor": 1000.0, "three_phase": True},
@@ -132,8 +132,9 @@ _CATALOG = (
         "1cycle as in super-convergence (ResNet-56 on CIFAR-10, batch 512): linear from 0.1 up to 3.0, "
         "linear back down to 0.1, then a short final phase to a rate far below 0.1. Figures used: "
         "10,000 iterations (about 102 epochs of 50,000 images / 512), 45% up, 45% down (4,500 steps each), "
-        "the last 10% down to 1e-4. The range 0.1-3 is the paper's; the 45/45/10 split and the final 1e-4 are "
-        "not sure (the paper says only that the last phase goes several orders of magnitude lower)."),
+        "the last 10% down to 1e-4. The range 0.1-3 is the paper's; the batch 512, the 10,000 iterations, the "
+        "45/45/10 split and the final 1e-4 are our reading and not sure (the paper says only that the last "
+        "phase goes several orders of magnitude lower)."),
     Recipe(
         "wsd-1-sqrt", _linear_warmup_decay(1e-3, 50_000, 1000) | {"decay_steps": 10_000, "decay_shape": "1-sqrt"},
         "Hägele et al. 2024, Scaling Laws and Compute-Optimal Training Beyond Fixed Training Durations "
