@@ -541,6 +541,8 @@ TABLE = {
                   "--steps", "0:100,1000", "--json"]]),
     "lrtempo convert CONFIG [-o FILE]":
         (False, [["convert", "examples/compat_torch_sequential.yaml", "-o", "native.yaml"]]),
+    "lrtempo recipe list|show NAME [-o FILE] [--total-steps N]":
+        (False, [["recipe", "list"], ["recipe", "show", "llama2-7b", "-o", "llama2.yaml", "--total-steps", "1000"]]),
     "lrtempo plot CONFIG [--png FILE] [--width W] [--height H] [--log-y]":
         (False, [["plot", "examples/warmup_cosine.yaml", "--png", "plot.png", "--width", "60", "--height", "12",
                   "--log-y"]]),
@@ -560,7 +562,8 @@ def test_the_explicit_command_list_mirrors_the_readme_table():
     parsers = subcommand_parsers(build_parser())
     for row, (_, argvs) in TABLE.items():
         name = row.split()[1]
-        options = {s for a in parsers[name]._actions for s in a.option_strings}
+        nested = [parsers[name], *subcommand_parsers(parsers[name]).values()]  # recipe list|show: their own flags
+        options = {s for p in nested for a in p._actions for s in a.option_strings}
         for token in row.replace("[", " ").replace("]", " ").split():
             if token.startswith("-"):
                 assert token in options, (row, token)  # every flag the README shows exists

@@ -13,12 +13,29 @@ import argparse
 import sys
 
 from .. import __version__
-from . import analyze, budget, convert, demo, diff, find_lr, lint, plot, race, report, schema, show, train, values
+from . import (
+    analyze,
+    budget,
+    convert,
+    demo,
+    diff,
+    find_lr,
+    lint,
+    plot,
+    race,
+    recipe,
+    report,
+    schema,
+    show,
+    train,
+    values,
+)
 from ._common import Parser, escape_help, handle
 
 __all__ = ["main", "build_parser", "subcommand_parsers"]
 
-_COMMANDS = (train, demo, show, values, diff, convert, plot, lint, find_lr, race, budget, analyze, report, schema)
+_COMMANDS = (train, demo, show, values, diff, convert, recipe, plot, lint, find_lr, race, budget, analyze, report,
+             schema)
 _DEBUG_HELP = "show a traceback on errors"
 
 

@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(output: str, spec: dict) -> None:
+def _write(output: str, spec: dict, yaml_header: str = "") -> None:
+    """Write ``spec`` to ``output`` atomically, format by suffix; ``yaml_header`` (comment lines) leads a YAML file."""
     from .._atomic import atomic_write_text
 
     out = Path(output)
@@ -105,4 +106,4 @@ def _write(output: str, spec: dict) -> None:
         raise UsageError(f"-o {out}: is a directory; give a file to write the spec to")
     if not Path(os.path.realpath(out)).parent.is_dir():
         raise UsageError(f"-o {out}: the folder {out.parent} does not exist")
-    atomic_write_text(out, format_config(spec, fmt))
+    atomic_write_text(out, (yaml_header if fmt == "yaml" else "") + format_config(spec, fmt))
