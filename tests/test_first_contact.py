@@ -124,7 +124,10 @@ def test_without_torch_every_torch_command_says_how_to_install_it(tmp_path):
             ["report", str(log), "-o", str(tmp_path / "r.html")],
             ["show", str(EXAMPLES / "cosine.yaml")], ["values", str(EXAMPLES / "cosine.yaml"), "--steps", "0:3"],
             ["plot", str(EXAMPLES / "cosine.yaml")], ["budget", str(EXAMPLES / "cosine.yaml")], ["schema"],
-            ["lint", str(EXAMPLES / "cosine.yaml")]]
+            ["lint", str(EXAMPLES / "cosine.yaml")],
+            ["diff", str(EXAMPLES / "cosine.yaml"), str(EXAMPLES / "cosine.yaml")],
+            ["convert", str(EXAMPLES / "compat_transformers_cosine.json")], ["recipe", "list"],
+            ["recipe", "show", "llama2-7b", "--total-steps", "1000"]]
     proc = subprocess.run([sys.executable, "-c", _NO_TORCH, json.dumps(needs + free), "torch"], capture_output=True,
                           text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr

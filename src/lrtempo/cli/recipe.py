@@ -37,7 +37,7 @@ def recipe_spec(name: str, total_steps: int | None = None) -> dict:
     from .._util import did_you_mean
     from ..config import build_schedule, schedule_to_spec
     from ..config._recipes_catalog import RECIPES
-    from ..train._race import stretch
+    from ..config._stretch import stretch
 
     if name not in RECIPES:
         raise UsageError(f"recipe: unknown name {name!r}{did_you_mean(name, RECIPES)}; see 'lrtempo recipe list'")
