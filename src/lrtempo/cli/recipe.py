@@ -15,6 +15,9 @@ DESCRIPTION = (
     "writes it with -o FILE (.yaml, .yml, .json or .toml; replaced atomically); --total-steps N rescales every "
     "duration in proportion (as 'lrtempo race --fit' does), keeping the rates.")
 
+#: --total-steps: a run length a schedule can have
+total_steps_arg = bounded_int(1, MAX_STEPS)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recipe", help=HELP, description=DESCRIPTION)
@@ -27,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("name", metavar="NAME", help="a recipe name (see 'lrtempo recipe list')")
     show.add_argument("-o", "--output", metavar="FILE", default=None,
                       help="write the spec to FILE (.yaml, .yml, .json or .toml; replaced atomically)")
-    show.add_argument("--total-steps", metavar="N", type=bounded_int(1, MAX_STEPS), default=None,
+    show.add_argument("--total-steps", metavar="N", type=total_steps_arg, default=None,
                       help="rescale the recipe to N steps: every duration times N / its total, rates kept")
     show.set_defaults(func=run)
 
