@@ -115,3 +115,18 @@ def test_lint_sees_a_compat_schedules_warmup(name, warmup):
     path = Path(__file__).parents[1] / "examples" / name
     assert _read_run(read_config_file(path), str(path), None).warmup == warmup
     assert not any("no warmup" in f.message for f in lint_mapping(read_config_file(path)))
+
+
+@pytest.mark.parametrize("spec, field, fix", [
+    ({**WC}, "warmup_start_lr", "set warmup_start_lr above 0"),
+    ({"type": "compat", "library": "optax", "name": "warmup_cosine_decay_schedule",
+      "kwargs": {"init_value": 0.0, "peak_value": 1e-3, "warmup_steps": 100, "decay_steps": 1000}},
+     "kwargs.init_value", "set init_value above 0"),
+    ({"type": "compat", "library": "transformers", "name": "get_cosine_schedule_with_warmup", "base_lr": 5e-5,
+      "kwargs": {"num_warmup_steps": 100, "num_training_steps": 1000}}, "schedule", "lrtempo convert"),
+])
+def test_first_rate_zero_names_the_argument_of_the_specs_own_kind(spec, field, fix):
+    """LR005's fix names what sets the first rate in that spec: a compat spec's own library argument."""
+    (finding,) = [f for f in lint_mapping(spec) if f.rule == "LR005"]
+    assert finding.field == field and fix in finding.fix
+    assert "warmup_start_lr (or start_lr)" not in finding.fix

@@ -213,11 +213,28 @@ def _warmup_long(r: _Run) -> Iterable[Hit]:
 def _first_rate_zero(r: _Run) -> Iterable[Hit]:
     """Rate 0 at step 0: the first update changes nothing. Documented default of a warmup from 0, hence info."""
     if r.schedule(0) == 0.0:
-        family = NATIVE_TYPES.get(r.spec.get("type"))  # the field that sets the first rate, if one does
-        start_field = family.start_field if family is not None else None
-        yield (r.p(start_field) if start_field else r.where, "the first update gets rate 0 (it changes nothing); "
-               "this is the documented default of a warmup from 0.",
-               "set warmup_start_lr (or start_lr) above 0 to use it.")
+        field, fix = _start_fix(r.spec)
+        yield (r.p(field) if field else r.where, "the first update gets rate 0 (it changes nothing); "
+               "this is the documented default of a warmup from 0.", fix)
+
+
+#: compat library -> (its argument that sets the first rate, or None; the fix LR005 names)
+_COMPAT_START = {
+    "optax": ("kwargs.init_value", "set init_value above 0 to use it."),
+    "timm": ("kwargs.warmup_lr_init", "set warmup_lr_init above 0 to use it."),
+    "torch": (None, "give the warmup's LinearLR a start_factor above 0."),
+    "transformers": (None, "transformers' warmups start at 0 and take no argument for it; lrtempo convert writes "
+                           "the native spec, where warmup_start_lr sets the first rate."),
+}
+
+
+def _start_fix(spec: dict) -> tuple[str | None, str]:
+    """The field that sets a spec's first rate (None: none of its own) and the fix LR005 names."""
+    if spec.get("type") == "compat" and spec.get("library") in _COMPAT_START:
+        return _COMPAT_START[spec["library"]]
+    family = NATIVE_TYPES.get(spec.get("type"))
+    start_field = family.start_field if family is not None else None
+    return start_field, f"set {start_field or 'warmup_start_lr (or start_lr)'} above 0 to use it."
 
 
 @_rule("LR007", "warning", "a WSD decay under 5% of the run")
