@@ -241,7 +241,7 @@ def test_every_native_phase_says_its_kind():
     assert _kinds(StepDecay(1.0, 2), 4) == [("level 0", "decay"), ("level 1", "decay")]
     assert _kinds(MultiStepDecay(1.0, (2,))) == [("level 0", "decay")]
     assert _kinds(InverseSqrt(1.0, 2), 5) == [("warmup", "warmup"), ("decay", "decay")]
-    assert _kinds(Cyclic(0.0, 1.0, 2), 4) == [("cycle 0 up", "cycle"), ("cycle 0 down", "cycle")]
+    assert _kinds(Cyclic(0.0, 1.0, 2), 4) == [("cycle 0 up", "cycle"), ("cycle 0 down", "decay")]
     assert _kinds(OneCycle(1.0, 10, three_phase=True)) == [("warmup", "warmup"), ("anneal down", "decay"),
                                                              ("annihilate", "decay")]
     assert _kinds(Restarts(1.0, 2, max_cycles=2)) == [("cycle 0", "cycle"), ("cycle 1", "cycle")]

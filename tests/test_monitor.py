@@ -292,3 +292,13 @@ def test_analyze_command(capsys, tmp_path):
     bad.write_text("a,b\n1,2\n")
     assert main(["analyze", str(bad)]) == 2
     assert "missing column" in capsys.readouterr().err
+
+
+def test_a_cyclic_schedule_restarts_where_a_cycle_begins_not_at_its_peak():
+    """Each triangular cycle restarts at its trough; the turn at the peak is its decay, not a restart."""
+    from lrtempo.monitor._phases import restart_points
+    from lrtempo.schedules import Cyclic
+
+    s = Cyclic(base_lr=0.1, max_lr=1.0, step_size_up=4, step_size_down=6)
+    assert restart_points(s.phases(35)) == [10, 20, 30]
+    assert [p.kind for p in s.phases(20)] == ["cycle", "decay", "cycle", "decay"]

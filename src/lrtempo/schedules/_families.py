@@ -586,7 +586,7 @@ class Cyclic(Schedule):
         out = []
         for i in range(-(-horizon // period)):
             out.append(Phase(f"cycle {i} up", i * period, i * period + self.step_size_up, "cycle"))
-            out.append(Phase(f"cycle {i} down", i * period + self.step_size_up, (i + 1) * period, "cycle"))
+            out.append(Phase(f"cycle {i} down", i * period + self.step_size_up, (i + 1) * period, "decay"))
         return out
 
 
