@@ -130,3 +130,27 @@ def test_property_idle_wrappers_are_the_schedule(pair):
     same_schedule(s, base)
     assert spec_hash(s) == spec_hash(base)
     assert build_schedule(schedule_to_spec(s)).canonical() == base
+
+
+def test_a_callback_record_under_an_older_runs_hash_resumes_without_a_change(tmp_path):
+    """The integrations' run record takes the older hash as the same schedule too: no schedule change written."""
+    from lrtempo.integrations._record import RunRecorder
+    from lrtempo.rundir import RunDir
+
+    schedule = Warmup(COS, 0)
+    run = RunDir(tmp_path / "run")
+
+    def recorder():
+        return RunRecorder(run, schedule, None, total_steps=100, record={}, meta={"world_size": 1}, env={})
+
+    first = recorder()
+    first.begin(0, None)
+    first.append({"step": 0, "lr": schedule(0), "grad_l2_norm": 1.0, "loss": 2.0})
+    first.end("stopped", 1)
+    run.write_meta({**run.read_meta(), "spec_hash": written_hash(schedule)})  # as a run before canonical forms
+    again = recorder()
+    again.begin(1, None)
+    again.end("stopped", 1)
+    meta = run.read_meta()
+    assert "schedule_changes" not in meta and meta["spec_hash"] == written_hash(schedule)
+    assert not run.config_before(1).exists()

@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..config import format_config, schedule_to_spec, spec_hash
+from ..config import format_config, schedule_to_spec, spec_hash, spec_hashes
 from ..monitor import Monitor, MonitorSettings
 from ..rundir import MONITOR_COLUMNS, RunDir, RunLock, environment
 from ..schedules import Schedule
@@ -98,7 +98,7 @@ class RunRecorder:
         """``run.json``: this resume's environment, and the schedule change if it brings one."""
         meta = self.run.read_meta()
         new_hash = spec_hash(self.schedule)
-        if meta.get("spec_hash") not in (None, new_hash):
+        if meta.get("spec_hash") not in (None, *spec_hashes(self.schedule)):  # an older run's hash is the same
             self.run.write(self.run.config_before(step), self.run.config.read_text(encoding="utf-8"))
             meta.setdefault("schedule_changes", []).append({"step": step, "from": meta["spec_hash"], "to": new_hash})
             meta["spec_hash"] = new_hash
