@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._chunks import MAX_EVALUATED_STEPS, rate_chunks
+from ..config._horizon import Horizon
 from ..monitor._phases import PHASES, PhaseMap
 from ..schedules import Schedule
 
-__all__ = ["Budget", "compute_budget", "parse_duration"]
+__all__ = ["Budget", "compute_budget", "format_budget", "format_horizon", "parse_duration"]
 
 BANDS = ((">90% of peak", 0.9), (">50% of peak", 0.5), (">10% of peak", 0.1))
 
@@ -96,6 +97,33 @@ def compute_budget(schedule: Schedule, total_steps: int, *, step_seconds: float 
     return Budget(total_steps, peak, {name: int(n) for name, n in zip(PHASES, phase_counts) if n},
                   {name: int(n) for (name, _), n in zip(BANDS, band_counts)}, tail, step_seconds, gpus,
                   gpu_hour_cost)
+
+
+def format_horizon(h: Horizon) -> str:
+    """The run's budget as ``lrtempo budget`` prints it: what was given, the derivation, the counts, the inputs
+    and where each came from.
+
+    >>> from lrtempo.config._horizon import DataFacts, derive_horizon
+    >>> print(format_horizon(derive_horizon("epochs", 2, DataFacts(examples=100, batch_size=32,
+    ...                                                              source={"examples": "data"}))))
+    budget: total {epochs: 2}
+      2 epochs x ceil(100 / 32) = 2 x 4 = 8 updates
+      global batch 32 = 32 x 1 x 1 (batch_size x accumulation_steps x world_size)
+      = 8 updates, 200 samples
+      inputs: examples 100 (data), batch_size 32, accumulation_steps 1, world_size 1, drop_last false
+    """
+    (key, value), = h.given.items()
+    counts = [f"{h.steps:,} updates"] + [f"{n:,} {unit}" for unit, n in (("samples", h.samples),
+                                                                          ("tokens", h.tokens)) if n is not None]
+    facts = h.facts.to_json()
+    shown = [k for k in ("examples", "batch_size", "update_batch", "accumulation_steps", "world_size", "drop_last",
+                         "tokens_per_sample", "steps_per_epoch") if k in facts]
+    text = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in facts.items()}
+    inputs = ", ".join(f"{k} {text[k]}" + (f" ({h.facts.source[k]})" if k in h.facts.source else "") for k in shown)
+    lines = [f"budget: total {{{key}: {value}}}", *("  " + part for part in h.derivation.split("; ")),
+             "  = " + ", ".join(counts), "  inputs: " + inputs]
+    lines += [f"  {path}: auto = {n:,}" for path, n in h.filled]
+    return "\n".join(lines)
 
 
 def format_budget(b: Budget) -> str:

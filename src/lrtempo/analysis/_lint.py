@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import OptimizerConfig, build_schedule, read_config_file
+from ..config import ConfigError, OptimizerConfig, Problem, build_schedule, read_config_file
 from ..config import schedule_spec_of as _spec_of
+from ..config._horizon import TaskFacts, run_budget
 from ..monitor._phases import PhaseMap
 from ..schedules import NATIVE_TYPES
 
@@ -80,6 +81,8 @@ class _Run:
     decay: int
     peak: float
     final: float | None
+    #: the run's budget (``lrtempo.config._horizon.Horizon``): from ``total``, else ``data.epochs``; or None
+    horizon: Any = None
 
     def p(self, name: str) -> str:
         """The field path of ``name`` inside the schedule spec."""
@@ -100,21 +103,27 @@ class _Run:
         return self.run.get("data") if isinstance(self.run.get("data"), dict) else None
 
 
-def _read_run(data: dict, source: str | None, optimizer: str | None) -> _Run:
-    """Build the schedule (invalid configs raise ConfigError, exit 2) and measure its phases."""
+def _read_run(data: dict, source: str | None, optimizer: str | None, task_facts: TaskFacts | None = None) -> _Run:
+    """Build the schedule (``auto`` filled from the run's budget; invalid configs raise ConfigError, exit 2) and
+    measure its phases."""
     spec, root = _spec_of(data, source)
-    schedule = build_schedule(spec, root, source=source)
     run = data if root else {}
+    problems: list[Problem] = []
+    budget, spec = run_budget(run, spec, root, problems, task_facts)
+    if problems:
+        raise ConfigError(problems, source=source)
+    schedule = build_schedule(spec, root, source=source)
     opt = dict(run.get("optimizer") or {})
     opt_name = optimizer or opt.get("name", _OPT.name)
     beta2 = (opt.get("betas") or _OPT.betas)[1] if opt_name == "adamw" else None
-    total = run.get("steps") if isinstance(run.get("steps"), int) else schedule.end_step
+    total = run.get("steps") if isinstance(run.get("steps"), int) else (
+        budget.steps if budget is not None and "total" in run else schedule.end_step)
     horizon = max(total or 0, schedule.horizon)
     pm = PhaseMap(schedule, horizon)
     run_len = max(0, total or horizon)
     counts = pm.coarse_counts(run_len)  # from the phase intervals: no step is evaluated, whatever the length
     return _Run(spec, root, schedule, run, opt_name, beta2, int(run.get("accumulation_steps", 1) or 1), run_len,
-                counts["warmup"], counts["plateau"], counts["decay"], pm.peak, schedule.final_value)
+                counts["warmup"], counts["plateau"], counts["decay"], pm.peak, schedule.final_value, budget)
 
 
 #: what a rule yields: (field, message, fix); the rule's id and severity come from its table entry
@@ -146,16 +155,22 @@ def _rule(rule_id: str, severity: str, summary: str):
     return register
 
 
-def lint_mapping(data: dict, source: str | None = None, *, optimizer: str | None = None) -> list[Finding]:
-    """Lint a schedule spec or a run config (already read into a mapping): every rule of ``RULES``, in order."""
-    run = _read_run(data, source, optimizer)
+def lint_mapping(data: dict, source: str | None = None, *, optimizer: str | None = None,
+                 task_facts: TaskFacts | None = None) -> list[Finding]:
+    """Lint a schedule spec or a run config (already read into a mapping): every rule of ``RULES``, in order.
+
+    ``task_facts`` gives a built-in task's data size for a ``total`` in epochs, samples or tokens (see
+    ``lrtempo.train.tasks.task_data_facts``); without it, the ``data`` section must give them.
+    """
+    run = _read_run(data, source, optimizer, task_facts)
     return [finding for rule in RULES for finding in rule.findings(run)]
 
 
-def lint_config(path: str | Path, *, optimizer: str | None = None) -> list[Finding]:
+def lint_config(path: str | Path, *, optimizer: str | None = None,
+                task_facts: TaskFacts | None = None) -> list[Finding]:
     """Lint a config file (a schedule spec or a run config)."""
     data = read_config_file(path)
-    findings = lint_mapping(data, str(path), optimizer=optimizer)
+    findings = lint_mapping(data, str(path), optimizer=optimizer, task_facts=task_facts)
     return sorted(findings, key=lambda f: (-SEVERITY_ORDER[f.severity], f.rule))
 
 
@@ -299,21 +314,19 @@ def _epoch_marks(r: _Run) -> Iterable[Hit]:
                        "give restart periods and milestones in optimizer steps.")
 
 
-@_rule("LR011", "warning", "the schedule's total differs from the training length derived from the data size, "
-       "batch size, accumulation and world size")
+@_rule("LR011", "warning", "the schedule's total differs from the run's budget (total, or the data section's "
+       "epochs over its size, batch size, accumulation and world size), in the schedule's unit")
 def _length_mismatch(r: _Run) -> Iterable[Hit]:
-    """``epochs x updates per epoch`` from the ``data`` section differs from the schedule's end by over 1%."""
-    data, end = r.data, r.schedule.end_step
-    if data is None:
+    """The schedule's end differs by over 1% from the run's budget counted in the schedule's unit (steps,
+    samples or tokens): ``total``, else ``data.epochs`` over the ``data`` section's size and batching."""
+    h, end = r.horizon, r.schedule.end_step
+    unit = getattr(r.schedule, "unit", "steps")
+    want = None if h is None else h.in_unit(unit)
+    if want is None or end is None or end == want or abs(end - want) <= 0.01 * want:
         return
-    counts, where = _steps_per_epoch(data, r.accumulation)
-    epochs = data.get("epochs")
-    if counts and isinstance(epochs, int) and end is not None:
-        derived = epochs * counts[0]
-        if derived != end and abs(derived - end) > 0.01 * derived:
-            yield (where or "data", f"the data gives {epochs} epochs x {counts[0]} updates = {derived:,} updates, "
-                   f"but the schedule ends at step {end:,}.", "set total_steps from data size / (batch_size x "
-                   "accumulation_steps x world_size) x epochs.")
+    where = "total" if "total" in r.run else "data"
+    yield (where, f"the run's budget is {want:,} {unit} ({h.derivation}), but the schedule ends at {end:,} {unit}.",
+           f"set the schedule's total to auto (it takes the budget) or to {want}.")
 
 
 @_rule("LR012", "warning", "a peak rate far outside the usual range for the optimizer")

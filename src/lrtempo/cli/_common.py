@@ -121,7 +121,7 @@ def bounded_float(low: float, high: float = float("inf"), *, low_open: bool = Fa
 
 
 def schedule_from_args(args: argparse.Namespace) -> Schedule:
-    return load_schedule(config_path_or_fail(args.config))
+    return load_schedule(config_path_or_fail(args.config), task_data_facts)
 
 
 def config_path_or_fail(text: str) -> str:
@@ -242,3 +242,11 @@ def handle(func, args: argparse.Namespace) -> int:
 def _internal(exc: BaseException) -> int:
     return fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, "
                 "and please report it)", 1)
+
+
+def task_data_facts(task: str, options: dict):
+    """A built-in task's data facts for a run's budget (``lrtempo.train.tasks.task_data_facts``), imported only
+    when a budget needs them (it needs PyTorch)."""
+    from ..train.tasks import task_data_facts as facts
+
+    return facts(task, options)

@@ -11,7 +11,7 @@ from ..config import ConfigError, build_schedule, format_config, load_schedule
 from ..schedules.compat import Compat
 from ..schedules.compat._convert import Conversion, NotConvertible, to_native
 from . import diff
-from ._common import UsageError, add_config_argument, non_negative_int
+from ._common import UsageError, add_config_argument, non_negative_int, task_data_facts
 
 HELP = "rewrite a compat spec (torch, transformers, optax, timm) as the equivalent native spec"
 DESCRIPTION = (
@@ -77,7 +77,7 @@ def measured(schedule: Compat, native, steps: range) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    schedule = load_schedule(args.config)
+    schedule = load_schedule(args.config, task_data_facts)
     if not isinstance(schedule, Compat):
         raise UsageError(f"{args.config}: not a compat spec (type: compat); it is already native")
     conversion = native_of(schedule)

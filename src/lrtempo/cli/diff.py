@@ -18,7 +18,7 @@ import numpy as np
 from .._chunks import MAX_EVALUATED_STEPS, step_chunks
 from ..config import load_schedule
 from ..schedules import Schedule
-from ._common import UsageError, config_path, json_text, non_negative_int, step_ranges
+from ._common import UsageError, config_path, json_text, non_negative_int, step_ranges, task_data_facts
 
 HELP = "compare two schedules (configs or run directories) step by step: first difference, largest differences"
 DESCRIPTION = (
@@ -194,7 +194,7 @@ def report(path_a: str, path_b: str, ranges: list[range], c: Comparison) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    a, b = load_schedule(args.a), load_schedule(args.b)
+    a, b = load_schedule(args.a, task_data_facts), load_schedule(args.b, task_data_facts)
     ranges = _ranges(args, a, b)
     c = compare(a, b, ranges)
     if args.json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import config_path, json_text
+from ._common import config_path, json_text, task_data_facts
 
 HELP = "check a schedule or run config for known schedule bugs (exit 0: clean, 1: warnings, 2: errors)"
 
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..analysis import exit_status, lint_config
 
-    findings = lint_config(args.config, optimizer=args.optimizer)
+    findings = lint_config(args.config, optimizer=args.optimizer, task_facts=task_data_facts)
     if args.json:
         print(json_text([f.to_json() for f in findings]))
     else:

@@ -86,8 +86,9 @@ def _lint_first(path: str | None) -> None:
 
     from ..analysis import lint_config, lint_mapping
     from ..train import DEFAULT_RUN
+    from ._common import task_data_facts
 
-    findings = lint_config(path) if path is not None else lint_mapping(DEFAULT_RUN)
+    findings = lint_config(path, task_facts=task_data_facts) if path is not None else lint_mapping(DEFAULT_RUN)
     for f in findings:
         if f.severity != "info":
             print(f"lint: {f.line()}", file=sys.stderr)

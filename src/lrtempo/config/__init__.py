@@ -76,8 +76,18 @@ def load_spec(path: str | Path) -> Any:
     return spec
 
 
-def load_schedule(path: str | Path) -> Schedule:
-    """Read a config file and build its schedule, reporting every problem at once."""
+def load_schedule(path: str | Path, task_facts: Any = None) -> Schedule:
+    """Read a config file and build its schedule, reporting every problem at once.
+
+    A run config's ``auto`` fields take its budget (``total``; see :mod:`lrtempo.config._horizon`), with a
+    built-in task's data size from ``task_facts`` (``lrtempo.train.tasks.task_data_facts``) where given.
+    """
+    from ._horizon import run_budget
+
     data = read_config_file(path)
     spec, where = schedule_spec_of(data, str(path))
+    problems: list[Problem] = []
+    _, spec = run_budget(data if where else {}, spec, where, problems, task_facts)
+    if problems:
+        raise ConfigError(problems, source=str(path))
     return build_schedule(spec, where, source=str(path))

@@ -225,6 +225,8 @@ class _Builder:
                           f"give {steps_field} for a number of steps")
                 continue
             total = values.get("total_steps")
+            if total == "auto":
+                continue  # an unfilled auto: its own problem says what it needs
             if isinstance(total, bool) or not isinstance(total, numbers.Real) or abs(total) > sys.float_info.max \
                     or not math.isfinite(total) or total != int(total) or total < 0:
                 self.fail(apath, "needs a valid total_steps to resolve the fraction")
@@ -237,6 +239,9 @@ class _Builder:
             if f.kind.endswith("?"):
                 return None
             self.fail(path, f"must not be empty (null); {_expected(f)}")
+            return None
+        if value == "auto" and kind in ("number", "integer"):
+            self.fail(path, _AUTO_UNFILLED)
             return None
         if kind == "number":
             return _check_number(value, path, self.problems)
@@ -297,6 +302,11 @@ class _Builder:
             if sched is not None:
                 pieces.append(Piece(sched, steps))
         return tuple(pieces) if len(pieces) == len(value) else None
+
+
+#: a field left ``auto`` when the spec is built: no run budget filled it (see ``_horizon.fill_auto``)
+_AUTO_UNFILLED = ("auto takes the run's budget: give the run config total: {steps: N} (or epochs, samples, "
+                  "tokens), or a number")
 
 
 def _expected(f: FieldSpec) -> str:

@@ -261,7 +261,7 @@ def _open(config, out, resume, allow_change, steps, dist) -> tuple[Plan, RunLock
             if resume is None:
                 if config is None:
                     raise ValueError("a run config is needed for a new run")
-                plan, lock = plan_new(config, out, steps)
+                plan, lock = plan_new(config, out, steps, dist.world)
             else:
                 plan, lock = plan_resume(Path(resume), config, allow_change, steps, dist.world)
         except Exception as exc:

@@ -10,11 +10,13 @@ the monitor section :class:`lrtempo.monitor.MonitorSettings`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ..config import ConfigError, OptimizerConfig, Problem, read_config_file, schedule_to_spec
+from ..config._horizon import Horizon, fill_auto, has_auto, run_horizon
 from ..config._typed import missing_settings, read_settings, setting
 from ..monitor import MonitorSettings
 from ..schedules import Schedule
@@ -54,8 +56,13 @@ class RunConfig:
                        computed=True)
     task_options: dict = setting(factory=dict, doc="the task's own options (unknown ones are errors)")
     seed: int = setting(0, doc="the seed of the model's init, the data order and every RNG", minimum=0)
-    steps: int = setting(0, doc="optimizer updates to run (default: the schedule's end)", minimum=1,
-                        computed=True)
+    steps: int = setting(0, doc="optimizer updates to run (default: the budget's, else the schedule's end)",
+                        minimum=1, computed=True)
+    total: dict | None = setting(None, doc="the run's budget, one of {steps: N}, {epochs: N}, {samples: N}, "
+                                           "{tokens: N}; schedules take it with auto (see docs/lifecycle.md)")
+    #: the budget ``total`` resolved (``lrtempo.config._horizon.Horizon``), recorded in run.json as ``budget``
+    budget: Any = setting(None, doc="the budget resolved from total, with its derivation", derived=True,
+                          compare=False)
     optimizer: OptimizerConfig = setting(factory=OptimizerConfig, doc="the optimizer and its settings")
     grad_clip: float | None = setting(None, doc="clip the global gradient L2 norm to this (none: no clipping)",
                                       exclusive_minimum=0)
@@ -69,9 +76,9 @@ class RunConfig:
     #: monitor settings (see ``lrtempo.monitor.MonitorSettings``) as written, or None for no monitor
     monitor: dict | None = setting(factory=dict, doc="the monitor: true (its defaults), false (none) or a mapping "
                                                      "of its settings", section=MonitorSettings)
-    data: dict = setting(factory=dict, doc="the data's size and batching, for `lrtempo lint` (examples, "
-                                           "batch_size, epochs, drop_last, world_size, steps_per_epoch); "
-                                           "training does not read it")
+    data: dict = setting(factory=dict, doc="the data's size and batching (examples, batch_size, epochs, drop_last, "
+                                           "world_size, steps_per_epoch, tokens_per_sample), for `lrtempo lint` "
+                                           "and the budget (`total`); training reads nothing else of it")
 
     def to_mapping(self) -> dict[str, Any]:
         """The resolved config, as written to the run directory (and read back on resume)."""
@@ -85,6 +92,9 @@ class RunConfig:
             out["monitor"] = False
         if not out["data"]:
             out.pop("data")
+        out.pop("budget")
+        if out["total"] is None:
+            out.pop("total")
         return out
 
 
@@ -107,10 +117,15 @@ def parse_run_config(data: dict, source: str | None = None, *, default_name: str
     ``steps`` defaults to the schedule's end and ``name`` to ``default_name`` (a file's stem).
     """
     problems: list[Problem] = []
-    values = read_settings(RunConfig, data, "", problems)
+    horizon, data, skip = _resolve_budget(data, problems)
+    values = read_settings(RunConfig, data, "", problems, skip=skip)
+    if horizon is not None:
+        values["total"] = dict(horizon.given)
     missing_settings(RunConfig, {k: v for k, v in data.items() if v is not None}, "", problems)
     schedule = values.get("schedule")
-    if data.get("steps") is None and schedule is not None:
+    if data.get("steps") is None and horizon is not None:
+        values["steps"] = horizon.steps
+    elif data.get("steps") is None and schedule is not None:
         if schedule.end_step is None or schedule.end_step < 1:
             problems.append(Problem("steps", "missing: this schedule never ends, so give the number of updates "
                                              "to run"))
@@ -119,7 +134,27 @@ def parse_run_config(data: dict, source: str | None = None, *, default_name: str
     if problems:
         raise ConfigError(problems, source=source)
     values.setdefault("name", default_name)
-    return RunConfig(schedule_spec=schedule_to_spec(schedule), **values)
+    return RunConfig(schedule_spec=schedule_to_spec(schedule), budget=horizon, **values)
+
+
+def _resolve_budget(data: dict, problems: list[Problem]) -> tuple[Horizon | None, dict, tuple[str, ...]]:
+    """The run's budget (from ``total``; None without one), ``data`` with the schedule's ``auto`` filled from
+    it, and the keys the settings reader skips: ``total`` (read here), and the schedule when a problem with
+    the budget left an ``auto`` in it (its message would only repeat the budget's)."""
+    from .tasks import task_data_facts
+
+    before = len(problems)
+    horizon = run_horizon(data, problems, task_data_facts)
+    if "schedule" not in data:
+        return horizon, data, ("total",)
+    if len(problems) > before:
+        return None, data, ("total", "schedule") if has_auto(data["schedule"]) else ("total",)
+    filled: list[tuple[str, int]] = []
+    spec = fill_auto(data["schedule"], horizon, "schedule", problems, filled)
+    if horizon is not None and filled:
+        horizon = dataclasses.replace(horizon, filled=tuple(filled))
+    skip = ("total", "schedule") if len(problems) > before and has_auto(spec) else ("total",)
+    return horizon, {**data, "schedule": spec}, skip
 
 
 def run_config_schema() -> dict[str, Any]:

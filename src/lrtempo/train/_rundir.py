@@ -61,6 +61,8 @@ class Plan:
     meta: dict | None = None
     #: for ``finished``: summary.json's content when it is missing or stale (else None: nothing is written)
     summary: dict | None = None
+    #: run.json's ``budget`` for a new run (the fields ``auto`` filled are known only before config.yaml)
+    budget: dict | None = None
 
     @property
     def run(self) -> RunDir:
@@ -81,6 +83,24 @@ def _refuse(message: str, path: str = "") -> ConfigError:
     return ConfigError([Problem(path, message)])
 
 
+def check_budget_world(config: RunConfig, world: int) -> None:
+    """Refuse a run whose budget counted another number of processes than it has.
+
+    The budget's global batch multiplies ``data.world_size`` (default 1); a run under ``torchrun`` with
+    another count would train a different number of samples than the budget says. A budget of steps for a
+    steps schedule does not depend on it.
+    """
+    h = config.budget
+    if h is None or h.facts.world_size == world or h.facts.update_batch is not None or h.facts.batch_size is None:
+        return
+    if "steps" in h.given and getattr(config.schedule, "unit", "steps") == "steps":
+        return
+    (key, value), = h.given.items()
+    raise _refuse(f"the budget {{{key}: {value}}} counts {h.facts.world_size} process"
+                  f"{'es' if h.facts.world_size > 1 else ''} (data.world_size) and this run has {world}: set "
+                  f"data.world_size: {world}", "total")
+
+
 def _with_steps(config: RunConfig, steps: int | None) -> RunConfig:
     if steps is None or steps == config.steps:
         return config
@@ -90,9 +110,10 @@ def _with_steps(config: RunConfig, steps: int | None) -> RunConfig:
 # -- planning: read and validate, write nothing ---------------------------------------------------------------------
 
 
-def plan_new(config: RunConfig, out: Path, steps: int | None) -> tuple[Plan, RunLock]:
+def plan_new(config: RunConfig, out: Path, steps: int | None, world: int = 1) -> tuple[Plan, RunLock]:
     """A new run in ``out/<name>``; refused (pointing at the command that continues it) if one is there."""
     config = _with_steps(config, steps)
+    check_budget_world(config, world)
     run_dir = out / config.name
     if run_dir.exists() and not run_dir.is_dir():
         raise _refuse(f"{run_dir} exists and is not a folder: choose another --out or name")
@@ -105,7 +126,8 @@ def plan_new(config: RunConfig, out: Path, steps: int | None) -> tuple[Plan, Run
         lock.release()
         raise _refuse(f"{run_dir} holds a log or checkpoints but no config.yaml, so no run that can be continued: "
                       "move them away, or choose another --out or name")
-    return Plan(run_dir, config.to_mapping(), "new"), lock
+    budget = budget_record(config) if config.budget is not None else None
+    return Plan(run_dir, config.to_mapping(), "new", budget=budget), lock
 
 
 def _existing_run_message(run: RunDir) -> str:
@@ -140,12 +162,13 @@ def _plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps
     run = RunDir(run_dir)
     saved = parse_run_config(read_config_file(run.config), str(run.config))
     config = _with_steps(saved if new is None else new, steps)
+    check_budget_world(config, world)
     where = f"{run.config} (edited since the run began)" if new is None else "CONFIG"
     ckpt_path = run.latest_checkpoint()
     if ckpt_path is None:  # killed before the first checkpoint: start again from step 0
         if new is not None:
             _schedule_change(spec_hash(saved.schedule), config, allow_change, where, 0, {})
-        return Plan(run_dir, config.to_mapping(), "restart")
+        return Plan(run_dir, config.to_mapping(), "restart", budget=run.read_meta().get("budget"))
     ckpt = load_checkpoint(ckpt_path)
     done = int(ckpt["step"])
     if ckpt["world_size"] != world:
@@ -242,7 +265,7 @@ def begin(plan: Plan, config: RunConfig, world: int, env: dict[str, Any] | None 
     run.remove_stale_temps()
     if plan.mode in ("new", "restart"):
         run.clear_steps()
-        _write_new(run, config, world, env)
+        _write_new(run, config, world, env, plan.budget)
         return
     meta = _with_resume(plan.meta or run.read_meta(), plan.step, env)
     write_meta(run.path, meta)  # recorded before the config changes: a kill in between needs no flag again
@@ -269,9 +292,19 @@ def write_meta(run_dir: Path, meta: dict) -> None:
 
 
 def _fresh_meta(config: RunConfig, world: int) -> dict[str, Any]:
-    return {"config_hash": config_hash(config), "spec_hash": spec_hash(config.schedule),
+    meta = {"config_hash": config_hash(config), "spec_hash": spec_hash(config.schedule),
             "log_schema_version": LOG_SCHEMA_VERSION, "log_columns": [*SCHEMA_COLUMNS, *columns(config)],
             "world_size": world, "schedule_changes": [], "steps_changes": []}
+    if config.budget is not None:  # the run's length and where it came from (see lrtempo.config._horizon)
+        meta["budget"] = budget_record(config)
+    return meta
+
+
+def budget_record(config: RunConfig) -> dict[str, Any]:
+    """run.json's ``budget``: the budget as given, its inputs and their sources, the derivation, the unit the
+    schedule counts and the fields ``auto`` filled (none when a resumed config.yaml has them as numbers)."""
+    unit = getattr(config.schedule, "unit", "steps")
+    return {**config.budget.to_json(), "unit": unit}
 
 
 def _note_png(meta: dict, missing_png: str | None) -> None:
@@ -281,9 +314,12 @@ def _note_png(meta: dict, missing_png: str | None) -> None:
         meta.pop("lr_schedule_png", None)
 
 
-def _write_new(run: RunDir, config: RunConfig, world: int, env: dict[str, Any] | None) -> None:
+def _write_new(run: RunDir, config: RunConfig, world: int, env: dict[str, Any] | None,
+               budget: dict | None = None) -> None:
     run.write_config(format_config(config.to_mapping(), "yaml"))  # first: now a run
     meta = _fresh_meta(config, world)
+    if budget is not None:
+        meta["budget"] = budget
     if env is not None:
         meta["environment"] = env
     _note_png(meta, write_schedule_views(run.path, config))

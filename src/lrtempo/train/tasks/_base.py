@@ -6,7 +6,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["Task", "check_options"]
+from ...config._horizon import DataFacts
+
+__all__ = ["Task", "check_options", "DataFacts"]
 
 
 class Task:
@@ -24,6 +26,13 @@ class Task:
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
+
+    @classmethod
+    def data_facts(cls, options: dict) -> DataFacts:
+        """The task's training data as a run's budget reads it (``total: {epochs: 3}``): its examples, the
+        samples a micro-batch takes, the tokens a sample holds; from the options alone, nothing is built.
+        ValueError for bad options. The base class knows none of them."""
+        return DataFacts()
 
     def micro_batches(self, n: int) -> list[Any]:
         raise NotImplementedError

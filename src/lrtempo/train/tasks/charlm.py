@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._base import Task, check_options
+from ._base import DataFacts, Task, check_options
 
 DEFAULTS = {
     "d_model": 96,
@@ -108,7 +108,7 @@ class CharLMTask(Task):
         if not 0 < o["val_fraction"] < 1:
             raise ValueError(f"task_options.val_fraction: must be in (0, 1) (got {o['val_fraction']!r})")
         data = torch.frombuffer(bytearray(stdlib_text(o["max_bytes"])), dtype=torch.uint8).long()
-        cut = int(len(data) * (1 - o["val_fraction"]))
+        cut = _train_bytes(len(data), o["val_fraction"])
         self.train, self.val = data[:cut], data[cut:]
         ctx = o["context"]
         if len(self.val) < ctx + 2:
@@ -119,6 +119,20 @@ class CharLMTask(Task):
         super().__init__(CharGPT(o["d_model"], o["n_layer"], o["n_head"], ctx))
         starts = torch.linspace(0, len(self.val) - ctx - 2, o["val_batches"] * o["batch_size"]).long()
         self._val_starts = starts.view(o["val_batches"], o["batch_size"])
+
+    @classmethod
+    def data_facts(cls, options: dict) -> DataFacts:
+        """An example is a window of ``context`` next-byte predictions: the training text holds
+        ``(train_bytes - 1) // context`` disjoint ones (an epoch; windows are drawn at random, so a
+        nominal one); a micro-batch takes ``batch_size`` of them."""
+        o = check_options("charlm", options, DEFAULTS)
+        if not 0 < o["val_fraction"] < 1:
+            raise ValueError(f"task_options.val_fraction: must be in (0, 1) (got {o['val_fraction']!r})")
+        train = _train_bytes(len(stdlib_text(o["max_bytes"])), o["val_fraction"])
+        return DataFacts(examples=(train - 1) // o["context"], batch_size=o["batch_size"],
+                         tokens_per_sample=o["context"],
+                         source={"examples": f"task charlm: ({train:,} training bytes - 1) // context",
+                                 "batch_size": "task_options.batch_size", "tokens_per_sample": "task_options.context"})
 
     def _windows(self, source: torch.Tensor, starts: torch.Tensor):
         ctx = self.opts["context"]
@@ -154,6 +168,11 @@ class CharLMTask(Task):
 
     def load_state_dict(self, state):
         self.generator.set_state(state["generator"])
+
+
+def _train_bytes(text_bytes: int, val_fraction: float) -> int:
+    """The bytes of the training split: the text before its last ``val_fraction``."""
+    return int(text_bytes * (1 - val_fraction))
 
 
 def uniform_loss() -> float:

@@ -6,7 +6,7 @@ import itertools
 
 import torch
 
-from ._base import Task, check_options
+from ._base import DataFacts, Task, check_options
 
 DEFAULTS = {"hidden": 3}
 
@@ -42,6 +42,13 @@ class FlipNetTask(Task):
         self.tokens_per_micro_batch = share
         torch.manual_seed(seed)
         super().__init__(FlipNet(opts["hidden"]))
+
+    @classmethod
+    def data_facts(cls, options: dict) -> DataFacts:
+        """The 16 images, every one in every update: an epoch is one update."""
+        check_options("flipnet", options, DEFAULTS)
+        return DataFacts(examples=16, update_batch=16, tokens_per_sample=1,
+                         source={"examples": "task flipnet: its 16 images"})
 
     def micro_batches(self, n: int):
         return list(zip(self.x.chunk(n), self.y.chunk(n)))

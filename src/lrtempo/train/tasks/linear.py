@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import Task, check_options
+from ._base import DataFacts, Task, check_options
 
 DEFAULTS = {"in_features": 8, "batch_size": 32, "noise_std": 0.1}
 
@@ -33,6 +33,13 @@ class LinearTask(Task):
         self.tokens_per_micro_batch = share
         torch.manual_seed(seed)
         super().__init__(torch.nn.Linear(d, 1))
+
+    @classmethod
+    def data_facts(cls, options: dict) -> DataFacts:
+        """``batch_size`` rows, every one in every update: an epoch is one update."""
+        n = check_options("linear", options, DEFAULTS)["batch_size"]
+        return DataFacts(examples=n, update_batch=n, tokens_per_sample=1,
+                         source={"examples": "task linear: task_options.batch_size rows"})
 
     def micro_batches(self, n: int):
         if n == 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._base import Task, check_options
+from ._base import DataFacts, Task, check_options
 
 DEFAULTS = {"w0": 5.0, "noise_std": 2.0}
 
@@ -30,6 +30,13 @@ class QuadraticTask(Task):
         self.opts = check_options("quadratic", options, DEFAULTS)
         self.rng = np.random.default_rng([seed, rank])
         super().__init__(Quadratic(self.opts["w0"]))
+
+    @classmethod
+    def data_facts(cls, options: dict) -> DataFacts:
+        """One fresh noise draw a micro-batch and no finite data set (so no epochs)."""
+        check_options("quadratic", options, DEFAULTS)
+        return DataFacts(batch_size=1, tokens_per_sample=1,
+                         source={"batch_size": "task quadratic: one noise draw a micro-batch"})
 
     def micro_batches(self, n: int):
         return [float(v) for v in self.rng.normal(0.0, self.opts["noise_std"], size=n)]
