@@ -284,3 +284,14 @@ def test_a_budget_with_no_count_in_the_schedules_unit_is_a_problem():
               derive_horizon("steps", 10, DataFacts(batch_size=4)), "schedule", problems)
     assert [str(p) for p in problems] == ["schedule.decay_steps: auto has no count of tokens in the budget "
                                           "{steps: 10}: give data.batch_size and data.tokens_per_sample"]
+
+
+def test_the_json_schema_takes_auto_exactly_where_auto_fills():
+    jsonschema = pytest.importorskip("jsonschema")
+    from lrtempo.config import json_schema
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    for name, spec in AUTO_SPECS.items():
+        assert not list(validator.iter_errors({**spec, auto_field(name): "auto"})), name
+    assert list(validator.iter_errors({"type": "warmup_cosine", "peak_lr": 1.0, "total_steps": 10,
+                                       "warmup_steps": "auto"}))

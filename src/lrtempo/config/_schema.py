@@ -49,6 +49,7 @@ def json_schema() -> dict[str, Any]:
     """The JSON Schema of a schedule spec (or a run config holding one under ``schedule``)."""
     from ..schedules.compat import LIBRARIES
     from ._build import REGISTRY
+    from ._horizon import auto_field
 
     defs: dict[str, Any] = {}
     for name, ts in REGISTRY.items():
@@ -57,6 +58,9 @@ def json_schema() -> dict[str, Any]:
             props[f.name] = _field_schema(f.kind, f.choices)
             if f.default is not None:
                 props[f.name]["default"] = f.default
+            if f.name == auto_field(name):
+                props[f.name] = {"anyOf": [props[f.name], {"const": "auto", "description": "the run config's "
+                                                           "budget (total), in the schedule's unit"}]}
         for alias, steps_field in ts.fractions.items():
             props[alias] = {"type": "number", "minimum": 0, "maximum": 1,
                             "description": f"{steps_field} as a fraction of total_steps"}
