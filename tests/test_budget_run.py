@@ -222,3 +222,26 @@ def test_lr011_compares_in_the_schedules_unit(unit, end, fires):
     run = dataclasses.replace(run, schedule=SimpleNamespace(end_step=end, unit=unit))
     rule = next(r for r in RULES if r.id == "LR011")
     assert bool(rule.findings(run)) == fires
+
+
+def test_a_resume_keeps_the_budget_in_run_json_and_the_schedules_horizon(tmp_path):
+    config = parse_run_config(_run(total={"steps": 6}, steps=3, monitor=False, eval_every=0))
+    first = train(config, tmp_path, progress=False)
+    before = json.loads((first.run_dir / "run.json").read_text())["budget"]
+    assert before["steps"] == 6 and first.steps == 3
+    again = train(None, tmp_path, resume=first.run_dir, steps=6, progress=False)
+    meta = json.loads((again.run_dir / "run.json").read_text())
+    assert meta["budget"] == before and again.steps == 6
+    assert parse_run_config(json.loads(json.dumps(config.to_mapping()))).schedule.total_steps == 6
+
+
+def test_lrtempo_train_runs_a_budgeted_config_and_lints_it_first(tmp_path, capsys):
+    path = _write(tmp_path, {"task": "charlm", "total": {"tokens": 1000}, "eval_every": 0, "monitor": False,
+                             "task_options": {"d_model": 16, "n_layer": 1, "n_head": 2, "context": 8,
+                                              "batch_size": 4, "max_bytes": 20_000},
+                             "schedule": {**AUTO_WC, "warmup": 0.0}})
+    assert main(["train", str(path), "--out", str(tmp_path / "runs"), "--quiet"]) == 0
+    capsys.readouterr()
+    meta = json.loads((tmp_path / "runs" / "run" / "run.json").read_text())
+    assert meta["budget"]["steps"] == math.ceil(1000 / 32) == 32
+    assert (tmp_path / "runs" / "run" / "log.csv").read_text().count("\n") == 1 + 32

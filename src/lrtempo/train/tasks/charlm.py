@@ -104,9 +104,7 @@ class CharLMTask(Task):
     name = "charlm"
 
     def __init__(self, options: dict, seed: int, rank: int = 0, world_size: int = 1):
-        self.opts = o = check_options("charlm", options, DEFAULTS)
-        if not 0 < o["val_fraction"] < 1:
-            raise ValueError(f"task_options.val_fraction: must be in (0, 1) (got {o['val_fraction']!r})")
+        self.opts = o = _options(options)
         data = torch.frombuffer(bytearray(stdlib_text(o["max_bytes"])), dtype=torch.uint8).long()
         cut = _train_bytes(len(data), o["val_fraction"])
         self.train, self.val = data[:cut], data[cut:]
@@ -125,9 +123,7 @@ class CharLMTask(Task):
         """An example is a window of ``context`` next-byte predictions: the training text holds
         ``(train_bytes - 1) // context`` disjoint ones (an epoch; windows are drawn at random, so a
         nominal one); a micro-batch takes ``batch_size`` of them."""
-        o = check_options("charlm", options, DEFAULTS)
-        if not 0 < o["val_fraction"] < 1:
-            raise ValueError(f"task_options.val_fraction: must be in (0, 1) (got {o['val_fraction']!r})")
+        o = _options(options)
         train = _train_bytes(len(stdlib_text(o["max_bytes"])), o["val_fraction"])
         return DataFacts(examples=(train - 1) // o["context"], batch_size=o["batch_size"],
                          tokens_per_sample=o["context"],
@@ -168,6 +164,14 @@ class CharLMTask(Task):
 
     def load_state_dict(self, state):
         self.generator.set_state(state["generator"])
+
+
+def _options(options: dict) -> dict:
+    """The task's options over its defaults, checked (ValueError naming the option)."""
+    o = check_options("charlm", options, DEFAULTS)
+    if not 0 < o["val_fraction"] < 1:
+        raise ValueError(f"task_options.val_fraction: must be in (0, 1) (got {o['val_fraction']!r})")
+    return o
 
 
 def _train_bytes(text_bytes: int, val_fraction: float) -> int:
