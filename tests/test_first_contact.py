@@ -521,6 +521,8 @@ TABLE = {
     "lrtempo train [CONFIG] [--out DIR] [--steps N] [--resume RUN_DIR]":
         (True, [["train", "tiny.yaml", "--out", "runs", "--steps", "30", "--quiet"],
                 ["train", "--resume", RUN, "--steps", "40", "--quiet"]]),
+    "lrtempo branch RUN_DIR --at STEP --out NEW_DIR --cooldown N [--shape 1-sqrt] [--to MIN_LR]":
+        (True, [["branch", RUN, "--at", "30", "--out", "runs/tiny-cool", "--cooldown", "10", "--shape", "1-sqrt"]]),
     "lrtempo demo": (True, [["demo"]]),
     "lrtempo lint CONFIG [--json]": (False, [["lint", "examples/warmup_cosine.yaml", "--json"],
                                           ["lint", "examples/run_config.yaml"]]),
