@@ -57,3 +57,13 @@ def test_one_stable_run_serves_every_budget_and_cosine_runs_each(tmp_path):
 def test_the_cooldown_race_refuses_what_it_does_not_take(argv, message, capsys):
     assert main([*argv, "--quiet"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_run_stopped_by_a_signal_stops_the_race(tmp_path):
+    from lrtempo.train import RunSummary
+    from lrtempo.train._race import _completed
+
+    stopped = RunSummary(tmp_path / "stable", "interrupted", 83, 2.0, 2.0, None, 0, False, 1.0, 83, "SIGTERM")
+    with pytest.raises(RuntimeError, match=r"stable: interrupted after 83 updates; the cooldown race stops"):
+        _completed(stopped)
+    assert _completed(stopped.__class__(**{**stopped.__dict__, "status": "completed"})).status == "completed"

@@ -247,3 +247,14 @@ def test_retention_settings_read_back_and_defaults_are_not_written():
     plain = parse_run_config(BASE).to_mapping()
     assert "keep_checkpoints" not in plain and "checkpoint_at" not in plain
     assert parse_run_config(BASE).checkpoints_kept == 3
+
+
+def test_the_schema_takes_what_the_retention_settings_take():
+    from test_runconfig import _conforms, _schema
+
+    schema = _schema()
+    good = parse_run_config({**BASE, "keep_checkpoints": "all", "checkpoint_at": [10, 20]}).to_mapping()
+    assert _conforms(json.loads(json.dumps(good)), schema, schema["$defs"]) == []
+    for bad in ({"keep_checkpoints": "some"}, {"keep_checkpoints": 0}, {"checkpoint_at": [0]},
+                {"checkpoint_at": 5}):
+        assert _conforms({**good, **bad}, schema, schema["$defs"]) != [], bad

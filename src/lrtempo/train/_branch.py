@@ -38,7 +38,7 @@ __all__ = ["BranchTail", "BranchMade", "make_branch", "FLAGS"]
 
 #: the command-line flag of each field of a branch spec (a refusal names what the user typed)
 FLAGS = {"at_step": "--at", "steps": "--cooldown/--rewarm", "shape": "--shape", "min_lr": "--to",
-         "total_steps": "--extend", "peak_lr": "--peak", "from_step": "--rewind", "kind": "--kind"}
+         "total_steps": "--extend", "peak_lr": "--peak", "from_step": "--rewind"}
 
 
 @dataclass(frozen=True)

@@ -463,18 +463,27 @@ def _cooldown_seed(args: tuple) -> dict[str, dict[str, Any]]:
     points = sorted({b - race.cooldown(b) for b in race.budgets})
     stable = {**base, "name": "stable", "schedule": race.stable_spec(), "steps": points[-1],
               "checkpoint_at": points[:-1]}
-    train(parse_run_config(stable), folder, progress=False)
+    _completed(train(parse_run_config(stable), folder, progress=False))
     out: dict[str, dict[str, Any]] = {}
     for budget in race.budgets:
         at, wsd_name, cos_name = budget - race.cooldown(budget), *race.names(budget)
         branch = folder / f"cooldown-{budget}"
         make_branch(folder / "stable", at, branch, BranchTail("cooldown", steps=race.cooldown(budget),
                                                               shape=race.shape))
-        out[wsd_name] = _run_outcome(train(None, resume=branch, progress=False), RunDir(branch))
+        out[wsd_name] = _run_outcome(_completed(train(None, resume=branch, progress=False)), RunDir(branch))
         cosine = {**base, "name": f"cosine-{budget}", "schedule": race.cosine_spec(budget), "steps": budget}
-        summary = train(parse_run_config(cosine), folder, progress=False)
+        summary = _completed(train(parse_run_config(cosine), folder, progress=False))
         out[cos_name] = _run_outcome(summary, RunDir(folder / f"cosine-{budget}"))
     return out
+
+
+def _completed(summary: Any) -> Any:
+    """``summary`` of a run that completed; a run stopped by a signal stops the race (its numbers would be
+    those of a shorter run)."""
+    if summary.status != "completed":
+        raise RuntimeError(f"{summary.run_dir}: {summary.status} after {summary.steps} updates; the cooldown race "
+                           "stops (its results would not be the budgets')")
+    return summary
 
 
 def _run_outcome(summary: Any, run: Any) -> dict[str, Any]:
