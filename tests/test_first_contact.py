@@ -116,7 +116,9 @@ def test_without_torch_every_torch_command_says_how_to_install_it(tmp_path):
              ["find-lr", str(run_cfg), "--png", str(tmp_path / "f.png")], ["race", "flipnet", "--png",
              str(tmp_path / "r.png")], ["race", "charlm", "--png", str(tmp_path / "r.png")],
              ["race", str(run_cfg), "--png", str(tmp_path / "r.png")],
-             ["race", "quadratic", "--png", str(tmp_path / "q.png")]]
+             ["race", "quadratic", "--png", str(tmp_path / "q.png")],
+             ["race", "cooldown", "--png", str(tmp_path / "c.png")],
+             ["branch", str(tmp_path), "--at", "5", "--out", str(tmp_path / "b"), "--cooldown", "2"]]
     log = tmp_path / "log.csv"
     log.write_text("step,lr,grad_l2_norm,loss\n" + "".join(f"{k},{0.1 / (k + 1)},{1 + 1 / (k + 1)},{2 - k / 100}\n"
                                                            for k in range(60)))
@@ -521,6 +523,8 @@ TABLE = {
     "lrtempo train [CONFIG] [--out DIR] [--steps N] [--resume RUN_DIR]":
         (True, [["train", "tiny.yaml", "--out", "runs", "--steps", "30", "--quiet"],
                 ["train", "--resume", RUN, "--steps", "40", "--quiet"]]),
+    "lrtempo branch RUN_DIR --at STEP --out NEW_DIR --cooldown N [--shape 1-sqrt] [--to MIN_LR]":
+        (True, [["branch", RUN, "--at", "30", "--out", "runs/tiny-cool", "--cooldown", "10", "--shape", "1-sqrt"]]),
     "lrtempo demo": (True, [["demo"]]),
     "lrtempo lint CONFIG [--json]": (False, [["lint", "examples/warmup_cosine.yaml", "--json"],
                                           ["lint", "examples/run_config.yaml"]]),

@@ -64,7 +64,8 @@ def test_shape_names_come_from_the_registry():
                        "one_cycle.anneal": ("cosine", "linear"),
                        "warmup.shape": ("linear", "cosine", "exponential"),
                        "restarts.shape": ("cosine", "linear", "1-sqrt", "exponential"),
-                       "wsd.decay_shape": ("linear", "cosine", "1-sqrt", "power", "exponential")}
+                       "wsd.decay_shape": ("linear", "cosine", "1-sqrt", "power", "exponential"),
+                       "branch.shape": ("linear", "cosine", "1-sqrt")}
 
 
 def test_the_docs_table_of_shapes_is_the_registry():

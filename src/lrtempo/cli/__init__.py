@@ -15,6 +15,7 @@ import sys
 from .. import __version__
 from . import (
     analyze,
+    branch,
     budget,
     convert,
     demo,
@@ -34,8 +35,8 @@ from ._common import Parser, escape_help, handle
 
 __all__ = ["main", "build_parser", "subcommand_parsers"]
 
-_COMMANDS = (train, demo, show, values, diff, convert, recipe, plot, lint, find_lr, race, budget, analyze, report,
-             schema)
+_COMMANDS = (train, branch, demo, show, values, diff, convert, recipe, plot, lint, find_lr, race, budget, analyze,
+             report, schema)
 _DEBUG_HELP = "show a traceback on errors"
 
 

@@ -328,6 +328,11 @@ def run_budget(run: Mapping, spec: Any, root: str, problems: list[Problem],
 
 # -- auto: a schedule's total from the budget ---------------------------------------------------------------------
 
+#: types whose ``total_steps`` is no budget to fill: a branch's is the target of an extension, which
+#: ``lrtempo branch --extend`` writes
+_NOT_A_TOTAL = ("branch",)
+
+
 def auto_field(type_name: str) -> str | None:
     """The field of a native type that ``auto`` may fill: the one that says where the schedule ends.
 
@@ -339,7 +344,7 @@ def auto_field(type_name: str) -> str | None:
     ('total_steps', 'decay_steps', 'steps', None)
     """
     cls = NATIVE_TYPES.get(type_name)
-    if cls is None:
+    if cls is None or type_name in _NOT_A_TOTAL:
         return None
     names = [f.name for f in dataclasses.fields(cls) if f.init]
     if "total_steps" in names:

@@ -121,6 +121,8 @@ def _setting_schema(hint: Any, meta: Any, defs: dict[str, Any]) -> dict[str, Any
     elif hint is str:
         choices = _choices(meta)
         out = {"type": "string", "enum": list(choices)} if choices else {"type": "string"}
+    elif typing.get_origin(hint) is tuple and typing.get_args(hint)[1:] == (Ellipsis,):
+        out = {"type": "array", "items": _setting_schema(typing.get_args(hint)[0], meta, defs)}
     elif typing.get_origin(hint) is tuple:
         items = [_setting_schema(t, meta, defs) for t in typing.get_args(hint)]
         out = {"type": "array", "prefixItems": items, "minItems": len(items), "maxItems": len(items)}
@@ -133,6 +135,8 @@ def _setting_schema(hint: Any, meta: Any, defs: dict[str, Any]) -> dict[str, Any
         out = {"$ref": "#/$defs/schedule"}
     else:  # pragma: no cover - a programming error, as in the walker
         raise TypeError(f"no JSON Schema for a field of type {hint!r}")
+    if meta.get("words"):
+        out = {"anyOf": [out, {"type": "string", "enum": list(meta["words"])}]}
     return {"anyOf": [out, {"type": "null"}]} if optional else out
 
 

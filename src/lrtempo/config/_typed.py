@@ -13,6 +13,7 @@ hint                        a config value must be
 ``float``                   a finite number
 ``str``                     a string (one of ``choices`` where given)
 ``tuple[float, float]``     a list of that many numbers, each checked as its item
+``tuple[int, ...]``         a list of any length, each item checked
 ``dict``                    a mapping, kept as written
 a settings class            a mapping of that class's settings
 ``Schedule``                a schedule spec, built
@@ -22,7 +23,8 @@ a settings class            a mapping of that class's settings
 Rules (keys of :func:`setting`): ``minimum``, ``exclusive_minimum``, ``maximum``,
 ``exclusive_maximum`` (numbers, and each item of a tuple), ``choices`` (strings;
 a tuple, or a function returning one, for a registry known only when asked),
-``check`` (a function returning a problem's text, or None), ``section`` (on a
+``check`` (a function returning a problem's text, or None), ``words`` (strings a number field also takes
+as themselves, such as ``all``), ``section`` (on a
 ``dict | None`` field: ``true``, ``false`` or a mapping of that settings class's
 keys, kept as written), ``derived`` (not a config key: computed by the
 caller) and ``computed`` (the default is worked out from other keys, as the
@@ -65,7 +67,7 @@ __all__ = ["setting", "settings_fields", "read_settings", "build_settings", "mis
            "check_settings", "read_value", "one_of"]
 
 _RULES = ("minimum", "exclusive_minimum", "maximum", "exclusive_maximum", "choices", "check", "section", "derived",
-          "computed")
+          "computed", "words")
 
 
 def setting(default: Any = dataclasses.MISSING, *, doc: str, factory: Callable[[], Any] | None = None,
@@ -141,6 +143,13 @@ def read_value(hint: Any, meta: Mapping, value: Any, path: str, problems: list[P
         return None
     if meta.get("section") is not None:
         return _section(meta["section"], value, path, problems)
+    words = meta.get("words", ())
+    if words and isinstance(value, str):
+        if value in words:
+            return value
+        problems.append(Problem(path, f"must be a number or {one_of(words)} (got {_brief(value)})"
+                                      f"{did_you_mean(value, words)}"))
+        return None
     before = len(problems)
     out = _typed(hint, meta, value, path, problems)
     if out is None or len(problems) > before:
@@ -204,6 +213,11 @@ def _string(meta: Mapping, value: Any, path: str, problems: list[Problem]) -> st
 
 
 def _tuple(items: tuple, meta: Mapping, value: Any, path: str, problems: list[Problem]) -> tuple | None:
+    if len(items) == 2 and items[1] is Ellipsis:  # tuple[X, ...]: a list of any length
+        if not isinstance(value, (list, tuple)):
+            problems.append(Problem(path, f"must be a list (got {_describe(value)})"))
+            return None
+        items = (items[0],) * len(value)
     if not isinstance(value, (list, tuple)) or len(value) != len(items):
         problems.append(Problem(path, f"must be a list of {len(items)} numbers (got {_describe(value)})"))
         return None

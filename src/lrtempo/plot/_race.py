@@ -13,7 +13,7 @@ import numpy as np
 
 from ._png import label_axes, png_figure
 
-__all__ = ["race_png"]
+__all__ = ["race_png", "race_page"]
 
 
 def race_png(curves: Mapping[str, Sequence[Sequence[float]]], path: str | Path, *, title: str,
@@ -33,4 +33,25 @@ def race_png(curves: Mapping[str, Sequence[Sequence[float]]], path: str | Path, 
                 std = np.nanstd(arr, axis=0)
                 ax.fill_between(x, mean - std, mean + std, alpha=0.2)
         label_axes(ax, title=title, x_label=x_label, y_label="training loss", y_scale="log")
+    return Path(path)
+
+
+def race_page(result: object, path: str | Path, *, png: str | Path | None, command: str) -> Path:
+    """One self-contained HTML page of a race: its table (with its notes), the command that reproduces it, and
+    the PNG of every curve embedded (when one was drawn). ``result`` is a race result (``table()``, ``title``)."""
+    import base64
+    import html
+
+    from .._atomic import atomic_write_text
+
+    image = ""
+    if png is not None:
+        data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
+        image = f'<img alt="loss curves" style="max-width:100%" src="data:image/png;base64,{data}">'
+    title = html.escape(result.title)  # type: ignore[attr-defined]
+    body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body style='font-family:sans-serif;max-width:70em;margin:2em auto'><h1>{title}</h1>"
+            f"<p>Reproduce: <code>{html.escape(command)}</code></p>"
+            f"<pre>{html.escape(result.table())}</pre>{image}</body></html>\n")  # type: ignore[attr-defined]
+    atomic_write_text(Path(path), body)
     return Path(path)

@@ -12,6 +12,7 @@ from ._families import (Constant, CosineDecay, Cyclic, ExponentialDecay, Inverse
                         OneCycle, PolynomialDecay, Ramp, StepDecay, TanhDecay, steps_from_fraction)
 from ._combinators import MAX_CYCLES, Clamp, Join, Piece, Restarts, Scale, Warmup
 from ._recipes import WSD, Noam, WarmupCosine, WarmupPlateauCosine
+from ._branch import Branch
 # isort: on
 
 __all__ = [
@@ -20,5 +21,5 @@ __all__ = [
     "Constant", "Linear", "Ramp", "StepDecay", "MultiStepDecay", "ExponentialDecay",
     "PolynomialDecay", "CosineDecay", "InverseSqrt", "TanhDecay", "Cyclic", "OneCycle",
     "Join", "Piece", "Warmup", "Restarts", "Clamp", "Scale",
-    "WarmupCosine", "WSD", "WarmupPlateauCosine", "Noam",
+    "WarmupCosine", "WSD", "WarmupPlateauCosine", "Noam", "Branch",
 ]

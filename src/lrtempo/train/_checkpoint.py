@@ -11,6 +11,7 @@ renamed, so a crash leaves the previous checkpoint intact, and a failed write
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import torch
 
 from .._atomic import atomic_replace
 from ..rundir import checkpoint_files, checkpoint_name, checkpoint_step
+from ._runconfig import KEEP_CHECKPOINTS
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "checkpoint_step",
            "rng_state", "set_rng_state"]
@@ -45,15 +47,19 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
 
 
-def save_checkpoint(folder: str | Path, step: int, payload: dict[str, Any], *, keep: int = 3) -> Path:
-    """Write ``folder/step-NNNNNNNN.pt`` atomically; keep the newest ``keep`` checkpoints."""
+def save_checkpoint(folder: str | Path, step: int, payload: dict[str, Any], *, keep: int | None = KEEP_CHECKPOINTS,
+                    protect: Collection[int] = ()) -> Path:
+    """Write ``folder/step-NNNNNNNN.pt`` atomically; then keep the newest ``keep`` checkpoints (None: all) and
+    every one whose step is in ``protect``, removing the others."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / checkpoint_name(step)
     with atomic_replace(path, binary=True) as fh:  # a failed write (a full disk) leaves no temp file
         torch.save({"format": CHECKPOINT_FORMAT, "step": step, **payload}, fh)
-    for old in checkpoint_files(folder)[:-keep]:
-        old.unlink()
+    if keep is not None:
+        prunable = [p for p in checkpoint_files(folder) if checkpoint_step(p) not in protect]
+        for old in prunable[:-keep]:
+            old.unlink()
     return path
 
 

@@ -17,6 +17,10 @@ Presets:
   constant 0.05, halving every 10 epochs, cosine to 0.001.
 * ``charlm``: constant, warmup + cosine, WSD and one-cycle on the character
   model (300 updates), three seeds.
+* ``cooldown``: the WSD claim on the character model (:func:`race_cooldown`):
+  one WSD stable run per seed, a 1-sqrt cooldown branched from it for each of
+  three budgets (100, 200 and 300 updates, each cooldown 20% of its budget),
+  against a full warmup + cosine run per budget, three seeds.
 
 Any run config races too: its own schedule plus ``--schedule`` files.
 
@@ -45,7 +49,7 @@ from ..config._stretch import stretch
 from ..schedules import Schedule
 
 __all__ = ["Contender", "RaceResult", "PRESETS", "race_preset", "race_config", "stretch", "fit_contenders",
-           "contender_name"]
+           "contender_name", "COOLDOWN", "CooldownRace", "race_cooldown"]
 
 #: progress callback: (units done, units in all, a note on the latest result)
 ProgressFn = Callable[[int, int, str], None]
@@ -68,6 +72,7 @@ class RaceResult:
     extra: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # column -> name -> per-seed
     final_label: str = ""  # the table's column names: what the numbers are
     best_label: str = ""
+    notes: list[str] = field(default_factory=list)  # lines the table ends with
 
     @property
     def x_label(self) -> str:
@@ -95,7 +100,7 @@ class RaceResult:
                  "schedule".ljust(width) + "".join(c.rjust(w) for c, w in zip(cols, colw))]
         for n in names:
             lines.append(n.ljust(width) + "".join(v.rjust(w) for v, w in zip(cells[n], colw)))
-        return "\n".join(lines)
+        return "\n".join(lines + self.notes)
 
     def to_json(self) -> dict[str, Any]:
         def summary(values):
@@ -104,7 +109,7 @@ class RaceResult:
 
         final_label, best_label = self.labels()
         return {"title": self.title, "seeds": self.seeds, "metric": self.metric, "final_label": final_label,
-                "best_label": best_label,
+                "best_label": best_label, "notes": self.notes,
                 "schedules": {n: {"final": summary(self.final[n]), "best": summary(self.best[n]),
                                   **{c: summary(self.extra[c][n]) for c in self.extra}} for n in self.final}}
 
@@ -394,3 +399,151 @@ def contender_name(path: str | Path) -> str:
 
 def default_jobs() -> int:
     return max(1, min(4, os.cpu_count() or 1))
+
+
+# -- the cooldown race: one WSD stable run, a cooldown branch per budget, against cosine per budget --------------
+
+#: the cooldown race's name among the presets (it races run directories, not a list of schedules)
+COOLDOWN = "cooldown"
+
+
+@dataclass(frozen=True)
+class CooldownRace:
+    """The cooldown race's settings: the budgets (updates), the cooldown's share of each and its shape, the
+    rates (``peak_lr``, the common ``min_lr`` of both sides, ``warmup_steps``) and the task's options.
+
+    For budget ``T`` the cooldown has ``N = round(cooldown_fraction * T)`` updates and starts at ``T - N``
+    from the stable run's checkpoint there; the cosine contender is ``warmup_cosine`` over ``T``.
+    """
+
+    budgets: tuple[int, ...] = (100, 200, 300)
+    cooldown_fraction: float = 0.2
+    shape: str = "1-sqrt"
+    peak_lr: float = 3e-3
+    min_lr: float = 3e-4
+    warmup_steps: int = 30
+    task_options: dict = field(default_factory=dict)
+
+    def cooldown(self, budget: int) -> int:
+        return max(1, round(self.cooldown_fraction * budget))
+
+    def stable_spec(self) -> dict[str, Any]:
+        """The stable run's schedule: WSD over the largest budget, whose own decay is that budget's cooldown."""
+        top = max(self.budgets)
+        return {"type": "wsd", "peak_lr": self.peak_lr, "min_lr": self.min_lr, "total_steps": top,
+                "warmup_steps": self.warmup_steps, "decay_steps": self.cooldown(top), "decay_shape": self.shape}
+
+    def cosine_spec(self, budget: int) -> dict[str, Any]:
+        return {"type": "warmup_cosine", "peak_lr": self.peak_lr, "min_lr": self.min_lr, "total_steps": budget,
+                "warmup_steps": self.warmup_steps}
+
+    def names(self, budget: int) -> tuple[str, str]:
+        return f"T={budget}: wsd, {self.shape} cooldown", f"T={budget}: warmup_cosine"
+
+
+def _cooldown_seed(args: tuple) -> dict[str, dict[str, Any]]:
+    """One seed of the cooldown race, in run directories under ``folder``: the stable run with a checkpoint at
+    each branch point, each cooldown made with :func:`~lrtempo.train._branch.make_branch` and trained by
+    ``--resume``, and the cosine runs. Returns each contender's loss curve and final validation loss."""
+    import torch
+
+    from ..rundir import RunDir
+    from ._branch import BranchTail, make_branch
+    from ._run import train
+    from ._runconfig import DEFAULT_RUN, parse_run_config
+
+    race, seed, folder, threads = args
+    if threads:
+        torch.set_num_threads(threads)
+    folder = Path(folder)
+    top = max(race.budgets)
+    base = {k: v for k, v in DEFAULT_RUN.items() if k not in ("schedule", "name")}
+    base.update(seed=seed, monitor=False, eval_every=top, checkpoint_every=top, keep_checkpoints="all",
+                task_options=dict(race.task_options))
+    points = sorted({b - race.cooldown(b) for b in race.budgets})
+    stable = {**base, "name": "stable", "schedule": race.stable_spec(), "steps": points[-1],
+              "checkpoint_at": points[:-1]}
+    _completed(train(parse_run_config(stable), folder, progress=False))
+    out: dict[str, dict[str, Any]] = {}
+    for budget in race.budgets:
+        at, wsd_name, cos_name = budget - race.cooldown(budget), *race.names(budget)
+        branch = folder / f"cooldown-{budget}"
+        make_branch(folder / "stable", at, branch, BranchTail("cooldown", steps=race.cooldown(budget),
+                                                              shape=race.shape))
+        out[wsd_name] = _run_outcome(_completed(train(None, resume=branch, progress=False)), RunDir(branch))
+        cosine = {**base, "name": f"cosine-{budget}", "schedule": race.cosine_spec(budget), "steps": budget}
+        summary = _completed(train(parse_run_config(cosine), folder, progress=False))
+        out[cos_name] = _run_outcome(summary, RunDir(folder / f"cosine-{budget}"))
+    return out
+
+
+def _completed(summary: Any) -> Any:
+    """``summary`` of a run that completed; a run stopped by a signal stops the race (its numbers would be
+    those of a shorter run)."""
+    if summary.status != "completed":
+        raise RuntimeError(f"{summary.run_dir}: {summary.status} after {summary.steps} updates; the cooldown race "
+                           "stops (its results would not be the budgets')")
+    return summary
+
+
+def _run_outcome(summary: Any, run: Any) -> dict[str, Any]:
+    from ._log import read_log
+
+    curve = [float(r["loss"]) for r in read_log(run.log)]
+    smooth = [float(np.mean(curve[max(0, i - 9):i + 1])) for i in range(len(curve))]
+    return {"curve": curve, "final": summary.final_val_loss, "best": min(smooth), "extra": {}}
+
+
+def race_cooldown(race: CooldownRace | None = None, *, seeds: int | None = None, jobs: int = 1,
+                  folder: str | Path | None = None,
+                  progress: ProgressFn = lambda done, total, note: None) -> RaceResult:
+    """The cooldown race: for every seed, one WSD stable run serves every budget through cooldown branches
+    (``lrtempo branch``), raced against a full cosine run per budget (Hägele et al. 2024 report that the two
+    match at equal compute). Seeds 0, 1, 2 by default. The runs are kept under ``folder`` when given (else in
+    a temporary folder). The table ends with the paired difference per budget, WSD minus cosine, per seed."""
+    import tempfile
+
+    race = race or CooldownRace()
+    chosen = list(range(3 if seeds is None else seeds))
+    keep = folder is not None
+    root = Path(folder) if keep else Path(tempfile.mkdtemp(prefix="lrtempo-cooldown-race-"))
+    result = RaceResult(f"charlm cooldown race, budgets {', '.join(map(str, race.budgets))} updates, validation "
+                        "loss", chosen, "val_loss", final_label="final val_loss", best_label=_TRAIN_BEST)
+    threads = 1 if jobs > 1 else 0
+    tasks = [(race, s, str(root / f"seed-{s}"), threads) for s in chosen]
+    outcomes: dict[tuple[str, int], dict] = {}
+    progress(0, len(chosen), "")
+    try:
+        if jobs > 1:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=_worker_context()) as pool:
+                futures = {pool.submit(_cooldown_seed, args): args[1] for args in tasks}
+                for fut in as_completed(futures):
+                    outcomes.update({(name, futures[fut]): o for name, o in fut.result().items()})
+                    progress(len(outcomes) // (2 * len(race.budgets)), len(chosen), f"seed {futures[fut]} done")
+        else:
+            for args in tasks:
+                outcomes.update({(name, args[1]): o for name, o in _cooldown_seed(args).items()})
+                progress(len(outcomes) // (2 * len(race.budgets)), len(chosen), f"seed {args[1]} done")
+    finally:
+        if not keep:
+            import shutil
+
+            shutil.rmtree(root, ignore_errors=True)
+    for name in (n for b in race.budgets for n in race.names(b)):
+        runs = [outcomes[(name, s)] for s in chosen]
+        result.curves[name] = [r["curve"] for r in runs]
+        result.final[name] = [r["final"] for r in runs]
+        result.best[name] = [r["best"] for r in runs]
+    result.notes.extend(_paired_notes(result, race))
+    return result
+
+
+def _paired_notes(result: RaceResult, race: CooldownRace) -> list[str]:
+    """Per budget: the mean ± std over seeds of (WSD's final val_loss - cosine's), paired by seed."""
+    lines = ["wsd - cosine, final val_loss paired by seed (negative: the cooldown branch is better):"]
+    for budget in race.budgets:
+        wsd, cos = race.names(budget)
+        diffs = [a - b for a, b in zip(result.final[wsd], result.final[cos])]
+        spread = f" ± {statistics.stdev(diffs):.4f}" if len(diffs) > 1 else ""
+        lines.append(f"  T={budget}: {statistics.fmean(diffs):+.4f}{spread}")
+    return lines

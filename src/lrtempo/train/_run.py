@@ -5,7 +5,8 @@ which owns its files (docs/run-directory.md): ``config.yaml`` (the resolved run
 config), ``run.json`` (hashes, the log schema, the environment that reproducing
 the run needs, changes made on resume), ``log.csv``, ``events.jsonl`` and
 ``layers.csv`` (the monitor's), ``schedule.txt`` and ``lr_schedule.png``,
-``checkpoints/`` (the newest three), ``summary.json`` and ``.lock``. A call is
+``checkpoints/`` (the newest ``keep_checkpoints``, three by default, and those
+of ``checkpoint_at``), ``summary.json`` and ``.lock``. A call is
 open (lock and plan, writing nothing: :mod:`lrtempo.train._rundir`), build,
 restore, begin (the plan's writes), loop and finish.
 
@@ -394,7 +395,8 @@ class _Session:
                 "best_val_loss": self.best_val, "final_loss": self.final_loss, "final_val_loss": self.final_val,
             }
             try:
-                save_checkpoint(self.rundir.checkpoints, step, payload)
+                save_checkpoint(self.rundir.checkpoints, step, payload, keep=self.config.checkpoints_kept,
+                                protect=self.config.checkpoint_at)
             except (OSError, RuntimeError) as exc:
                 raise RuntimeError(f"{self.run_dir}: could not write the checkpoint of step {step} ({exc}); the "
                                    f"earlier checkpoints are intact: make room, then continue with "
@@ -441,7 +443,8 @@ class _Session:
                 continue
             self.updates += 1
             self._record(result)
-            if state.step % config.checkpoint_every == 0 and state.step < config.steps:
+            due = state.step % config.checkpoint_every == 0 or state.step in config.checkpoint_at
+            if due and state.step < config.steps:
                 self.checkpoint()
         return 0
 

@@ -25,6 +25,10 @@ __all__ = ["RunConfig", "OptimizerConfig", "DEFAULT_RUN", "parse_run_config", "l
            "run_config_schema"]
 
 
+#: how many checkpoints a run keeps unless its config says otherwise (``keep_checkpoints``)
+KEEP_CHECKPOINTS = 3
+
+
 def _task_names() -> tuple[str, ...]:
     from .tasks import TASKS
 
@@ -69,6 +73,11 @@ class RunConfig:
     accumulation_steps: int = setting(1, doc="micro-batches per optimizer update", minimum=1)
     bf16: bool = setting(False, doc="autocast the forward pass to bfloat16")
     checkpoint_every: int = setting(50, doc="updates between checkpoints (and one at the end)", minimum=1)
+    #: an int, or the word ``all`` (the settings walker takes the words of ``words`` as themselves)
+    keep_checkpoints: int = setting(KEEP_CHECKPOINTS, doc="checkpoints kept: the newest N, or all (those of checkpoint_at are "
+                                           "always kept)", minimum=1, words=("all",))
+    checkpoint_at: tuple[int, ...] = setting((), doc="steps that also get a checkpoint, always kept (where a "
+                                                     "branch may start: `lrtempo branch`)", minimum=1)
     eval_every: int = setting(50, doc="updates between validation losses (0: never)", minimum=0)
     max_consecutive_skips: int = setting(5, doc="non-finite updates in a row before the run stops", minimum=1)
     device: str = setting("cpu", doc="where to train: cpu, cuda or auto (cuda when there is one)",
@@ -95,7 +104,18 @@ class RunConfig:
         out.pop("budget")
         if out["total"] is None:
             out.pop("total")
+        if out["keep_checkpoints"] == KEEP_CHECKPOINTS:  # the defaults of these two are not written: a run's
+            out.pop("keep_checkpoints")                  # config.yaml (and its hash) reads as before them
+        if out["checkpoint_at"]:
+            out["checkpoint_at"] = list(out["checkpoint_at"])
+        else:
+            out.pop("checkpoint_at")
         return out
+
+    @property
+    def checkpoints_kept(self) -> int | None:
+        """How many of the newest checkpoints retention keeps (besides ``checkpoint_at``'s); None: all."""
+        return None if self.keep_checkpoints == "all" else self.keep_checkpoints
 
 
 #: the main job's run: charlm under warmup+cosine, 300 updates
@@ -131,6 +151,7 @@ def parse_run_config(data: dict, source: str | None = None, *, default_name: str
                                              "to run"))
         else:
             values["steps"] = schedule.end_step
+    _check_checkpoint_at(values, problems)
     if problems:
         raise ConfigError(problems, source=source)
     values.setdefault("name", default_name)
@@ -155,6 +176,15 @@ def _resolve_budget(data: dict, problems: list[Problem]) -> tuple[Horizon | None
         horizon = dataclasses.replace(horizon, filled=tuple(filled))
     skip = ("total", "schedule") if len(problems) > before and has_auto(spec) else ("total",)
     return horizon, {**data, "schedule": spec}, skip
+
+
+def _check_checkpoint_at(values: dict[str, Any], problems: list[Problem]) -> None:
+    """Each step of ``checkpoint_at`` within the run (a checkpoint after an update that never runs is none)."""
+    steps = values.get("steps")
+    for i, step in enumerate(values.get("checkpoint_at", ())):
+        if steps is not None and step > steps:
+            problems.append(Problem(f"checkpoint_at[{i}]", f"must be <= steps, the run's {steps} updates "
+                                                           f"(got {step})"))
 
 
 def run_config_schema() -> dict[str, Any]:
