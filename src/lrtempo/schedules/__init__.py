@@ -12,6 +12,7 @@ from ._families import (Constant, CosineDecay, Cyclic, ExponentialDecay, Inverse
                         OneCycle, PolynomialDecay, Ramp, StepDecay, TanhDecay, steps_from_fraction)
 from ._combinators import MAX_CYCLES, Clamp, Join, Piece, Restarts, Scale, Warmup
 from ._recipes import WSD, Noam, WarmupCosine, WarmupPlateauCosine
+from ._plateau import Plateau, PlateauDecider, Reduction, find_plateau
 # isort: on
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "PolynomialDecay", "CosineDecay", "InverseSqrt", "TanhDecay", "Cyclic", "OneCycle",
     "Join", "Piece", "Warmup", "Restarts", "Clamp", "Scale",
     "WarmupCosine", "WSD", "WarmupPlateauCosine", "Noam",
+    "Plateau", "PlateauDecider", "Reduction", "find_plateau",
 ]
