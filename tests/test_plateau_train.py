@@ -77,12 +77,12 @@ def _plateau_events(run):
     return [e for e in map(json.loads, lines) if e["kind"] == "plateau"]
 
 
-def _values_equal_the_log(run, capsys):
-    code, out, err = _main(capsys, "values", run, "--steps", "0:40")
+def _values_equal_the_log(run, capsys, steps=40):
+    """``lrtempo values RUN_DIR`` prints the log's lr column: the same text, so the same bits."""
+    code, out, err = _main(capsys, "values", run, "--steps", f"0:{steps}")
     assert (code, err) == (0, "")
-    applied = [line.split(",") for line in out.splitlines()[1:]]
-    logged = [(r["step"], r["lr"]) for r in read_log(run / "log.csv")]
-    assert [tuple(a) for a in applied] == logged  # the same text: the same bits
+    applied = [tuple(line.split(",")) for line in out.splitlines()[1:]]
+    assert applied == [(r["step"], r["lr"]) for r in read_log(run / "log.csv")]
 
 
 def test_sigkill_and_resume_of_a_plateau_run_equals_the_uninterrupted_run(tmp_path, capsys):
@@ -206,3 +206,69 @@ def test_resume_cuts_the_record_back_to_the_checkpoint_keeping_its_own_step(tmp_
     assert [r["step"] for r in run.read_reductions()] == [10, 20, 20]
     run.clear_steps()
     assert not run.reductions.exists()
+
+
+def _torchrun():
+    import shutil
+    from pathlib import Path
+
+    return shutil.which("torchrun") or (str(Path(sys.executable).with_name("torchrun"))
+                                        if Path(sys.executable).with_name("torchrun").exists() else None)
+
+
+@pytest.mark.skipif(_torchrun() is None, reason="torchrun not found")
+def test_under_ddp_every_rank_makes_the_same_reductions(tmp_path, capsys):
+    """Two processes on half batches each follow one process on the full batch: the same reductions, the same
+    rates and (had a rank not reduced, its weights would drift from the others') the same losses."""
+    cfg = tmp_path / "ddp.yaml"
+    cfg.write_text("name: ddp\ntask: linear\ntask_options: {batch_size: 32}\nseed: 5\nsteps: 24\n"
+                   "schedule: {type: plateau, base: {type: constant, lr: 0.05}, monitor: loss, mode: max, "
+                   "patience: 0, factor: 0.5}\ncheckpoint_every: 10\neval_every: 4\n")
+    env = {**ENV, "LRTEMPO_BACKEND": "gloo"}
+    ddp = subprocess.run([_torchrun(), "--nproc_per_node", "2", "--master_port", "29527", "-m", "lrtempo", "train",
+                          str(cfg), "--out", str(tmp_path / "two"), "--quiet"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    single = _lrtempo("train", cfg, "--out", tmp_path / "one", "--quiet")
+    assert single.returncode == 0, single.stderr
+    two, one = tmp_path / "two" / "ddp", tmp_path / "one" / "ddp"
+    assert [r["step"] for r in RunDir(two).read_reductions()] == [8, 12, 16, 20, 24]
+    assert (two / "reductions.jsonl").read_bytes() == (one / "reductions.jsonl").read_bytes()
+    for a, b in zip(read_log(two / "log.csv"), read_log(one / "log.csv")):
+        assert a["lr"] == b["lr"]
+        assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-5)
+    _values_equal_the_log(two, capsys, 24)
+
+
+
+class _OtherRank:
+    """What a rank other than 0 sees of ``torch.distributed``: a broadcast gives rank 0's object."""
+
+    rank, main = 1, False
+
+    def __init__(self, from_rank0):
+        self.from_rank0, self.sent = list(from_rank0), []
+
+    def broadcast(self, obj):
+        self.sent.append(obj)
+        return self.from_rank0.pop(0)
+
+
+def test_a_rank_without_the_validation_loss_follows_rank_0s():
+    from lrtempo.schedules import Plateau
+    from lrtempo.torch import LRTempoScheduler
+    from lrtempo.train import parse_run_config
+    from lrtempo.train._plateau import PlateauWatch
+
+    config = parse_run_config({"task": "charlm", "steps": 20, "eval_every": 5,
+                               "schedule": {"type": "constant", "lr": 0.1}})
+    rule = Plateau(config.schedule, patience=0, factor=0.5)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = LRTempoScheduler(opt, rule)
+    rank1 = _OtherRank([3.0, 2.0, 2.5, 2.5])
+    watch = PlateauWatch(config, rule, None, None)
+    for k in range(20):
+        opt.step(), sched.step()
+        watch.after_update(sched, k, 1.0, None, rank1)
+    assert rank1.sent == [None] * 4  # only at the evaluations, and what it had: nothing
+    assert [r.step for r in sched.schedule.reductions] == [15, 20]
