@@ -19,6 +19,7 @@ from lrtempo.schedules import (
     ParameterError,
     Plateau,
     Reduction,
+    Scale,
     Warmup,
     WarmupCosine,
     find_plateau,
@@ -357,3 +358,14 @@ def test_a_nested_plateau_or_another_unit_is_refused_by_the_adapter(monkeypatch)
     monkeypatch.setattr(Plateau, "unit", "tokens", raising=False)
     with pytest.raises(ValueError, match="supports unit: steps only \\(got unit: tokens\\)"):
         LRTempoScheduler(_opt(), Plateau(BASE))
+
+
+def test_a_changed_plateau_schedule_keeps_the_record_and_the_rules_state():
+    sched = _advanced(Plateau(BASE, patience=0, mode="max"))
+    sched.observe(1.0), sched.observe(0.5)
+    changed = Plateau(Scale(BASE, 2.0), patience=0, mode="max", factor=0.5)
+    again = LRTempoScheduler(_opt(), changed, allow_schedule_change=True)
+    again.load_state_dict(sched.state_dict())
+    assert again.schedule.reductions == (Reduction(200, 0.1),) and again.schedule.base == changed.base
+    assert again.optimizer.param_groups[0]["lr"] == 2.0 * BASE(200) * 0.1
+    assert again._plateau.decider.state_dict() == sched._plateau.decider.state_dict()
