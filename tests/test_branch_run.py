@@ -258,3 +258,19 @@ def test_the_schema_takes_what_the_retention_settings_take():
     for bad in ({"keep_checkpoints": "some"}, {"keep_checkpoints": 0}, {"checkpoint_at": [0]},
                 {"checkpoint_at": 5}):
         assert _conforms({**good, **bad}, schema, schema["$defs"]) != [], bad
+
+
+def test_a_parent_that_reduces_on_plateau_is_refused(tmp_path, capsys):
+    """Its rate depends on the reductions recorded in its run, which a branch spec would not carry."""
+    cfg = tmp_path / "pl.yaml"
+    cfg.write_text("name: pl\ntask: quadratic\nseed: 1\nsteps: 20\ncheckpoint_every: 10\neval_every: 5\n"
+                   "schedule: {type: plateau, monitor: loss, patience: 0,\n"
+                   "           base: {type: constant, lr: 0.1}}\n")
+    assert main(["train", str(cfg), "--out", str(tmp_path), "--quiet"]) == 0
+    parent = tmp_path / "pl"
+    before = _snapshot(parent)
+    capsys.readouterr()
+    code = main(["branch", str(parent), "--at", "10", "--out", str(tmp_path / "b"), "--cooldown", "5"])
+    err = capsys.readouterr().err
+    assert code == 2 and "reduces on plateau" in err and err.count("\n") == 1, err
+    assert _snapshot(parent) == before and not (tmp_path / "b").exists()

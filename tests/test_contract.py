@@ -21,7 +21,7 @@ from test_properties import schedules
 #: the order config lists the native types in (error messages, ``lrtempo schema``): unchanged
 ORDER = ["constant", "linear", "ramp", "step", "multistep", "exponential", "polynomial", "cosine", "inverse_sqrt",
          "tanh", "cyclic", "one_cycle", "join", "warmup", "restarts", "clamp", "scale", "warmup_cosine", "wsd",
-         "warmup_plateau_cosine", "noam", "branch"]
+         "warmup_plateau_cosine", "noam", "branch", "plateau"]
 
 
 def _all_subclasses(cls):

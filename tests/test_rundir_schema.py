@@ -65,7 +65,7 @@ def test_the_check_finds_a_spelling(tmp_path):
 
 def test_the_log_columns_are_the_documented_schema():
     assert LOG_COLUMNS == ("step", "lr", "grad_l2_norm", "loss", "val_loss", "tokens", "seconds", "skipped_updates")
-    assert RUN_FILES.per_step == ("log.csv", "events.jsonl", "layers.csv")
+    assert RUN_FILES.per_step == ("log.csv", "events.jsonl", "layers.csv", "reductions.jsonl")
 
 
 def test_the_schema_module_needs_no_torch():

@@ -11,7 +11,8 @@ A run directory holds::
     config.yaml    the resolved run config (written first: it makes the folder a run)
     run.json       hashes, versions and the log schema of the run
     log.csv        one row per update: LOG_COLUMNS (+ MONITOR_COLUMNS when monitored)
-    events.jsonl   one JSON object per monitor event
+    events.jsonl   one JSON object per monitor event (and per plateau reduction)
+    reductions.jsonl  the rate reductions a ``type: plateau`` schedule recorded, one JSON object each
     layers.csv     per-layer rows: LAYER_COLUMNS
     summary.json   final and best losses, status
     schedule.txt   the schedule over the run, as text (lrtempo train)
@@ -43,6 +44,7 @@ class RunFiles:
     meta: str = "run.json"
     log: str = "log.csv"
     events: str = "events.jsonl"
+    reductions: str = "reductions.jsonl"
     layers: str = "layers.csv"
     summary: str = "summary.json"
     checkpoints: str = "checkpoints"
@@ -55,7 +57,7 @@ class RunFiles:
     @property
     def per_step(self) -> tuple[str, ...]:
         """The files with one record per step (cut back to the checkpoint on resume)."""
-        return (self.log, self.events, self.layers)
+        return (self.log, self.events, self.layers, self.reductions)
 
 
 RUN_FILES = RunFiles()

@@ -100,6 +100,11 @@ class RunDir:
         return self.path / RUN_FILES.events
 
     @property
+    def reductions(self) -> Path:
+        """``reductions.jsonl``: the rate reductions a ``type: plateau`` schedule decided (:meth:`record_reduction`)."""
+        return self.path / RUN_FILES.reductions
+
+    @property
     def layers(self) -> Path:
         """``layers.csv``: the monitor's per-layer rows (:data:`LAYER_COLUMNS`)."""
         return self.path / RUN_FILES.layers
@@ -192,14 +197,39 @@ class RunDir:
         self.write(self.summary, json.dumps(summary, indent=2) + "\n")
 
     def clear_steps(self) -> None:
-        """Remove the per-step files (``log.csv``, ``events.jsonl``, ``layers.csv``): a run starting from step 0."""
+        """Remove the per-step files (``log.csv``, ``events.jsonl``, ``layers.csv``, ``reductions.jsonl``): a run
+        starting from step 0."""
         for name in RUN_FILES.per_step:
             (self.path / name).unlink(missing_ok=True)
 
     def cut_back(self, step: int) -> None:
-        """Drop the rows of ``events.jsonl`` and ``layers.csv`` at or past ``step`` (and a torn last line)."""
+        """Drop the rows of ``events.jsonl`` and ``layers.csv`` at or past ``step``, the reductions past it (one
+        at ``step`` was decided before the checkpoint of ``step``: it is that state's), and a torn last line."""
         truncate_step_file(self.events, step, header=False, step_of=_event_step)
         truncate_step_file(self.layers, step, header=True, step_of=lambda line: int(line.split(",", 1)[0]))
+        truncate_step_file(self.reductions, step + 1, header=False, step_of=_event_step)
+
+    def record_reduction(self, reduction: dict[str, Any]) -> None:
+        """Append one reduction, ``{"step": S, "factor": F}`` (the rate times F from update S on), to
+        ``reductions.jsonl``, flushed at once (the writer, lock held)."""
+        append_event(self.reductions, reduction)
+
+    def read_reductions(self) -> list[dict[str, Any]]:
+        """The recorded reductions, oldest first (none when the file is missing); a torn last line (a kill
+        mid-write) is left out, any other unreadable line is a ValueError naming it."""
+        if not self.reductions.exists():
+            return []
+        lines = self.reductions.read_text(encoding="utf-8").split("\n")
+        out = []
+        for number, line in enumerate(lines[:-1], 1):  # the last element is "" or a torn line
+            try:
+                value = json.loads(line)
+                _event_step(line)
+            except (ValueError, KeyError, TypeError):
+                raise ValueError(f"{self.reductions}: line {number} is not a reduction "
+                                 f"({{\"step\": S, \"factor\": F}}): {line[:60]!r}") from None
+            out.append(value)
+        return out
 
     def open_log(self, extra_columns: Sequence[str] = (), *, resume_step: int | None = None) -> RunLog:
         """The log for appending: a new one (``resume_step`` None) or the existing one cut back to ``resume_step``."""

@@ -121,7 +121,11 @@ def bounded_float(low: float, high: float = float("inf"), *, low_open: bool = Fa
 
 
 def schedule_from_args(args: argparse.Namespace) -> Schedule:
-    return load_schedule(config_path_or_fail(args.config), task_data_facts)
+    """The CONFIG argument's schedule; of a run directory, as the run applied it (its recorded reductions)."""
+    from ._recorded import as_applied
+
+    path = config_path_or_fail(args.config)
+    return as_applied(load_schedule(path, task_data_facts), path)
 
 
 def config_path_or_fail(text: str) -> str:

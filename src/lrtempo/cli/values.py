@@ -1,4 +1,5 @@
-"""``lrtempo values CONFIG``: the rate at chosen steps as CSV ``step,lr``, written as it is computed."""
+"""``lrtempo values CONFIG``: the rate at chosen steps as CSV ``step,lr``, written as it is computed (of a run
+directory, the rates it applied: a ``type: plateau`` schedule's recorded reductions included)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ from ..schedules import Schedule
 from ._common import UsageError, add_config_argument, last_step_of, schedule_from_args, step_ranges
 
 HELP = "print the rate at chosen steps as CSV (step,lr), exactly (floats written with repr)"
+#: what the description adds about a run directory
+RUN_DIR_NOTE = ("Of a run directory, the rates the run applied: its config's schedule with the decisions it "
+                "recorded (a type: plateau schedule's reductions): the lr column of its log.csv, bit for bit.")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("values", help=HELP, description=HELP + ".")
+    p = sub.add_parser("values", help=HELP, description=HELP + ". " + RUN_DIR_NOTE)
     add_config_argument(p)
     p.add_argument("--steps", metavar="SPEC", default=None,
                    help="comma list of steps and half-open ranges a:b[:stride], e.g. 0:100,1000,2000:2010 "

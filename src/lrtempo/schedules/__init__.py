@@ -13,6 +13,7 @@ from ._families import (Constant, CosineDecay, Cyclic, ExponentialDecay, Inverse
 from ._combinators import MAX_CYCLES, Clamp, Join, Piece, Restarts, Scale, Warmup
 from ._recipes import WSD, Noam, WarmupCosine, WarmupPlateauCosine
 from ._branch import Branch
+from ._plateau import Plateau, PlateauDecider, Reduction, find_plateau
 # isort: on
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "PolynomialDecay", "CosineDecay", "InverseSqrt", "TanhDecay", "Cyclic", "OneCycle",
     "Join", "Piece", "Warmup", "Restarts", "Clamp", "Scale",
     "WarmupCosine", "WSD", "WarmupPlateauCosine", "Noam", "Branch",
+    "Plateau", "PlateauDecider", "Reduction", "find_plateau",
 ]

@@ -32,7 +32,8 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from ..config import spec_hash, spec_hashes
-from ..schedules import Schedule
+from ..schedules import Reduction, Schedule
+from ._plateau import plateau_control
 
 __all__ = ["GROUP_MULTIPLIER", "LRTempoScheduler", "ScheduleOrderWarning", "ScheduleChangedError", "lambda_lr"]
 
@@ -62,7 +63,8 @@ class LRTempoScheduler(LRScheduler):
     ``group_multiplier`` with a :class:`DeprecationWarning`, when the scheduler
     is built and whenever the optimizer's state is loaded).
 
-    ``state_dict()`` holds the step and the spec hash; ``load_state_dict()``
+    ``state_dict()`` holds the step and the spec hash (and for a ``type: plateau`` schedule, the reductions
+    recorded by :meth:`observe` and its rule's state); ``load_state_dict()``
     refuses a checkpoint of another schedule unless ``allow_schedule_change``,
     and re-applies the rates to the optimizer at once.
 
@@ -93,6 +95,7 @@ class LRTempoScheduler(LRScheduler):
         self._load_hook = optimizer.register_load_state_dict_post_hook(_group_multipliers)
         self.schedule = schedule
         self.spec_hash = spec_hash(schedule)
+        self._plateau = plateau_control(schedule)  # None unless the schedule is a `type: plateau`
         self.allow_schedule_change = allow_schedule_change
         self.warn_order = warn_order
         self._buf_start = 0
@@ -171,9 +174,24 @@ class LRTempoScheduler(LRScheduler):
     def get_lr(self) -> list[float]:
         return [self.rate(self.last_epoch) * g.get("group_multiplier", 1.0) for g in self.optimizer.param_groups]
 
+    # -- reduce-on-plateau ----------------------------------------------------------------
+    def observe(self, loss: Any) -> Reduction | None:
+        """Report one evaluation of the watched loss to a ``type: plateau`` schedule's rule (torch's
+        ``ReduceLROnPlateau.step(loss)``): call it after ``scheduler.step()``, once per evaluation, with the
+        same value on every rank. On a reduction it is recorded from the current step on (the next update's),
+        every group's rate is set at once, and the :class:`~lrtempo.schedules.Reduction` is returned (else None).
+        """
+        if self._plateau is None:
+            raise TypeError("observe() needs a schedule of type: plateau (this scheduler runs type: "
+                            f"{self.schedule.type_name or type(self.schedule).__name__})")
+        return self._plateau.observe(self, loss)
+
     # -- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"step": int(self.last_epoch), "spec_hash": self.spec_hash}
+        state = {"step": int(self.last_epoch), "spec_hash": self.spec_hash}
+        if self._plateau is not None:  # the recorded reductions and the decider's state
+            state["plateau"] = self._plateau.state_dict(self.schedule)
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         step = state_dict.get("step")
@@ -184,6 +202,8 @@ class LRTempoScheduler(LRScheduler):
             raise ScheduleChangedError(
                 f"the checkpoint was written under schedule {saved[:12]} but this scheduler runs "
                 f"{self.spec_hash[:12]}; pass allow_schedule_change=True to continue under the new schedule")
+        if self._plateau is not None:  # a state without "plateau" (of another schedule): no reduction yet
+            self._plateau.load_state_dict(self, state_dict.get("plateau"), step)
         self.last_epoch = step
         self._lead, self._count_start = 0, step
         self.apply(step)

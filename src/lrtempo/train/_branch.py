@@ -29,7 +29,7 @@ import numpy as np
 
 from ..config import ConfigError, Problem, build_schedule, format_config, schedule_to_spec, spec_hash
 from ..rundir import RunDir, checkpoint_step, truncate_step_file
-from ..schedules import Branch, ParameterError
+from ..schedules import Branch, ParameterError, find_plateau
 from ._checkpoint import load_checkpoint
 from ._runconfig import RunConfig, _folder_name, parse_run_config
 from ._rundir import _fresh_meta, write_schedule_views
@@ -136,6 +136,9 @@ def _fill(parent: RunDir, at: int, new: RunDir, out: Path, tail: BranchTail) -> 
     if unit != "steps":
         raise _refuse(f"the parent's schedule counts {unit}; branching supports unit: steps only", "--at")
     parent_schedule = build_schedule(schedule_spec, "schedule")
+    if find_plateau(parent_schedule) is not None:
+        raise _refuse("the parent's schedule reduces on plateau (its rate depends on its recorded reductions); "
+                      "branching supports schedules without a plateau", "--at")
     trained = json.loads(ckpt["config"]) if "config" in ckpt else _read_config(parent)
     branch = _branch_schedule(parent_schedule, at, tail)
     _copy_steps(parent, at, new, parent_schedule)

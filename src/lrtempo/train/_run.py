@@ -45,6 +45,7 @@ from ..monitor import Monitor, MonitorSettings
 from ..rundir import EXTRA_COLUMNS, RunLog, environment
 from ._checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ._lock import RunLock
+from ._plateau import evaluates, plateau_watch
 from ._runconfig import RunConfig, parse_run_config
 from ._rundir import Plan, begin, columns, plan_new, plan_resume, write_meta
 from ._state import TrainingDiverged, TrainState, build_optimizer
@@ -319,6 +320,9 @@ class _Session:
         self.plan, self.config, self.dist, self.run_dir, self.rundir = plan, config, dist, plan.run_dir, plan.run
         self.device = _device(config, dist)
         self.task = TASKS[config.task](config.task_options, config.seed, dist.rank, dist.world)
+        # a reduce-on-plateau schedule's watch (None for others); refuses a rule the run cannot follow
+        self.plateau = plateau_watch(config, self.task, plan.run if dist.main else None,
+                                     lambda text: self.bar.message(text))
         self.model, self.bare = _place_model(self.task.model, self.device, dist)
         opt = config.optimizer
         optimizer = build_optimizer(self.bare, name=opt.name, lr=config.schedule(0), betas=opt.betas, eps=opt.eps,
@@ -367,6 +371,8 @@ class _Session:
         self.start_step = self.saved_step = int(ckpt["step"])
         if self.monitor is not None and ckpt.get("monitor") is not None:
             self.monitor.load_state_dict(ckpt["monitor"])
+        if self.plateau is not None:
+            self.plateau.load_state_dict(ckpt.get("plateau_watch"))
         self.bar.start = self.start_step
 
     def open_log(self) -> None:
@@ -393,6 +399,7 @@ class _Session:
                 "config": json.dumps(self.config.to_mapping()),
                 "log_rows": step, "elapsed_seconds": self.elapsed(), "best_loss": self.best_loss,
                 "best_val_loss": self.best_val, "final_loss": self.final_loss, "final_val_loss": self.final_val,
+                "plateau_watch": self.plateau.state_dict() if self.plateau is not None else None,
             }
             try:
                 save_checkpoint(self.rundir.checkpoints, step, payload, keep=self.config.checkpoints_kept,
@@ -410,11 +417,13 @@ class _Session:
         self.final_loss = result.loss
         self.best_loss = result.loss if self.best_loss is None else min(self.best_loss, result.loss)
         val = None
-        if config.eval_every and (done % config.eval_every == 0 or done == config.steps) and self.dist.main:
+        if evaluates(config, done) and self.dist.main:
             val = self.task.evaluate(self.bare)
             if val is not None:
                 self.final_val = val
                 self.best_val = val if self.best_val is None else min(self.best_val, val)
+        if self.plateau is not None:  # the watched loss to the schedule's rule, after each evaluation
+            self.plateau.after_update(self.state.scheduler, result.step, result.loss, val, self.dist)
         end = config.schedule.end_step
         if end is not None and result.step > end and not self.past_end_warned and self.dist.main:
             self.past_end_warned = True
