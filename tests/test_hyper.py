@@ -4,6 +4,7 @@ checkpoints, the refusals, and the momentum curves of torch's OneCycleLR and Cyc
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -152,6 +153,21 @@ def test_resume_from_a_checkpoint_continues_exactly():
     assert run(12) == run(25)
 
 
+def test_loading_a_state_sets_this_schedules_values_at_once():
+    """A checkpoint's optimizer state holds the values of the schedule it was trained under; loading the
+    scheduler's state (here under another momentum spec, allowed) sets this one's at once."""
+    opt = _optimizer("adamw")
+    sched = LRTempoScheduler(opt, RATE, momentum=MOMENTUM, weight_decay=DECAY)
+    _train(opt, sched, 7)
+    other, decay = Linear(0.5, 0.7, 20), Linear(0.2, 0.0, 20)
+    opt2 = _optimizer("adamw")
+    sched2 = LRTempoScheduler(opt2, RATE, momentum=other, weight_decay=decay, allow_schedule_change=True)
+    opt2.load_state_dict(opt.state_dict())
+    assert opt2.param_groups[0]["betas"][0] == MOMENTUM(7)  # what the checkpoint held
+    sched2.load_state_dict(sched.state_dict())
+    assert opt2.param_groups[0]["betas"][0] == other(7) and opt2.param_groups[0]["weight_decay"] == decay(7)
+
+
 @pytest.mark.parametrize("saved_with, loaded_with", [
     ({"momentum": MOMENTUM}, {"momentum": Linear(0.9, 0.8, 10)}),  # another spec
     ({"momentum": MOMENTUM}, {}),  # a run with a momentum schedule resumed without one
@@ -202,6 +218,25 @@ def test_the_bounds_are_checked_in_every_later_block():
     with pytest.raises(ValueError, match="gives 1.0 at step 1500"):
         _train(opt, sched, 1)
     assert opt.param_groups[0]["betas"][0] == 0.9
+
+
+def test_a_schedule_of_another_unit_or_a_plateau_is_refused():
+    """Momentum and weight decay follow the update count; a schedule that counts samples or tokens, or that
+    follows the run's losses, is refused (each is marked as such by its ``unit`` or its type name)."""
+
+    class Tokens(Constant):
+        __slots__ = ()
+        unit = "tokens"
+
+    opt = _optimizer("sgd", momentum=0.9)
+    with pytest.raises(ValueError, match="a momentum schedule supports unit: steps only \\(got unit: tokens\\)"):
+        LRTempoScheduler(opt, RATE, momentum=Tokens(0.9))
+    with pytest.raises(ValueError, match="a weight_decay schedule supports unit: steps only"):
+        LRTempoScheduler(opt, RATE, weight_decay=Tokens(0.1))
+    assert "unit: steps only" in hyper_rules.hyper_problem("weight_decay", Tokens(0.1), 10, "sgd")
+    plateau = SimpleNamespace(type_name="plateau")
+    assert hyper_rules.kind_problem("momentum", plateau).startswith("a momentum schedule is a function of the step "
+                                                                     "alone, and a plateau schedule follows")
 
 
 # -- the train-time check over a run's steps ---------------------------------------------------------------------

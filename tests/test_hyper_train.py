@@ -11,6 +11,7 @@ import pytest
 
 from lrtempo.cli import main
 from lrtempo.config import ConfigError, build_schedule, spec_hash
+from lrtempo.schedules.compat import momentum_curve
 
 torch = pytest.importorskip("torch")
 
@@ -234,3 +235,19 @@ def test_values_takes_one_of_the_curves(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["values", str(_write(tmp_path)), "--momentum", "--weight-decay"])
     assert info.value.code == 2 and "not allowed with argument --momentum" in capsys.readouterr().err
+
+
+def test_the_lifecycle_pages_examples_are_run_configs_that_say_what_the_page_says():
+    import re
+
+    import yaml
+
+    text = (Path(__file__).parent.parent / "docs" / "lifecycle.md").read_text()
+    section = text.split("## Momentum and weight decay schedules", 1)[1].split("\n## ", 1)[0]
+    configs = [parse_run_config({"task": "linear", **yaml.safe_load(block)})
+               for block in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+    assert len(configs) == 2
+    join, onecycle = (c.momentum for c in configs)
+    assert (join(0), join(1500), join(5000)) == (0.95, 0.85, 0.95)  # "0.95 -> 0.85 over the warmup, back to 0.95"
+    assert configs[0].weight_decay(0) == 0.05 and configs[0].weight_decay(5000) == 0.005
+    assert onecycle == momentum_curve(configs[1].schedule)

@@ -29,7 +29,7 @@ from .._chunks import rate_chunks
 from .._rundir_schema import HYPER_COLUMNS
 
 __all__ = ["HYPER_NAMES", "Bounds", "MOMENTUM_SGD", "MOMENTUM_BETA1", "WEIGHT_DECAY", "bounds_problem",
-           "hyper_problem"]
+           "hyper_problem", "kind_problem"]
 
 #: the hyperparameters a schedule may drive besides the rate: run config keys, adapter keywords and log columns
 HYPER_NAMES = HYPER_COLUMNS
@@ -80,12 +80,32 @@ def bounds_problem(name: str, bounds: Bounds, steps: np.ndarray, values: np.ndar
             f"{bounds.rule}")
 
 
+def kind_problem(name: str, schedule) -> str | None:
+    """Why ``schedule`` cannot be a ``name`` schedule at all, or None: these count updates (``unit: steps``) and
+    are functions of the step alone, so a ``plateau`` schedule (which follows the run's losses) is not one.
+
+    >>> from lrtempo.schedules import Constant
+    >>> kind_problem("momentum", Constant(0.9)) is None
+    True
+    """
+    unit = getattr(schedule, "unit", "steps")
+    if unit != "steps":
+        return f"a {name} schedule supports unit: steps only (got unit: {unit}); give its durations in updates"
+    if getattr(schedule, "type_name", "") == "plateau":
+        return (f"a {name} schedule is a function of the step alone, and a plateau schedule follows the run's "
+                "losses: give the schedule it would reduce")
+    return None
+
+
 def hyper_problem(name: str, schedule, steps: int, optimizer: str) -> str | None:
     """Why the ``name`` schedule cannot drive ``optimizer`` (``adamw`` or ``sgd``) over updates ``0..steps-1``.
 
     Every step is evaluated, chunk by chunk: the bounds of :data:`MOMENTUM_SGD`, :data:`MOMENTUM_BETA1` or
     :data:`WEIGHT_DECAY`, and for SGD's momentum a return to 0 followed by a rise (see the module).
     """
+    problem = kind_problem(name, schedule)
+    if problem is not None:
+        return problem
     if name == "weight_decay":
         bounds = WEIGHT_DECAY
     else:

@@ -30,7 +30,15 @@ import numpy as np
 import torch
 
 from ..config import spec_hash, spec_hashes
-from ..config._hyper import HYPER_NAMES, MOMENTUM_BETA1, MOMENTUM_SGD, WEIGHT_DECAY, Bounds, bounds_problem
+from ..config._hyper import (
+    HYPER_NAMES,
+    MOMENTUM_BETA1,
+    MOMENTUM_SGD,
+    WEIGHT_DECAY,
+    Bounds,
+    bounds_problem,
+    kind_problem,
+)
 from ..schedules import Schedule
 
 __all__ = ["HyperSchedules", "WEIGHT_DECAY_MULTIPLIER", "block_steps"]
@@ -70,6 +78,9 @@ class HyperSchedules:
         for name, schedule in (("momentum", momentum), ("weight_decay", weight_decay)):
             if schedule is not None and not isinstance(schedule, Schedule):
                 raise TypeError(f"{name} must be an lrtempo Schedule (got {type(schedule).__name__})")
+            problem = None if schedule is None else kind_problem(name, schedule)
+            if problem is not None:
+                raise ValueError(problem)
         if momentum is None and weight_decay is None:
             raise ValueError("give a momentum or a weight_decay schedule")
         self.optimizer = optimizer
