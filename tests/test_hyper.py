@@ -99,6 +99,17 @@ def test_a_group_built_without_weight_decay_stays_at_zero_and_a_multiplier_scale
     assert [g[WEIGHT_DECAY_MULTIPLIER] for g in opt.param_groups] == [1.0, 0.0, 0.5]
 
 
+def test_a_group_added_later_takes_the_rule_from_its_own_decay():
+    model = _model()
+    params = list(model.parameters())
+    opt = torch.optim.AdamW([{"params": params[:1], "weight_decay": 0.1}], lr=0.0)
+    sched = LRTempoScheduler(opt, RATE, weight_decay=DECAY)
+    opt.add_param_group({"params": params[1:3], "weight_decay": 0.0})
+    opt.add_param_group({"params": params[3:], "weight_decay": 0.1})
+    _train(opt, sched, 4)
+    assert [g["weight_decay"] for g in opt.param_groups] == [DECAY(4), 0.0, DECAY(4)]
+
+
 def test_sgd_built_without_momentum_schedules_it_as_torch_does():
     """torch's SGD makes its momentum buffer at the first update with a momentum above 0, so the momentum it was
     built with does not matter once a schedule sets it: the same parameters bit for bit."""

@@ -148,6 +148,20 @@ def test_a_changed_schedule_on_resume_is_refused_with_nothing_written(tmp_path, 
     assert _snapshot(run) == before
 
 
+def test_a_run_killed_before_its_first_checkpoint_refuses_a_changed_momentum_too(tmp_path, capsys):
+    cfg = _write(tmp_path)
+    assert _train(cfg, "--out", tmp_path, "--steps", "3") == 0
+    run = tmp_path / "hyper"
+    for ckpt in (run / "checkpoints").iterdir():  # as if killed before the first checkpoint: restarts from 0
+        ckpt.unlink()
+    before = _snapshot(run)
+    changed = _write(tmp_path, CONFIG.replace('"start_lr": 0.95', '"start_lr": 0.9'), "changed.yaml")
+    capsys.readouterr()
+    assert _train(changed, "--resume", run) == 2
+    assert "differs from the momentum schedule the run was trained with up to step 0" in capsys.readouterr().err
+    assert _snapshot(run) == before
+
+
 def test_a_changed_weight_decay_schedule_is_taken_with_the_flag_and_recorded(tmp_path):
     cfg = _write(tmp_path)
     assert _train(cfg, "--out", tmp_path, "--steps", "10") == 0

@@ -17,8 +17,11 @@ when it is given ``momentum=`` or ``weight_decay=`` schedules. Before update
   for another ratio.
 
 The values come from one vectorized ``at()`` per block of steps, checked
-against what the optimizer accepts (:mod:`lrtempo.config._hyper`) as each
-block is computed; a bad value raises before it reaches a param group.
+against the bounds the optimizer accepts (:mod:`lrtempo.config._hyper`) as
+each block is computed; a bad value raises before it reaches a param group.
+SGD's rule against a momentum that returns to 0 and rises again needs the
+whole run's steps: ``lrtempo train`` checks it before a run starts
+(:func:`lrtempo.config._hyper.hyper_problem` does it for a loop of your own).
 """
 
 from __future__ import annotations
@@ -117,8 +120,12 @@ class HyperSchedules:
                     group["momentum"] = m
         if self._w:
             w = self._w[i]
-            for group in groups:
-                group["weight_decay"] = w * group[WEIGHT_DECAY_MULTIPLIER]
+            try:
+                for group in groups:
+                    group["weight_decay"] = w * group[WEIGHT_DECAY_MULTIPLIER]
+            except KeyError:  # a group added since (add_param_group): it takes the rule from its own decay
+                _weight_decay_multipliers(self.optimizer)
+                self.apply(step)
 
     def _refill(self, step: int) -> None:
         if step < 0:
