@@ -2,10 +2,11 @@
 
 Interleaved rounds, medians, for 1 and 10 param groups:
 
-* ``LRTempoScheduler`` with warmup_cosine;
+* ``LRTempoScheduler`` with warmup_cosine, alone and with a momentum schedule
+  (and a weight-decay one: the cost of scheduling them, printed as a ratio);
 * torch ``StepLR``, ``CosineAnnealingLR``, ``LambdaLR`` (warmup+cosine written
-  as a Python lambda, the usual way) and ``SequentialLR(LinearLR,
-  CosineAnnealingLR)``.
+  as a Python lambda, the usual way), ``SequentialLR(LinearLR,
+  CosineAnnealingLR)`` and ``OneCycleLR`` (which cycles momentum by default).
 
 Only ``scheduler.step()`` is timed (the optimizer is not stepped, so torch's
 "step order" warning is silenced and lrtempo's order check is switched off).
@@ -24,14 +25,19 @@ import warnings
 import torch
 from torch.optim import lr_scheduler as L
 
-from lrtempo import WarmupCosine
+from lrtempo import Join, Linear, Piece, WarmupCosine
 from lrtempo.torch import LRTempoScheduler
 
 TOTAL, WARM, PEAK = 1_000_000, 10_000, 0.1
+#: momentum 0.95 -> 0.85 over the warmup, back to 0.95 by the end (as OneCycleLR does); weight decay 0.1 -> 0.01
+MOMENTUM = Join((Piece(Linear(0.95, 0.85, WARM), WARM), Piece(Linear(0.85, 0.95, TOTAL - WARM))))
+DECAY = Linear(0.1, 0.01, TOTAL)
+OURS = ("LRTempoScheduler", "LRTempoScheduler + momentum", "LRTempoScheduler + momentum + weight_decay")
 
 
 def optimizer(groups: int) -> torch.optim.Optimizer:
-    return torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(1))]} for _ in range(groups)], lr=PEAK)
+    return torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(1))]} for _ in range(groups)], lr=PEAK,
+                           momentum=0.9, weight_decay=0.1)
 
 
 def warmup_cosine_lambda(k: int) -> float:
@@ -42,12 +48,16 @@ def warmup_cosine_lambda(k: int) -> float:
 
 MAKERS = {
     "LRTempoScheduler": lambda opt: LRTempoScheduler(opt, WarmupCosine(PEAK, TOTAL, WARM), warn_order=False),
+    OURS[1]: lambda opt: LRTempoScheduler(opt, WarmupCosine(PEAK, TOTAL, WARM), warn_order=False, momentum=MOMENTUM),
+    OURS[2]: lambda opt: LRTempoScheduler(opt, WarmupCosine(PEAK, TOTAL, WARM), warn_order=False, momentum=MOMENTUM,
+                                          weight_decay=DECAY),
     "StepLR": lambda opt: L.StepLR(opt, step_size=1000, gamma=0.5),
     "CosineAnnealingLR": lambda opt: L.CosineAnnealingLR(opt, T_max=TOTAL),
     "LambdaLR (warmup+cosine)": lambda opt: L.LambdaLR(opt, warmup_cosine_lambda),
     "SequentialLR (Linear, Cosine)": lambda opt: L.SequentialLR(
         opt, [L.LinearLR(opt, start_factor=1e-3, total_iters=WARM), L.CosineAnnealingLR(opt, T_max=TOTAL - WARM)],
         milestones=[WARM]),
+    "OneCycleLR (cycle_momentum)": lambda opt: L.OneCycleLR(opt, max_lr=PEAK, total_steps=TOTAL),
 }
 
 
@@ -75,13 +85,17 @@ def main() -> None:
     print(f"scheduler.step() cost, {args.rounds} interleaved rounds of {args.steps:,} steps, medians (us/step)")
     for groups in (1, 10):
         ours = statistics.median(results[("LRTempoScheduler", groups)])
-        torch_best = min(statistics.median(results[(n, groups)]) for n in MAKERS if n != "LRTempoScheduler")
+        torch_best = min(statistics.median(results[(n, groups)]) for n in MAKERS if n not in OURS)
         print(f"\n{groups} param group{'s' if groups > 1 else ''}")
         for name in MAKERS:
             med = statistics.median(results[(name, groups)])
-            note = "" if name == "LRTempoScheduler" else f"   ours / this = {ours / med:.2f}"
-            print(f"  {name:30s} {med:7.3f}{note}")
+            note = "" if name in OURS else f"   ours / this = {ours / med:.2f}"
+            print(f"  {name:42s} {med:7.3f}{note}")
         print(f"  ours / torch's fastest = {ours / torch_best:.2f} (target <= 0.33)")
+        for name in OURS[1:]:
+            with_them = statistics.median(results[(name, groups)])
+            onecycle = statistics.median(results[("OneCycleLR (cycle_momentum)", groups)])
+            print(f"  {name} / LRTempoScheduler = {with_them / ours:.2f}; / OneCycleLR = {with_them / onecycle:.2f}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ A run directory holds::
 
     config.yaml    the resolved run config (written first: it makes the folder a run)
     run.json       hashes, versions and the log schema of the run
-    log.csv        one row per update: LOG_COLUMNS (+ MONITOR_COLUMNS when monitored)
+    log.csv        one row per update: LOG_COLUMNS (+ MONITOR_COLUMNS when monitored, + those of
+                   HYPER_COLUMNS that the run config schedules)
     events.jsonl   one JSON object per monitor event (and per plateau reduction)
     reductions.jsonl  the rate reductions a ``type: plateau`` schedule recorded, one JSON object each
     layers.csv     per-layer rows: LAYER_COLUMNS
@@ -33,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["RunFiles", "RUN_FILES", "LOG_SCHEMA_VERSION", "SCHEMA_COLUMNS", "EXTRA_COLUMNS", "LOG_COLUMNS",
-           "MONITOR_COLUMNS", "NUMERIC_COLUMNS", "LAYER_COLUMNS"]
+           "MONITOR_COLUMNS", "HYPER_COLUMNS", "NUMERIC_COLUMNS", "LAYER_COLUMNS"]
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,13 @@ LOG_COLUMNS = (*SCHEMA_COLUMNS, *EXTRA_COLUMNS)
 MONITOR_COLUMNS = ("phase", "trap_status", "effective_lr_median", "effective_lr_p90", "effective_lr_max",
                    "effective_lr_ratio", "update_ratio", "momentum_alignment")
 
+#: the columns of the hyperparameters a run config schedules besides the rate, after the others, each only when
+#: that schedule is given: the value of update ``step`` (the weight decay of a decayed group)
+HYPER_COLUMNS = ("momentum", "weight_decay")
+
 #: the log columns a reader parses as numbers (besides any other column that holds only numbers)
-NUMERIC_COLUMNS = (*SCHEMA_COLUMNS, "val_loss", "effective_lr_median", "effective_lr_p90", "effective_lr_max")
+NUMERIC_COLUMNS = (*SCHEMA_COLUMNS, "val_loss", "effective_lr_median", "effective_lr_p90", "effective_lr_max",
+                   *HYPER_COLUMNS)
 
 #: the columns of layers.csv, in order
 LAYER_COLUMNS = ("step", "layer", "effective_lr_median", "effective_lr_p90", "effective_lr_max",

@@ -1,5 +1,10 @@
 """``lrtempo values CONFIG``: the rate at chosen steps as CSV ``step,lr``, written as it is computed (of a run
-directory, the rates it applied: a ``type: plateau`` schedule's recorded reductions included)."""
+directory, the rates it applied: a ``type: plateau`` schedule's recorded reductions included).
+
+``--momentum`` and ``--weight-decay`` print those schedules instead (``step,momentum``, ``step,weight_decay``):
+a run config's ``momentum:`` or ``weight_decay:`` spec, or for a schedule spec the momentum its library sets
+with the rate (torch's ``OneCycleLR`` and ``CyclicLR`` with ``cycle_momentum``).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,17 @@ import numpy as np
 
 from .._atomic import atomic_open
 from .._chunks import rate_chunks
+from ..config import ConfigError, Problem, build_schedule, read_config_file
 from ..schedules import Schedule
-from ._common import UsageError, add_config_argument, last_step_of, schedule_from_args, step_ranges
+from ..schedules.compat import momentum_curve
+from ._common import (
+    UsageError,
+    add_config_argument,
+    config_path_or_fail,
+    last_step_of,
+    schedule_from_args,
+    step_ranges,
+)
 
 HELP = "print the rate at chosen steps as CSV (step,lr), exactly (floats written with repr)"
 #: what the description adds about a run directory
@@ -34,6 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "a FIFO, a device such as /dev/null, or an open descriptor such as /dev/stdout is "
                         "written through; "
                         "a directory is refused")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--momentum", action="store_true",
+                       help="print the momentum instead of the rate (step,momentum): a run config's momentum "
+                            "schedule, or the momentum a schedule spec's library sets with the rate (torch's "
+                            "OneCycleLR and CyclicLR with cycle_momentum)")
+    which.add_argument("--weight-decay", action="store_true",
+                       help="print a run config's weight_decay schedule instead of the rate (step,weight_decay)")
     p.set_defaults(func=run)
 
 
@@ -46,16 +67,43 @@ def csv_rows(steps: np.ndarray, values: np.ndarray) -> str:
     return "".join(f"{s},{v!r}\n" for s, v in zip(steps.tolist(), values.tolist()))
 
 
-def write_csv(fh: TextIO, schedule: Schedule, ranges: list[range]) -> None:
-    """The header, then the rows chunk by chunk: memory does not grow with the number of rows."""
-    fh.write("step,lr\n")
+def write_csv(fh: TextIO, schedule: Schedule, ranges: list[range], column: str = "lr") -> None:
+    """The header (``step`` and ``column``), then the rows chunk by chunk: memory does not grow with the number
+    of rows."""
+    fh.write(f"step,{column}\n")
     for steps in ranges:
         for part, values in rate_chunks(schedule, steps):
             fh.write(csv_rows(part, values))
 
 
+def hyper_schedule(path: str, name: str) -> Schedule:
+    """The ``name`` (``momentum`` or ``weight_decay``) schedule a config file gives: a run config's ``name``
+    spec, or for ``momentum`` of a schedule spec, the momentum its library sets with the rate."""
+    data = read_config_file(path)
+    if "type" in data or "schedule" not in data:
+        schedule = schedule_from_args(argparse.Namespace(config=path))
+        curve = momentum_curve(schedule) if name == "momentum" else None
+        if curve is None:
+            raise ConfigError([Problem("", f"a schedule spec sets no {name}: --{name.replace('_', '-')} prints a "
+                                           f"run config's `{name}:` schedule" +
+                                       (" or the momentum torch's OneCycleLR and CyclicLR set (cycle_momentum)"
+                                        if name == "momentum" else ""))], source=path)
+        return curve
+    if data.get(name) is None:
+        rate = build_schedule(data["schedule"], "schedule", source=path)
+        also = (f"; its schedule ({rate.library}'s {rate.name}) would set one: add `momentum:` with the same spec "
+                "and `curve: momentum` to apply it" if name == "momentum" and momentum_curve(rate) else "")
+        raise ConfigError([Problem(name, f"not given: this run config schedules no {name} (the optimizer keeps "
+                                         f"its own){also}")], source=path)
+    return build_schedule(data[name], name, source=path)
+
+
 def run(args: argparse.Namespace) -> int:
-    schedule = schedule_from_args(args)
+    column = "momentum" if args.momentum else "weight_decay" if args.weight_decay else "lr"
+    if column == "lr":
+        schedule = schedule_from_args(args)
+    else:
+        schedule = hyper_schedule(config_path_or_fail(args.config), column)
     if args.steps is not None:
         if args.until is not None:
             raise UsageError("give --steps or --until, not both")
@@ -63,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         ranges = [range(last_step_of(schedule, args.until) + 1)]
     if args.output is None:
-        write_csv(sys.stdout, schedule, ranges)
+        write_csv(sys.stdout, schedule, ranges, column)
         return 0
     out = Path(args.output)
     target = Path(os.path.realpath(out))
@@ -73,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {out}: the folder {target.parent} does not exist")
     try:
         with atomic_open(out) as fh:
-            write_csv(fh, schedule, ranges)
+            write_csv(fh, schedule, ranges, column)
     except BrokenPipeError:
         raise  # a FIFO's reader went away: like a closed standard output, not an error
     except OSError as exc:

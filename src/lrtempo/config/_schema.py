@@ -47,7 +47,7 @@ def _field_schema(kind: str, choices: tuple[str, ...] | None) -> dict[str, Any]:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of a schedule spec (or a run config holding one under ``schedule``)."""
-    from ..schedules.compat import LIBRARIES
+    from ..schedules.compat import CURVES, LIBRARIES
     from ._build import REGISTRY
     from ._horizon import auto_field
 
@@ -82,6 +82,8 @@ def json_schema() -> dict[str, Any]:
             "kwargs": {"type": "object"},
             "context": {"type": "object", "description": "what the schedule needs beyond its kwargs "
                                                         "(timm's epoch mode: {updates_per_epoch: N})"},
+            "curve": {"enum": list(CURVES), "description": "the rate (default) or the momentum the "
+                                                                 "library sets with it (torch's cycle_momentum)"},
         },
         "required": ["type", "library", "name"],
         "additionalProperties": False,

@@ -27,12 +27,12 @@ import math
 import warnings
 from typing import Any
 
-import numpy as np
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from ..config import spec_hash, spec_hashes
 from ..schedules import Reduction, Schedule
+from ._hyper import HyperSchedules, block_steps, changed_hypers
 from ._plateau import plateau_control
 
 __all__ = ["GROUP_MULTIPLIER", "LRTempoScheduler", "ScheduleOrderWarning", "ScheduleChangedError", "lambda_lr"]
@@ -68,6 +68,12 @@ class LRTempoScheduler(LRScheduler):
     refuses a checkpoint of another schedule unless ``allow_schedule_change``,
     and re-applies the rates to the optimizer at once.
 
+    ``momentum`` and ``weight_decay`` (schedules of those values, optional) are
+    applied with the rate, before each update: the momentum as SGD's
+    ``momentum`` or Adam's ``betas[0]``, the weight decay to every decayed group
+    (see :class:`lrtempo.torch.HyperSchedules`). Their spec hashes join
+    ``state_dict()`` when they are given and are checked like the rate's.
+
     A :class:`ScheduleOrderWarning` is raised once if the scheduler is advanced
     before the optimizer has stepped, or more often than the optimizer steps.
 
@@ -88,6 +94,8 @@ class LRTempoScheduler(LRScheduler):
         *,
         allow_schedule_change: bool = False,
         warn_order: bool = True,
+        momentum: Schedule | None = None,
+        weight_decay: Schedule | None = None,
     ) -> None:
         if not isinstance(schedule, Schedule):
             raise TypeError(f"schedule must be an lrtempo Schedule (got {type(schedule).__name__})")
@@ -104,6 +112,8 @@ class LRTempoScheduler(LRScheduler):
         self._count_start = 0  # the step at which counting (re)started
         self._warned = False
         self._hook = optimizer.register_step_post_hook(self._count_optimizer_step)
+        self.hyper = None if momentum is None and weight_decay is None else \
+            HyperSchedules(optimizer, momentum=momentum, weight_decay=weight_decay)
         super().__init__(optimizer, last_epoch=-1)  # torch's initial step applies schedule(0)
         self._lead = 0  # that initial step is not an advance
 
@@ -119,7 +129,7 @@ class LRTempoScheduler(LRScheduler):
         if step < 0:
             raise ValueError(f"step must be >= 0 (got {step})")
         self._buf_start = step
-        self._buf = self.schedule.at(np.arange(step, step + _BLOCK, dtype=np.int64)).tolist()
+        self._buf = self.schedule.at(block_steps(self.schedule, step, _BLOCK)).tolist()
         return self._buf[0]
 
     def apply(self, step: int) -> float:
@@ -134,6 +144,8 @@ class LRTempoScheduler(LRScheduler):
         value = buf[i] if 0 <= i < len(buf) else self.rate(step)
         for group in self.optimizer.param_groups:
             group["lr"] = value * group.get("group_multiplier", 1.0)
+        if self.hyper is not None:
+            self.hyper.apply(step)
         return value
 
     _apply = apply  # the former, private name
@@ -153,6 +165,8 @@ class LRTempoScheduler(LRScheduler):
         value = buf[i] if 0 <= i < len(buf) else self.rate(step)
         for group in self.optimizer.param_groups:
             group["lr"] = value * group.get("group_multiplier", 1.0)
+        if self.hyper is not None:
+            self.hyper.apply(step)
 
     def _check_order(self, lead: int) -> None:
         if self._warned or not self.warn_order:
@@ -191,6 +205,8 @@ class LRTempoScheduler(LRScheduler):
         state = {"step": int(self.last_epoch), "spec_hash": self.spec_hash}
         if self._plateau is not None:  # the recorded reductions and the decider's state
             state["plateau"] = self._plateau.state_dict(self.schedule)
+        if self.hyper is not None:
+            state.update(self.hyper.state())
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -202,6 +218,12 @@ class LRTempoScheduler(LRScheduler):
             raise ScheduleChangedError(
                 f"the checkpoint was written under schedule {saved[:12]} but this scheduler runs "
                 f"{self.spec_hash[:12]}; pass allow_schedule_change=True to continue under the new schedule")
+        changed = changed_hypers(state_dict, {} if self.hyper is None else self.hyper.schedules())
+        if changed and not self.allow_schedule_change:
+            raise ScheduleChangedError(
+                f"the checkpoint was written under another {' and '.join(changed)} schedule than this scheduler's "
+                "(given in one and not the other, or another spec); pass allow_schedule_change=True to continue "
+                "under this one")
         if self._plateau is not None:  # a state without "plateau" (of another schedule): no reduction yet
             self._plateau.load_state_dict(self, state_dict.get("plateau"), step)
         self.last_epoch = step
@@ -212,6 +234,8 @@ class LRTempoScheduler(LRScheduler):
         """Remove the optimizer hooks (the scheduler stops counting optimizer steps)."""
         self._hook.remove()
         self._load_hook.remove()
+        if self.hyper is not None:
+            self.hyper.close()
 
 
 def lambda_lr(optimizer: torch.optim.Optimizer, schedule: Schedule) -> LambdaLR:

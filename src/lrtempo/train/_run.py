@@ -332,8 +332,9 @@ class _Session:
         self.state = TrainState(self.model, config.schedule, optimizer=optimizer, grad_clip=config.grad_clip,
                                 accumulation_steps=config.accumulation_steps, bf16=config.bf16,
                                 max_consecutive_skips=config.max_consecutive_skips,
-                                allow_schedule_change=plan.schedule_change is not None,
-                                process_group=dist.group, monitor=self.monitor)
+                                allow_schedule_change=plan.schedule_change is not None or bool(plan.hyper_changes),
+                                process_group=dist.group, monitor=self.monitor, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
         _seed_generators(_process_seed(config.seed, dist.rank))
         self.elapsed_before = 0.0
         self.best_loss = self.best_val = self.final_loss = self.final_val = None
@@ -433,8 +434,14 @@ class _Session:
             tokens = done * self.task.tokens_per_micro_batch * config.accumulation_steps * self.dist.world
             self.log.append(step=result.step, lr=result.lr, grad_l2_norm=result.grad_l2_norm, loss=result.loss,
                             val_loss=val, tokens=tokens, seconds=round(self.elapsed(), 3),
-                            skipped_updates=self.state.skipped_updates, **result.monitor)
+                            skipped_updates=self.state.skipped_updates, **result.monitor,
+                            **self._hypers(result.step))
         self.bar.update(result.step, result.lr, result.loss, result.grad_l2_norm)
+
+    def _hypers(self, step: int) -> dict[str, float]:
+        """The log's ``momentum`` and ``weight_decay`` of update ``step``, for those the config schedules."""
+        hyper = self.state.scheduler.hyper
+        return {} if hyper is None else hyper.values(step)
 
     def loop(self, stop: _StopSignals) -> int:
         """Train up to the run's last step; returns the signal that stopped it at an update boundary, or 0."""

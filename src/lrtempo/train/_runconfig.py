@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from ..config import ConfigError, OptimizerConfig, Problem, read_config_file, schedule_to_spec
 from ..config._horizon import Horizon, fill_auto, has_auto, run_horizon
+from ..config._hyper import HYPER_NAMES, hyper_problem
 from ..config._typed import missing_settings, read_settings, setting
 from ..monitor import MonitorSettings
 from ..schedules import Schedule
@@ -56,6 +57,11 @@ class RunConfig:
     task: str = setting(doc="the task to train", choices=_task_names)
     schedule: Schedule = setting(doc="a schedule spec (see `lrtempo schema`)", compare=False)
     schedule_spec: dict = setting(factory=dict, doc="the schedule's canonical spec", derived=True)
+    momentum: Schedule | None = setting(None, doc="a schedule spec of the momentum (SGD's momentum, AdamW's "
+                                                  "beta1), set before each update like the rate (none: the "
+                                                  "optimizer's own)")
+    weight_decay: Schedule | None = setting(None, doc="a schedule spec of the weight decay of the decayed groups, "
+                                                      "set before each update (none: the optimizer's own)")
     name: str = setting("run", doc="the run folder's name (default: the config file's stem)", check=_folder_name,
                        computed=True)
     task_options: dict = setting(factory=dict, doc="the task's own options (unknown ones are errors)")
@@ -94,6 +100,10 @@ class RunConfig:
         out = asdict(self)
         out.pop("schedule")
         out["schedule"] = out.pop("schedule_spec")
+        for name in HYPER_NAMES:  # after the schedule, in their canonical form, only when given
+            out.pop(name)
+            if getattr(self, name) is not None:
+                out[name] = schedule_to_spec(getattr(self, name))
         out["optimizer"]["betas"] = list(out["optimizer"]["betas"])
         if out["grad_clip"] is None:
             out.pop("grad_clip")
@@ -152,6 +162,7 @@ def parse_run_config(data: dict, source: str | None = None, *, default_name: str
         else:
             values["steps"] = schedule.end_step
     _check_checkpoint_at(values, problems)
+    _check_hypers(values, problems)
     if problems:
         raise ConfigError(problems, source=source)
     values.setdefault("name", default_name)
@@ -185,6 +196,17 @@ def _check_checkpoint_at(values: dict[str, Any], problems: list[Problem]) -> Non
         if steps is not None and step > steps:
             problems.append(Problem(f"checkpoint_at[{i}]", f"must be <= steps, the run's {steps} updates "
                                                            f"(got {step})"))
+
+
+def _check_hypers(values: dict[str, Any], problems: list[Problem]) -> None:
+    """A problem for a momentum or weight-decay schedule the optimizer cannot take at some step of the run."""
+    steps = values.get("steps")
+    optimizer = values.get("optimizer", OptimizerConfig()).name
+    for name in HYPER_NAMES:
+        if values.get(name) is not None and steps is not None:
+            problem = hyper_problem(name, values[name], steps, optimizer)
+            if problem is not None:
+                problems.append(Problem(name, problem))
 
 
 def run_config_schema() -> dict[str, Any]:

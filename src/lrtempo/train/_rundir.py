@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._rundir_schema import HYPER_COLUMNS
 from ..config import ConfigError, Problem, format_config, read_config_file, spec_hash, spec_hashes
 from ..plot import MissingDependency, png_plot, text_plot
 from ..rundir import (
@@ -63,6 +64,8 @@ class Plan:
     summary: dict | None = None
     #: run.json's ``budget`` for a new run (the fields ``auto`` filled are known only before config.yaml)
     budget: dict | None = None
+    #: the momentum and weight-decay schedule changes this resume makes, by name (like ``schedule_change``)
+    hyper_changes: dict = field(default_factory=dict)
 
     @property
     def run(self) -> RunDir:
@@ -71,7 +74,8 @@ class Plan:
 
 def columns(config: RunConfig) -> tuple[str, ...]:
     """The log's columns after ``step,lr,grad_l2_norm,loss``."""
-    return EXTRA_COLUMNS + (MONITOR_COLUMNS if config.monitor is not None else ())
+    hypers = tuple(name for name in HYPER_COLUMNS if getattr(config, name) is not None)
+    return EXTRA_COLUMNS + (MONITOR_COLUMNS if config.monitor is not None else ()) + hypers
 
 
 def config_hash(config: RunConfig) -> str:
@@ -168,6 +172,8 @@ def _plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps
     if ckpt_path is None:  # killed before the first checkpoint: start again from step 0
         if new is not None:
             _schedule_change(spec_hash(saved.schedule), config, allow_change, where, 0, {})
+            for name in HYPER_COLUMNS:
+                _schedule_change(_hash_of(getattr(saved, name)), config, allow_change, where, 0, {}, name)
         return Plan(run_dir, config.to_mapping(), "restart", budget=run.read_meta().get("budget"))
     ckpt = load_checkpoint(ckpt_path)
     done = int(ckpt["step"])
@@ -178,6 +184,7 @@ def _plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps
     trained["schedule"] = ckpt["schedule_spec"]
     _check_fixed(trained, config.to_mapping(), where)
     change = _schedule_change(ckpt["spec_hash"], config, allow_change, where, done, run.read_meta())
+    hyper = _hyper_changes(ckpt, config, allow_change, where, done, run.read_meta())
     if done > config.steps:
         raise _refuse(f"{config.steps} is fewer than the {done} updates {run_dir} has run: give more to extend "
                       "it (a run is not shortened)", "steps")
@@ -186,16 +193,17 @@ def _plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps
         raise _refuse(f"{problem}: the log cannot be continued")
     if done == config.steps:  # nothing to train; only what a kill left half-done is completed
         return Plan(run_dir, config.to_mapping(), "finished", str(ckpt_path), done,
-                    meta=_meta_at(run_dir, config, done, None, None, world, finished=True),
+                    meta=_meta_at(run_dir, config, done, None, None, world, finished=True, hyper={}),
                     summary=_stale_summary(run_dir, ckpt, config, world))
     was = int(trained.get("steps", saved.steps))
     steps_change = None if config.steps == was else {"step": done, "from": was, "to": config.steps}
     return Plan(run_dir, config.to_mapping(), "resume", str(ckpt_path), done, change, steps_change, trained,
-                meta=_meta_at(run_dir, config, done, change, steps_change, world, finished=False))
+                meta=_meta_at(run_dir, config, done, change, steps_change, world, finished=False, hyper=hyper),
+                hyper_changes=hyper)
 
 
 def _meta_at(run_dir: Path, config: RunConfig, step: int, schedule_change: dict | None, steps_change: dict | None,
-             world: int, *, finished: bool) -> dict | None:
+             world: int, *, finished: bool, hyper: dict) -> dict | None:
     """run.json for a resume at ``step``: changes recorded at or past it by resumes killed since are dropped,
     this resume's own added; None when that is what the file holds."""
     before = RunDir(run_dir).read_meta()
@@ -203,6 +211,10 @@ def _meta_at(run_dir: Path, config: RunConfig, step: int, schedule_change: dict 
     for key, change in (("schedule_changes", schedule_change), ("steps_changes", steps_change)):
         kept = [c for c in meta.get(key, []) if c["step"] < step]
         meta[key] = kept + ([change] if change else [])
+    for name in HYPER_COLUMNS:  # ``momentum_changes``, ``weight_decay_changes``: only in runs that have had one
+        key, change = _CHANGES[name], hyper.get(name)
+        if key in meta or change:
+            meta[key] = [c for c in meta.get(key, []) if c["step"] < step] + ([change] if change else [])
     if "resumes" in meta:  # this resume's own entry is added when it begins (:func:`begin`)
         meta["resumes"] = [r for r in meta["resumes"] if r["step"] < step]
     if not finished:
@@ -219,22 +231,47 @@ def _check_fixed(trained: dict, config: dict, where: str) -> None:
         raise ConfigError(problems)
 
 
-def _schedule_change(trained: str, config: RunConfig, allow: bool, where: str, step: int,
-                     meta: dict) -> dict | None:
-    """The schedule change a resume at ``step`` makes, or None; refused without --allow-schedule-change.
+#: the run.json key of each schedule's changes
+_CHANGES = {"schedule": "schedule_changes", **{name: f"{name}_changes" for name in HYPER_COLUMNS}}
+
+
+def _schedule_change(trained: str | None, config: RunConfig, allow: bool, where: str, step: int,
+                     meta: dict, key: str = "schedule") -> dict | None:
+    """The change of the schedule ``key`` (the rate's, or ``momentum``/``weight_decay``, whose hash is None
+    where none is given) a resume at ``step`` makes, or None; refused without --allow-schedule-change.
 
     A change already recorded in ``run.json`` for this step (a resume under it that was killed before its
     next checkpoint) needs no flag again.
     """
-    now = spec_hash(config.schedule)
-    if trained in spec_hashes(config.schedule):  # the same schedule (a run of lrtempo 0.1 may hold the older hash)
+    schedule = getattr(config, key)
+    now = _hash_of(schedule)
+    # the same schedule (a run of lrtempo 0.1 may hold the older hash)
+    if trained == now or (schedule is not None and trained in spec_hashes(schedule)):
         return None
     change = {"step": step, "from": trained, "to": now}
-    if not allow and change not in meta.get("schedule_changes", []):
-        raise _refuse(f"{where} differs from the schedule the run was trained with up to step {step} (spec hash "
-                      f"{trained[:12]}, now {now[:12]}): pass --allow-schedule-change to continue under it",
-                      "schedule")
+    if not allow and change not in meta.get(_CHANGES[key], []):
+        what = "schedule" if key == "schedule" else f"{key} schedule"
+        raise _refuse(f"{where} differs from the {what} the run was trained with up to step {step} (spec hash "
+                      f"{_short(trained)}, now {_short(now)}): pass --allow-schedule-change to continue under it",
+                      key)
     return change
+
+
+def _hash_of(schedule) -> str | None:
+    return None if schedule is None else spec_hash(schedule)
+
+
+def _short(digest: str | None) -> str:
+    return "none: not scheduled" if digest is None else digest[:12]
+
+
+def _hyper_changes(ckpt: dict, config: RunConfig, allow: bool, where: str, step: int, meta: dict) -> dict:
+    """``{name: change}`` of the momentum and weight-decay schedules against those the checkpoint was trained
+    under (the hashes its scheduler state holds; none in a run without them)."""
+    trained = ckpt["train_state"]["scheduler"]
+    changes = {name: _schedule_change(trained.get(f"{name}_spec_hash"), config, allow, where, step, meta, name)
+               for name in HYPER_COLUMNS}
+    return {name: change for name, change in changes.items() if change is not None}
 
 
 def _stale_summary(run_dir: Path, ckpt: dict, config: RunConfig, world: int) -> dict | None:
@@ -269,9 +306,9 @@ def begin(plan: Plan, config: RunConfig, world: int, env: dict[str, Any] | None 
         return
     meta = _with_resume(plan.meta or run.read_meta(), plan.step, env)
     write_meta(run.path, meta)  # recorded before the config changes: a kill in between needs no flag again
-    if plan.schedule_change:
+    if plan.schedule_change or plan.hyper_changes:
         run.write(run.config_before(plan.step), format_config(plan.trained_config, "yaml"))
-    if plan.schedule_change or plan.steps_change:
+    if plan.schedule_change or plan.steps_change or plan.hyper_changes:
         run.write_config(format_config(config.to_mapping(), "yaml"))
         _note_png(meta, write_schedule_views(run.path, config))
         write_meta(run.path, meta)

@@ -80,7 +80,8 @@ class TrainState:
     optimizer, steps it, zeroes the gradients and advances the step. A
     non-finite loss or gradient skips the update without advancing the step;
     after ``max_consecutive_skips`` in a row it raises :class:`TrainingDiverged`.
-    One host read per update (the loss and the norm together).
+    One host read per update (the loss and the norm together). ``momentum`` and ``weight_decay``
+    schedules, when given, are set with the rate (:class:`lrtempo.torch.LRTempoScheduler`).
     """
 
     def __init__(
@@ -97,6 +98,8 @@ class TrainState:
         process_group: Any = None,
         monitor: Any = None,
         clip_grad_norm: float | None = None,
+        momentum: Schedule | None = None,
+        weight_decay: Schedule | None = None,
     ) -> None:
         if clip_grad_norm is not None:
             warnings.warn("TrainState(clip_grad_norm=...) is renamed grad_clip=... (the run config's key)",
@@ -111,7 +114,8 @@ class TrainState:
         self.model = model
         self.schedule = schedule
         self.optimizer = optimizer if optimizer is not None else build_optimizer(model)
-        self.scheduler = LRTempoScheduler(self.optimizer, schedule, allow_schedule_change=allow_schedule_change)
+        self.scheduler = LRTempoScheduler(self.optimizer, schedule, allow_schedule_change=allow_schedule_change,
+                                          momentum=momentum, weight_decay=weight_decay)
         self.grad_clip = grad_clip
         self.accumulation_steps = accumulation_steps
         self.bf16 = bf16

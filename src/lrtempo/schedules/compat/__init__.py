@@ -8,6 +8,9 @@ library's own keyword arguments and conventions::
 Compat lives apart from the native families: it follows each library's rules
 (where warmup starts, whether "total" includes warmup, what happens past the
 end), not lrtempo's own contract. Where the library raises, compat raises a clear error.
+``curve="momentum"`` gives the momentum the library sets alongside the rate
+instead (torch's ``CyclicLR`` and ``OneCycleLR`` with ``cycle_momentum``), a
+schedule for :class:`lrtempo.torch.LRTempoScheduler`'s ``momentum=``.
 See ``docs/compat.md``.
 """
 
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,7 +27,7 @@ from .._base import MAX_STEPS, Phase, Schedule, did_you_mean
 from . import _optax, _timm, _torch, _transformers
 from ._common import CompatError, Impl
 
-__all__ = ["Compat", "CompatError", "LIBRARIES", "build_compat"]
+__all__ = ["Compat", "CompatError", "LIBRARIES", "CURVES", "build_compat", "momentum_curve"]
 
 #: library -> the names it offers
 LIBRARIES: dict[str, tuple[str, ...]] = {
@@ -33,6 +36,9 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "optax": tuple(_optax.OPTAX),
     "timm": tuple(_timm.TIMM),
 }
+
+#: what a compat schedule's values are: the rate, or the momentum the library sets with it
+CURVES = ("lr", "momentum")
 
 
 def _freeze(value: Any) -> Any:
@@ -49,8 +55,10 @@ class Compat(Schedule):
 
     ``base_lr`` is the optimizer's lr (torch, transformers, timm; not used by
     optax, whose schedules carry their values). ``kwargs`` are exactly the
-    library's keyword arguments. Evaluation is vectorized; one step is the
-    array path on one element, so both agree bit for bit.
+    library's keyword arguments. ``curve`` is ``lr`` (the rate) or ``momentum``
+    (the momentum torch's ``CyclicLR`` and ``OneCycleLR`` set with
+    ``cycle_momentum``). Evaluation is vectorized; one step is the array path
+    on one element, so both agree bit for bit.
 
     >>> s = Compat("torch", "StepLR", base_lr=1.0, kwargs={"step_size": 2, "gamma": 0.5})
     >>> [s(k) for k in range(5)]
@@ -62,11 +70,14 @@ class Compat(Schedule):
     base_lr: float | None = None
     kwargs: dict = field(default_factory=dict)
     context: dict = field(default_factory=dict)
+    curve: str = "lr"
     type_name: ClassVar[str] = "compat"
     _impl: Impl = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         impl = _make(self.library, self.name, self.base_lr, _freeze(self.kwargs), _freeze(self.context))
+        if self.curve != "lr":
+            impl = _curve(impl, self.library, self.name, self.curve)
         object.__setattr__(self, "kwargs", _freeze(self.kwargs))
         object.__setattr__(self, "context", _freeze(self.context))
         object.__setattr__(self, "_impl", impl)
@@ -115,7 +126,36 @@ class Compat(Schedule):
         out["kwargs"] = self.kwargs
         if self.context:
             out["context"] = self.context
+        if self.curve != "lr":
+            out["curve"] = self.curve
         return out
+
+
+def _curve(impl: Impl, library: str, name: str, curve: Any) -> Impl:
+    """The ``curve`` of a built compat schedule (``momentum``: the one its library sets with the rate)."""
+    if curve not in CURVES:
+        raise CompatError([("curve", f"must be one of {', '.join(map(repr, CURVES))} (got {curve!r})"[:300])])
+    if impl.momentum is None:
+        why = ("with cycle_momentum: false" if library == "torch" and name in _torch.MOMENTUM else
+               "(only torch's CyclicLR and OneCycleLR do, with cycle_momentum: true, their default)")
+        raise CompatError([("curve", f"{library}'s {name} sets no momentum {why}: give curve: lr or leave it out")])
+    momentum = Impl(impl.momentum, impl.horizon, impl.last_valid_step, impl.phases)
+    _check_finite(momentum)
+    return momentum
+
+
+def momentum_curve(schedule: Schedule) -> Compat | None:
+    """The momentum a compat schedule's library sets with its rate, as a compat schedule (``curve: momentum``);
+    None for any other schedule, or one whose library sets no momentum.
+
+    >>> spec = dict(max_lr=1.0, total_steps=10, pct_start=0.5, anneal_strategy="linear")
+    >>> m = momentum_curve(Compat("torch", "OneCycleLR", kwargs=spec))
+    >>> [round(m(k), 4) for k in (0, 4, 9)]
+    [0.95, 0.85, 0.95]
+    """
+    if not isinstance(schedule, Compat) or schedule.curve != "lr" or schedule._impl.momentum is None:
+        return None
+    return replace(schedule, curve="momentum")
 
 
 #: libraries whose schedules need more than their kwargs, and the context keys they take
@@ -184,7 +224,7 @@ def _check_finite(impl: Impl) -> None:
                                       "a schedule must stay within float64's range at every step")])
 
 
-_SPEC_KEYS = ("type", "library", "name", "base_lr", "kwargs", "context")
+_SPEC_KEYS = ("type", "library", "name", "base_lr", "kwargs", "context", "curve")
 
 
 def build_compat(spec: Mapping, path: str, builder: Any) -> Compat | None:
@@ -207,7 +247,7 @@ def build_compat(spec: Mapping, path: str, builder: Any) -> Compat | None:
         return None
     try:
         return Compat(spec["library"], spec["name"], spec.get("base_lr"), spec.get("kwargs") or {},
-                      spec.get("context") or {})
+                      spec.get("context") or {}, spec.get("curve", "lr"))
     except CompatError as exc:
         for field_name, message in exc.problems:
             builder.fail(where(field_name) if field_name else path, message)

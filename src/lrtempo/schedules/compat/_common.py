@@ -38,12 +38,15 @@ class Impl:
     ``values(k)`` maps an int64 array of steps to float64 rates. ``horizon``
     is the step where the library's schedule nominally ends (for display).
     ``last_valid_step`` is set where the library raises past some step.
+    ``momentum`` maps steps to the momentum the library sets alongside the rate
+    (torch's ``cycle_momentum``), or is None where it sets none.
     """
 
     values: Callable[[np.ndarray], np.ndarray]
     horizon: int
     last_valid_step: int | None = None
     phases: tuple[tuple[str, int, int | None], ...] = ()
+    momentum: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 def _is_number(value: Any) -> bool:

@@ -10,6 +10,7 @@ where torch's loop does something its closed form does not (``total_iters=0``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -128,10 +129,8 @@ def _cyclic_lr(kw: Kwargs, base: float) -> Impl:
         kw.fail("mode", f"mode is invalid and scale_fn is None (got {mode!r}; valid: 'triangular', "
                 "'triangular2', 'exp_range')")
     kw.string("scale_mode", ("cycle", "iterations"))
-    for name in ("cycle_momentum",):
-        kw.boolean(name)
-    kw.number("base_momentum")
-    kw.number("max_momentum")
+    cycle_momentum = kw.boolean("cycle_momentum")
+    base_m, max_m = kw.number("base_momentum"), kw.number("max_momentum")
     if up is not None and up <= 0:
         kw.fail("step_size_up", f"must be > 0 (got {up!r})")
     if down is not None and down <= 0:
@@ -142,18 +141,27 @@ def _cyclic_lr(kw: Kwargs, base: float) -> Impl:
     total = up + down
     ratio = up / total
 
-    def values(k: np.ndarray) -> np.ndarray:
+    def position(k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cycle, scale factor, the mode's scale) at each step, as torch's ``get_lr`` computes them."""
         cycle = np.floor(1 + k / total)
         x = 1.0 + k / total - cycle
         scale = np.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
-        height = (hi - lo) * scale
         if mode == "triangular":
-            return lo + height * 1.0
+            return cycle, scale, np.float64(1.0)
         if mode == "triangular2":
-            return lo + height * (1 / (2.0 ** (cycle - 1)))
-        return lo + height * np.power(gamma, k)
+            return cycle, scale, 1 / (2.0 ** (cycle - 1))
+        return cycle, scale, np.power(gamma, k)
 
-    return Impl(values, int(2 * total))
+    def values(k: np.ndarray) -> np.ndarray:
+        _, scale, mode_scale = position(k)
+        return lo + (hi - lo) * scale * mode_scale
+
+    def momentum(k: np.ndarray) -> np.ndarray:
+        # inverse to the rate: max_momentum at a cycle's ends, base_momentum at its peak
+        _, scale, mode_scale = position(k)
+        return max_m - (max_m - base_m) * scale * mode_scale
+
+    return Impl(values, int(2 * total), momentum=momentum if cycle_momentum else None)
 
 
 def _one_cycle_lr(kw: Kwargs, base: float) -> Impl:
@@ -165,9 +173,8 @@ def _one_cycle_lr(kw: Kwargs, base: float) -> Impl:
     anneal = kw.raw_value("anneal_strategy")
     div, final_div = kw.number("div_factor"), kw.number("final_div_factor")
     three = kw.boolean("three_phase")
-    kw.boolean("cycle_momentum")
-    kw.number("base_momentum")
-    kw.number("max_momentum")
+    cycle_momentum = kw.boolean("cycle_momentum")
+    base_m, max_m = kw.number("base_momentum"), kw.number("max_momentum")
     if total is not None:
         if total <= 0:
             kw.fail("total_steps", f"Expected positive integer total_steps, but got {total}")
@@ -186,36 +193,45 @@ def _one_cycle_lr(kw: Kwargs, base: float) -> Impl:
     kw.done()
     initial = max_lr / div
     final = initial / final_div
+    # (end step, start lr, end lr, start momentum, end momentum) of each phase, as torch's _schedule_phases
     if three:
-        phases = [(float(pct * total) - 1, initial, max_lr), (float(2 * pct * total) - 2, max_lr, initial),
-                  (total - 1, initial, final)]
+        phases = [(float(pct * total) - 1, initial, max_lr, max_m, base_m),
+                  (float(2 * pct * total) - 2, max_lr, initial, base_m, max_m),
+                  (total - 1, initial, final, max_m, max_m)]
     else:
-        phases = [(float(pct * total) - 1, initial, max_lr), (total - 1, max_lr, final)]
+        phases = [(float(pct * total) - 1, initial, max_lr, max_m, base_m), (total - 1, max_lr, final, base_m, max_m)]
 
     def anneal_fn(start, end, frac):
         if anneal == "cos":
             return end + (start - end) / 2.0 * (np.cos(math.pi * frac) + 1)
         return (end - start) * frac + start
 
-    def values(k: np.ndarray) -> np.ndarray:
-        if k.size and int(k.max()) > total:
-            raise ValueError(f"OneCycleLR: step {int(k.max())} is past total_steps={total}; torch raises "
-                             f"'Tried to step {int(k.max())} times. The specified number of total steps is {total}'")
-        out = np.empty(k.shape, dtype=np.float64)
-        done = np.zeros(k.shape, dtype=bool)
-        start = 0.0
-        for i, (end, a, b) in enumerate(phases):
-            sel = ~done if i == len(phases) - 1 else (~done & (k <= end))
-            if sel.any():
-                if end == start:
-                    raise ValueError("OneCycleLR: a phase of zero length is reached (torch raises "
-                                     "ZeroDivisionError); change pct_start or total_steps")
-                out[sel] = anneal_fn(a, b, (k[sel] - start) / (end - start))
-            done |= sel
-            start = end
-        return out
+    def curve(first: int) -> Callable[[np.ndarray], np.ndarray]:
+        """The phases' anneal between their values ``first`` and ``first + 1`` (the rate: 1; momentum: 3)."""
 
-    return Impl(values, total, last_valid_step=total)
+        def values(k: np.ndarray) -> np.ndarray:
+            if k.size and int(k.max()) > total:
+                raise ValueError(f"OneCycleLR: step {int(k.max())} is past total_steps={total}; torch raises "
+                                 f"'Tried to step {int(k.max())} times. The specified number of total steps is "
+                                 f"{total}'")
+            out = np.empty(k.shape, dtype=np.float64)
+            done = np.zeros(k.shape, dtype=bool)
+            start = 0.0
+            for i, phase in enumerate(phases):
+                end, a, b = phase[0], phase[first], phase[first + 1]
+                sel = ~done if i == len(phases) - 1 else (~done & (k <= end))
+                if sel.any():
+                    if end == start:
+                        raise ValueError("OneCycleLR: a phase of zero length is reached (torch raises "
+                                         "ZeroDivisionError); change pct_start or total_steps")
+                    out[sel] = anneal_fn(a, b, (k[sel] - start) / (end - start))
+                done |= sel
+                start = end
+            return out
+
+        return values
+
+    return Impl(curve(1), total, last_valid_step=total, momentum=curve(3) if cycle_momentum else None)
 
 
 #: classes whose ``step()`` multiplies the group's current lr by the ratio of their own closed form,
@@ -394,6 +410,10 @@ NOT_SUPPORTED = {
     "MultiplicativeLR": "takes a function (code), which a config cannot hold; write the schedule as a native spec",
     "ReduceLROnPlateau": "follows a metric, not the step (use lrtempo's plateau reductions, recorded in the run)",
 }
+
+
+#: classes that set the optimizer's momentum alongside the rate (with ``cycle_momentum``, their default)
+MOMENTUM = ("CyclicLR", "OneCycleLR")
 
 
 def make(name: str, kwargs: dict, base: float) -> Impl:
