@@ -45,7 +45,7 @@ def _step_config(optimizer, spec):
             "lr_scheduler": {"scheduler": LRTempoScheduler(optimizer, build_schedule(spec)), "interval": "step"}}
 
 
-def _module(lib, *, spec=SPEC, configure=_step_config, stop_at=None, fail_at=None, manual=False):
+def _module(lib, *, spec=SPEC, configure=_step_config, stop_at=None, fail_at=None, manual=False, samples=32):
     """A tiny regressor as a LightningModule of ``lib``; it notes what each optimizer step applied."""
 
     class Tiny(lib.LightningModule):
@@ -78,7 +78,7 @@ def _module(lib, *, spec=SPEC, configure=_step_config, stop_at=None, fail_at=Non
 
         def train_dataloader(self):
             g = torch.Generator().manual_seed(0)
-            x = torch.randn(32, 4, generator=g)
+            x = torch.randn(samples, 4, generator=g)
             y = x @ torch.randn(4, 1, generator=g) + 3.0
             return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=4, shuffle=False)
 
@@ -86,12 +86,13 @@ def _module(lib, *, spec=SPEC, configure=_step_config, stop_at=None, fail_at=Non
     return Tiny()
 
 
-def _fit(out: Path, run: Path, *, lib=pl, ckpt=None, max_steps=STEPS, monitor=SETTINGS, **module_options):
+def _fit(out: Path, run: Path, *, lib=pl, ckpt=None, max_steps=STEPS, max_epochs=None, monitor=SETTINGS,
+         **module_options):
     """Fit a fresh module and Trainer; checkpoints every 4 updates (each epoch's end) into ``out/ckpt``."""
     model = _module(lib, **module_options)
     manual = module_options.get("manual", False)  # Lightning accumulates and clips under automatic optimization
     trainer = lib.Trainer(
-        max_steps=max_steps, accumulate_grad_batches=1 if manual else ACCUMULATE,
+        max_steps=max_steps, max_epochs=max_epochs, accumulate_grad_batches=1 if manual else ACCUMULATE,
         gradient_clip_val=None if manual else 0.5, accelerator="cpu",
         devices=1, log_every_n_steps=1, logger=lib.loggers.CSVLogger(out, name="csv"), enable_progress_bar=False,
         enable_model_summary=False, default_root_dir=out,
@@ -148,6 +149,22 @@ def test_accumulation_advances_the_schedule_once_per_update(runs):
     model, trainer = runs["model"], runs["trainer"]
     assert len(model.losses) == ACCUMULATE * STEPS and len(model.applied) == STEPS
     assert trainer.lr_scheduler_configs[0].scheduler.last_epoch == trainer.global_step == STEPS
+
+
+def test_an_epochs_last_partial_accumulation_is_one_update(tmp_path):
+    """5 micro-batches an epoch under accumulate_grad_batches=2: Lightning steps after 2, 4 and the 5th alone."""
+    spec = {**SPEC, "total_steps": 6}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LRTempoIntegrationWarning)  # 6 updates: the schedule's total
+        _, model = _fit(tmp_path / "out", tmp_path / "run", max_steps=-1, max_epochs=2, spec=spec, samples=20,
+                        monitor=False)
+    schedule, rows = build_schedule(spec), _rows(tmp_path / "run")
+    assert [int(r["step"]) for r in rows] == list(range(6))
+    assert [float(r["lr"]) for r in rows] == model.applied == [schedule(s) for s in range(6)]
+    losses = [x.item() for x in model.losses]
+    per_update = [(losses[0] + losses[1]) / 2, (losses[2] + losses[3]) / 2, losses[4]]
+    per_update += [(losses[5] + losses[6]) / 2, (losses[7] + losses[8]) / 2, losses[9]]
+    assert [float(r["loss"]) for r in rows] == pytest.approx(per_update, rel=1e-6)
 
 
 def test_loss_and_norm_are_the_updates_before_clipping(runs):

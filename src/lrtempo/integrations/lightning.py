@@ -162,7 +162,8 @@ class LRTempoCallback(*_callback_bases()):
         self._close("completed" if done else "stopped")
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        self._close("interrupted" if isinstance(exception, KeyboardInterrupt) else "failed")
+        stopped = isinstance(exception, KeyboardInterrupt) or type(exception).__name__ == "SIGTERMException"
+        self._close("interrupted" if stopped else "failed")
 
     # -- the callback's state in Lightning's checkpoints -------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
