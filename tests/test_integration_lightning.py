@@ -45,7 +45,8 @@ def _step_config(optimizer, spec):
             "lr_scheduler": {"scheduler": LRTempoScheduler(optimizer, build_schedule(spec)), "interval": "step"}}
 
 
-def _module(lib, *, spec=SPEC, configure=_step_config, stop_at=None, fail_at=None, manual=False, samples=32):
+def _module(lib, *, spec=SPEC, configure=_step_config, stop_at=None, fail_at=None, manual=False, samples=32,
+            step_scheduler=True):
     """A tiny regressor as a LightningModule of ``lib``; it notes what each optimizer step applied."""
 
     class Tiny(lib.LightningModule):
@@ -70,6 +71,10 @@ def _module(lib, *, spec=SPEC, configure=_step_config, stop_at=None, fail_at=Non
         def on_train_batch_end(self, outputs, batch, batch_idx):  # after the callbacks' hook
             if stop_at is not None and self.trainer.global_step == stop_at:
                 self.trainer.should_stop = True
+
+        if not step_scheduler:  # a module whose own hook leaves the scheduler where it is
+            def lr_scheduler_step(self, scheduler, metric):
+                pass
 
         def configure_optimizers(self):
             optimizer = torch.optim.AdamW(self.parameters(), lr=0.0)
@@ -288,6 +293,16 @@ def test_a_schedule_total_unlike_the_trainers_warns_once_naming_the_fix(tmp_path
     with open(tmp_path / "run" / "log.csv") as fh:
         assert fh.readline().strip().split(",") == list(SCHEMA_COLUMNS)
     assert len(_rows(tmp_path / "run")) == 2
+
+
+def test_a_scheduler_the_trainer_does_not_step_warns_once_and_the_record_has_the_rate_applied(tmp_path):
+    with pytest.warns(LRTempoIntegrationWarning, match="scheduler is at step 0 but the Trainer at global step 1") \
+            as caught:
+        _, model = _fit(tmp_path / "out", tmp_path / "run", max_steps=3, monitor=False, step_scheduler=False,
+                        spec={**SPEC, "total_steps": 3, "warmup_steps": 0})
+    assert sum("the scheduler is at step" in str(w.message) for w in caught) == 1
+    rate = build_schedule({**SPEC, "total_steps": 3, "warmup_steps": 0})(0)
+    assert [float(r["lr"]) for r in _rows(tmp_path / "run")] == model.applied == [rate] * 3
 
 
 def test_the_same_callback_records_a_pytorch_lightning_trainer(tmp_path):
