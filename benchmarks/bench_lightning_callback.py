@@ -5,7 +5,9 @@ A small MLP regressor (``--width`` hidden units, three layers) on CPU with ``acc
 ``LRTempoScheduler`` stepped per update in every variant. Variants, interleaved in rounds, each from the same
 seed: no callback; the callback with the default monitor settings; the callback with ``monitor=False`` (the
 record only). The time of a run is taken from ``on_train_start`` to ``on_train_end`` (the Trainer's setup
-left out). Printed: the median ms per update of each and the ratio to the run without the callback.
+left out). Printed: the median ms per update of each and the ratio to the run without the callback, and the
+median ms per update spent inside the callback's two per-update hooks (``on_before_optimizer_step``,
+``on_train_batch_end``), which a busy machine's noise in the run times does not blur.
 ``--threads`` sets torch's intra-op threads (default 1: on a machine whose cores are busy, more threads than
 free cores make every variant wait on the others and bury the callback's cost in noise).
 
@@ -48,6 +50,22 @@ class MLP(pl.LightningModule):
                 "lr_scheduler": {"scheduler": LRTempoScheduler(optimizer, schedule), "interval": "step"}}
 
 
+class TimedCallback(LRTempoCallback):
+    """``LRTempoCallback`` adding up the seconds spent in its per-update hooks."""
+
+    seconds = 0.0
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        start = time.perf_counter()
+        super().on_before_optimizer_step(trainer, pl_module, optimizer)
+        self.seconds += time.perf_counter() - start
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        start = time.perf_counter()
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        self.seconds += time.perf_counter() - start
+
+
 class Clock(pl.Callback):
     """Seconds from ``on_train_start`` to ``on_train_end``."""
 
@@ -58,19 +76,21 @@ class Clock(pl.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def _run(folder: Path, steps: int, width: int, data, callback: str) -> float:
+def _run(folder: Path, steps: int, width: int, data, callback: str) -> tuple[float, float]:
+    """(ms per update, ms per update in the callback's hooks)."""
     pl.seed_everything(0, verbose=False)
     model = MLP(width, steps)
     clock = Clock()
-    callbacks = [clock]
+    callbacks: list = [clock]
+    timed = TimedCallback(folder / "run", monitor=callback == "monitor")
     if callback != "none":
-        callbacks.insert(0, LRTempoCallback(folder / "run", monitor=callback == "monitor"))
+        callbacks.insert(0, timed)
     trainer = pl.Trainer(
         max_steps=steps, accumulate_grad_batches=2, gradient_clip_val=1.0, accelerator="cpu", devices=1,
         logger=pl.loggers.CSVLogger(folder), log_every_n_steps=50, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=folder, callbacks=callbacks)
     trainer.fit(model, train_dataloaders=data)
-    return 1e3 * clock.seconds / steps
+    return 1e3 * clock.seconds / steps, 1e3 * timed.seconds / steps
 
 
 def main() -> None:
@@ -87,19 +107,22 @@ def main() -> None:
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True)
     variants = ("none", "monitor", "record")
     times: dict[str, list[float]] = {v: [] for v in variants}
+    hooks: dict[str, list[float]] = {v: [] for v in variants}
     with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
         warnings.simplefilter("ignore")
         for v in variants:  # a round not counted: first imports, allocator and thread-pool warm-up
             _run(Path(tmp) / f"{v}-warm", args.steps, args.width, data, v)
         for r in range(args.rounds):
             for v in variants:
-                times[v].append(_run(Path(tmp) / f"{v}-{r}", args.steps, args.width, data, v))
+                total, in_hooks = _run(Path(tmp) / f"{v}-{r}", args.steps, args.width, data, v)
+                times[v].append(total)
+                hooks[v].append(in_hooks)
     base = statistics.median(times["none"])
     print(f"{args.steps} updates, width {args.width}, {args.threads} thread(s), {args.rounds} rounds "
           "(median ms per update)")
     for v in variants:
-        m = statistics.median(times[v])
-        print(f"  {v:8s} {m:8.3f} ms   x{m / base:.3f}")
+        m, h = statistics.median(times[v]), statistics.median(hooks[v])
+        print(f"  {v:8s} {m:8.3f} ms   x{m / base:.3f}   in the callback's hooks {h:.3f} ms ({100 * h / base:.1f}%)")
 
 
 if __name__ == "__main__":
