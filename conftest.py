@@ -2,4 +2,7 @@
 
 import importlib.util
 
-collect_ignore = [] if importlib.util.find_spec("transformers") else ["src/lrtempo/integrations/hf.py"]
+_NEEDS = {"src/lrtempo/integrations/hf.py": ("transformers",),
+          "src/lrtempo/integrations/lightning.py": ("lightning", "pytorch_lightning")}  # any one of them
+collect_ignore = [path for path, packages in _NEEDS.items()
+                  if not any(importlib.util.find_spec(p) for p in packages)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,16 @@ from ..schedules import Schedule
 
 #: the file a recorder's resume state is saved in, inside the trainer's checkpoint folder
 STATE_FILE = "lrtempo_record.json"
+#: the prefix of the monitor's signals in a trainer's own logs (``lrtempo/effective_lr_median``, ...)
+LOG_PREFIX = "lrtempo/"
+
+
+class LRTempoIntegrationWarning(UserWarning):
+    """The trainer is set up in a way that makes its schedule or its record differ from what was meant."""
+
+
+class LRTempoIntegrationError(ValueError):
+    """The trainer is set up in a way the callback cannot record exactly; the message names the fix."""
 
 
 def monitor_settings(monitor: bool | MonitorSettings) -> MonitorSettings | None:
@@ -63,9 +74,10 @@ class RunRecorder:
             config["monitor"] = self.settings.to_mapping()
         return format_config(config, "yaml")
 
-    def begin(self, step: int, saved: dict[str, Any] | None) -> str | None:
+    def begin(self, step: int, saved: dict[str, Any] | None, *, state_name: str = STATE_FILE) -> str | None:
         """Start the record (``step`` 0) or continue it at ``step`` from ``saved`` (a resume's state, or None).
 
+        ``state_name`` says in a warning what the checkpoint lacks when ``saved`` is None on a resume.
         Returns a warning to show, or None. Refuses (``FileExistsError``) to start over a run that is there.
         """
         run, note = self.run, None
@@ -90,7 +102,7 @@ class RunRecorder:
         if saved is not None:
             self.load_state(saved)
         elif step > 0 and run.holds_run() and note is None:
-            note = (f"no {STATE_FILE} in the checkpoint of step {step}: the monitor's detectors start afresh "
+            note = (f"no {state_name} in the checkpoint of step {step}: the monitor's detectors start afresh "
                     f"there (checkpoints saved with the callback carry it)")
         return note
 
@@ -114,15 +126,27 @@ class RunRecorder:
         ``loss`` and ``grad_l2_norm`` are 0-d tensors (or floats); they and the monitor's device-side
         statistics are read back to the host together, once.
         """
+        names, extra = self.device_stats(step, model, optimizer)
+        return self.row(step, lr, loss, grad_l2_norm, names, extra)
+
+    def device_stats(self, step: int, model: Any, optimizer: Any) -> tuple[list[str], Any]:
+        """The monitor's statistics of update ``step``, still on the device (names, a 1-d tensor or None).
+
+        Call after the gradients are final, before ``optimizer.step()``; the tensors are new ones, so
+        :meth:`row` may read them after the update.
+        """
+        if self.monitor is None:
+            return [], None
+        if not self._named:
+            self.monitor.name_parameters(model)
+            self._named = True
+        return self.monitor.device_stats(step, optimizer)
+
+    def row(self, step: int, lr: float, loss: Any, grad_l2_norm: Any, names: list[str], extra: Any
+            ) -> dict[str, Any]:
+        """The log row of update ``step`` from the loss, the norm and :meth:`device_stats` (one host read)."""
         import torch
 
-        names: list[str] = []
-        extra = None
-        if self.monitor is not None:
-            if not self._named:
-                self.monitor.name_parameters(model)
-                self._named = True
-            names, extra = self.monitor.device_stats(step, optimizer)
         head = torch.stack([torch.as_tensor(loss).detach().float().reshape(()).cpu(),
                             torch.as_tensor(grad_l2_norm).detach().float().reshape(()).cpu()])
         flat = torch.cat([head, extra.detach().float().cpu()]) if extra is not None else head
@@ -185,6 +209,19 @@ class RunRecorder:
             self._lock = None
 
 
+def grad_l2_norm(optimizer: Any) -> Any:
+    """The global L2 norm of the gradients of ``optimizer``'s parameters, a 0-d tensor on their device.
+
+    ``sqrt(sum over tensors of |g|^2)``, from one batched per-tensor norm; 0 when no parameter has a gradient.
+    """
+    import torch
+
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
+
+
 def read_state(folder: str | Path) -> dict[str, Any] | None:
     """The recorder state saved in a checkpoint folder, or None when there is none (or it is unreadable)."""
     try:
@@ -196,3 +233,11 @@ def read_state(folder: str | Path) -> dict[str, Any] | None:
 
 def process_environment(*, device: str, dtype: str, world_size: int, seed: int | None) -> dict[str, Any]:
     return environment(device=device, dtype=dtype, world_size=world_size, seeds={"seed": seed})
+
+
+def package_version(distribution: str) -> str | None:
+    """The installed version of ``distribution`` (its name on PyPI), or None."""
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None

@@ -23,14 +23,22 @@ import math
 import os
 import sys
 import warnings
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from .._util import MissingDependency
 from ..monitor import MonitorSettings
 from ..rundir import RunDir
-from ._record import RunRecorder, monitor_settings, process_environment, read_state
+from ._record import (
+    LOG_PREFIX,
+    LRTempoIntegrationWarning,
+    RunRecorder,
+    grad_l2_norm,
+    monitor_settings,
+    package_version,
+    process_environment,
+    read_state,
+)
 
 try:
     from transformers import TrainerCallback
@@ -38,14 +46,7 @@ except ImportError:
     raise MissingDependency("lrtempo.integrations.hf needs transformers, which is not installed: "
                             "pip install transformers") from None
 
-__all__ = ["LRTempoCallback", "LRTempoIntegrationWarning"]
-
-#: the prefix of the monitor's signals in the Trainer's logs (``lrtempo/effective_lr_ratio``, ...)
-LOG_PREFIX = "lrtempo/"
-
-
-class LRTempoIntegrationWarning(UserWarning):
-    """The Trainer is set up in a way that makes its schedule or its record differ from what was meant."""
+__all__ = ["LOG_PREFIX", "LRTempoCallback", "LRTempoIntegrationWarning"]
 
 
 def _lrtempo_scheduler(scheduler: Any) -> Any:
@@ -115,7 +116,8 @@ class LRTempoCallback(TrainerCallback):
             return
         recorder = RunRecorder(
             self.run_dir, schedule, self.settings, total_steps=state.max_steps, record=_trainer_record(args, state),
-            meta={"world_size": args.world_size, "trainer": "transformers", "transformers": _version("transformers")},
+            meta={"world_size": args.world_size, "trainer": "transformers",
+                  "transformers": package_version("transformers")},
             env=process_environment(device=str(args.device), dtype="bfloat16" if args.bf16 else "float32",
                                     world_size=args.world_size, seed=args.seed))
         step = state.global_step
@@ -143,9 +145,7 @@ class LRTempoCallback(TrainerCallback):
             norm = torch.linalg.vector_norm(torch.stack(list(self._pre_clip.values())))
             self._pre_clip.clear()
         else:
-            grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float()) if grads \
-                else torch.zeros(())
+            norm = grad_l2_norm(optimizer)
         if self._losses:
             loss = torch.stack([x.float().reshape(()) for x in self._losses]).mean()
         else:
@@ -246,10 +246,3 @@ def _trainer_record(args: Any, state: Any) -> dict[str, Any]:
                         "gradient_accumulation_steps": args.gradient_accumulation_steps,
                         "max_grad_norm": args.max_grad_norm, "world_size": args.world_size,
                         "bf16": bool(args.bf16), "fp16": bool(args.fp16)}}
-
-
-def _version(package: str) -> str | None:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
