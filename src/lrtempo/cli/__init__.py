@@ -25,6 +25,7 @@ from . import (
     race,
     recipe,
     report,
+    scale,
     schema,
     show,
     train,
@@ -34,8 +35,8 @@ from ._common import Parser, escape_help, handle
 
 __all__ = ["main", "build_parser", "subcommand_parsers"]
 
-_COMMANDS = (train, demo, show, values, diff, convert, recipe, plot, lint, find_lr, race, budget, analyze, report,
-             schema)
+_COMMANDS = (train, demo, show, values, diff, convert, recipe, scale, plot, lint, find_lr, race, budget, analyze,
+             report, schema)
 _DEBUG_HELP = "show a traceback on errors"
 
 
