@@ -531,7 +531,7 @@ TABLE = {
     "lrtempo find-lr [CONFIG] [--write SCHEDULE_CONFIG]":
         (True, [["find-lr", "tiny.yaml", "--updates", "40", "--end-lr", "10", "--write", "schedule.yaml",
                  "--png", "range.png", "--quiet"]]),
-    "lrtempo race PRESET|CONFIG [--schedule FILE ...] [--seeds N] [--fit]":
+    "lrtempo race PRESET|CONFIG [--schedule FILE ...] [--seeds N] [--fit] [--optimizer schedulefree]":
         (True, [["race", "quadratic", "--schedule", "examples/cosine.yaml", "--seeds", "2", "--fit", "--png",
                  "race.png", "--quiet"]]),
     "lrtempo analyze RUN_DIR|LOG.csv [--json] [--png FILE]":
@@ -548,6 +548,9 @@ TABLE = {
                   "--steps", "0:100,1000", "--json"]]),
     "lrtempo convert CONFIG [-o FILE]":
         (False, [["convert", "examples/compat_torch_sequential.yaml", "-o", "native.yaml"]]),
+    "lrtempo scale CONFIG --batch-size B --to-batch-size B2 --rule linear|sqrt":
+        (False, [["scale", "examples/warmup_cosine.yaml", "--batch-size", "256", "--to-batch-size", "1024", "--rule",
+                  "sqrt", "-o", "scaled.yaml"]]),
     "lrtempo recipe list|show NAME [-o FILE] [--total-steps N]":
         (False, [["recipe", "list"], ["recipe", "show", "llama2-7b", "-o", "llama2.yaml", "--total-steps", "1000"]]),
     "lrtempo plot CONFIG [--png FILE] [--width W] [--height H] [--log-y]":

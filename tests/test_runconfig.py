@@ -50,7 +50,8 @@ def test_settings_cannot_be_changed_after_construction():
     (lambda: MonitorSettings(spike_factor=math.nan), "monitor.spike_factor: must be a finite number (got nan)"),
     (lambda: MonitorSettings(per_layer="yes"), "monitor.per_layer: must be true or false (got 'yes', a string)"),
     (lambda: OptimizerConfig(betas=(0.9, 1.0)), "optimizer.betas[1]: must be < 1 (got 1.0)"),
-    (lambda: OptimizerConfig(name="adam"), "optimizer.name: must be 'adamw' or 'sgd' (got 'adam'); did you mean"),
+    (lambda: OptimizerConfig(name="adam"),
+     "optimizer.name: must be 'adamw', 'sgd' or 'schedulefree' (got 'adam'); did you mean"),
 ])
 def test_settings_built_in_python_are_checked_by_the_same_rules(make, message):
     with pytest.raises(ValueError) as info:

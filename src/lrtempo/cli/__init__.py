@@ -26,6 +26,7 @@ from . import (
     race,
     recipe,
     report,
+    scale,
     schema,
     show,
     train,
@@ -35,7 +36,8 @@ from ._common import Parser, escape_help, handle
 
 __all__ = ["main", "build_parser", "subcommand_parsers"]
 
-_COMMANDS = (train, branch, demo, show, values, diff, convert, recipe, plot, lint, find_lr, race, budget, analyze,
+_COMMANDS = (train, branch, demo, show, values, diff, convert, recipe, scale, plot, lint, find_lr, race, budget,
+             analyze,
              report, schema)
 _DEBUG_HELP = "show a traceback on errors"
 

@@ -24,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="another schedule to race (repeatable; a schedule or run config, or a run directory)")
     p.add_argument("--fit", action="store_true",
                    help="stretch every schedule's step durations so that it ends where the race ends")
+    p.add_argument("--optimizer", choices=("schedulefree",), default=None,
+                   help="also race schedule-free AdamW (needs pip install 'lrtempo[schedulefree]'): on charlm at "
+                        "3e-3 and 6e-3 after the preset's 30-update warmup, on a run config at its schedule's "
+                        "peak, warmed up as fast as that schedule reaches it; then constant. Not for quadratic "
+                        "or flipnet, which run their own update rule")
     p.add_argument("--seeds", metavar="N", type=bounded_int(1, 10**6), default=None,
                    help="seeds per schedule (default: 1, or 3 for charlm)")
     p.add_argument("--jobs", metavar="N", type=bounded_int(1, 256), default=None,
@@ -62,9 +67,13 @@ def run(args: argparse.Namespace) -> int:
         def update(done: int, total: int, note: str) -> None:
             progress.update(done, note, total=total)
 
-        common = dict(jobs=jobs, progress=update, fit=args.fit, warn=_warn)
+        common = dict(jobs=jobs, progress=update, fit=args.fit, warn=_warn, optimizer=args.optimizer)
         if args.runs is not None and args.target != COOLDOWN:
             raise UsageError("--runs goes with the cooldown race")
+        if args.optimizer is not None and (args.target == COOLDOWN or (args.target in PRESETS
+                                                                      and PRESETS[args.target].run is not None)):
+            raise UsageError(f"--optimizer {args.optimizer}: the {args.target} preset runs its own update rule; "
+                             "race it on charlm or on a run config")
         if args.target == COOLDOWN:
             if args.schedule or args.fit:
                 raise UsageError("the cooldown race races its own runs: it takes no --schedule or --fit")

@@ -25,6 +25,7 @@ from ._files import (
     write_config_file,
 )
 from ._optimizer import OptimizerConfig
+from ._scale import Scaled, scale_rate, scale_spec
 from ._schema import json_schema, settings_schema
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "SHOWN_PROBLEMS",
     "REGISTRY",
     "SUFFIXES",
+    "Scaled",
     "build_schedule",
     "canonical_spec",
     "format_config",
@@ -46,6 +48,8 @@ __all__ = [
     "load_spec",
     "parse_config_text",
     "read_config_file",
+    "scale_rate",
+    "scale_spec",
     "schedule_to_spec",
     "settings_schema",
     "spec_hash",

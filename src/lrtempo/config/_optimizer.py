@@ -28,8 +28,11 @@ class OptimizerConfig:
     config_title: ClassVar[str] = "the optimizer settings"
     config_path: ClassVar[str] = "optimizer"
 
-    name: str = setting("adamw", doc="the optimizer: adamw (AdamW) or sgd (SGD)", choices=("adamw", "sgd"))
-    betas: tuple[float, float] = setting((0.9, 0.999), doc="AdamW's beta1 and beta2, each in [0, 1)",
+    name: str = setting("adamw", doc="the optimizer: adamw (AdamW), sgd (SGD) or schedulefree (schedule-free "
+                                     "AdamW; pip install 'lrtempo[schedulefree]')",
+                        choices=("adamw", "sgd", "schedulefree"))
+    betas: tuple[float, float] = setting((0.9, 0.999), doc="AdamW's (and schedule-free's) beta1 and beta2, each "
+                                                           "in [0, 1)",
                                          minimum=0, exclusive_maximum=1)
     eps: float = setting(1e-8, doc="AdamW's epsilon, added to the denominator", exclusive_minimum=0)
     weight_decay: float = setting(0.0, doc="weight decay of the weight matrices (biases and norm weights get none)",

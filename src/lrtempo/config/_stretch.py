@@ -49,7 +49,8 @@ def _scaled(value: int, factor: Fraction) -> int:
     return max(1, math.floor(value * factor + Fraction(1, 2)))
 
 
-def _stretch_spec(spec: Any, factor: Fraction) -> Any:
+def _stretch_spec(spec: Any, factor: Fraction, keep: frozenset[str] = frozenset()) -> Any:
+    """``spec`` with every step duration scaled by ``factor``, but the fields named in ``keep``."""
     kind = spec["type"]
     if kind == "compat":
         raise ValueError("a compat schedule keeps its library's own arguments and is not stretched; set its "
@@ -60,18 +61,18 @@ def _stretch_spec(spec: Any, factor: Fraction) -> Any:
         k = fields.get(name)
         if value is None or name in _NOT_DURATIONS or k is None:
             continue
-        if k.startswith("integer_list"):
+        if k.startswith("integer_list") and name not in keep:
             out[name] = [_scaled(v, factor) for v in value]
-        elif k.startswith("integer"):
+        elif k.startswith("integer") and name not in keep:
             out[name] = _scaled(value, factor)
         elif k == "schedule":
-            out[name] = _stretch_spec(value, factor)
+            out[name] = _stretch_spec(value, factor, keep)
         elif k == "pieces":
-            out[name] = _stretch_pieces(value, factor)
+            out[name] = _stretch_pieces(value, factor, keep)
     return out
 
 
-def _stretch_pieces(pieces: list[dict], factor: Fraction) -> list[dict]:
+def _stretch_pieces(pieces: list[dict], factor: Fraction, keep: frozenset[str] = frozenset()) -> list[dict]:
     """Each piece ends at its old boundary times ``factor``, rounded; its schedule is stretched by its own
     new length over its old one, so the pieces still fit together and the last one ends exactly."""
     out, old_at, new_at = [], 0, 0
@@ -80,11 +81,11 @@ def _stretch_pieces(pieces: list[dict], factor: Fraction) -> list[dict]:
         if length is None:  # the last piece runs as long as its schedule
             length = build_schedule(piece["schedule"]).end_step
             if length is None:
-                out.append(dict(piece, schedule=_stretch_spec(piece["schedule"], factor)))
+                out.append(dict(piece, schedule=_stretch_spec(piece["schedule"], factor, keep)))
                 continue
         boundary = max(new_at + 1, _scaled(old_at + length, factor))
         local = Fraction(boundary - new_at, length) if length else factor
-        piece = dict(piece, schedule=_stretch_spec(piece["schedule"], local))
+        piece = dict(piece, schedule=_stretch_spec(piece["schedule"], local, keep))
         if piece.get("steps") is not None:
             piece["steps"] = boundary - new_at
         old_at, new_at = old_at + length, boundary

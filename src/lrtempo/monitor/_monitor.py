@@ -215,7 +215,8 @@ class Monitor:
         grads = [p.grad for p in params]
         if not grads:
             return names, None
-        adam = "betas" in optimizer.param_groups[0]
+        # schedule-free AdamW has betas but keeps no first moment: the effective Adam rate is not its to measure
+        adam = "betas" in optimizer.param_groups[0] and type(optimizer).__module__.split(".")[0] != "schedulefree"
         if self._effective_due(step) and adam:
             self._effective_stats(optimizer, names, parts)
         if self._alignment_due(step):

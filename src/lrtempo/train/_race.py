@@ -16,7 +16,10 @@ Presets:
   momentum 0.9, one update per image, 30 epochs, the rate set per epoch:
   constant 0.05, halving every 10 epochs, cosine to 0.001.
 * ``charlm``: constant, warmup + cosine, WSD and one-cycle on the character
-  model (300 updates), three seeds.
+  model (300 updates), three seeds. With ``optimizer="schedulefree"``
+  (``--optimizer schedulefree``) also schedule-free AdamW (Defazio et al.
+  2024) at 3e-3 and 6e-3, each after the same 30-update linear warmup, then
+  constant: the alternative to a schedule, from the same command.
 * ``cooldown``: the WSD claim on the character model (:func:`race_cooldown`):
   one WSD stable run per seed, a 1-sqrt cooldown branched from it for each of
   three budgets (100, 200 and 300 updates, each cooldown 20% of its budget),
@@ -31,6 +34,7 @@ schedule raced over 300 updates never leaves its warmup) is reported through
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import statistics
@@ -48,8 +52,8 @@ from ..config import build_schedule, load_schedule
 from ..config._stretch import stretch
 from ..schedules import Schedule
 
-__all__ = ["Contender", "RaceResult", "PRESETS", "race_preset", "race_config", "stretch", "fit_contenders",
-           "contender_name", "COOLDOWN", "CooldownRace", "race_cooldown"]
+__all__ = ["Contender", "RaceResult", "PRESETS", "CONTENDER_OPTIMIZERS", "race_preset", "race_config", "stretch",
+           "fit_contenders", "contender_name", "schedulefree_like", "COOLDOWN", "CooldownRace", "race_cooldown"]
 
 #: progress callback: (units done, units in all, a note on the latest result)
 ProgressFn = Callable[[int, int, str], None]
@@ -59,6 +63,12 @@ ProgressFn = Callable[[int, int, str], None]
 class Contender:
     name: str
     schedule: Schedule
+    #: settings over the race's optimizer section for this contender (``{"name": "schedulefree"}``), or None
+    optimizer: dict | None = None
+
+
+#: the optimizers a race can add as contenders of their own (``--optimizer``)
+CONTENDER_OPTIMIZERS = ("schedulefree",)
 
 
 @dataclass
@@ -178,6 +188,31 @@ def _flipnet_run(schedule: Schedule, seed: int) -> dict[str, Any]:
     return {"curve": curve, "final": curve[-1], "best": min(curve), "extra": {}}
 
 
+def _schedulefree(name: str, peak: float, warmup_steps: int) -> Contender:
+    """Schedule-free AdamW: a linear warmup from 0 to ``peak`` over ``warmup_steps`` updates, then constant."""
+    spec: dict = {"type": "constant", "lr": peak}
+    if warmup_steps:
+        spec = {"type": "warmup", "warmup_steps": warmup_steps, "schedule": spec}
+    return Contender(name, build_schedule(spec), {"name": "schedulefree"})
+
+
+def _charlm_schedulefree() -> list[Contender]:
+    return [_schedulefree(f"schedulefree {lr:g}", lr, 30) for lr in (3e-3, 6e-3)]
+
+
+def schedulefree_like(schedule: Schedule, steps: int) -> Contender:
+    """Schedule-free AdamW at ``schedule``'s peak over its first ``steps``, warmed up as fast as it reaches it.
+
+    >>> c = schedulefree_like(build_schedule({"type": "warmup_cosine", "peak_lr": 1e-3, "total_steps": 100,
+    ...                                       "warmup_steps": 10}), 100)
+    >>> c.schedule(5), c.schedule(10), c.schedule(99), c.optimizer
+    (0.0005, 0.001, 0.001, {'name': 'schedulefree'})
+    """
+    rates = schedule.at(np.arange(steps))
+    first_peak = int(np.argmax(rates))
+    return _schedulefree("schedulefree", float(rates[first_peak]), first_peak)
+
+
 def _charlm_contenders() -> list[Contender]:
     peak, total = 3e-3, 300
     return [
@@ -232,7 +267,7 @@ def fit_contenders(contenders: list[Contender], length: int, unit: str, *, fit: 
             out.append(c)
         else:
             try:
-                out.append(Contender(c.name, stretch(c.schedule, length)))
+                out.append(dataclasses.replace(c, schedule=stretch(c.schedule, length)))
             except ValueError as exc:
                 raise ConfigError([Problem("", f"--fit: schedule {c.name!r} (ends at {end}) cannot be stretched "
                                                f"to {length} {unit}: {exc}")]) from None
@@ -244,7 +279,7 @@ def _unique(contenders: list[Contender]) -> list[Contender]:
     names = [c.name for c in contenders]
     if len(set(names)) == len(names):
         return contenders
-    return [Contender(f"{i}:{c.name}", c.schedule) for i, c in enumerate(contenders)]
+    return [dataclasses.replace(c, name=f"{i}:{c.name}") for i, c in enumerate(contenders)]
 
 
 def _warn(message: str) -> None:
@@ -258,6 +293,7 @@ def _train_one(args: tuple, on_update: Callable[[int], None] | None = None) -> d
     import torch
 
     from ._runconfig import parse_run_config
+    from ._schedulefree import evaluation_weights
     from ._state import TrainState, build_optimizer
     from .tasks import TASKS
 
@@ -277,7 +313,8 @@ def _train_one(args: tuple, on_update: Callable[[int], None] | None = None) -> d
         curve.append(result.loss if not result.skipped else math.nan)
         if on_update is not None:
             on_update(k + 1)
-    val = task.evaluate(task.model)
+    with evaluation_weights(optimizer):  # schedule-free: validated at its average weights
+        val = task.evaluate(task.model)
     final = val if val is not None else float(np.mean(curve[-10:]))
     smooth = [float(np.mean(curve[max(0, i - 9):i + 1])) for i in range(len(curve))]
     return {"curve": curve, "final": final, "best": min(smooth), "extra": {}}
@@ -302,7 +339,7 @@ def _run_training(result: RaceResult, config_map: dict, contenders: list[Contend
     from ..config import schedule_to_spec
 
     seeds, steps = result.seeds, int(config_map["steps"])
-    tasks = [(c.name, s, (config_map, schedule_to_spec(c.schedule), s, 1 if jobs > 1 else 0))
+    tasks = [(c.name, s, (_with_optimizer(config_map, c), schedule_to_spec(c.schedule), s, 1 if jobs > 1 else 0))
              for s in seeds for c in contenders]
     total = steps * len(tasks)
     outcomes: dict[tuple[str, int], dict] = {}
@@ -325,6 +362,24 @@ def _run_training(result: RaceResult, config_map: dict, contenders: list[Contend
     return _collect(result, contenders, seeds, outcomes)
 
 
+def _with_optimizer(config_map: dict, contender: Contender) -> dict:
+    """The race's run config with the contender's optimizer settings over its optimizer section."""
+    if not contender.optimizer:
+        return config_map
+    return {**config_map, "optimizer": {**(config_map.get("optimizer") or {}), **contender.optimizer}}
+
+
+def _check_optimizer(optimizer: str | None) -> None:
+    """An optimizer contender the race knows, whose package is installed (else one line that says how)."""
+    if optimizer is None:
+        return
+    if optimizer not in CONTENDER_OPTIMIZERS:
+        raise ValueError(f"optimizer: must be one of {', '.join(CONTENDER_OPTIMIZERS)} (got {optimizer!r})")
+    from ._schedulefree import require_package
+
+    require_package(optimizer)
+
+
 def _worker_context():
     """Fresh worker processes, never a fork of this one: forking a process whose threads (torch's
     intra-op pool, JAX's) hold locks can deadlock the child. ``forkserver`` where the platform has it."""
@@ -336,18 +391,23 @@ def _worker_context():
 
 def race_preset(name: str, *, seeds: int | None = None, extra: list[Contender] | None = None, jobs: int = 1,
                 progress: ProgressFn = lambda done, total, note: None, fit: bool = False,
-                warn: Callable[[str], None] = _warn) -> tuple[RaceResult, int]:
+                warn: Callable[[str], None] = _warn, optimizer: str | None = None) -> tuple[RaceResult, int]:
     """Run a preset race; returns the result and the number of digits its table uses.
 
     ``extra`` schedules whose end differs from the preset's length are stretched to it (``fit``) or
-    reported through ``warn``.
+    reported through ``warn``. ``optimizer="schedulefree"`` adds the preset's schedule-free AdamW contenders
+    (charlm only: the other presets do not train with lrtempo's optimizers).
     """
     preset = PRESETS[name]
+    _check_optimizer(optimizer)
+    if optimizer is not None and preset.run is not None:
+        raise ValueError(f"optimizer: the {name} preset runs its own update rule; {optimizer} races on charlm "
+                         "or on a run config")
     chosen = list(preset.default_seeds)
     if seeds is not None:
         chosen = [chosen[0] + i for i in range(seeds)]
-    contenders = _unique(preset.contenders() + fit_contenders(list(extra or []), preset.length, preset.unit,
-                                                              fit=fit, warn=warn))
+    own = preset.contenders() + (_charlm_schedulefree() if optimizer is not None else [])
+    contenders = _unique(own + fit_contenders(list(extra or []), preset.length, preset.unit, fit=fit, warn=warn))
     result = RaceResult(preset.title, chosen, preset.metric, final_label=preset.final_label,
                         best_label=preset.best_label)
     if preset.run is None:
@@ -369,11 +429,14 @@ def race_preset(name: str, *, seeds: int | None = None, extra: list[Contender] |
 
 def race_config(path: str | Path, *, schedules: list[str], seeds: int = 1, jobs: int = 1,
                 progress: ProgressFn = lambda done, total, note: None, fit: bool = False,
-                warn: Callable[[str], None] = _warn) -> RaceResult:
+                warn: Callable[[str], None] = _warn, optimizer: str | None = None) -> RaceResult:
     """Race a run config's schedule against ``schedules`` (config files) on its task, over its ``steps``.
 
     Schedules whose end differs from ``steps`` are stretched to it (``fit``) or reported through ``warn``.
+    ``optimizer="schedulefree"`` adds schedule-free AdamW at the config schedule's peak
+    (:func:`schedulefree_like`).
     """
+    _check_optimizer(optimizer)
     from ..config import read_config_file
     from ._runconfig import load_run_config
 
@@ -382,7 +445,10 @@ def race_config(path: str | Path, *, schedules: list[str], seeds: int = 1, jobs:
     config_map.update(steps=config.steps, monitor=False)
     contenders = [Contender(contender_name(path), config.schedule)]
     contenders += [Contender(contender_name(f), load_schedule(f)) for f in schedules]
-    contenders = _unique(fit_contenders(contenders, config.steps, "updates", fit=fit, warn=warn))
+    contenders = fit_contenders(contenders, config.steps, "updates", fit=fit, warn=warn)
+    if optimizer is not None:
+        contenders.append(schedulefree_like(config.schedule, config.steps))
+    contenders = _unique(contenders)
     seed_list = [config.seed + i for i in range(seeds)]
     evaluates = config.task == "charlm"
     result = RaceResult(f"{config.task}, {config.steps} updates", seed_list, "val_loss" if evaluates else "loss",

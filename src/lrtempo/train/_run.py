@@ -48,6 +48,7 @@ from ._lock import RunLock
 from ._plateau import evaluates, plateau_watch
 from ._runconfig import RunConfig, parse_run_config
 from ._rundir import Plan, begin, columns, plan_new, plan_resume, write_meta
+from ._schedulefree import eval_state_dict, evaluation_weights, require_package
 from ._state import TrainingDiverged, TrainState, build_optimizer
 from .tasks import TASKS
 
@@ -246,6 +247,8 @@ def train(
     ``on_start`` is called (on rank 0) once the run is opened and will train, after every refusal.
     """
     stream = stream or sys.stderr
+    if config is not None:
+        require_package(config.optimizer.name)  # refused before the run directory is made
     dist = _Dist()
     try:
         with _StopSignals() as stop:
@@ -402,6 +405,9 @@ class _Session:
                 "best_val_loss": self.best_val, "final_loss": self.final_loss, "final_val_loss": self.final_val,
                 "plateau_watch": self.plateau.state_dict() if self.plateau is not None else None,
             }
+            eval_model = eval_state_dict(self.bare, self.state.optimizer)
+            if eval_model is not None:  # schedule-free: the weights to evaluate or deploy (training resumes
+                payload["eval_model"] = eval_model  # from train_state, bit for bit)
             try:
                 save_checkpoint(self.rundir.checkpoints, step, payload, keep=self.config.checkpoints_kept,
                                 protect=self.config.checkpoint_at)
@@ -419,7 +425,8 @@ class _Session:
         self.best_loss = result.loss if self.best_loss is None else min(self.best_loss, result.loss)
         val = None
         if evaluates(config, done) and self.dist.main:
-            val = self.task.evaluate(self.bare)
+            with evaluation_weights(self.state.optimizer):  # schedule-free: its average; the run is unchanged
+                val = self.task.evaluate(self.bare)
             if val is not None:
                 self.final_val = val
                 self.best_val = val if self.best_val is None else min(self.best_val, val)

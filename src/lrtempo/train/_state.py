@@ -54,10 +54,12 @@ def build_optimizer(model: torch.nn.Module, *, name: str = _OPT.name, lr: float 
                     betas: tuple[float, float] = _OPT.betas, eps: float = _OPT.eps,
                     weight_decay: float = _OPT.weight_decay, momentum: float = _OPT.momentum,
                     decay_all: bool = False) -> torch.optim.Optimizer:
-    """AdamW (or SGD) with two param groups: decayed matrices, undecayed biases and norm weights.
+    """AdamW (or SGD, or schedule-free AdamW) with two param groups: decayed matrices, undecayed biases and
+    norm weights.
 
     The defaults are :class:`~lrtempo.config.OptimizerConfig`'s (``lr`` is a placeholder: the schedule
-    sets the rate of every update)."""
+    sets the rate of every update). ``schedulefree`` needs the ``schedulefree`` package; it is returned in
+    train mode, with no warmup of its own (see :mod:`lrtempo.train._schedulefree`)."""
     decay, no_decay = [], []
     for pname, param in model.named_parameters():
         if param.requires_grad:
@@ -68,7 +70,11 @@ def build_optimizer(model: torch.nn.Module, *, name: str = _OPT.name, lr: float 
         return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    raise ValueError(f"optimizer.name: must be 'adamw' or 'sgd' (got {name!r})")
+    if name == "schedulefree":
+        from ._schedulefree import build_schedulefree
+
+        return build_schedulefree(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    raise ValueError(f"optimizer.name: must be 'adamw', 'sgd' or 'schedulefree' (got {name!r})")
 
 
 class TrainState:
