@@ -222,6 +222,7 @@ def _first_rate_zero(r: _Run) -> Iterable[Hit]:
 _COMPAT_START = {
     "optax": ("kwargs.init_value", "set init_value above 0 to use it."),
     "timm": ("kwargs.warmup_lr_init", "set warmup_lr_init above 0 to use it."),
+    "megatron": ("kwargs.init_lr", "set init_lr above 0 to use it."),
     "torch": (None, "give the warmup's LinearLR a start_factor above 0."),
     "transformers": (None, "transformers' warmups start at 0 and take no argument for it; lrtempo convert writes "
                            "the native spec, where warmup_start_lr sets the first rate."),

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._base import MAX_STEPS, Phase, Schedule, did_you_mean
-from . import _optax, _timm, _torch, _transformers
+from . import _megatron, _optax, _timm, _torch, _transformers
 from ._common import CompatError, Impl
 
 __all__ = ["Compat", "CompatError", "LIBRARIES", "build_compat"]
@@ -32,6 +32,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "transformers": tuple(_transformers.TRANSFORMERS),
     "optax": tuple(_optax.OPTAX),
     "timm": tuple(_timm.TIMM),
+    "megatron": tuple(_megatron.MEGATRON),
 }
 
 
@@ -119,7 +120,10 @@ class Compat(Schedule):
 
 
 #: libraries whose schedules need more than their kwargs, and the context keys they take
-_CONTEXT = {"timm": "updates_per_epoch"}
+_CONTEXT = {"timm": "updates_per_epoch", "megatron": "increment"}
+
+#: libraries whose schedules carry their own rates: they take no optimizer lr (base_lr)
+_OWN_RATES = {"optax": "init_value, peak_value", "megatron": "init_lr, max_lr, min_lr"}
 
 
 def _make(library: Any, name: Any, base_lr: Any, kwargs: Any, context: Any = None) -> Impl:
@@ -130,13 +134,15 @@ def _make(library: Any, name: Any, base_lr: Any, kwargs: Any, context: Any = Non
     if not isinstance(context, Mapping):
         raise CompatError([("context", f"must be a mapping (got {context!r})"[:200])])
     if context and library not in _CONTEXT:
-        raise CompatError([("context", f"{library} schedules take no context (only {', '.join(_CONTEXT)} does: "
-                                       f"{', '.join(_CONTEXT.values())}); leave it out")])
-    if library == "optax":
+        takers = ", ".join(f"{lib} ({keys})" for lib, keys in _CONTEXT.items())
+        raise CompatError([("context", f"{library} schedules take no context (only these libraries take one: "
+                                       f"{takers}); leave it out")])
+    if library in _OWN_RATES:
         if base_lr is not None:
-            raise CompatError([("base_lr", "optax schedules carry their own values (init_value, peak_value); "
+            raise CompatError([("base_lr", f"{library} schedules carry their own values ({_OWN_RATES[library]}); "
                                            "leave base_lr out")])
-        impl = _optax.make(name, kwargs)
+        impl = _optax.make(name, kwargs) if library == "optax" else _megatron.make(name, kwargs, dict(context))
+        impl.values(np.zeros(1, dtype=np.int64))
         _check_finite(impl)
         return impl
     if library == "torch" and name in _torch.OWN_RATE:
