@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._base import MAX_STEPS, Phase, Schedule, did_you_mean
-from . import _megatron, _optax, _timm, _torch, _transformers
+from . import _megatron, _olmo_core, _optax, _timm, _torch, _transformers
 from ._common import CompatError, Impl
 
 __all__ = ["Compat", "CompatError", "LIBRARIES", "build_compat"]
@@ -33,6 +33,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "optax": tuple(_optax.OPTAX),
     "timm": tuple(_timm.TIMM),
     "megatron": tuple(_megatron.MEGATRON),
+    "olmo-core": tuple(_olmo_core.OLMO_CORE),
 }
 
 
@@ -120,7 +121,10 @@ class Compat(Schedule):
 
 
 #: libraries whose schedules need more than their kwargs, and the context keys they take
-_CONTEXT = {"timm": "updates_per_epoch", "megatron": "increment"}
+_CONTEXT = {"timm": "updates_per_epoch", "megatron": "increment", "olmo-core": "t_max"}
+
+#: libraries that scale the optimizer's lr and take a context: their ``make(name, kwargs, base_lr, context)``
+_WITH_CONTEXT = {"timm": _timm.make, "olmo-core": _olmo_core.make}
 
 #: libraries whose schedules carry their own rates: they take no optimizer lr (base_lr)
 _OWN_RATES = {"optax": "init_value, peak_value", "megatron": "init_lr, max_lr, min_lr"}
@@ -154,8 +158,8 @@ def _make(library: Any, name: Any, base_lr: Any, kwargs: Any, context: Any = Non
     if isinstance(base_lr, bool) or not isinstance(base_lr, (int, float)) or abs(base_lr) > sys.float_info.max \
             or not np.isfinite(base_lr) or base_lr < 0:
         raise CompatError([("base_lr", f"must be a finite number >= 0 (got {base_lr!r})")])
-    if library == "timm":
-        impl = _timm.make(name, kwargs, float(base_lr), dict(context))
+    if library in _WITH_CONTEXT:
+        impl = _WITH_CONTEXT[library](name, kwargs, float(base_lr), dict(context))
     else:
         impl = {"torch": _torch, "transformers": _transformers}[library].make(name, kwargs, float(base_lr))
     impl.values(np.zeros(1, dtype=np.int64))  # the library computes step 0 on construction: fail now
