@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._base import MAX_STEPS, Phase, Schedule, did_you_mean
-from . import _megatron, _olmo_core, _optax, _timm, _torch, _transformers
+from . import _megatron, _olmo_core, _optax, _timm, _torch, _torchtitan, _transformers
 from ._common import CompatError, Impl
 
 __all__ = ["Compat", "CompatError", "LIBRARIES", "build_compat"]
@@ -34,6 +34,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "timm": tuple(_timm.TIMM),
     "megatron": tuple(_megatron.MEGATRON),
     "olmo-core": tuple(_olmo_core.OLMO_CORE),
+    "torchtitan": tuple(_torchtitan.TORCHTITAN),
 }
 
 
@@ -121,10 +122,11 @@ class Compat(Schedule):
 
 
 #: libraries whose schedules need more than their kwargs, and the context keys they take
-_CONTEXT = {"timm": "updates_per_epoch", "megatron": "increment", "olmo-core": "t_max"}
+_CONTEXT = {"timm": "updates_per_epoch", "megatron": "increment", "olmo-core": "t_max",
+            "torchtitan": "training_steps"}
 
 #: libraries that scale the optimizer's lr and take a context: their ``make(name, kwargs, base_lr, context)``
-_WITH_CONTEXT = {"timm": _timm.make, "olmo-core": _olmo_core.make}
+_WITH_CONTEXT = {"timm": _timm.make, "olmo-core": _olmo_core.make, "torchtitan": _torchtitan.make}
 
 #: libraries whose schedules carry their own rates: they take no optimizer lr (base_lr)
 _OWN_RATES = {"optax": "init_value, peak_value", "megatron": "init_lr, max_lr, min_lr"}
