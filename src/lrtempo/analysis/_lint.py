@@ -223,6 +223,8 @@ _COMPAT_START = {
     "optax": ("kwargs.init_value", "set init_value above 0 to use it."),
     "timm": ("kwargs.warmup_lr_init", "set warmup_lr_init above 0 to use it."),
     "megatron": ("kwargs.init_lr", "set init_lr above 0 to use it."),
+    "keras": ("kwargs.initial_learning_rate", "set initial_learning_rate (CosineDecay's warmup start) above 0 to "
+                                             "use it."),
     "olmo-core": ("base_lr", "OLMo-core's warmups start one step in (update 0 runs at current 1), so only an "
                              "optimizer lr of 0 gives rate 0 here: set base_lr above 0."),
     "torchtitan": ("base_lr", "torchtitan's warmup starts at base_lr / warmup_steps (update 0 runs at (0 + 1) / "

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._base import MAX_STEPS, Phase, Schedule, did_you_mean
-from . import _megatron, _olmo_core, _optax, _timm, _torch, _torchtitan, _transformers
+from . import _keras, _megatron, _olmo_core, _optax, _timm, _torch, _torchtitan, _transformers
 from ._common import CompatError, Impl
 
 __all__ = ["Compat", "CompatError", "LIBRARIES", "build_compat"]
@@ -35,6 +35,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "megatron": tuple(_megatron.MEGATRON),
     "olmo-core": tuple(_olmo_core.OLMO_CORE),
     "torchtitan": tuple(_torchtitan.TORCHTITAN),
+    "keras": tuple(_keras.KERAS),
 }
 
 
@@ -129,7 +130,8 @@ _CONTEXT = {"timm": "updates_per_epoch", "megatron": "increment", "olmo-core": "
 _WITH_CONTEXT = {"timm": _timm.make, "olmo-core": _olmo_core.make, "torchtitan": _torchtitan.make}
 
 #: libraries whose schedules carry their own rates: they take no optimizer lr (base_lr)
-_OWN_RATES = {"optax": "init_value, peak_value", "megatron": "init_lr, max_lr, min_lr"}
+_OWN_RATES = {"optax": "init_value, peak_value", "megatron": "init_lr, max_lr, min_lr",
+              "keras": "initial_learning_rate, values"}
 
 
 def _make(library: Any, name: Any, base_lr: Any, kwargs: Any, context: Any = None) -> Impl:
@@ -147,7 +149,10 @@ def _make(library: Any, name: Any, base_lr: Any, kwargs: Any, context: Any = Non
         if base_lr is not None:
             raise CompatError([("base_lr", f"{library} schedules carry their own values ({_OWN_RATES[library]}); "
                                            "leave base_lr out")])
-        impl = _optax.make(name, kwargs) if library == "optax" else _megatron.make(name, kwargs, dict(context))
+        if library == "megatron":
+            impl = _megatron.make(name, kwargs, dict(context))
+        else:
+            impl = {"optax": _optax, "keras": _keras}[library].make(name, kwargs)
         impl.values(np.zeros(1, dtype=np.int64))
         _check_finite(impl)
         return impl
