@@ -208,3 +208,16 @@ def test_lint_names_init_lr_for_a_first_rate_of_zero():
     (finding,) = [f for f in lint_mapping(spec) if f.rule == "LR005"]
     assert finding.field == "kwargs.init_lr" and "set init_lr above 0" in finding.fix
     assert not any("no warmup" in f.message for f in lint_mapping(spec))
+
+
+@pytest.mark.parametrize("kwargs,context,message", [
+    (base("WSD", wsd_decay_steps=15, lr_wsd_decay_style="exponential"), None, "minus_sqrt anneal"),
+    (base("inverse-square-root"), None, "converts with lr_decay_style cosine"),
+    (base("cosine", lr_warmup_steps=12), {"increment": 8}, "a multiple of context.increment"),
+    (base("cosine", lr_warmup_steps=2.5), None, "a whole number of updates"),
+])
+def test_what_has_no_native_form_says_why(kwargs, context, message):
+    from lrtempo.schedules.compat._convert import NotConvertible, to_native
+
+    with pytest.raises(NotConvertible, match=message):
+        to_native(megatron(kwargs, context))

@@ -389,3 +389,15 @@ def test_lint_on_the_first_rate():
             "context": {"t_max": 100}}
     (finding,) = [f for f in lint_mapping(spec) if f.rule == "LR005"]
     assert finding.field == "base_lr" and "update 0 runs at current 1" in finding.fix
+
+
+@pytest.mark.parametrize("name,kwargs,message", [
+    ("CosWithWarmup", {"warmup": 0}, "a warmup of at least 1 step"),
+    ("WSD", {"warmup": 60, "decay_fraction": 0.5}, "starts after the warmup"),
+    ("InvSqrtWithWarmup", {"warmup": 5}, "has no native form"),
+])
+def test_what_has_no_native_form_says_why(name, kwargs, message):
+    from lrtempo.schedules.compat._convert import NotConvertible, to_native
+
+    with pytest.raises(NotConvertible, match=message):
+        to_native(olmo(name, kwargs, 100))

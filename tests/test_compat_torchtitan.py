@@ -162,3 +162,13 @@ def test_lint_first_rate():
     spec = {"type": "compat", "library": "torchtitan", "name": "LRSchedulersContainer", "base_lr": BASE,
             "kwargs": {"warmup_steps": 100}, "context": {"training_steps": 1000}}
     assert not [f for f in lint_mapping(spec) if f.rule == "LR005"]  # the warmup's first rate is base_lr / W
+
+
+def test_conversion_past_total_steps_is_the_nearest_form():
+    from lrtempo.schedules.compat._convert import NotConvertible, to_native
+
+    conversion = to_native(titan({"warmup_steps": 10, "total_steps": 80, "decay_type": "cosine"}, 100))
+    assert not conversion.exact and conversion.agrees_until == 80
+    assert to_native(titan({"warmup_steps": 10, "total_steps": 99}, 100)).exact
+    with pytest.raises(NotConvertible, match="a decay of at least 1 step"):
+        to_native(titan({"warmup_steps": 200}, 100))

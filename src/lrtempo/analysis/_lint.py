@@ -223,6 +223,9 @@ _COMPAT_START = {
     "optax": ("kwargs.init_value", "set init_value above 0 to use it."),
     "timm": ("kwargs.warmup_lr_init", "set warmup_lr_init above 0 to use it."),
     "megatron": ("kwargs.init_lr", "set init_lr above 0 to use it."),
+    "composer": (None, "Composer's warmups start at 0 and take no argument for it (the first two batches run at rate "
+                       "0: the Trainer steps the scheduler before it counts the batch); lrtempo convert writes the "
+                       "native spec, where warmup_start_lr sets the first rate."),
     "keras": ("kwargs.initial_learning_rate", "set initial_learning_rate (CosineDecay's warmup start) above 0 to "
                                              "use it."),
     "olmo-core": ("base_lr", "OLMo-core's warmups start one step in (update 0 runs at current 1), so only an "

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._base import MAX_STEPS, Phase, Schedule, did_you_mean
-from . import _keras, _megatron, _olmo_core, _optax, _timm, _torch, _torchtitan, _transformers
+from . import _composer, _keras, _megatron, _olmo_core, _optax, _timm, _torch, _torchtitan, _transformers
 from ._common import CompatError, Impl
 
 __all__ = ["Compat", "CompatError", "LIBRARIES", "build_compat"]
@@ -36,6 +36,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "olmo-core": tuple(_olmo_core.OLMO_CORE),
     "torchtitan": tuple(_torchtitan.TORCHTITAN),
     "keras": tuple(_keras.KERAS),
+    "composer": tuple(_composer.COMPOSER),
 }
 
 
@@ -49,12 +50,14 @@ def _freeze(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Compat(Schedule):
-    """A named schedule of torch, transformers, optax or timm, value for value.
+    """A named schedule of another library (torch, transformers, optax, timm, keras, composer, megatron,
+    torchtitan, olmo-core), value for value.
 
-    ``base_lr`` is the optimizer's lr (torch, transformers, timm; not used by
-    optax, whose schedules carry their values). ``kwargs`` are exactly the
-    library's keyword arguments. Evaluation is vectorized; one step is the
-    array path on one element, so both agree bit for bit.
+    ``base_lr`` is the optimizer's lr (not used by optax, keras and megatron,
+    whose schedules carry their values). ``kwargs`` are exactly the library's
+    keyword arguments; ``context`` is what the schedule needs beyond them (the
+    run's length, the batches per epoch, ...). Evaluation is vectorized; one
+    step is the array path on one element, so both agree bit for bit.
 
     >>> s = Compat("torch", "StepLR", base_lr=1.0, kwargs={"step_size": 2, "gamma": 0.5})
     >>> [s(k) for k in range(5)]
@@ -124,10 +127,11 @@ class Compat(Schedule):
 
 #: libraries whose schedules need more than their kwargs, and the context keys they take
 _CONTEXT = {"timm": "updates_per_epoch", "megatron": "increment", "olmo-core": "t_max",
-            "torchtitan": "training_steps"}
+            "torchtitan": "training_steps", "composer": "max_duration, batches_per_epoch"}
 
 #: libraries that scale the optimizer's lr and take a context: their ``make(name, kwargs, base_lr, context)``
-_WITH_CONTEXT = {"timm": _timm.make, "olmo-core": _olmo_core.make, "torchtitan": _torchtitan.make}
+_WITH_CONTEXT = {"timm": _timm.make, "olmo-core": _olmo_core.make, "torchtitan": _torchtitan.make,
+                 "composer": _composer.make}
 
 #: libraries whose schedules carry their own rates: they take no optimizer lr (base_lr)
 _OWN_RATES = {"optax": "init_value, peak_value", "megatron": "init_lr, max_lr, min_lr",
