@@ -58,7 +58,8 @@ class ConstantWithWarmup:
 class WSD:
     def __init__(self, warmup=None, warmup_fraction=None, decay=None, decay_fraction=0.1, warmup_min_lr=0.0,
                  decay_min_lr=0.0):
-        self.warmup, self.warmup_fraction, self.decay, self.decay_fraction = warmup, warmup_fraction, decay, decay_fraction
+        self.warmup, self.warmup_fraction = warmup, warmup_fraction
+        self.decay, self.decay_fraction = decay, decay_fraction
         self.warmup_min_lr, self.decay_min_lr = warmup_min_lr, decay_min_lr
 
     def get_lr(self, initial_lr, current, t_max):
@@ -134,7 +135,8 @@ class HalfCosWithWarmup(LinearWithWarmup):
 
 class InvSqrtWithWarmup:
     def __init__(self, alpha_f=0.1, warmup=None, warmup_fraction=None, warmup_min_lr=0.0):
-        self.alpha_f, self.warmup, self.warmup_fraction, self.warmup_min_lr = alpha_f, warmup, warmup_fraction, warmup_min_lr
+        self.alpha_f, self.warmup, self.warmup_fraction = alpha_f, warmup, warmup_fraction
+        self.warmup_min_lr = warmup_min_lr
 
     def get_lr(self, initial_lr, current, t_max):
         warmup = pick(t_max, self.warmup, self.warmup_fraction)

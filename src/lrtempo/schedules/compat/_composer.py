@@ -34,7 +34,7 @@ class _Clock:
     """The run's length and epoch size (``context``), and Composer's conversion of time strings to batches."""
 
     def __init__(self, context: dict):
-        problems = [(f"context.{k}", f"unknown key (Composer's context takes: max_duration, batches_per_epoch)")
+        problems = [(f"context.{k}", "unknown key (Composer's context takes: max_duration, batches_per_epoch)")
                     for k in context if k not in ("max_duration", "batches_per_epoch")]
         self.per_epoch = context.get("batches_per_epoch")
         if self.per_epoch is not None and (not isinstance(self.per_epoch, int) or isinstance(self.per_epoch, bool)
@@ -319,9 +319,11 @@ def make(name: str, kwargs: dict, base: float, context: dict) -> Impl:
         b = np.maximum(k.astype(np.int64) - 1, 0)  # batch k runs at the factor the Trainer computed after k - 1
         return base * factor(b)
 
-    probe = sorted({min(max(m + d, 0), last) for m in [0, last, *(x + 1 for x in marks if x is not None)]
+    # the Trainer computes the factor for every batch count 0..max_duration - 1 (the last one after the last
+    # batch, for a batch that never runs): where Composer raises on one of them, fail now
+    probe = sorted({min(max(m + d, 0), last) for m in [0, last, *(x for x in marks if x is not None)]
                     for d in (-1, 0, 1)})
-    values(np.asarray(probe, dtype=np.int64))  # where Composer raises on a batch it trains: fail now
+    factor(np.asarray(probe, dtype=np.int64))
     phases = ()
     if name in _WARMUPS:
         w = min(max(marks[0] + 1, 0), clock.total)

@@ -482,7 +482,8 @@ def _from_composer(a: dict, base: float, context: dict, name: str) -> Conversion
 #: the rules of the libraries whose specs have a context: name -> rule(kwargs, base_lr, context)
 WITH_CONTEXT: dict[str, dict[str, Callable[[dict, Any, dict], Conversion]]] = {
     "megatron": {"OptimizerParamScheduler": _from_megatron},
-    "olmo-core": {n: (lambda a, b, c, n=n: _from_olmo(a, b, c, n)) for n in ("CosWithWarmup", "LinearWithWarmup", "WSD")},
+    "olmo-core": {n: (lambda a, b, c, n=n: _from_olmo(a, b, c, n))
+                  for n in ("CosWithWarmup", "LinearWithWarmup", "WSD")},
     "torchtitan": {"LRSchedulersContainer": _from_torchtitan},
     "composer": {n: (lambda a, b, c, n=n: _from_composer(a, b, c, n))
                  for n in ("CosineAnnealingWithWarmupScheduler", "LinearWithWarmupScheduler")},

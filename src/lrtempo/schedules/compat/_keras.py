@@ -98,11 +98,11 @@ def _polynomial(kw: Kwargs) -> Impl:
 
     def rate(k: np.ndarray) -> np.ndarray:
         s = k.astype(np.float64)
-        if cycle:
-            span = steps * np.where(s == 0, 1.0, np.ceil(s / steps))
-        else:
-            s, span = np.minimum(s, steps), float(steps)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            if cycle:
+                span = steps * np.where(s == 0, 1.0, np.ceil(s / steps))
+            else:
+                s, span = np.minimum(s, steps), float(steps)
             return (init - end) * np.power(1 - s / span, power) + end
 
     return Impl(rate, steps_horizon(steps), phases=() if cycle else (("decay", 0, math.ceil(steps)),
