@@ -81,6 +81,7 @@ def _container(kw: Kwargs, base: float, context: dict) -> Impl:
         return base * factor(k)
 
     _check_sign(values, [0, warmup, warmup + stable, total, last], last)
+    factor(np.asarray([last + 1]))  # the LambdaLR's step() after the last update computes it too: raise now
     phases = tuple(p for p in (("warmup", 0, warmup), ("stable", warmup, warmup + stable),
                                ("decay", warmup + stable, None)) if p[2] is None or 0 <= p[1] < p[2])
     return Impl(values, max(1, last), last_valid_step=last, phases=phases)
