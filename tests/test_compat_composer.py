@@ -318,3 +318,9 @@ def test_the_conversion_keeps_the_batch_of_lag():
         to_native(composer("LinearWithWarmupScheduler", {"t_warmup": "4ba", "alpha_i": 0.1, "alpha_f": 1.0}, "20ba"))
     with pytest.raises(NotConvertible, match="has no native form"):
         to_native(composer("StepScheduler", {"step_size": "4ba"}, "20ba"))
+
+
+def test_every_scheduler_is_covered():
+    from lrtempo.schedules.compat import LIBRARIES
+
+    assert set(LIBRARIES["composer"]) == {c[0] for c in CASES} == set(ORACLES)

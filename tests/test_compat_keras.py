@@ -235,3 +235,16 @@ def test_lint_names_initial_learning_rate():
     (finding,) = [f for f in lint_mapping(spec) if f.rule == "LR005"]
     assert finding.field == "kwargs.initial_learning_rate" and "above 0" in finding.fix
     assert not any("no warmup" in f.message for f in lint_mapping(spec))
+
+
+@pytest.mark.parametrize("name,kwargs,message", [
+    ("PiecewiseConstantDecay", {"boundaries": [20, 10], "values": [1.0, 0.5, 0.1]}, "increasing boundaries"),
+    ("PolynomialDecay", {"initial_learning_rate": 0.1, "decay_steps": 12, "cycle": True}, "cycle: true"),
+    ("CosineDecay", {"initial_learning_rate": 0.1, "decay_steps": 12.5}, "convert when whole"),
+    ("InverseTimeDecay", {"initial_learning_rate": 0.1, "decay_steps": 5, "decay_rate": 0.5}, "no native form"),
+])
+def test_what_has_no_native_form_says_why(name, kwargs, message):
+    from lrtempo.schedules.compat._convert import NotConvertible, to_native
+
+    with pytest.raises(NotConvertible, match=message):
+        to_native(build_schedule(keras_spec(name, kwargs)))

@@ -403,3 +403,9 @@ def test_what_has_no_native_form_says_why(name, kwargs, message):
 
     with pytest.raises(NotConvertible, match=message):
         to_native(olmo(name, kwargs, 100))
+
+
+def test_every_class_is_covered():
+    from lrtempo.schedules.compat import LIBRARIES
+
+    assert set(LIBRARIES["olmo-core"]) == {c[0] for c in CASES} == set(CLASSES)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import _composer, _megatron, _olmo_core, _optax, _timm, _torch, _torchtitan, _transformers
+from . import _composer, _keras, _megatron, _olmo_core, _optax, _timm, _torch, _torchtitan, _transformers
 
 __all__ = ["Conversion", "NotConvertible", "to_native"]
 
@@ -381,6 +381,57 @@ TIMM: dict[str, Callable[[dict, float], Conversion]] = {
     "StepLRScheduler": _timm_step,
 }
 
+# -- keras --------------------------------------------------------------------------------
+
+def _whole(a: dict, *names: str) -> None:
+    if any(a[n] is not None and float(a[n]) != int(a[n]) for n in names):
+        raise NotConvertible(f"Keras' {' and '.join(names)} convert when whole (the native spec counts whole steps)")
+
+
+def _keras_exponential(a: dict, base: None) -> Conversion:
+    _whole(a, "decay_steps")
+    return Conversion({"type": "exponential", "base_lr": a["initial_learning_rate"], "decay_rate": a["decay_rate"],
+                       "decay_steps": int(a["decay_steps"]), "staircase": a["staircase"]}, True)
+
+
+def _keras_cosine(a: dict, base: None) -> Conversion:
+    _whole(a, "decay_steps", "warmup_steps")
+    d, init, alpha = int(a["decay_steps"]), a["initial_learning_rate"], a["alpha"]
+    if a["warmup_target"] is None:
+        return Conversion({"type": "cosine", "peak_lr": init, "decay_steps": d, "min_lr": alpha * init}, True)
+    w, target = int(a["warmup_steps"]), a["warmup_target"]
+    if w < 0:
+        raise NotConvertible("CosineDecay converts with warmup_steps >= 0")
+    return Conversion(_warmup_cosine(target, w + d, w, alpha * target, init), True)
+
+
+def _keras_polynomial(a: dict, base: None) -> Conversion:
+    _whole(a, "decay_steps")
+    if a["cycle"]:
+        raise NotConvertible("PolynomialDecay with cycle: true restarts over growing spans; lrtempo has no native "
+                             "form of that")
+    return Conversion({"type": "polynomial", "peak_lr": a["initial_learning_rate"],
+                       "decay_steps": int(a["decay_steps"]), "min_lr": a["end_learning_rate"], "power": a["power"]},
+                      True)
+
+
+def _keras_piecewise(a: dict, base: None) -> Conversion:
+    """A boundary belongs to the range below it: ``values[i + 1]`` from ``trunc(boundaries[i]) + 1`` on."""
+    marks = [int(b) + 1 for b in a["boundaries"]]
+    if any(x >= y for x, y in zip(marks, marks[1:])):
+        raise NotConvertible("PiecewiseConstantDecay converts with increasing boundaries (Keras sums the values "
+                             "of overlapping ranges)")
+    return Conversion(_constants([float(v) for v in a["values"]], marks), True)
+
+
+KERAS: dict[str, Callable[[dict, Any], Conversion]] = {
+    "ExponentialDecay": _keras_exponential,
+    "CosineDecay": _keras_cosine,
+    "PolynomialDecay": _keras_polynomial,
+    "PiecewiseConstantDecay": _keras_piecewise,
+}
+
+
 # -- libraries with a context: their rules take (kwargs with defaults, base_lr, context) -----------------
 
 def _wsd(peak: float, total: int, decay: int, warmup: int, floor: float, shape: str, start: float) -> dict:
@@ -492,7 +543,7 @@ _CONTEXT_TABLES = {"megatron": _megatron.MEGATRON, "olmo-core": _olmo_core.OLMO_
                    "torchtitan": _torchtitan.TORCHTITAN, "composer": _composer.COMPOSER}
 
 _TABLES = {"torch": (TORCH, _torch.TORCH), "transformers": (TRANSFORMERS, _transformers.TRANSFORMERS),
-           "optax": (OPTAX, _optax.OPTAX), "timm": (TIMM, _timm.TIMM),
+           "optax": (OPTAX, _optax.OPTAX), "timm": (TIMM, _timm.TIMM), "keras": (KERAS, _keras.KERAS),
            **{lib: (WITH_CONTEXT[lib], table) for lib, table in _CONTEXT_TABLES.items()}}
 
 
