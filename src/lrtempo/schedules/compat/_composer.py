@@ -328,4 +328,4 @@ def make(name: str, kwargs: dict, base: float, context: dict) -> Impl:
     if name in _WARMUPS:
         w = min(max(marks[0] + 1, 0), clock.total)
         phases = tuple(p for p in (("warmup", 0, w), ("decay", w, None)) if p[2] is None or p[1] < p[2])
-    return Impl(values, max(1, last), last_valid_step=last, phases=phases)
+    return Impl(values, last, last_valid_step=last, phases=phases)

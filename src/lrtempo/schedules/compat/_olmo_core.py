@@ -458,4 +458,4 @@ def make(name: str, kwargs: dict, base: float, context: dict) -> Impl:
 
     probe = sorted({c + d for c in [1, t_max, *node.marks(t_max)] for d in (-1, 0, 1) if 1 <= c + d <= t_max})
     values(np.asarray(probe, dtype=np.int64) - 1)  # OLMo-core's assertions on the updates it runs: fail now
-    return Impl(values, max(1, last), last_valid_step=last, phases=tuple(node.phases(t_max)))
+    return Impl(values, last, last_valid_step=last, phases=tuple(node.phases(t_max)))

@@ -84,7 +84,7 @@ def _container(kw: Kwargs, base: float, context: dict) -> Impl:
     factor(np.asarray([last + 1]))  # the LambdaLR's step() after the last update computes it too: raise now
     phases = tuple(p for p in (("warmup", 0, warmup), ("stable", warmup, warmup + stable),
                                ("decay", warmup + stable, None)) if p[2] is None or 0 <= p[1] < p[2])
-    return Impl(values, max(1, last), last_valid_step=last, phases=phases)
+    return Impl(values, last, last_valid_step=last, phases=phases)
 
 
 def _check_sign(values, marks: list[int], last: int) -> None:
