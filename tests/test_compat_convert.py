@@ -88,6 +88,30 @@ CASES = [
                                        "warmup_prefix": True, "t_in_epochs": False}),
     spec("timm", "CosineLRScheduler", {"t_initial": 100, "lr_min": 1e-6, "t_in_epochs": False}),
     spec("timm", "StepLRScheduler", {"decay_t": 30, "decay_rate": 0.5, "t_in_epochs": False}),
+    *[{**spec("megatron", "OptimizerParamScheduler", {"init_lr": 1e-5, "max_lr": 3e-4, "min_lr": 3e-5,
+                                                      "lr_warmup_steps": 32, "lr_decay_steps": 256, **kw}, base=None),
+       "context": {"increment": 8}} for kw in (
+        {"lr_decay_style": "cosine"}, {"lr_decay_style": "linear"},
+        {"lr_decay_style": "WSD", "wsd_decay_steps": 64, "lr_wsd_decay_style": "minus_sqrt"})],
+    {**spec("olmo-core", "CosWithWarmup", {"warmup": 10, "warmup_min_lr": 1e-4}), "context": {"t_max": 100}},
+    {**spec("olmo-core", "LinearWithWarmup", {"warmup": 10, "t_max": 150}), "context": {"t_max": 100}},
+    {**spec("olmo-core", "WSD", {"warmup_fraction": 0.05}), "context": {"t_max": 100}},
+    {**spec("torchtitan", "LRSchedulersContainer", {"warmup_steps": 10, "decay_ratio": 0.2, "decay_type": "sqrt",
+                                                    "min_lr_factor": 0.1}), "context": {"training_steps": 100}},
+    {**spec("torchtitan", "LRSchedulersContainer", {"warmup_steps": 10, "total_steps": 80, "decay_type": "cosine"}),
+     "context": {"training_steps": 100}},  # past total_steps: the nearest form
+    spec("keras", "ExponentialDecay", {"initial_learning_rate": 0.1, "decay_steps": 7, "decay_rate": 0.8,
+                                       "staircase": True}, base=None),
+    spec("keras", "CosineDecay", {"initial_learning_rate": 0.1, "decay_steps": 50, "alpha": 0.1}, base=None),
+    spec("keras", "CosineDecay", {"initial_learning_rate": 1e-4, "decay_steps": 50, "warmup_target": 1e-3,
+                                  "warmup_steps": 10}, base=None),
+    spec("keras", "PolynomialDecay", {"initial_learning_rate": 0.1, "decay_steps": 40, "power": 2.0}, base=None),
+    spec("keras", "PiecewiseConstantDecay", {"boundaries": [-3, 10, 30.5], "values": [1.0, 0.5, 0.1, 0.01]},
+         base=None),
+    {**spec("composer", "CosineAnnealingWithWarmupScheduler", {"t_warmup": "0.1dur", "alpha_f": 0.1}),
+     "context": {"max_duration": "3ep", "batches_per_epoch": 20}},
+    {**spec("composer", "LinearWithWarmupScheduler", {"t_warmup": "0ba", "alpha_i": 0.5, "t_max": "80ba"}),
+     "context": {"max_duration": "60ba"}},
 ]
 
 
@@ -112,7 +136,7 @@ def test_diff_of_a_compat_spec_and_its_conversion_is_within_the_stated_bound(cap
     source.write_text(json.dumps(compat))
     code, out, err = run(capsys, "convert", str(source), "-o", str(target))
     assert code == 0 and out == "" and err.count("\n") == 1, err
-    assert re.match(r"lrtempo convert: \w+ \w+ -> \w+: (exact|nearest) native form", err)
+    assert re.match(r"lrtempo convert: [\w-]+ \w+ -> \w+: (exact|nearest) native form", err)
     schedule, native = load_schedule(str(source)), load_schedule(str(target))
     assert native.type_name != "compat"
     end = schedule.horizon

@@ -237,6 +237,16 @@ def _first_rate_zero(r: _Run) -> Iterable[Hit]:
 _COMPAT_START = {
     "optax": ("kwargs.init_value", "set init_value above 0 to use it."),
     "timm": ("kwargs.warmup_lr_init", "set warmup_lr_init above 0 to use it."),
+    "megatron": ("kwargs.init_lr", "set init_lr above 0 to use it."),
+    "composer": (None, "Composer's warmups start at 0 and take no argument for it (the first two batches run at rate "
+                       "0: the Trainer steps the scheduler before it counts the batch); lrtempo convert writes the "
+                       "native spec, where warmup_start_lr sets the first rate."),
+    "keras": ("kwargs.initial_learning_rate", "set initial_learning_rate (CosineDecay's warmup start) above 0 to "
+                                             "use it."),
+    "olmo-core": ("base_lr", "OLMo-core's warmups start one step in (update 0 runs at current 1), so only an "
+                             "optimizer lr of 0 gives rate 0 here: set base_lr above 0."),
+    "torchtitan": ("base_lr", "torchtitan's warmup starts at base_lr / warmup_steps (update 0 runs at (0 + 1) / "
+                              "warmup_steps), so only an optimizer lr of 0 gives rate 0 here: set base_lr above 0."),
     "torch": (None, "give the warmup's LinearLR a start_factor above 0."),
     "transformers": (None, "transformers' warmups start at 0 and take no argument for it; lrtempo convert writes "
                            "the native spec, where warmup_start_lr sets the first rate."),

@@ -13,7 +13,7 @@ from ..schedules.compat._convert import Conversion, NotConvertible, to_native
 from . import diff
 from ._common import UsageError, add_config_argument, non_negative_int, task_data_facts
 
-HELP = "rewrite a compat spec (torch, transformers, optax, timm) as the equivalent native spec"
+HELP = "rewrite a compat spec (any library) as the equivalent native spec"
 DESCRIPTION = (
     "Rewrite a type: compat spec as the native spec with the same curve (SequentialLR(LinearLR, "
     "CosineAnnealingLR) or a transformers cosine with warmup as warmup_cosine, ...), to standard output or "

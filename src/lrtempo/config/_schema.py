@@ -81,7 +81,10 @@ def json_schema() -> dict[str, Any]:
             "base_lr": {"type": "number", "minimum": 0},
             "kwargs": {"type": "object"},
             "context": {"type": "object", "description": "what the schedule needs beyond its kwargs "
-                                                        "(timm's epoch mode: {updates_per_epoch: N})"},
+                                                        "(timm's epoch mode {updates_per_epoch: N}, megatron "
+                                                        "{increment: N}, olmo-core {t_max: N}, torchtitan "
+                                                        "{training_steps: N}, composer {max_duration, "
+                                                        "batches_per_epoch})"},
             "curve": {"enum": list(CURVES), "description": "the rate (default) or the momentum the "
                                                                  "library sets with it (torch's cycle_momentum)"},
         },

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._base import MAX_STEPS, Phase, Schedule, did_you_mean
-from . import _optax, _timm, _torch, _transformers
+from . import _composer, _keras, _megatron, _olmo_core, _optax, _timm, _torch, _torchtitan, _transformers
 from ._common import CompatError, Impl
 
 __all__ = ["Compat", "CompatError", "LIBRARIES", "CURVES", "build_compat", "momentum_curve"]
@@ -35,6 +35,11 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "transformers": tuple(_transformers.TRANSFORMERS),
     "optax": tuple(_optax.OPTAX),
     "timm": tuple(_timm.TIMM),
+    "megatron": tuple(_megatron.MEGATRON),
+    "olmo-core": tuple(_olmo_core.OLMO_CORE),
+    "torchtitan": tuple(_torchtitan.TORCHTITAN),
+    "keras": tuple(_keras.KERAS),
+    "composer": tuple(_composer.COMPOSER),
 }
 
 #: what a compat schedule's values are: the rate, or the momentum the library sets with it
@@ -51,12 +56,14 @@ def _freeze(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Compat(Schedule):
-    """A named schedule of torch, transformers, optax or timm, value for value.
+    """A named schedule of another library (torch, transformers, optax, timm, keras, composer, megatron,
+    torchtitan, olmo-core), value for value.
 
-    ``base_lr`` is the optimizer's lr (torch, transformers, timm; not used by
-    optax, whose schedules carry their values). ``kwargs`` are exactly the
-    library's keyword arguments. ``curve`` is ``lr`` (the rate) or ``momentum``
-    (the momentum torch's ``CyclicLR`` and ``OneCycleLR`` set with
+    ``base_lr`` is the optimizer's lr (not used by optax, keras and megatron,
+    whose schedules carry their values). ``kwargs`` are exactly the library's
+    keyword arguments; ``context`` is what the schedule needs beyond them (the
+    run's length, the batches per epoch, ...). ``curve`` is ``lr`` (the rate) or
+    ``momentum`` (the momentum torch's ``CyclicLR`` and ``OneCycleLR`` set with
     ``cycle_momentum``). Evaluation is vectorized; one step is the array path
     on one element, so both agree bit for bit.
 
@@ -159,7 +166,16 @@ def momentum_curve(schedule: Schedule) -> Compat | None:
 
 
 #: libraries whose schedules need more than their kwargs, and the context keys they take
-_CONTEXT = {"timm": "updates_per_epoch"}
+_CONTEXT = {"timm": "updates_per_epoch", "megatron": "increment", "olmo-core": "t_max",
+            "torchtitan": "training_steps", "composer": "max_duration, batches_per_epoch"}
+
+#: libraries that scale the optimizer's lr and take a context: their ``make(name, kwargs, base_lr, context)``
+_WITH_CONTEXT = {"timm": _timm.make, "olmo-core": _olmo_core.make, "torchtitan": _torchtitan.make,
+                 "composer": _composer.make}
+
+#: libraries whose schedules carry their own rates: they take no optimizer lr (base_lr)
+_OWN_RATES = {"optax": "init_value, peak_value", "megatron": "init_lr, max_lr, min_lr",
+              "keras": "initial_learning_rate, values"}
 
 
 def _make(library: Any, name: Any, base_lr: Any, kwargs: Any, context: Any = None) -> Impl:
@@ -170,13 +186,18 @@ def _make(library: Any, name: Any, base_lr: Any, kwargs: Any, context: Any = Non
     if not isinstance(context, Mapping):
         raise CompatError([("context", f"must be a mapping (got {context!r})"[:200])])
     if context and library not in _CONTEXT:
-        raise CompatError([("context", f"{library} schedules take no context (only {', '.join(_CONTEXT)} does: "
-                                       f"{', '.join(_CONTEXT.values())}); leave it out")])
-    if library == "optax":
+        takers = ", ".join(f"{lib} ({keys})" for lib, keys in _CONTEXT.items())
+        raise CompatError([("context", f"{library} schedules take no context (only these libraries take one: "
+                                       f"{takers}); leave it out")])
+    if library in _OWN_RATES:
         if base_lr is not None:
-            raise CompatError([("base_lr", "optax schedules carry their own values (init_value, peak_value); "
+            raise CompatError([("base_lr", f"{library} schedules carry their own values ({_OWN_RATES[library]}); "
                                            "leave base_lr out")])
-        impl = _optax.make(name, kwargs)
+        if library == "megatron":
+            impl = _megatron.make(name, kwargs, dict(context))
+        else:
+            impl = {"optax": _optax, "keras": _keras}[library].make(name, kwargs)
+        impl.values(np.zeros(1, dtype=np.int64))
         _check_finite(impl)
         return impl
     if library == "torch" and name in _torch.OWN_RATE:
@@ -188,8 +209,8 @@ def _make(library: Any, name: Any, base_lr: Any, kwargs: Any, context: Any = Non
     if isinstance(base_lr, bool) or not isinstance(base_lr, (int, float)) or abs(base_lr) > sys.float_info.max \
             or not np.isfinite(base_lr) or base_lr < 0:
         raise CompatError([("base_lr", f"must be a finite number >= 0 (got {base_lr!r})")])
-    if library == "timm":
-        impl = _timm.make(name, kwargs, float(base_lr), dict(context))
+    if library in _WITH_CONTEXT:
+        impl = _WITH_CONTEXT[library](name, kwargs, float(base_lr), dict(context))
     else:
         impl = {"torch": _torch, "transformers": _transformers}[library].make(name, kwargs, float(base_lr))
     impl.values(np.zeros(1, dtype=np.int64))  # the library computes step 0 on construction: fail now

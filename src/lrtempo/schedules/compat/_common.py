@@ -162,3 +162,38 @@ def steps_horizon(*candidates: Any) -> int:
         if _is_number(c) and abs(c) <= MAX_STEPS:
             best = max(best, int(c))
     return min(best, MAX_STEPS)
+
+
+class Context:
+    """Reads a compat spec's ``context`` (what a schedule needs beyond its kwargs), recording problems.
+
+    ``keys`` maps every key the library's context takes to a one-line description used in errors.
+    """
+
+    def __init__(self, context: Mapping[str, Any], library: str, keys: Mapping[str, str]):
+        self.raw = dict(context)
+        self.library = library
+        self.keys = dict(keys)
+        self.problems: list[tuple[str, str]] = []
+        for key in self.raw:
+            if key not in self.keys:
+                self.problems.append((f"context.{key}", f"unknown key{did_you_mean(key, self.keys)} ({library}'s "
+                                                        f"context takes: {', '.join(self.keys)})"))
+
+    def count(self, name: str, default: Any = MISSING, minimum: int = 1) -> Any:
+        """A whole number from ``minimum`` to 2**53; ``default`` when absent (a problem when MISSING)."""
+        value = self.raw.get(name, default)
+        if value is MISSING:
+            self.problems.append((f"context.{name}", f"missing: {self.keys[name]}"))
+            return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= MAX_STEPS:
+            self.problems.append((f"context.{name}", f"must be a whole number from {minimum} to 2**53 "
+                                                     f"(got {value!r})"[:200]))
+            return None
+        return value
+
+    def done(self) -> None:
+        if self.problems:
+            raise CompatError(self.problems)

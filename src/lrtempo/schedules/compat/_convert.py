@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import _optax, _timm, _torch, _transformers
+from . import _composer, _keras, _megatron, _olmo_core, _optax, _timm, _torch, _torchtitan, _transformers
 
 __all__ = ["Conversion", "NotConvertible", "to_native"]
 
@@ -381,16 +381,183 @@ TIMM: dict[str, Callable[[dict, float], Conversion]] = {
     "StepLRScheduler": _timm_step,
 }
 
+# -- keras --------------------------------------------------------------------------------
+
+def _whole(a: dict, *names: str) -> None:
+    if any(a[n] is not None and float(a[n]) != int(a[n]) for n in names):
+        raise NotConvertible(f"Keras' {' and '.join(names)} convert when whole (the native spec counts whole steps)")
+
+
+def _keras_exponential(a: dict, base: None) -> Conversion:
+    _whole(a, "decay_steps")
+    return Conversion({"type": "exponential", "base_lr": a["initial_learning_rate"], "decay_rate": a["decay_rate"],
+                       "decay_steps": int(a["decay_steps"]), "staircase": a["staircase"]}, True)
+
+
+def _keras_cosine(a: dict, base: None) -> Conversion:
+    _whole(a, "decay_steps", "warmup_steps")
+    d, init, alpha = int(a["decay_steps"]), a["initial_learning_rate"], a["alpha"]
+    if a["warmup_target"] is None:
+        return Conversion({"type": "cosine", "peak_lr": init, "decay_steps": d, "min_lr": alpha * init}, True)
+    w, target = int(a["warmup_steps"]), a["warmup_target"]
+    if w < 0:
+        raise NotConvertible("CosineDecay converts with warmup_steps >= 0")
+    return Conversion(_warmup_cosine(target, w + d, w, alpha * target, init), True)
+
+
+def _keras_polynomial(a: dict, base: None) -> Conversion:
+    _whole(a, "decay_steps")
+    if a["cycle"]:
+        raise NotConvertible("PolynomialDecay with cycle: true restarts over growing spans; lrtempo has no native "
+                             "form of that")
+    return Conversion({"type": "polynomial", "peak_lr": a["initial_learning_rate"],
+                       "decay_steps": int(a["decay_steps"]), "min_lr": a["end_learning_rate"], "power": a["power"]},
+                      True)
+
+
+def _keras_piecewise(a: dict, base: None) -> Conversion:
+    """A boundary belongs to the range below it: ``values[i + 1]`` from ``trunc(boundaries[i]) + 1`` on."""
+    marks = [int(b) + 1 for b in a["boundaries"]]
+    if any(x >= y for x, y in zip(marks, marks[1:])):
+        raise NotConvertible("PiecewiseConstantDecay converts with increasing boundaries (Keras sums the values "
+                             "of overlapping ranges)")
+    return Conversion(_constants([float(v) for v in a["values"]], marks), True)
+
+
+KERAS: dict[str, Callable[[dict, Any], Conversion]] = {
+    "ExponentialDecay": _keras_exponential,
+    "CosineDecay": _keras_cosine,
+    "PolynomialDecay": _keras_polynomial,
+    "PiecewiseConstantDecay": _keras_piecewise,
+}
+
+
+# -- libraries with a context: their rules take (kwargs with defaults, base_lr, context) -----------------
+
+def _wsd(peak: float, total: int, decay: int, warmup: int, floor: float, shape: str, start: float) -> dict:
+    return {"type": "wsd", "peak_lr": peak, "total_steps": total, "decay_steps": decay, "warmup_steps": warmup,
+            "min_lr": floor, "decay_shape": shape, "warmup_start_lr": start}
+
+
+def _warmup_cosine(peak: float, total: int, warmup: int, floor: float, start: float) -> dict:
+    return {"type": "warmup_cosine", "peak_lr": peak, "total_steps": total, "warmup_steps": warmup,
+            "min_lr": floor, "warmup_start_lr": start}
+
+
+def _from_megatron(a: dict, base: float | None, context: dict) -> Conversion:
+    """Megatron's counts in updates (each divided by the increment): warmup_cosine, or wsd for linear and WSD."""
+    inc, style, wsd_style = context.get("increment", 1), a["lr_decay_style"], a["lr_wsd_decay_style"]
+    w, d, wsd = a["lr_warmup_steps"], a["lr_decay_steps"], a["wsd_decay_steps"]
+    counts = [w, d] + ([wsd] if style == "WSD" else [])
+    if any(float(c) != int(c) or int(c) % inc for c in counts) or w < 0:
+        raise NotConvertible("Megatron's step counts convert when each is a whole number of updates (a multiple of "
+                             "context.increment) and the warmup is >= 0")
+    w, d = int(w) // inc, int(d) // inc
+    init, peak, floor = a["init_lr"], a["max_lr"], a["min_lr"]
+    if style == "cosine":
+        return Conversion(_warmup_cosine(peak, d, w, floor, init), True)
+    if style == "linear":
+        return Conversion(_wsd(peak, d, d - w, w, floor, "linear", init), True)
+    shape = {"linear": "linear", "cosine": "cosine", "minus_sqrt": "1-sqrt"}.get(wsd_style)
+    if style == "WSD" and shape is not None and 1 <= int(wsd) // inc <= d - w:
+        return Conversion(_wsd(peak, d, int(wsd) // inc, w, floor, shape, init), True)
+    raise NotConvertible("OptimizerParamScheduler converts with lr_decay_style cosine, linear, or WSD with a linear, "
+                         "cosine or minus_sqrt anneal that starts after the warmup")
+
+
+def _olmo_warmup(a: dict, base: float, t: int, strict: bool) -> tuple[int, float]:
+    """OLMo-core's warmup (update k at current k + 1, the peak at current w) as a native one of w - 1 steps
+    from ``warmup_min_lr + (base - warmup_min_lr) / w``."""
+    warmup = a["warmup"] if a["warmup"] is not None else a["warmup_steps"]
+    w = warmup if warmup is not None else round(t * a["warmup_fraction"])
+    if w < 1 or (w >= t if strict else w > t):
+        raise NotConvertible("OLMo-core's schedules convert with a warmup of at least 1 step that ends before t_max "
+                             "(its first update is one step into the warmup)")
+    wmin = a["warmup_min_lr"]
+    return w, wmin + (base - wmin) / w
+
+
+def _from_olmo(a: dict, base: float, context: dict, name: str) -> Conversion:
+    t = context["t_max"] if a.get("t_max") is None else a["t_max"]
+    if name == "WSD":
+        w, start = _olmo_warmup(a, base, context["t_max"], strict=False)
+        t = context["t_max"]
+        decay = a["decay"] if a["decay"] is not None else a["decay_steps"]
+        d = decay if decay is not None else round(t * a["decay_fraction"])
+        if d < 1 or w + d > t:
+            raise NotConvertible("WSD converts with a decay of at least 1 step that starts after the warmup")
+        return Conversion(_wsd(base, t - 1, d, w - 1, a["decay_min_lr"], "linear", start), True)
+    w, start = _olmo_warmup(a, base, t, strict=True)
+    floor = base * a["alpha_f"]
+    if name == "CosWithWarmup":
+        return Conversion(_warmup_cosine(base, t - 1, w - 1, floor, start), True)
+    return Conversion(_wsd(base, t - 1, t - w, w - 1, floor, "linear", start), True)
+
+
+def _from_torchtitan(a: dict, base: float, context: dict) -> Conversion:
+    """torchtitan's warmup (k + 1) / W is a native one of W - 1 steps from base_lr / W; its decay reaches the
+    floor at T, one step after a run of T updates (the "virtual last step")."""
+    training = context["training_steps"]
+    total = a["total_steps"] if a["total_steps"] is not None else training
+    warmup, _, decay = _torchtitan._lengths(a["warmup_steps"], total, a["decay_ratio"])
+    if decay < 1 or warmup < 0 or not 0 <= a["min_lr_factor"] <= 1:
+        raise NotConvertible("LRSchedulersContainer converts with a decay of at least 1 step, a warmup >= 0 and "
+                             "min_lr_factor in 0..1")
+    shape = {"sqrt": "1-sqrt"}.get(a["decay_type"], a["decay_type"])
+    spec = _wsd(base, total, decay, max(warmup - 1, 0), base * a["min_lr_factor"], shape,
+                base / warmup if warmup else base)
+    if training - 1 <= total:
+        return Conversion(spec, True)
+    return Conversion(spec, False, f"past total_steps = {total} torchtitan's decay keeps its formula (the run has "
+                                   f"{training} updates); the native wsd holds min_lr", agrees_until=total)
+
+
+def _from_composer(a: dict, base: float, context: dict, name: str) -> Conversion:
+    """Batch k runs at the factor for k - 1 (batch 0 at the factor for 0): one step at the factor for 0, then
+    the native form of the factor."""
+    clock = _composer._Clock(context)
+    kw = _composer.Kwargs(a, a, name)
+    w, t = clock.batches(kw, "t_warmup", a["t_warmup"]), clock.batches(kw, "t_max", a["t_max"])
+    if not 0 <= w < t:
+        raise NotConvertible(f"{name} converts with 0 <= t_warmup < t_max")
+    if name == "CosineAnnealingWithWarmupScheduler":
+        spec, first = _warmup_cosine(base, t, w, base * a["alpha_f"], 0.0), 0.0 if w else base
+    else:
+        top, floor = base * a["alpha_i"], base * a["alpha_f"]
+        if floor > top:
+            raise NotConvertible("LinearWithWarmupScheduler converts with alpha_f <= alpha_i (a decay)")
+        spec, first = _wsd(top, t, t - w, w, floor, "linear", 0.0), 0.0 if w else top
+    return Conversion(_join([_piece({"type": "constant", "lr": first}, 1), _piece(spec)]), True)
+
+
+#: the rules of the libraries whose specs have a context: name -> rule(kwargs, base_lr, context)
+WITH_CONTEXT: dict[str, dict[str, Callable[[dict, Any, dict], Conversion]]] = {
+    "megatron": {"OptimizerParamScheduler": _from_megatron},
+    "olmo-core": {n: (lambda a, b, c, n=n: _from_olmo(a, b, c, n))
+                  for n in ("CosWithWarmup", "LinearWithWarmup", "WSD")},
+    "torchtitan": {"LRSchedulersContainer": _from_torchtitan},
+    "composer": {n: (lambda a, b, c, n=n: _from_composer(a, b, c, n))
+                 for n in ("CosineAnnealingWithWarmupScheduler", "LinearWithWarmupScheduler")},
+}
+_CONTEXT_TABLES = {"megatron": _megatron.MEGATRON, "olmo-core": _olmo_core.OLMO_CORE,
+                   "torchtitan": _torchtitan.TORCHTITAN, "composer": _composer.COMPOSER}
+
 _TABLES = {"torch": (TORCH, _torch.TORCH), "transformers": (TRANSFORMERS, _transformers.TRANSFORMERS),
-           "optax": (OPTAX, _optax.OPTAX), "timm": (TIMM, _timm.TIMM)}
+           "optax": (OPTAX, _optax.OPTAX), "timm": (TIMM, _timm.TIMM), "keras": (KERAS, _keras.KERAS),
+           **{lib: (WITH_CONTEXT[lib], table) for lib, table in _CONTEXT_TABLES.items()}}
 
 
-def convert(library: str, name: str, base_lr: float | None, kwargs: dict) -> Conversion:
+def convert(library: str, name: str, base_lr: float | None, kwargs: dict, context: dict | None = None) -> Conversion:
+    if library not in _TABLES:
+        raise NotConvertible(f"{library} schedules have no native form in lrtempo yet; keep the compat spec")
     rules, table = _TABLES[library]
     if name not in rules:
         raise NotConvertible(f"{library} {name} has no native form in lrtempo; keep the compat spec "
                              f"(convertible: {', '.join(rules)})")
-    return rules[name](_args(table, name, dict(kwargs)), base_lr)
+    args = _args(table, name, dict(kwargs))
+    if library in WITH_CONTEXT:
+        return rules[name](args, base_lr, dict(context or {}))
+    return rules[name](args, base_lr)
 
 
 def to_native(schedule: Any) -> Conversion:
@@ -400,7 +567,7 @@ def to_native(schedule: Any) -> Conversion:
     >>> to_native(Compat("torch", "StepLR", base_lr=0.1, kwargs={"step_size": 3})).spec
     {'type': 'step', 'base_lr': 0.1, 'step_size': 3, 'gamma': 0.1}
     """
-    if schedule.context:
+    if schedule.context and schedule.library == "timm":
         raise NotConvertible("timm's epoch mode holds the rate for a whole epoch; lrtempo has no native form of "
                              "that (keep the compat spec)")
-    return convert(schedule.library, schedule.name, schedule.base_lr, schedule.kwargs)
+    return convert(schedule.library, schedule.name, schedule.base_lr, schedule.kwargs, schedule.context)
