@@ -12,17 +12,18 @@ import numpy as np
 
 from .._atomic import atomic_open
 from .._chunks import rate_chunks
-from ..schedules import Schedule
+from ..schedules import POSITION_COLUMNS, Schedule
 from ._common import UsageError, add_config_argument, last_step_of, schedule_from_args, step_ranges
 
-HELP = "print the rate at chosen steps as CSV (step,lr), exactly (floats written with repr)"
+HELP = ("print the rate at chosen steps as CSV (step,lr), exactly (floats written with repr); a schedule with "
+        "a unit lists its positions in it (samples,lr or tokens,lr)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("values", help=HELP, description=HELP + ".")
     add_config_argument(p)
     p.add_argument("--steps", metavar="SPEC", default=None,
-                   help="comma list of steps and half-open ranges a:b[:stride], e.g. 0:100,1000,2000:2010 "
+                   help="comma list of steps (positions in the schedule's unit) and half-open ranges a:b[:stride], e.g. 0:100,1000,2000:2010 "
                         "(default: every step from 0 to the end, inclusive)")
     p.add_argument("-o", "--output", metavar="FILE", default=None,
                    help="write the CSV to FILE instead of standard output: a regular file (or the file a "
@@ -43,8 +44,9 @@ def csv_rows(steps: np.ndarray, values: np.ndarray) -> str:
 
 
 def write_csv(fh: TextIO, schedule: Schedule, ranges: list[range]) -> None:
-    """The header, then the rows chunk by chunk: memory does not grow with the number of rows."""
-    fh.write("step,lr\n")
+    """The header (the position's column: ``step``, or the schedule's unit), then the rows chunk by chunk:
+    memory does not grow with the number of rows."""
+    fh.write(f"{POSITION_COLUMNS[schedule.unit]},lr\n")
     for steps in ranges:
         for part, values in rate_chunks(schedule, steps):
             fh.write(csv_rows(part, values))
