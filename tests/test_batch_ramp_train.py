@@ -13,7 +13,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from lrtempo.analysis._analyze import analyze_log  # noqa: E402
 from lrtempo.config import BatchRamp, build_schedule  # noqa: E402
+from lrtempo.monitor._phases import PHASES  # noqa: E402
 from lrtempo.train import read_log  # noqa: E402
 
 SCHEDULE = {"type": "warmup_cosine", "unit": "tokens", "peak_lr": 3e-3, "min_lr": 3e-4, "total_steps": 6400,
@@ -62,6 +64,8 @@ def test_a_ramp_under_a_tokens_schedule_keeps_the_rate_a_function_of_tokens_seen
     _check_rows(reference)
     batches = {int(b["samples"]) - int(a["samples"]) for a, b in zip(reference, reference[1:])}
     assert batches == {4, 8, 12, 16}  # the batch ramped through every stage
+    analysis = analyze_log(tmp_path / "a" / "ramped")  # offline, the phases by update are the monitor's
+    assert [PHASES[i] for i in analysis.labels] == [row["phase"] for row in reference]
 
     # the same schedule at the run's batch, no ramp: the same rate at the same tokens seen
     flat = tmp_path / "flat.yaml"

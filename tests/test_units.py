@@ -234,3 +234,17 @@ def test_the_wrapped_schedule_keeps_its_phases_end_and_horizon():
 def test_linear_ramp_in_a_unit():
     s = InUnit(Linear(start_lr=0.0, end_lr=1.0, steps=512), "samples")
     assert [s(p) for p in (0, 128, 512, 10**6)] == [0.0, 0.25, 1.0, 1.0]
+
+
+def test_a_counted_schedule_is_not_fitted_to_a_number_of_updates():
+    from lrtempo.config._stretch import stretch
+
+    counted = build_schedule({"type": "warmup_cosine", "unit": "tokens", "peak_lr": 1.0, "total_steps": 6400,
+                              "warmup_steps": 640})
+    with pytest.raises(ValueError, match="it counts tokens, so its end is no number of updates"):
+        stretch(counted, 300)
+    pytest.importorskip("torch")
+    from lrtempo.train._race import Contender, fit_contenders
+
+    with pytest.raises(ConfigError, match="schedule 'c' counts tokens; a race compares schedules over updates"):
+        fit_contenders([Contender("c", counted)], 6400, "updates", fit=False, warn=print)

@@ -12,7 +12,7 @@ from ._families import (Constant, CosineDecay, Cyclic, ExponentialDecay, Inverse
                         OneCycle, PolynomialDecay, Ramp, StepDecay, TanhDecay, steps_from_fraction)
 from ._combinators import MAX_CYCLES, Clamp, Join, Piece, Restarts, Scale, Warmup
 from ._recipes import WSD, Noam, WarmupCosine, WarmupPlateauCosine
-from ._units import POSITION_COLUMNS, UNITS, InUnit, position_name
+from ._units import POSITION_COLUMNS, UNITS, ByUpdate, InUnit, position_name
 # isort: on
 
 __all__ = [
@@ -22,5 +22,5 @@ __all__ = [
     "PolynomialDecay", "CosineDecay", "InverseSqrt", "TanhDecay", "Cyclic", "OneCycle",
     "Join", "Piece", "Warmup", "Restarts", "Clamp", "Scale",
     "WarmupCosine", "WSD", "WarmupPlateauCosine", "Noam",
-    "InUnit", "UNITS", "POSITION_COLUMNS", "position_name",
+    "InUnit", "ByUpdate", "UNITS", "POSITION_COLUMNS", "position_name",
 ]

@@ -18,6 +18,7 @@ and durations rounded from a fraction or a non-integer ``period_mult``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from ._base import Checks, Phase, Schedule
 
-__all__ = ["UNITS", "POSITION_COLUMNS", "InUnit", "position_name"]
+__all__ = ["UNITS", "POSITION_COLUMNS", "InUnit", "ByUpdate", "position_name"]
 
 #: the units a schedule's position may count; ``steps`` (optimizer updates applied) is the default
 UNITS = ("steps", "samples", "tokens")
@@ -79,6 +80,44 @@ class InUnit(Schedule):
     def _simplified(self) -> Schedule:
         """A schedule counted in steps is the schedule itself (steps is every schedule's unit)."""
         return self.schedule if self.unit == "steps" else self
+
+
+class ByUpdate(Schedule):
+    """A schedule counted in samples or tokens, seen as a function of the update count ``n``:
+    ``lr(n) = schedule(positions(n))``, for readers that go by update (the monitor, ``analyze``).
+
+    ``positions`` maps an int64 array of updates to their positions (the units consumed before each, a
+    non-decreasing function), ``updates_for(p)`` is the first update at position ``p`` or past it. Its
+    phases and end are the updates where the schedule's begin and end.
+
+    >>> from lrtempo.schedules import Linear
+    >>> s = ByUpdate(InUnit(Linear(start_lr=0.0, end_lr=1.0, steps=512), "samples"),
+    ...              lambda n: n * 128, lambda p: -(-p // 128))
+    >>> s.end_step, s(1), s.at([2, 9]).tolist()
+    (4, 0.25, [0.5, 1.0])
+    """
+
+    __slots__ = ("schedule", "positions", "updates_for")
+
+    def __init__(self, schedule: Schedule, positions: Callable[[np.ndarray], np.ndarray],
+                 updates_for: Callable[[int], int]) -> None:
+        self.schedule, self.positions, self.updates_for = schedule, positions, updates_for
+
+    @property
+    def end_step(self) -> int | None:
+        end = self.schedule.end_step
+        return None if end is None else self.updates_for(end)
+
+    def _values(self, steps: np.ndarray) -> np.ndarray:
+        return self.schedule.at(self.positions(steps))
+
+    def _endless_horizon(self) -> int:
+        return max(1, self.updates_for(self.schedule.horizon))
+
+    def _phases(self, horizon: int) -> list[Phase]:
+        at = self.updates_for
+        return [Phase(p.name, at(p.start), None if p.stop is None else at(p.stop), p.kind)
+                for p in self.schedule.phases(self.schedule.horizon)]
 
 
 def position_name(unit: str, *, plural: bool = False) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..config import BatchRamp, ConfigError, Problem
-from ..schedules import Phase, Schedule
+from ..schedules import ByUpdate, Schedule
 
 __all__ = ["Consumption"]
 
@@ -115,30 +115,4 @@ class Consumption:
     def over_steps(self, schedule: Schedule) -> Schedule:
         """``schedule`` (counted in this run's unit) as a function of the update count: what step-indexed
         readers (the monitor) see. A steps schedule is itself."""
-        return schedule if self.unit == "steps" else _OverSteps(schedule, self)
-
-
-class _OverSteps(Schedule):
-    """A schedule counted in samples or tokens, indexed by the update: ``lr(n) = schedule(position(n))``; its
-    phases and end are the updates where the schedule's begin and end."""
-
-    __slots__ = ("schedule", "consumption")
-
-    def __init__(self, schedule: Schedule, consumption: Consumption) -> None:
-        self.schedule, self.consumption = schedule, consumption
-
-    @property
-    def end_step(self) -> int | None:
-        end = self.schedule.end_step
-        return None if end is None else self.consumption.updates_for(end)
-
-    def _values(self, steps: np.ndarray) -> np.ndarray:
-        return self.schedule.at(self.consumption.positions(steps))
-
-    def _endless_horizon(self) -> int:
-        return max(1, self.consumption.updates_for(self.schedule.horizon))
-
-    def _phases(self, horizon: int) -> list[Phase]:
-        at = self.consumption.updates_for
-        return [Phase(p.name, at(p.start), None if p.stop is None else at(p.stop), p.kind)
-                for p in self.schedule.phases(self.schedule.horizon)]
+        return schedule if self.unit == "steps" else ByUpdate(schedule, self.positions, self.updates_for)
