@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from lrtempo.config import build_schedule  # noqa: E402
 from lrtempo.schedules import InUnit, WarmupCosine  # noqa: E402
-from lrtempo.torch import LRTempoScheduler, ScheduleChangedError  # noqa: E402
+from lrtempo.torch import LRTempoScheduler, ScheduleChangedError, lambda_lr  # noqa: E402
 from lrtempo.train import TrainState, build_optimizer  # noqa: E402
 from lrtempo.train.tasks import LinearTask  # noqa: E402
 
@@ -134,3 +134,8 @@ def test_a_spec_with_a_unit_drives_the_adapter():
         opt.step()
         sched.step(consumed=96)
     assert sched.position == 1152 and opt.param_groups[0]["lr"] == schedule(1152) == 0.0
+
+
+def test_a_lambda_lr_view_of_a_counted_schedule_is_refused():
+    with pytest.raises(ValueError, match="a LambdaLR view counts updates, and this schedule counts tokens"):
+        lambda_lr(_opt(), _counted(8))

@@ -298,6 +298,9 @@ def lambda_lr(optimizer: torch.optim.Optimizer, schedule: Schedule) -> LambdaLR:
     division and multiplication round). Use :class:`LRTempoScheduler` for the
     exact value.
     """
+    if schedule.unit != "steps":
+        raise ValueError(f"a LambdaLR view counts updates, and this schedule counts {schedule.unit}: use "
+                         "LRTempoScheduler and step(consumed=N)")
     _group_multipliers(optimizer)
     lambdas = []
     for i, group in enumerate(optimizer.param_groups):

@@ -224,7 +224,7 @@ def _stale_summary(run_dir: Path, ckpt: dict, config: RunConfig, world: int) -> 
     return {"status": "completed", "steps": done, "final_loss": ckpt.get("final_loss"),
             "best_loss": ckpt.get("best_loss"), "final_val_loss": ckpt.get("final_val_loss"),
             "skipped_updates": int(ckpt["train_state"]["skipped_updates"]),
-            "past_schedule_end": end is not None and done > end + 1,
+            "past_schedule_end": ckpt.get("past_schedule_end", end is not None and done > end + 1),
             "wall_seconds": float(ckpt["elapsed_seconds"]), "best_val_loss": ckpt.get("best_val_loss"),
             "schedule_end_step": end, "spec_hash": spec_hash(config.schedule), "world_size": world}
 
