@@ -11,12 +11,19 @@ Interleaved rounds, medians, for 1 and 10 param groups:
 Only ``scheduler.step()`` is timed (the optimizer is not stepped, so torch's
 "step order" warning is silenced and lrtempo's order check is switched off).
 
+Then the same schedule counted in tokens (``unit: tokens``), advanced by
+``step(consumed=N)``: a constant 4096 tokens per update (the precomputed
+blocks of positions) and an alternating 4096 / 4000 (one position at a time),
+against the steps schedule.
+
     python benchmarks/bench_adapter.py [--rounds 7] [--steps 20000]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import itertools
 import math
 import statistics
 import time
@@ -26,6 +33,7 @@ import torch
 from torch.optim import lr_scheduler as L
 
 from lrtempo import Join, Linear, Piece, WarmupCosine
+from lrtempo.schedules import InUnit
 from lrtempo.torch import LRTempoScheduler
 
 TOTAL, WARM, PEAK = 1_000_000, 10_000, 0.1
@@ -61,11 +69,33 @@ MAKERS = {
 }
 
 
-def per_step_us(make, groups: int, steps: int) -> float:
+TOKENS = 4096
+
+
+def _tokens_scheduler(opt: torch.optim.Optimizer) -> LRTempoScheduler:
+    schedule = InUnit(WarmupCosine(PEAK, TOTAL * TOKENS, WARM * TOKENS), "tokens")
+    return LRTempoScheduler(opt, schedule, warn_order=False)
+
+
+def _alternating(opt: torch.optim.Optimizer):
+    sched, sizes = _tokens_scheduler(opt), itertools.cycle((TOKENS, TOKENS - 96))
+    return lambda: sched.step(consumed=next(sizes))
+
+
+#: the schedule in tokens: name -> a maker of the callable that advances it by one update
+UNIT_MAKERS = {
+    "LRTempoScheduler (steps)": lambda opt: LRTempoScheduler(opt, WarmupCosine(PEAK, TOTAL, WARM),
+                                                             warn_order=False).step,
+    "tokens, consumed=4096 each": lambda opt: functools.partial(_tokens_scheduler(opt).step, consumed=TOKENS),
+    "tokens, consumed=4096/4000": _alternating,
+}
+
+
+def per_step_us(make, groups: int, steps: int, *, advance: bool = False) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sched = make(optimizer(groups))
-        step = sched.step
+        made = make(optimizer(groups))
+        step = made if advance else made.step
         t0 = time.perf_counter()
         for _ in range(steps):
             step()
@@ -96,6 +126,18 @@ def main() -> None:
             with_them = statistics.median(results[(name, groups)])
             onecycle = statistics.median(results[("OneCycleLR (cycle_momentum)", groups)])
             print(f"  {name} / LRTempoScheduler = {with_them / ours:.2f}; / OneCycleLR = {with_them / onecycle:.2f}")
+    units: dict[tuple[str, int], list[float]] = {}
+    for _ in range(args.rounds):
+        for groups in (1, 10):
+            for name, make in UNIT_MAKERS.items():
+                units.setdefault((name, groups), []).append(per_step_us(make, groups, args.steps, advance=True))
+    print("\nthe schedule counted in tokens, scheduler.step(consumed=N), medians (us/step)")
+    for groups in (1, 10):
+        base = statistics.median(units[("LRTempoScheduler (steps)", groups)])
+        print(f"\n{groups} param group{'s' if groups > 1 else ''}")
+        for name in UNIT_MAKERS:
+            med = statistics.median(units[(name, groups)])
+            print(f"  {name:30s} {med:7.3f}   this / steps = {med / base:.2f}")
 
 
 if __name__ == "__main__":

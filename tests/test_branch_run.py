@@ -15,12 +15,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-from test_faults import _server, _snapshot  # noqa: E402
-
 from lrtempo.cli import main  # noqa: E402
 from lrtempo.config import ConfigError, build_schedule, read_config_file, spec_hash  # noqa: E402
 from lrtempo.rundir import RunLock  # noqa: E402
 from lrtempo.train import load_checkpoint, parse_run_config, read_log, save_checkpoint  # noqa: E402
+from test_faults import _server, _snapshot  # noqa: E402
 
 PARENT = """\
 name: p

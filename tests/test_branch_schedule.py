@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrtempo.config import ConfigError, build_schedule, format_config, parse_config_text, schedule_to_spec, spec_hash
-from lrtempo.schedules import (WSD, Branch, CosineDecay, InverseSqrt, Join, Linear, ParameterError, Piece,
-                               WarmupCosine)
+from lrtempo.schedules import WSD, Branch, CosineDecay, InverseSqrt, Join, Linear, ParameterError, Piece, WarmupCosine
 from lrtempo.schedules._branch import stretched_values
 
 PARENT = WSD(peak_lr=1e-3, total_steps=400, warmup_steps=40, decay_steps=80, min_lr=1e-5)

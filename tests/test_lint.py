@@ -48,6 +48,10 @@ CASES = [
      {"task": "charlm", "data": {"examples": 50_000, "batch_size": 128, "epochs": 10},
       "schedule": {**WC, "total_steps": 3910, "warmup_steps": 200}}),
     ("LR012", {**WC, "peak_lr": 1.0, "min_lr": 0.1}, WC),
+    ("LR013", {"task": "charlm", "schedule": WC, "batch_ramp": {"start_batch_size": 8, "increment": 8,
+                                                                "ramp_samples": 100_000}},
+     {"task": "charlm", "steps": 20_000, "batch_ramp": {"start_batch_size": 8, "increment": 8, "ramp_samples": 100_000},
+      "schedule": {**WC, "unit": "samples", "total_steps": 20_000 * 32, "warmup_steps": 400 * 32}}),
 ]
 
 

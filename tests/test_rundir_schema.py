@@ -64,7 +64,8 @@ def test_the_check_finds_a_spelling(tmp_path):
 
 
 def test_the_log_columns_are_the_documented_schema():
-    assert LOG_COLUMNS == ("step", "lr", "grad_l2_norm", "loss", "val_loss", "tokens", "seconds", "skipped_updates")
+    assert LOG_COLUMNS == ("step", "lr", "grad_l2_norm", "loss", "val_loss", "tokens", "seconds", "skipped_updates",
+                           "samples")
     assert RUN_FILES.per_step == ("log.csv", "events.jsonl", "layers.csv", "reductions.jsonl")
 
 

@@ -424,3 +424,28 @@ def test_the_first_signal_asks_for_a_stop_the_second_stops_at_once():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)
     assert signal.getsignal(signal.SIGTERM) is before and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_run_logged_before_the_samples_column_resumes_without_it(tmp_path, capsys):
+    """A log whose header predates ``samples`` is continued with its own columns, row for row as before."""
+    from lrtempo.cli import main
+
+    cfg = tmp_path / "old.yaml"
+    cfg.write_text("name: old\ntask: quadratic\nseed: 2\nsteps: 10\ncheckpoint_every: 5\neval_every: 0\n"
+                   "schedule: {type: warmup_cosine, peak_lr: 0.1, total_steps: 16, warmup_steps: 3}\n")
+    for out in ("a", "b"):
+        assert main(["train", str(cfg), "--out", str(tmp_path / out), "--quiet"]) == 0
+    run = tmp_path / "a" / "old"
+    lines = (run / "log.csv").read_text().splitlines()
+    at = lines[0].split(",").index("samples")
+    (run / "log.csv").write_text("".join(",".join(c for i, c in enumerate(line.split(",")) if i != at) + "\n"
+                                         for line in lines))
+    meta = json.loads((run / "run.json").read_text())
+    meta["log_columns"].remove("samples")
+    (run / "run.json").write_text(json.dumps(meta))
+    assert main(["train", "--resume", str(run), "--steps", "16", "--quiet"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "b" / "old"), "--steps", "16", "--quiet"]) == 0
+    old = [line.split(",") for line in (run / "log.csv").read_text().splitlines()]
+    new = [line.split(",") for line in (tmp_path / "b" / "old" / "log.csv").read_text().splitlines()]
+    assert "samples" not in old[0] and len(old) == len(new) == 17
+    assert [row[:4] for row in old] == [row[:4] for row in new]

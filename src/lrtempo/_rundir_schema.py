@@ -69,8 +69,9 @@ LOG_SCHEMA_VERSION = 1
 #: the columns every log.csv starts with, in order; ``analyze`` reads any CSV that has them
 SCHEMA_COLUMNS = ("step", "lr", "grad_l2_norm", "loss")
 
-#: the columns ``lrtempo train`` writes after the schema columns
-EXTRA_COLUMNS = ("val_loss", "tokens", "seconds", "skipped_updates")
+#: the columns ``lrtempo train`` writes after the schema columns (``tokens`` and ``samples``: what the updates
+#: consumed up to and including the row's, on all processes together)
+EXTRA_COLUMNS = ("val_loss", "tokens", "seconds", "skipped_updates", "samples")
 
 #: every column of an unmonitored ``lrtempo train`` log, in order
 LOG_COLUMNS = (*SCHEMA_COLUMNS, *EXTRA_COLUMNS)

@@ -23,6 +23,7 @@ from ..monitor._offline import STATUSES, DetectorSettings, detect_log
 from ..monitor._phases import PHASES, PhaseMap, phase_labels_from_rates, restart_points
 from ..plot import log_png
 from ..rundir import RunDir
+from ..schedules import POSITION_COLUMNS, ByUpdate
 from ._logfile import REQUIRED, is_regular, read_events, read_log_file, resolve_log
 
 __all__ = ["Analysis", "REQUIRED", "analysis_png", "analyze_log", "read_metrics"]
@@ -160,12 +161,18 @@ def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analys
     """Analyze a run directory or a log CSV (read by :func:`read_log_file`: exactly, or refused)."""
     target = Path(target)
     run_dir, log_path = resolve_log(target)
-    log = read_log_file(log_path, columns=())  # the drawn columns only: nothing else is used
+    schedule, monitor_settings = _run_schedule(run_dir) if run_dir else (None, {})
+    unit = None if schedule is None or schedule.unit == "steps" else POSITION_COLUMNS[schedule.unit]
+    log = read_log_file(log_path, columns=(unit,) if unit else ())  # the drawn columns (and a unit's) only
     m, steps = log.columns, log.steps
     notes = list(log.notes)
     notes += [f"no finite values in column {c}: the detectors that need it found nothing"
               for c in ("grad_l2_norm", "loss") if not np.isfinite(m[c]).any()]
-    schedule, monitor_settings = _run_schedule(run_dir) if run_dir else (None, {})
+    if unit:  # the phases go by update: the schedule at what the updates before each consumed
+        schedule = _by_update(schedule, m.get(unit), steps)
+        if schedule is None:
+            notes.append(f"the schedule counts {unit} but the log's {unit} column does not give them for every "
+                         "update from 0: the phases come from the lr column")
     if schedule is not None:
         labels = PhaseMap(schedule, max(int(steps[-1]) + 1, schedule.horizon)).labels(steps)
         phase_source = "the run's schedule"
@@ -180,6 +187,29 @@ def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analys
         notes += event_notes
     return Analysis(str(target), log.rows, _phase_rows(steps, labels, m), events, timeline, phase_source, m,
                     labels, tuple(notes))
+
+
+def _by_update(schedule, consumed, steps: np.ndarray):
+    """A samples or tokens schedule as a function of the update, from the log's column of what the updates
+    consumed through each (past the log: at its last update's batch), or None without such a column."""
+    if consumed is None or steps.size == 0 or not np.array_equal(steps, np.arange(steps.size)):
+        return None
+    consumed = np.asarray(consumed, dtype=np.float64)
+    if not np.all(np.isfinite(consumed)) or np.any(np.diff(consumed) < 0) or consumed[0] < 0:
+        return None
+    after = consumed.astype(np.int64)
+    before = np.concatenate([[0], after[:-1]])
+    rows, batch = before.size, int(after[-1] - before[-1])
+
+    def positions(n: np.ndarray) -> np.ndarray:
+        n = np.asarray(n, dtype=np.int64)
+        return np.where(n < rows, before[np.minimum(n, rows - 1)], after[-1] + (n - rows) * batch)
+
+    def updates_for(p: int) -> int:
+        i = int(np.searchsorted(before, p, side="left"))
+        return i if i < rows or batch <= 0 else rows + -(-(p - int(after[-1])) // batch)
+
+    return ByUpdate(schedule, positions, updates_for)
 
 
 def _detect(steps, lr, norm, loss, window, schedule, settings, mode=detect_log):

@@ -116,8 +116,15 @@ def _read_run(data: dict, source: str | None, optimizer: str | None, task_facts:
     opt = dict(run.get("optimizer") or {})
     opt_name = optimizer or opt.get("name", _OPT.name)
     beta2 = (opt.get("betas") or _OPT.betas)[1] if opt_name == "adamw" else None
-    total = run.get("steps") if isinstance(run.get("steps"), int) else (
-        budget.steps if budget is not None and "total" in run else schedule.end_step)
+    # the run's length in the schedule's unit: its steps for a steps schedule, else the schedule's own end (the
+    # phases count samples or tokens, and the run's steps are no count of those)
+    steps = run.get("steps") if schedule.unit == "steps" else None
+    if isinstance(steps, int):
+        total = steps
+    elif budget is not None and "total" in run and schedule.unit == "steps":
+        total = budget.steps
+    else:
+        total = schedule.end_step
     horizon = max(total or 0, schedule.horizon)
     pm = PhaseMap(schedule, horizon)
     run_len = max(0, total or horizon)
@@ -346,6 +353,18 @@ def _peak_unusual(r: _Run) -> Iterable[Hit]:
     if usual and r.peak > 0 and not (usual[0] / 10 <= r.peak <= usual[1] * 10):
         yield (r.p("peak_lr") if "peak_lr" in r.spec else r.where, f"a peak rate of {r.peak:g} is far outside the "
                f"usual {usual[0]:g}-{usual[1]:g} for {r.opt_name}.", "check the units, or run lrtempo find-lr.")
+
+
+@_rule("LR013", "warning", "a batch-size ramp under a schedule that counts steps")
+def _ramp_under_steps(r: _Run) -> Iterable[Hit]:
+    """A ``batch_ramp`` while the schedule counts updates: the ramp's small early batches move every phase to
+    other points of the data seen; a schedule counting samples or tokens keeps its curve against the data."""
+    ramp = r.run.get("batch_ramp")
+    if isinstance(ramp, dict) and r.schedule.unit == "steps":
+        yield ("batch_ramp", f"the global batch ramps from {ramp.get('start_batch_size')!r} over "
+               f"{ramp.get('ramp_samples')!r} samples, but the schedule counts updates: the small early batches "
+               "make each phase end at another point of the data than without the ramp.",
+               f"give the schedule unit: samples (or tokens), with its durations in that unit, at {r.where}.")
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..plot import png_plot, text_plot
+from ..schedules import position_name
 from ._common import add_config_argument, bounded_int, last_step_of, schedule_from_args
 
 HELP = "plot a schedule in the terminal (and to a PNG with --png)"
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     schedule = schedule_from_args(args)
     last = last_step_of(schedule, args.until)
     print(text_plot(schedule, last_step=last, width=args.width, height=args.height, log_y=args.log_y,
-                    title=f"{args.config}: lr over steps 0..{last}"))
+                    title=f"{args.config}: lr over {position_name(schedule.unit, plural=True)} 0..{last}"))
     if args.png:
         path = png_plot(schedule, args.png, last_step=last, log_y=args.log_y, title=str(args.config))
         print(f"wrote {path}")

@@ -59,8 +59,16 @@ def run(args: argparse.Namespace) -> int:
     from .._progress import Progress
     from ..config import load_schedule
     from ..plot import MissingDependency, race_png
-    from ..train._race import (COOLDOWN, PRESETS, Contender, contender_name, default_jobs, race_config,
-                               race_cooldown, race_preset)
+    from ..train._race import (
+        COOLDOWN,
+        PRESETS,
+        Contender,
+        contender_name,
+        default_jobs,
+        race_config,
+        race_cooldown,
+        race_preset,
+    )
 
     jobs = args.jobs or default_jobs()
     with Progress("race", 1, enabled=not args.quiet) as progress:

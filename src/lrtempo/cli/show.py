@@ -8,6 +8,7 @@ import numpy as np
 
 from .._chunks import MAX_EVALUATED_STEPS, Extremes, pairwise_sum
 from ..config import schedule_to_spec, spec_hash
+from ..schedules import position_name
 from ._common import add_config_argument, last_step_of, schedule_from_args
 
 HELP = "summarise a schedule: phases, values at every boundary, min, max, sum, hash"
@@ -44,20 +45,23 @@ def _stat_lines(schedule, last: int) -> list[str]:
         why = f"not computed: over {MAX_EVALUATED_STEPS:,} steps (give --until STEP)"
         return [f"min       {why}", f"max       {why}", f"sum       {why}"]
     extremes, total = rate_stats(schedule, last)
-    return [f"min       {extremes.min!r} at step {extremes.min_step}",
-            f"max       {extremes.max!r} at step {extremes.max_step}",
-            f"sum       {total!r} (the rate summed over steps 0..{last})"]
+    one, many = position_name(schedule.unit), position_name(schedule.unit, plural=True)
+    return [f"min       {extremes.min!r} at {one} {extremes.min_step}",
+            f"max       {extremes.max!r} at {one} {extremes.max_step}",
+            f"sum       {total!r} (the rate summed over {many} 0..{last})"]
 
 
 def summary(schedule, last: int) -> str:
     spec = schedule_to_spec(schedule)
     end = schedule.end_step
+    one, many = position_name(schedule.unit), position_name(schedule.unit, plural=True)
     lines = [
         f"type      {spec['type']}" + (f" ({spec['library']} {spec['name']})" if spec["type"] == "compat" else ""),
+        *([] if schedule.unit == "steps" else [f"unit      {schedule.unit}"]),
         f"hash      {spec_hash(schedule)}",
-        f"end step  {end if end is not None else 'none (changes forever)'}"
+        f"{'end ' + one:<9} {end if end is not None else 'none (changes forever)'}"
         + (f", then holds {schedule(end)!r}" if end is not None else ""),
-        f"range     steps 0..{last}",
+        f"range     {many} 0..{last}",
         *_stat_lines(schedule, last),
         "",
         "phases",
@@ -70,7 +74,7 @@ def summary(schedule, last: int) -> str:
         last_in = schedule(p.stop - 1) if p.stop is not None and p.stop > p.start else None
         tail = f"   lr {first!r} .. {last_in!r}" if last_in is not None else f"   lr {first!r} .."
         lines.append(f"  {p.name:<{width}}  [{p.start}, {stop})" + tail)
-    lines += ["", "values at the boundaries (step - 1, step, step + 1)"]
+    lines += ["", f"values at the boundaries ({one} - 1, {one}, {one} + 1)"]
     for b in schedule.boundaries(last):
         around = [k for k in (b - 1, b, b + 1) if k >= 0]
         lines.append(f"  {b:>10}  " + "  ".join(f"{k}: {schedule(k)!r}" for k in around))

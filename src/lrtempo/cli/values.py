@@ -19,7 +19,7 @@ import numpy as np
 from .._atomic import atomic_open
 from .._chunks import rate_chunks
 from ..config import ConfigError, Problem, build_schedule, read_config_file
-from ..schedules import Schedule
+from ..schedules import POSITION_COLUMNS, Schedule
 from ..schedules.compat import momentum_curve
 from ._common import (
     UsageError,
@@ -30,7 +30,8 @@ from ._common import (
     step_ranges,
 )
 
-HELP = "print the rate at chosen steps as CSV (step,lr), exactly (floats written with repr)"
+HELP = ("print the rate at chosen steps as CSV (step,lr), exactly (floats written with repr); a schedule with "
+        "a unit lists its positions in it (samples,lr or tokens,lr)")
 #: what the description adds about a run directory
 RUN_DIR_NOTE = ("Of a run directory, the rates the run applied: its config's schedule with the decisions it "
                 "recorded (a type: plateau schedule's reductions): the lr column of its log.csv, bit for bit.")
@@ -40,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("values", help=HELP, description=HELP + ". " + RUN_DIR_NOTE)
     add_config_argument(p)
     p.add_argument("--steps", metavar="SPEC", default=None,
-                   help="comma list of steps and half-open ranges a:b[:stride], e.g. 0:100,1000,2000:2010 "
+                   help="comma list of steps (positions in the schedule's unit) and half-open ranges a:b[:stride], "
+                        "e.g. 0:100,1000,2000:2010 "
                         "(default: every step from 0 to the end, inclusive)")
     p.add_argument("-o", "--output", metavar="FILE", default=None,
                    help="write the CSV to FILE instead of standard output: a regular file (or the file a "
@@ -68,9 +70,9 @@ def csv_rows(steps: np.ndarray, values: np.ndarray) -> str:
 
 
 def write_csv(fh: TextIO, schedule: Schedule, ranges: list[range], column: str = "lr") -> None:
-    """The header (``step`` and ``column``), then the rows chunk by chunk: memory does not grow with the number
-    of rows."""
-    fh.write(f"step,{column}\n")
+    """The header (the position's column: ``step``, or the schedule's unit; then ``column``), then the rows chunk
+    by chunk: memory does not grow with the number of rows."""
+    fh.write(f"{POSITION_COLUMNS[schedule.unit]},{column}\n")
     for steps in ranges:
         for part, values in rate_chunks(schedule, steps):
             fh.write(csv_rows(part, values))

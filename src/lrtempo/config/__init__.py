@@ -25,10 +25,13 @@ from ._files import (
     write_config_file,
 )
 from ._optimizer import OptimizerConfig
+from ._ramp import BatchRamp, BatchRampConfig
 from ._scale import Scaled, scale_rate, scale_spec
 from ._schema import json_schema, settings_schema
 
 __all__ = [
+    "BatchRamp",
+    "BatchRampConfig",
     "ConfigError",
     "MAX_CONFIG_BYTES",
     "MAX_DEPTH",

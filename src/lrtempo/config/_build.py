@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._util import did_you_mean
-from ..schedules import NATIVE_TYPES, ParameterError, Piece, Schedule, param_kind, steps_from_fraction
+from ..schedules import NATIVE_TYPES, UNITS, InUnit, ParameterError, Piece, Schedule, param_kind, steps_from_fraction
 from ._errors import SHOWN_PROBLEMS, ConfigError, Problem
 from ._files import MAX_DEPTH
 from ._values import _brief, _check_integer, _check_number, _describe, _join
@@ -146,6 +146,28 @@ class _Builder:
         if not isinstance(spec, Mapping):
             self.fail(path, f"must be a schedule spec, a mapping with a 'type' key (got {_describe(spec)})")
             return None
+        if "unit" in spec:
+            return self._unit(spec, path)
+        return self._of_type(spec, path)
+
+    def _unit(self, spec: Mapping, path: str) -> Schedule | None:
+        """A spec with a ``unit``: on the top-level spec the schedule counted in it; inside, a problem."""
+        upath, unit = _join(path, "unit"), spec["unit"]
+        rest = {k: v for k, v in spec.items() if k != "unit"}
+        if self.depth > 1:
+            self.fail(upath, "a unit is set on the top-level schedule only (every schedule inside counts it); "
+                      "remove it here")
+            self._of_type(rest, path)
+            return None
+        if not isinstance(unit, str) or unit not in UNITS:
+            self.fail(upath, f"must be one of {', '.join(map(repr, UNITS))} (got {_brief(unit)})"
+                      f"{did_you_mean(unit, UNITS)}")
+            self._of_type(rest, path)
+            return None
+        schedule = self._of_type(rest, path)
+        return None if schedule is None else InUnit(schedule, unit)
+
+    def _of_type(self, spec: Mapping, path: str) -> Schedule | None:
         kind = spec.get("type")
         if kind is None:
             self.fail(_join(path, "type"), "missing; every schedule spec needs a 'type' "
@@ -364,6 +386,9 @@ def schedule_to_spec(schedule: Schedule) -> dict:
     to_spec = getattr(schedule, "to_spec", None)
     if to_spec is not None:
         return to_spec()
+    if isinstance(schedule, InUnit):  # the unit is a key of the spec it counts: {type: ..., unit: tokens, ...}
+        inner = schedule_to_spec(schedule.schedule)
+        return {"type": inner.pop("type"), "unit": schedule.unit, **inner}
     out: dict[str, Any] = {"type": schedule.type_name}
     for f in dataclasses.fields(schedule):
         if not f.init:

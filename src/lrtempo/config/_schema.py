@@ -7,7 +7,7 @@ import dataclasses
 import typing
 from typing import Any
 
-from ..schedules import MAX_STEPS
+from ..schedules import MAX_STEPS, UNITS
 
 __all__ = ["json_schema", "settings_schema"]
 
@@ -91,6 +91,9 @@ def json_schema() -> dict[str, Any]:
         "required": ["type", "library", "name"],
         "additionalProperties": False,
     }
+    for spec_def in defs.values():  # the unit is read on the top-level spec only; config refuses it inside
+        spec_def["properties"]["unit"] = {"enum": list(UNITS), "default": "steps",
+                                          "description": "what positions and durations count (top-level only)"}
     defs["schedule"] = {"oneOf": [{"$ref": f"#/$defs/{name}"} for name in [*REGISTRY, "compat"]]}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -35,6 +35,9 @@ def stretch(schedule: Schedule, steps: int) -> Schedule:
     end = schedule.end_step
     if end is None or end == 0 or end == steps:
         return schedule
+    if schedule.unit != "steps":
+        raise ValueError(f"it counts {schedule.unit}, so its end is no number of updates to fit to {steps} steps; "
+                         f"set its durations in {schedule.unit} by hand")
     spec = schedule_to_spec(schedule)
     fitted = build_schedule(_stretch_spec(spec, Fraction(steps, end)))
     if fitted.end_step != steps:

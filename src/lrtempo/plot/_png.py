@@ -83,7 +83,8 @@ def png_plot(
         if log_y:
             ax.set_yscale("log")
         ax.set_xlim(0, last)
-        ax.set_xlabel("step (optimizer updates applied)")
+        ax.set_xlabel("step (optimizer updates applied)" if schedule.unit == "steps"
+                      else f"{schedule.unit} (consumed before the update)")
         ax.set_ylabel("learning rate")
         if title:
             ax.set_title(title, pad=18)

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _chunks
 from .._chunks import step_chunks
-from ..schedules import Schedule
+from ..schedules import POSITION_COLUMNS, Schedule
 
 __all__ = ["column_ranges", "text_plot"]
 
@@ -143,7 +143,7 @@ def text_plot(
     lines.append(" " * pad + "  " + "".join(marks))
     left, right = "0", f"{last}"
     gap = max(1, cols - len(left) - len(right))
-    lines.append(" " * pad + "  " + left + " " * gap + right + "  step")
+    lines.append(" " * pad + "  " + left + " " * gap + right + "  " + POSITION_COLUMNS[schedule.unit])
     if any(m == "^" for m in marks):
         lines.append(" " * pad + "  ^ phase boundary" + (" (log scale)" if log_y else ""))
     elif log_y:

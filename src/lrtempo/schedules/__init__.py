@@ -14,6 +14,7 @@ from ._combinators import MAX_CYCLES, Clamp, Join, Piece, Restarts, Scale, Warmu
 from ._recipes import WSD, Noam, WarmupCosine, WarmupPlateauCosine
 from ._branch import Branch
 from ._plateau import Plateau, PlateauDecider, Reduction, find_plateau
+from ._units import POSITION_COLUMNS, UNITS, ByUpdate, InUnit, position_name
 # isort: on
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "Join", "Piece", "Warmup", "Restarts", "Clamp", "Scale",
     "WarmupCosine", "WSD", "WarmupPlateauCosine", "Noam", "Branch",
     "Plateau", "PlateauDecider", "Reduction", "find_plateau",
+    "InUnit", "ByUpdate", "UNITS", "POSITION_COLUMNS", "position_name",
 ]

@@ -204,9 +204,13 @@ class Checks:
             self._set(name, bool(value))
 
     def schedule(self, name: str) -> None:
+        """A schedule counted in steps: a unit is set on the outermost schedule only, which a child follows."""
         value = getattr(self.obj, name)
         if not isinstance(value, Schedule):
             self.fail(name, f"must be a schedule (got {value!r})")
+        elif value.unit != "steps":
+            self.fail(name, f"must not set a unit of its own (got one counting {value.unit}): the unit is set "
+                      "on the outermost schedule only, and every schedule inside counts it")
 
     def order(self, low_name: str, high_name: str, *, strict: bool = False) -> None:
         """``low_name <= high_name`` (``<`` when strict), if both passed their checks."""
@@ -470,6 +474,9 @@ class Schedule(metaclass=_Finishing):
     start_field: ClassVar[str | None] = None
     #: the int fields that are restart periods, step sizes or milestones (lint's LR008 checks them)
     period_fields: ClassVar[tuple[str, ...]] = ()
+    #: what the position (the schedule's argument) counts: ``steps`` (updates applied) for every schedule but
+    #: an :class:`~lrtempo.schedules.InUnit` of ``samples`` or ``tokens`` (see :mod:`._units`)
+    unit: ClassVar[str] = "steps"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -62,8 +62,8 @@ def stretched_values(parent: Schedule, start: int, length: int, new_length: int,
 class Branch(Schedule):
     """A run's schedule changed at step ``at_step``: the parent's rate before it, a new tail from it on.
 
-    ``lr(k) = parent(k)`` for ``k < at_step``. From ``at_step`` on, with ``s = parent(at_step)``, ``j = k - at_step``, ``E`` the
-    parent's end and ``floor`` its final value, by ``kind``:
+    ``lr(k) = parent(k)`` for ``k < at_step``. From ``at_step`` on, with ``s = parent(at_step)``,
+    ``j = k - at_step``, ``E`` the parent's end and ``floor`` its final value, by ``kind``:
 
     * ``cooldown``: a ramp of ``shape`` (linear, cosine, 1-sqrt) from ``s`` to ``min_lr`` (default
       ``floor``) over ``steps`` updates, then ``min_lr``. 1-sqrt is ``min_lr + (s - min_lr) * (1 -

@@ -109,11 +109,13 @@ def _linear(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
 
 
 def _cosine(n: Any, shape: Shape, ops: Any) -> Callable[[Any], Any]:
-    # (1 - cos(pi x)) / 2 = sin(pi x / 2) ** 2: no cancellation at either end
-    c, sin = _HALF_PI / n, ops.sin
+    # (1 - cos(pi x)) / 2 = sin(pi x / 2) ** 2: no cancellation at either end. The angle is formed from the
+    # progress d / n (one correctly rounded division of two integers), so a ramp counted in another unit
+    # (d and n both times B) gives the same bits
+    sin = ops.sin
 
     def cosine(d: Any) -> Any:
-        f = sin(d * c)
+        f = sin((d / n) * _HALF_PI)
         return f * f
 
     return cosine

@@ -19,6 +19,11 @@ The right loop::
 Under gradient accumulation, ``scheduler.step()`` belongs next to
 ``optimizer.step()``, once per update, not once per micro-batch; when an update
 is skipped (AMP overflow, a non-finite loss), neither is called.
+
+A schedule counted in samples or tokens (``unit:``) is advanced by what each
+update consumed, ``scheduler.step(consumed=N)``: its position (``scheduler.position``)
+is the units consumed before the next update, and the rate of that update is
+``schedule(position)``.
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ import math
 import warnings
 from typing import Any
 
+import numpy as np
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from ..config import spec_hash, spec_hashes
-from ..schedules import Reduction, Schedule
+from ..schedules import Reduction, Schedule, position_name
 from ._hyper import HyperSchedules, block_steps, changed_hypers
 from ._plateau import plateau_control
 
@@ -43,6 +49,7 @@ _BLOCK = 1024
 GROUP_MULTIPLIER = "group_multiplier"
 #: its former name, still read (with a DeprecationWarning) and renamed in the group
 _OLD_MULTIPLIER = "lr_scale"
+_INT64_MAX = 2**63 - 1
 
 
 class ScheduleOrderWarning(UserWarning):
@@ -73,6 +80,13 @@ class LRTempoScheduler(LRScheduler):
     ``momentum`` or Adam's ``betas[0]``, the weight decay to every decayed group
     (see :class:`lrtempo.torch.HyperSchedules`). Their spec hashes join
     ``state_dict()`` when they are given and are checked like the rate's.
+    A schedule whose ``unit`` is ``samples`` or ``tokens`` advances by what each
+    update consumed: ``step(consumed=N)`` (required for such a schedule; for a
+    steps schedule ``N`` is 1). :attr:`position` is the units consumed so far
+    and the rate of the next update is ``schedule(position)``; ``state_dict()``
+    then holds the position too. Under a constant ``N`` the rates come from
+    blocks of ``position, position + N, ...`` precomputed by one ``at()``; a
+    varying ``N`` evaluates one position at a time.
 
     A :class:`ScheduleOrderWarning` is raised once if the scheduler is advanced
     before the optimizer has stepped, or more often than the optimizer steps.
@@ -108,6 +122,10 @@ class LRTempoScheduler(LRScheduler):
         self.warn_order = warn_order
         self._buf_start = 0
         self._buf: list[float] = []
+        self.unit = schedule.unit
+        self._position = 0  # the units consumed (a samples or tokens schedule; a steps one counts last_epoch)
+        self._ubuf_start, self._ubuf_stride, self._ubuf = 0, 1, []  # a block of positions start + i * stride
+        self._last_consumed = 0
         self._lead = 0  # scheduler advances minus optimizer steps since counting (re)started
         self._count_start = 0  # the step at which counting (re)started
         self._warned = False
@@ -134,11 +152,18 @@ class LRTempoScheduler(LRScheduler):
 
     def apply(self, step: int) -> float:
         """Set every group's rate to that of update ``step``, ``schedule(step) * group_multiplier``, and return
-        ``schedule(step)``; the step counter is not moved.
+        ``schedule(step)``; the step counter is not moved. For a schedule counted in samples or tokens ``step``
+        is the position (the units consumed before the update).
 
         For a loop that sets the rate of each update itself, right before ``optimizer.step()``
         (as :class:`lrtempo.train.TrainState` does) rather than through :meth:`step`.
         """
+        if self.unit != "steps":
+            value = self._unit_rate(step)
+            value = self.schedule(step) if value is None else value
+            for group in self.optimizer.param_groups:
+                group["lr"] = value * group.get("group_multiplier", 1.0)
+            return value
         i = step - self._buf_start
         buf = self._buf
         value = buf[i] if 0 <= i < len(buf) else self.rate(step)
@@ -150,11 +175,15 @@ class LRTempoScheduler(LRScheduler):
 
     _apply = apply  # the former, private name
 
-    def step(self, epoch: int | None = None) -> None:  # noqa: D401 - torch's name
-        """Advance by one applied update and set the rates of the next one."""
+    def step(self, epoch: int | None = None, *, consumed: int | None = None) -> None:  # noqa: D401 - torch's name
+        """Advance by one applied update, which consumed ``consumed`` units of the schedule's unit (1 for a steps
+        schedule, the default there; required for samples or tokens), and set the rates of the next one."""
         if epoch is not None:
             raise TypeError("LRTempoScheduler.step() takes no epoch: the step is the count of applied updates; "
                             "use load_state_dict() to jump to a step")
+        if consumed is not None or self.unit != "steps":
+            if self._step_units(consumed):
+                return
         step = self.last_epoch = self.last_epoch + 1
         lead = self._lead = self._lead + 1
         if lead > 0 and step > 0:
@@ -167,6 +196,49 @@ class LRTempoScheduler(LRScheduler):
             group["lr"] = value * group.get("group_multiplier", 1.0)
         if self.hyper is not None:
             self.hyper.apply(step)
+
+    @property
+    def position(self) -> int:
+        """The schedule's position: the units consumed by the updates applied (the step for a steps schedule)."""
+        return self.last_epoch if self.unit == "steps" else self._position
+
+    def _step_units(self, consumed: int | None) -> bool:
+        """:meth:`step` of a schedule counted in samples or tokens (True), or a check of ``consumed`` for a steps
+        schedule (False: the steps path runs)."""
+        if self.unit == "steps":
+            if _whole(consumed) and consumed == 1:
+                return False
+            raise ValueError(f"consumed: a steps schedule advances by 1 per update (got {consumed!r}); give the "
+                             "schedule a unit (samples or tokens) to count what each update consumed")
+        if self.last_epoch < 0:  # torch's initial step, from __init__: position 0
+            self.last_epoch = self._position = 0
+            self.apply(0)
+            return True
+        if not _whole(consumed) or consumed < 1:
+            raise ValueError(f"consumed: a schedule counted in {self.unit} needs scheduler.step(consumed=N), N >= 1 "
+                             f"(the {position_name(self.unit, plural=True)} the update consumed; got {consumed!r})")
+        step = self.last_epoch = self.last_epoch + 1
+        lead = self._lead = self._lead + 1
+        if lead > 0 and step > 0:
+            self._check_order(lead)
+        position = self._position = self._position + consumed
+        value = self._unit_rate(position)
+        if value is None:  # off the block: refill it when the increment repeats, else one value
+            if consumed == self._last_consumed and position <= _INT64_MAX - _BLOCK * consumed:
+                self._ubuf_start, self._ubuf_stride = position, consumed
+                self._ubuf = self.schedule.at(np.arange(_BLOCK, dtype=np.int64) * consumed + position).tolist()
+                value = self._ubuf[0]
+            else:
+                value = self.schedule(position)
+        self._last_consumed = consumed
+        for group in self.optimizer.param_groups:
+            group["lr"] = value * group.get("group_multiplier", 1.0)
+        return True
+
+    def _unit_rate(self, position: int) -> float | None:
+        """``schedule(position)`` from the block of positions ``start + i * stride``, or None when off it."""
+        i, off = divmod(position - self._ubuf_start, self._ubuf_stride)
+        return self._ubuf[i] if off == 0 and 0 <= i < len(self._ubuf) else None
 
     def _check_order(self, lead: int) -> None:
         if self._warned or not self.warn_order:
@@ -186,7 +258,8 @@ class LRTempoScheduler(LRScheduler):
         return [group["lr"] for group in self.optimizer.param_groups]
 
     def get_lr(self) -> list[float]:
-        return [self.rate(self.last_epoch) * g.get("group_multiplier", 1.0) for g in self.optimizer.param_groups]
+        value = self.rate(self.last_epoch) if self.unit == "steps" else self.schedule(self.position)
+        return [value * g.get("group_multiplier", 1.0) for g in self.optimizer.param_groups]
 
     # -- reduce-on-plateau ----------------------------------------------------------------
     def observe(self, loss: Any) -> Reduction | None:
@@ -207,6 +280,8 @@ class LRTempoScheduler(LRScheduler):
             state["plateau"] = self._plateau.state_dict(self.schedule)
         if self.hyper is not None:
             state.update(self.hyper.state())
+        if self.unit != "steps":
+            state["position"] = int(self._position)
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -228,6 +303,10 @@ class LRTempoScheduler(LRScheduler):
             self._plateau.load_state_dict(self, state_dict.get("plateau"), step)
         self.last_epoch = step
         self._lead, self._count_start = 0, step
+        if self.unit != "steps":
+            self._position = _saved_position(state_dict, self.unit)
+            self.apply(self._position)
+            return
         self.apply(step)
 
     def close(self) -> None:
@@ -236,6 +315,21 @@ class LRTempoScheduler(LRScheduler):
         self._load_hook.remove()
         if self.hyper is not None:
             self.hyper.close()
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _saved_position(state_dict: dict[str, Any], unit: str) -> int:
+    """The position a state dict holds for a schedule counted in ``unit`` (a ValueError when it has none)."""
+    position = state_dict.get("position")
+    if position is None:
+        raise ValueError(f"state_dict has no 'position': it was saved by a scheduler of a steps schedule, and this "
+                         f"one counts {unit}; resume under the schedule it was saved with")
+    if not _whole(position) or position < 0:
+        raise ValueError(f"state_dict['position'] must be an integer >= 0 (got {position!r})")
+    return int(position)
 
 
 def lambda_lr(optimizer: torch.optim.Optimizer, schedule: Schedule) -> LambdaLR:
@@ -247,6 +341,9 @@ def lambda_lr(optimizer: torch.optim.Optimizer, schedule: Schedule) -> LambdaLR:
     division and multiplication round). Use :class:`LRTempoScheduler` for the
     exact value.
     """
+    if schedule.unit != "steps":
+        raise ValueError(f"a LambdaLR view counts updates, and this schedule counts {schedule.unit}: use "
+                         "LRTempoScheduler and step(consumed=N)")
     _group_multipliers(optimizer)
     lambdas = []
     for i, group in enumerate(optimizer.param_groups):

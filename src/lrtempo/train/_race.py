@@ -259,6 +259,9 @@ def fit_contenders(contenders: list[Contender], length: int, unit: str, *, fit: 
     out = []
     for c in contenders:
         end = c.schedule.end_step
+        if c.schedule.unit != "steps":  # a race steps every contender by updates, one batch each
+            raise ConfigError([Problem("", f"schedule {c.name!r} counts {c.schedule.unit}; a race compares "
+                                           "schedules over updates: give it in steps")])
         if end is None or end == 0 or end == length:
             out.append(c)
         elif not fit:

@@ -46,6 +46,7 @@ from ..rundir import EXTRA_COLUMNS, RunLog, environment
 from ._checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ._lock import RunLock
 from ._plateau import evaluates, plateau_watch
+from ._ramp import Consumption
 from ._runconfig import RunConfig, parse_run_config
 from ._rundir import Plan, begin, columns, plan_new, plan_resume, write_meta
 from ._schedulefree import eval_state_dict, evaluation_weights, require_package
@@ -313,7 +314,8 @@ def _finished(plan: Plan, config: RunConfig, dist: _Dist) -> RunSummary:
     end = config.schedule.end_step
     return RunSummary(plan.run_dir, "completed", plan.step, ckpt.get("final_loss"), ckpt.get("best_loss"),
                       ckpt.get("final_val_loss"), int(ckpt["train_state"]["skipped_updates"]),
-                      end is not None and plan.step > end + 1, float(ckpt["elapsed_seconds"]), 0)
+                      ckpt.get("past_schedule_end", end is not None and plan.step > end + 1),
+                      float(ckpt["elapsed_seconds"]), 0)
 
 
 class _Session:
@@ -326,6 +328,7 @@ class _Session:
         # a reduce-on-plateau schedule's watch (None for others); refuses a rule the run cannot follow
         self.plateau = plateau_watch(config, self.task, plan.run if dist.main else None,
                                      lambda text: self.bar.message(text))
+        self.consumption = Consumption.of(config, self.task, dist.world)  # a ramp the task cannot run: refused
         self.model, self.bare = _place_model(self.task.model, self.device, dist)
         opt = config.optimizer
         optimizer = build_optimizer(self.bare, name=opt.name, lr=config.schedule(0), betas=opt.betas, eps=opt.eps,
@@ -352,7 +355,9 @@ class _Session:
         config, main = self.config, self.dist.main
         if config.monitor is None:
             return None
-        return Monitor(config.schedule, MonitorSettings(**config.monitor), total_steps=config.steps,
+        # the monitor reads phases by update: a schedule counted in samples or tokens, seen by the update count
+        return Monitor(self.consumption.over_steps(config.schedule), MonitorSettings(**config.monitor),
+                       total_steps=config.steps,
                        run_dir=self.rundir if main else None, console=self.bar.message if main else None,
                        collect_layers=True)
 
@@ -382,7 +387,8 @@ class _Session:
     def open_log(self) -> None:
         if self.dist.main:
             resume_step = self.start_step if self.plan.mode == "resume" else None
-            self.log = self.rundir.open_log(columns(self.config), resume_step=resume_step)
+            logged = self.plan.log_columns if self.plan.mode == "resume" else None
+            self.log = self.rundir.open_log(logged or columns(self.config), resume_step=resume_step)
         self.t0 = time.perf_counter()
 
     def elapsed(self) -> float:
@@ -402,6 +408,7 @@ class _Session:
                 "schedule_spec": self.config.schedule_spec, "spec_hash": spec_hash(self.config.schedule),
                 "config": json.dumps(self.config.to_mapping()),
                 "log_rows": step, "elapsed_seconds": self.elapsed(), "best_loss": self.best_loss,
+                "past_schedule_end": self._ran_past_end(),
                 "best_val_loss": self.best_val, "final_loss": self.final_loss, "final_val_loss": self.final_val,
                 "plateau_watch": self.plateau.state_dict() if self.plateau is not None else None,
             }
@@ -433,15 +440,19 @@ class _Session:
         if self.plateau is not None:  # the watched loss to the schedule's rule, after each evaluation
             self.plateau.after_update(self.state.scheduler, result.step, result.loss, val, self.dist)
         end = config.schedule.end_step
-        if end is not None and result.step > end and not self.past_end_warned and self.dist.main:
+        if end is not None and self._past_end(result.step) and not self.past_end_warned and self.dist.main:
             self.past_end_warned = True
-            self.bar.message(f"warning: step {result.step} is past the schedule's end ({end}); the rate holds "
-                             f"its final value {config.schedule(end)!r}")
+            unit = config.schedule.unit
+            where = "" if unit == "steps" else f" at {self.consumption.position(result.step)} {unit}"
+            self.bar.message(f"warning: step {result.step}{where} is past the schedule's end ({end}"
+                             f"{'' if unit == 'steps' else ' ' + unit}); the rate holds its final value "
+                             f"{config.schedule(end)!r}")
         if self.dist.main:
-            tokens = done * self.task.tokens_per_micro_batch * config.accumulation_steps * self.dist.world
+            samples, tokens = self.consumption.through(done)
             self.log.append(step=result.step, lr=result.lr, grad_l2_norm=result.grad_l2_norm, loss=result.loss,
                             val_loss=val, tokens=tokens, seconds=round(self.elapsed(), 3),
                             skipped_updates=self.state.skipped_updates, **result.monitor,
+                            **({"samples": samples} if "samples" in self.log.columns else {}),
                             **self._hypers(result.step))
         self.bar.update(result.step, result.lr, result.loss, result.grad_l2_norm)
 
@@ -450,6 +461,15 @@ class _Session:
         hyper = self.state.scheduler.hyper
         return {} if hyper is None else hyper.values(step)
 
+    def _past_end(self, step: int) -> bool:
+        """Whether update ``step`` ran past the schedule's end (its position, in the schedule's unit, beyond it)."""
+        end = self.config.schedule.end_step
+        return end is not None and self.consumption.position(step) > end
+
+    def _ran_past_end(self) -> bool:
+        """Whether the run's last update so far ran past the schedule's end."""
+        return self.state.step > 0 and self._past_end(self.state.step - 1)
+
     def loop(self, stop: _StopSignals) -> int:
         """Train up to the run's last step; returns the signal that stopped it at an update boundary, or 0."""
         config, state = self.config, self.state
@@ -457,8 +477,10 @@ class _Session:
             signum = self.dist.max_int(stop.signum, self.device)  # every rank stops at the same boundary
             if signum:
                 return signum
-            batches = [_to(b, self.device) for b in self.task.micro_batches(config.accumulation_steps)]
-            result = state.update(batches, self.task.loss)
+            step, plan = state.step, self.consumption
+            state.accumulation_steps = plan.micro_batches(step)  # a batch ramp changes it; else the config's
+            batches = [_to(b, self.device) for b in self.task.micro_batches(state.accumulation_steps)]
+            result = state.update(batches, self.task.loss, consumed=plan.consumed(step))
             if result.skipped:
                 if self.dist.main and self.monitor is None:  # with a monitor, its SKIPPED_UPDATE event says it
                     self.bar.message(f"warning: update at step {result.step} skipped: non-finite loss or gradient "
@@ -491,7 +513,7 @@ class _Session:
             self.checkpoint()
         end = self.config.schedule.end_step
         summary = RunSummary(self.run_dir, status, self.state.step, self.final_loss, self.best_loss, self.final_val,
-                             self.state.skipped_updates, end is not None and self.state.step > end + 1,
+                             self.state.skipped_updates, self._ran_past_end(),
                              self.elapsed(), self.updates, signame)
         if self.dist.main:
             self.log.close()

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..config import ConfigError, OptimizerConfig, Problem, read_config_file, schedule_to_spec
+from ..config import BatchRampConfig, ConfigError, OptimizerConfig, Problem, read_config_file, schedule_to_spec
 from ..config._horizon import Horizon, fill_auto, has_auto, run_horizon
 from ..config._hyper import HYPER_NAMES, hyper_problem
 from ..config._typed import missing_settings, read_settings, setting
@@ -77,11 +77,14 @@ class RunConfig:
     grad_clip: float | None = setting(None, doc="clip the global gradient L2 norm to this (none: no clipping)",
                                       exclusive_minimum=0)
     accumulation_steps: int = setting(1, doc="micro-batches per optimizer update", minimum=1)
+    batch_ramp: BatchRampConfig | None = setting(None, doc="grow the global batch from start_batch_size by "
+                                                 "increment to the run's batch over ramp_samples samples (none: "
+                                                 "no ramp)")
     bf16: bool = setting(False, doc="autocast the forward pass to bfloat16")
     checkpoint_every: int = setting(50, doc="updates between checkpoints (and one at the end)", minimum=1)
     #: an int, or the word ``all`` (the settings walker takes the words of ``words`` as themselves)
-    keep_checkpoints: int = setting(KEEP_CHECKPOINTS, doc="checkpoints kept: the newest N, or all (those of checkpoint_at are "
-                                           "always kept)", minimum=1, words=("all",))
+    keep_checkpoints: int = setting(KEEP_CHECKPOINTS, doc="checkpoints kept: the newest N, or all (those of "
+                                                          "checkpoint_at are always kept)", minimum=1, words=("all",))
     checkpoint_at: tuple[int, ...] = setting((), doc="steps that also get a checkpoint, always kept (where a "
                                                      "branch may start: `lrtempo branch`)", minimum=1)
     eval_every: int = setting(50, doc="updates between validation losses (0: never)", minimum=0)
@@ -120,6 +123,8 @@ class RunConfig:
             out["checkpoint_at"] = list(out["checkpoint_at"])
         else:
             out.pop("checkpoint_at")
+        if out["batch_ramp"] is None:
+            out.pop("batch_ramp")
         return out
 
     @property
@@ -154,9 +159,15 @@ def parse_run_config(data: dict, source: str | None = None, *, default_name: str
     missing_settings(RunConfig, {k: v for k, v in data.items() if v is not None}, "", problems)
     schedule = values.get("schedule")
     if data.get("steps") is None and horizon is not None:
+        if values.get("batch_ramp") is not None and "steps" not in horizon.given:
+            problems.append(Problem("total", "a budget in epochs, samples or tokens is counted at a constant batch; "
+                                             "with batch_ramp give total: {steps: N} or steps"))
         values["steps"] = horizon.steps
     elif data.get("steps") is None and schedule is not None:
-        if schedule.end_step is None or schedule.end_step < 1:
+        if schedule.unit != "steps":
+            problems.append(Problem("steps", f"missing: this schedule counts {schedule.unit}, so its end is no "
+                                             "number of updates; give the number of updates to run"))
+        elif schedule.end_step is None or schedule.end_step < 1:
             problems.append(Problem("steps", "missing: this schedule never ends, so give the number of updates "
                                              "to run"))
         else:

@@ -66,6 +66,8 @@ class Plan:
     budget: dict | None = None
     #: the momentum and weight-decay schedule changes this resume makes, by name (like ``schedule_change``)
     hyper_changes: dict = field(default_factory=dict)
+    #: the log columns a resume continues with (None: this config's, :func:`columns`)
+    log_columns: tuple[str, ...] | None = None
 
     @property
     def run(self) -> RunDir:
@@ -76,6 +78,22 @@ def columns(config: RunConfig) -> tuple[str, ...]:
     """The log's columns after ``step,lr,grad_l2_norm,loss``."""
     hypers = tuple(name for name in HYPER_COLUMNS if getattr(config, name) is not None)
     return EXTRA_COLUMNS + (MONITOR_COLUMNS if config.monitor is not None else ()) + hypers
+
+
+#: log columns added after runs were written without them: such a run's log continues without them
+_LATER_COLUMNS = ("samples",)
+
+
+def resume_columns(run: RunDir, config: RunConfig) -> tuple[str, ...] | None:
+    """The columns (after ``step,lr,grad_l2_norm,loss``) a resumed run's log continues with: this config's, or,
+    for a log written before one of :data:`_LATER_COLUMNS` existed, the same without it; None when the log's
+    header is neither (reads only)."""
+    full = columns(config)
+    older = tuple(name for name in full if name not in _LATER_COLUMNS)
+    for candidate in (full, older):
+        if header_mismatch(run.log, candidate) is None:
+            return candidate
+    return None
 
 
 def config_hash(config: RunConfig) -> str:
@@ -188,9 +206,9 @@ def _plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps
     if done > config.steps:
         raise _refuse(f"{config.steps} is fewer than the {done} updates {run_dir} has run: give more to extend "
                       "it (a run is not shortened)", "steps")
-    problem = header_mismatch(run.log, columns(config))
-    if problem is not None:
-        raise _refuse(f"{problem}: the log cannot be continued")
+    log_columns = resume_columns(run, config)
+    if log_columns is None:
+        raise _refuse(f"{header_mismatch(run.log, columns(config))}: the log cannot be continued")
     if done == config.steps:  # nothing to train; only what a kill left half-done is completed
         return Plan(run_dir, config.to_mapping(), "finished", str(ckpt_path), done,
                     meta=_meta_at(run_dir, config, done, None, None, world, finished=True, hyper={}),
@@ -199,7 +217,7 @@ def _plan_resume(run_dir: Path, new: RunConfig | None, allow_change: bool, steps
     steps_change = None if config.steps == was else {"step": done, "from": was, "to": config.steps}
     return Plan(run_dir, config.to_mapping(), "resume", str(ckpt_path), done, change, steps_change, trained,
                 meta=_meta_at(run_dir, config, done, change, steps_change, world, finished=False, hyper=hyper),
-                hyper_changes=hyper)
+                hyper_changes=hyper, log_columns=log_columns)
 
 
 def _meta_at(run_dir: Path, config: RunConfig, step: int, schedule_change: dict | None, steps_change: dict | None,
@@ -284,7 +302,7 @@ def _stale_summary(run_dir: Path, ckpt: dict, config: RunConfig, world: int) -> 
     return {"status": "completed", "steps": done, "final_loss": ckpt.get("final_loss"),
             "best_loss": ckpt.get("best_loss"), "final_val_loss": ckpt.get("final_val_loss"),
             "skipped_updates": int(ckpt["train_state"]["skipped_updates"]),
-            "past_schedule_end": end is not None and done > end + 1,
+            "past_schedule_end": ckpt.get("past_schedule_end", end is not None and done > end + 1),
             "wall_seconds": float(ckpt["elapsed_seconds"]), "best_val_loss": ckpt.get("best_val_loss"),
             "schedule_end_step": end, "spec_hash": spec_hash(config.schedule), "world_size": world}
 

@@ -77,13 +77,28 @@ def build_optimizer(model: torch.nn.Module, *, name: str = _OPT.name, lr: float 
     raise ValueError(f"optimizer.name: must be 'adamw', 'sgd' or 'schedulefree' (got {name!r})")
 
 
+def _check_consumed(consumed: int | None, unit: str) -> None:
+    """``update(consumed=...)``: required (>= 1) for a samples or tokens schedule, absent or 1 for a steps one."""
+    if consumed is None:
+        if unit != "steps":
+            raise ValueError(f"consumed: this schedule counts {unit}: give the {unit} the update consumes, "
+                             "update(..., consumed=N)")
+        return
+    whole = isinstance(consumed, int) and not isinstance(consumed, bool)
+    if not whole or consumed < 1 or (unit == "steps" and consumed != 1):
+        want = "1 (a steps schedule counts updates)" if unit == "steps" else f"a whole number >= 1 of {unit}"
+        raise ValueError(f"consumed: must be {want} (got {consumed!r})")
+
+
 class TrainState:
     """A model, its optimizer and its schedule, advanced one optimizer update per call.
 
     :meth:`update` runs forward and backward over the update's micro-batches
     (gradient accumulation), computes the global gradient L2 norm once with
     batched ops (shared with clipping), sets the rate of this update on the
-    optimizer, steps it, zeroes the gradients and advances the step. A
+    optimizer, steps it, zeroes the gradients and advances the step (and,
+    for a schedule counted in samples or tokens, the position by what the
+    update consumed: ``update(..., consumed=N)``). A
     non-finite loss or gradient skips the update without advancing the step;
     after ``max_consecutive_skips`` in a row it raises :class:`TrainingDiverged`.
     One host read per update (the loss and the norm together). ``momentum`` and ``weight_decay``
@@ -145,18 +160,26 @@ class TrainState:
         """Optimizer updates applied so far (the step of the next update)."""
         return self.scheduler.last_epoch
 
+    @property
+    def position(self) -> int:
+        """The schedule's position: the units consumed by the updates applied (the step for a steps schedule)."""
+        return self.scheduler.position
+
     def _autocast(self):
         if not self.bf16:
             return contextlib.nullcontext()
         device = next(self.model.parameters()).device.type
         return torch.autocast(device_type=device, dtype=torch.bfloat16)
 
-    def update(self, micro_batches: Sequence[Any], loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor]
-               ) -> UpdateResult:
-        """One optimizer update over ``micro_batches`` (one per accumulation step)."""
+    def update(self, micro_batches: Sequence[Any], loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor],
+               *, consumed: int | None = None) -> UpdateResult:
+        """One optimizer update over ``micro_batches`` (one per accumulation step), at the schedule's position;
+        ``consumed``: the samples or tokens the update consumes, for a schedule counted in them (the position
+        moves by it once the update is applied)."""
         model, n = self.model, len(micro_batches)
         if n != self.accumulation_steps:
             raise ValueError(f"expected {self.accumulation_steps} micro-batches, got {n}")
+        _check_consumed(consumed, self.scheduler.unit)  # before anything changes
         loss_sum = None
         for i, batch in enumerate(micro_batches):
             sync = i == n - 1 or not hasattr(model, "no_sync")
@@ -170,7 +193,7 @@ class TrainState:
         else:
             norm = torch.zeros((), device=loss_sum.device)
         step = self.step
-        lr = self.scheduler.apply(step)  # the rate of this update, on the optimizer before anything reads it
+        lr = self.scheduler.apply(self.scheduler.position)  # this update's rate, set before anything reads it
         stats = torch.stack([loss_sum.reshape(()), norm.to(loss_sum.device)])
         names: list[str] = []
         if self.monitor is not None:
@@ -200,7 +223,10 @@ class TrainState:
             torch._foreach_mul_(grads, coef)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
+        if consumed is None:
+            self.scheduler.step()
+        else:
+            self.scheduler.step(consumed=consumed)
         columns = {}
         if self.monitor is not None:
             columns = self.monitor.record(step, lr, loss_value, norm_value, dict(zip(names, values[2:])))

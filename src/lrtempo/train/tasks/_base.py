@@ -23,6 +23,11 @@ class Task:
     name = "task"
     #: tokens (or examples) consumed per micro-batch, for the log's ``tokens`` column
     tokens_per_micro_batch = 0
+    #: samples (examples, sequences) consumed per micro-batch on this process, for the log's ``samples`` column
+    samples_per_micro_batch = 0
+    #: True for a task whose update always takes its one fixed batch (``micro_batches(n)`` splits it ``n``
+    #: ways): its batch size cannot ramp, and an update consumes the batch whatever ``n``
+    full_batch = False
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
@@ -39,6 +44,12 @@ class Task:
 
     def loss(self, model: torch.nn.Module, batch: Any) -> torch.Tensor:
         raise NotImplementedError
+
+    def consumed(self, n: int) -> tuple[int, int]:
+        """``(samples, tokens)`` that ``n`` micro-batches of one update consume on this process."""
+        if self.full_batch:
+            return self.samples_per_micro_batch, self.tokens_per_micro_batch
+        return n * self.samples_per_micro_batch, n * self.tokens_per_micro_batch
 
     def evaluate(self, model: torch.nn.Module) -> float | None:
         """Validation loss, or None for a task without a validation set."""

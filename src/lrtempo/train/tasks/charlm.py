@@ -113,6 +113,7 @@ class CharLMTask(Task):
             raise ValueError("task_options: the validation split is shorter than one context window")
         self.generator = torch.Generator().manual_seed(seed * 1_000_003 + rank)
         self.tokens_per_micro_batch = o["batch_size"] * ctx
+        self.samples_per_micro_batch = o["batch_size"]
         torch.manual_seed(seed)
         super().__init__(CharGPT(o["d_model"], o["n_layer"], o["n_head"], ctx))
         starts = torch.linspace(0, len(self.val) - ctx - 2, o["val_batches"] * o["batch_size"]).long()

@@ -31,6 +31,7 @@ class FlipNetTask(Task):
     """MSE of FlipNet over all 16 images; one update = one full pass (an epoch)."""
 
     name = "flipnet"
+    full_batch = True
 
     def __init__(self, options: dict, seed: int, rank: int = 0, world_size: int = 1):
         opts = check_options("flipnet", options, DEFAULTS)
@@ -39,7 +40,7 @@ class FlipNetTask(Task):
             raise ValueError(f"flipnet's 16 images do not split evenly over {world_size} processes")
         share = 16 // world_size
         self.x, self.y = x[rank * share:(rank + 1) * share], y[rank * share:(rank + 1) * share]
-        self.tokens_per_micro_batch = share
+        self.tokens_per_micro_batch = self.samples_per_micro_batch = share
         torch.manual_seed(seed)
         super().__init__(FlipNet(opts["hidden"]))
 

@@ -17,6 +17,7 @@ class LinearTask(Task):
     """
 
     name = "linear"
+    full_batch = True
 
     def __init__(self, options: dict, seed: int, rank: int = 0, world_size: int = 1):
         opts = check_options("linear", options, DEFAULTS)
@@ -30,7 +31,7 @@ class LinearTask(Task):
         y = x @ w_true + 0.5 + opts["noise_std"] * torch.randn(n, 1, generator=gen)
         share = n // world_size
         self.x, self.y = x[rank * share:(rank + 1) * share], y[rank * share:(rank + 1) * share]
-        self.tokens_per_micro_batch = share
+        self.tokens_per_micro_batch = self.samples_per_micro_batch = share
         torch.manual_seed(seed)
         super().__init__(torch.nn.Linear(d, 1))
 

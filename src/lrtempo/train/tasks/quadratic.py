@@ -24,7 +24,7 @@ class QuadraticTask(Task):
     """
 
     name = "quadratic"
-    tokens_per_micro_batch = 1
+    tokens_per_micro_batch = samples_per_micro_batch = 1
 
     def __init__(self, options: dict, seed: int, rank: int = 0, world_size: int = 1):
         self.opts = check_options("quadratic", options, DEFAULTS)
