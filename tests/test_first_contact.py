@@ -551,7 +551,7 @@ TABLE = {
     "lrtempo scale CONFIG --batch-size B --to-batch-size B2 --rule linear|sqrt":
         (False, [["scale", "examples/warmup_cosine.yaml", "--batch-size", "256", "--to-batch-size", "1024", "--rule",
                   "sqrt", "-o", "scaled.yaml"]]),
-    "lrtempo recipe list|show NAME [-o FILE] [--total-steps N]":
+    "lrtempo recipe list|show NAME [-o FILE] [--total-steps N | --budget RUN_CONFIG]":
         (False, [["recipe", "list"], ["recipe", "show", "llama2-7b", "-o", "llama2.yaml", "--total-steps", "1000"]]),
     "lrtempo plot CONFIG [--png FILE] [--width W] [--height H] [--log-y]":
         (False, [["plot", "examples/warmup_cosine.yaml", "--png", "plot.png", "--width", "60", "--height", "12",

@@ -125,3 +125,21 @@ def test_a_length_too_short_to_rescale_to_is_one_line_exit_2(capsys, tmp_path, n
     assert code == 2 and stdout == "" and len(err.strip().splitlines()) == 1
     assert "--total-steps 2" in err and repr(name) in err
     assert out.read_text() == "kept"
+
+
+def test_budget_rescales_to_the_updates_of_a_run_config_s_total(capsys, tmp_path):
+    """--budget takes the run's length from its total: here 3 epochs of 1000 examples at 32 x 2: 3 x 16 updates."""
+    run = tmp_path / "run.yaml"
+    run.write_text("schedule: {type: constant, lr: 0.1}\naccumulation_steps: 2\ntotal: {epochs: 3}\n"
+                   "data: {examples: 1000, batch_size: 32}\n")
+    code, out, err = _run(capsys, "recipe", "show", "llama2-7b", "--budget", run)
+    assert code == 0, err
+    spec = tmp_path / "r.yaml"
+    spec.write_text(out)
+    assert load_schedule(spec).end_step == 48 and "3 epochs x ceil(1000 / 64) = 3 x 16 = 48 updates" in out
+    with pytest.raises(SystemExit) as refused:
+        _run(capsys, "recipe", "show", "llama2-7b", "--budget", run, "--total-steps", 10)
+    assert refused.value.code == 2 and "not allowed with argument --budget" in capsys.readouterr().err
+    run.write_text("task: linear\nschedule: {type: constant, lr: 0.1}\n")
+    code, out, err = _run(capsys, "recipe", "show", "llama2-7b", "--budget", run)
+    assert code == 2 and out == "" and "it has no total" in err and err.count("\n") == 1

@@ -13,7 +13,8 @@ DESCRIPTION = (
     "Schedules as published runs used them, each a native spec with its source and the run length it assumes. "
     "'recipe list' prints them; 'recipe show NAME' prints one as YAML (its source as a leading comment) or "
     "writes it with -o FILE (.yaml, .yml, .json or .toml; replaced atomically); --total-steps N rescales every "
-    "duration in proportion (as 'lrtempo race --fit' does), keeping the rates.")
+    "duration in proportion (as 'lrtempo race --fit' does), keeping the rates; --budget RUN_CONFIG rescales it to "
+    "the updates of that run config's total: (its steps, epochs, samples or tokens).")
 
 #: --total-steps: a run length a schedule can have
 total_steps_arg = bounded_int(1, MAX_STEPS)
@@ -30,8 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("name", metavar="NAME", help="a recipe name (see 'lrtempo recipe list')")
     show.add_argument("-o", "--output", metavar="FILE", default=None,
                       help="write the spec to FILE (.yaml, .yml, .json or .toml; replaced atomically)")
-    show.add_argument("--total-steps", metavar="N", type=total_steps_arg, default=None,
-                      help="rescale the recipe to N steps: every duration times N / its total, rates kept")
+    length = show.add_mutually_exclusive_group()
+    length.add_argument("--total-steps", metavar="N", type=total_steps_arg, default=None,
+                        help="rescale the recipe to N steps: every duration times N / its total, rates kept")
+    length.add_argument("--budget", metavar="RUN_CONFIG", default=None,
+                        help="rescale the recipe to the updates of RUN_CONFIG's total: (steps, epochs, samples or "
+                             "tokens, derived as 'lrtempo budget' prints it)")
     show.set_defaults(func=run)
 
 
@@ -51,6 +56,23 @@ def recipe_spec(name: str, total_steps: int | None = None) -> dict:
         return schedule_to_spec(stretch(build_schedule(spec), total_steps))
     except ValueError as exc:
         raise UsageError(f"--total-steps {total_steps}: recipe {name!r} cannot be rescaled: {exc}") from None
+
+
+def budget_steps(path: str) -> tuple[int, str]:
+    """The updates of a run config's budget (its ``total``) and their derivation; a usage error without one."""
+    from ..config import ConfigError, Problem, read_config_file
+    from ..config._horizon import run_horizon
+    from ._common import config_path_or_fail, task_data_facts
+
+    data = read_config_file(config_path_or_fail(path))
+    problems: list[Problem] = []
+    horizon = run_horizon(data, problems, task_data_facts)
+    if problems:
+        raise ConfigError(problems, source=path)
+    if horizon is None:
+        raise UsageError(f"--budget {path}: it has no total: give the run config total: {{steps: N}} (or epochs, "
+                         "samples, tokens)")
+    return horizon.steps, horizon.derivation
 
 
 def _list() -> None:
@@ -82,8 +104,11 @@ def run(args: argparse.Namespace) -> int:
     from ..config import format_config
     from . import convert
 
-    spec = recipe_spec(args.name, args.total_steps)
-    header = _header(args.name, args.total_steps)
+    total, why = args.total_steps, None
+    if args.budget is not None:
+        total, why = budget_steps(args.budget)
+    spec = recipe_spec(args.name, total)
+    header = _header(args.name, total) + (f"# the budget of {args.budget}: {why}\n" if why else "")
     if args.output is None:
         sys.stdout.write(header + format_config(spec, "yaml"))
     else:
