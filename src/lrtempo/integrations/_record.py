@@ -241,3 +241,16 @@ def package_version(distribution: str) -> str | None:
         return version(distribution)
     except PackageNotFoundError:
         return None
+
+
+def out_of_step(scheduler_step: int, trainer_step: int) -> str | None:
+    """Why the adapter's step and the trainer's global step disagree (None when they agree): the callbacks' warning.
+
+    >>> out_of_step(3, 3) is None
+    True
+    """
+    if scheduler_step == trainer_step:
+        return None
+    return (f"the scheduler is at step {scheduler_step} but the Trainer at global step {trainer_step}: something "
+            "else steps the scheduler, or it was not restored with the checkpoint; the record's lr is the rate the "
+            "optimizer holds")

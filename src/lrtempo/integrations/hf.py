@@ -35,6 +35,7 @@ from ._record import (
     RunRecorder,
     grad_l2_norm,
     monitor_settings,
+    out_of_step,
     package_version,
     process_environment,
     read_state,
@@ -137,10 +138,9 @@ class LRTempoCallback(TrainerCallback):
         import torch
 
         step, scheduler = state.global_step, self._scheduler
-        if scheduler.last_epoch != step:
-            self._warn("sync", f"the scheduler is at step {scheduler.last_epoch} but the Trainer at global step "
-                       f"{step}: something else steps the scheduler, or it was not restored with the checkpoint; "
-                       "the record's lr is the rate the optimizer holds")
+        problem = out_of_step(scheduler.last_epoch, step)
+        if problem is not None:
+            self._warn("sync", problem)
         if self._pre_clip:
             norm = torch.linalg.vector_norm(torch.stack(list(self._pre_clip.values())))
             self._pre_clip.clear()

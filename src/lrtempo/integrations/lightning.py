@@ -45,6 +45,7 @@ from ._record import (
     RunRecorder,
     grad_l2_norm,
     monitor_settings,
+    out_of_step,
     package_version,
     process_environment,
 )
@@ -130,10 +131,9 @@ class LRTempoCallback(*_callback_bases()):
         if self.recorder is None:
             return
         step, scheduler = trainer.global_step, self._scheduler
-        if scheduler.last_epoch != step:
-            self._warn("sync", f"the scheduler is at step {scheduler.last_epoch} but the Trainer at global step "
-                       f"{step}: something else steps the scheduler, or it was not restored with the checkpoint; "
-                       "the record's lr is the rate the optimizer holds")
+        problem = out_of_step(scheduler.last_epoch, step)
+        if problem is not None:
+            self._warn("sync", problem)
         names, extra = self.recorder.device_stats(step, pl_module, optimizer)
         self._pending = (step, scheduler.rate(scheduler.last_epoch), grad_l2_norm(optimizer), names, extra)
 
