@@ -272,3 +272,13 @@ def test_a_rank_without_the_validation_loss_follows_rank_0s():
         watch.after_update(sched, k, 1.0, None, rank1)
     assert rank1.sent == [None] * 4  # only at the evaluations, and what it had: nothing
     assert [r.step for r in sched.schedule.reductions] == [15, 20]
+
+
+def test_a_race_refuses_a_plateau_contender():
+    """A race never evaluates mid-run, so a plateau schedule there would silently race as its bare base."""
+    from lrtempo.config import ConfigError, build_schedule
+    from lrtempo.train._race import Contender, fit_contenders
+
+    plateau = build_schedule({"type": "plateau", "base": {"type": "constant", "lr": 0.1}})
+    with pytest.raises(ConfigError, match="schedule 'p' reduces on plateau, which needs evaluations a race"):
+        fit_contenders([Contender("p", plateau)], 100, "updates", fit=False, warn=print)

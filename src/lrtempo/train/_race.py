@@ -50,7 +50,7 @@ import numpy as np
 from .._rundir_schema import RUN_FILES
 from ..config import build_schedule, load_schedule
 from ..config._stretch import stretch
-from ..schedules import Schedule
+from ..schedules import Schedule, find_plateau
 
 __all__ = ["Contender", "RaceResult", "PRESETS", "CONTENDER_OPTIMIZERS", "race_preset", "race_config", "stretch",
            "fit_contenders", "contender_name", "schedulefree_like", "COOLDOWN", "CooldownRace", "race_cooldown"]
@@ -262,6 +262,9 @@ def fit_contenders(contenders: list[Contender], length: int, unit: str, *, fit: 
         if c.schedule.unit != "steps":  # a race steps every contender by updates, one batch each
             raise ConfigError([Problem("", f"schedule {c.name!r} counts {c.schedule.unit}; a race compares "
                                            "schedules over updates: give it in steps")])
+        if find_plateau(c.schedule) is not None:  # a race never evaluates mid-run: it would never reduce
+            raise ConfigError([Problem("", f"schedule {c.name!r} reduces on plateau, which needs evaluations a race "
+                                           "does not make: race its base schedule, or train it with lrtempo train")])
         if end is None or end == 0 or end == length:
             out.append(c)
         elif not fit:
