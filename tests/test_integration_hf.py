@@ -229,3 +229,15 @@ def test_the_package_imports_without_transformers():
             "    print(type(e).__name__, e)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("MissingDependency") and "pip install transformers" in out
+
+
+@pytest.mark.parametrize("spec, match", [
+    ({**SPEC, "unit": "tokens"}, "the schedule counts tokens"),
+    ({"type": "plateau", "base": SPEC}, "type: plateau schedule needs its evaluations reported"),
+], ids=["tokens", "plateau"])
+def test_a_schedule_the_trainer_cannot_apply_exactly_is_refused_writing_nothing(tmp_path, spec, match):
+    from lrtempo.integrations.hf import LRTempoIntegrationError
+
+    with pytest.raises(LRTempoIntegrationError, match=match):
+        _trainer(tmp_path / "out", tmp_path / "run", schedule_spec=spec, max_steps=2).train()
+    assert not (tmp_path / "run").exists()

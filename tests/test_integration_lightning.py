@@ -333,3 +333,23 @@ def test_the_package_imports_without_lightning():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("MissingDependency") and "pip install 'lrtempo[lightning]'" in out
     assert out.count("\n") == 1
+
+
+def _counted(optimizer, spec):
+    return {"optimizer": optimizer, "lr_scheduler": {
+        "scheduler": LRTempoScheduler(optimizer, build_schedule({**spec, "unit": "samples"})), "interval": "step"}}
+
+
+def _plateau(optimizer, spec):
+    return {"optimizer": optimizer, "lr_scheduler": {
+        "scheduler": LRTempoScheduler(optimizer, build_schedule({"type": "plateau", "base": spec})),
+        "interval": "step"}}
+
+
+@pytest.mark.parametrize("configure, match", [
+    (_counted, "the schedule counts samples"), (_plateau, "type: plateau schedule needs its evaluations reported"),
+], ids=["samples", "plateau"])
+def test_a_schedule_the_trainer_cannot_apply_exactly_is_refused_writing_nothing(tmp_path, configure, match):
+    with pytest.raises(LRTempoIntegrationError, match=match):
+        _fit(tmp_path / "out", tmp_path / "run", max_steps=2, configure=configure)
+    assert not (tmp_path / "run").exists()

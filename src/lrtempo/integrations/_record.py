@@ -21,7 +21,7 @@ from typing import Any
 from ..config import format_config, schedule_to_spec, spec_hash, spec_hashes
 from ..monitor import Monitor, MonitorSettings
 from ..rundir import MONITOR_COLUMNS, RunDir, RunLock, environment
-from ..schedules import Schedule
+from ..schedules import Schedule, find_plateau
 
 #: the file a recorder's resume state is saved in, inside the trainer's checkpoint folder
 STATE_FILE = "lrtempo_record.json"
@@ -254,3 +254,17 @@ def out_of_step(scheduler_step: int, trainer_step: int) -> str | None:
     return (f"the scheduler is at step {scheduler_step} but the Trainer at global step {trainer_step}: something "
             "else steps the scheduler, or it was not restored with the checkpoint; the record's lr is the rate the "
             "optimizer holds")
+
+
+def check_schedule(schedule: Schedule, callback: str) -> None:
+    """Refuse, before anything is written, a schedule a trainer callback cannot apply exactly: one counted in
+    samples or tokens (the trainers step the scheduler once per update, with no count of what it consumed) or
+    one that reduces on plateau (the callbacks do not report evaluations to it)."""
+    if schedule.unit != "steps":
+        raise LRTempoIntegrationError(
+            f"{callback}: the schedule counts {schedule.unit}, but the Trainer steps the scheduler once per update "
+            "without what it consumed: give the schedule in steps (unit: steps)")
+    if find_plateau(schedule) is not None:
+        raise LRTempoIntegrationError(
+            f"{callback}: a type: plateau schedule needs its evaluations reported (scheduler.observe(loss)), which "
+            "this callback does not do: use lrtempo train, or call observe() in your own loop")

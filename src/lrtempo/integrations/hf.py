@@ -31,8 +31,10 @@ from ..monitor import MonitorSettings
 from ..rundir import RunDir
 from ._record import (
     LOG_PREFIX,
+    LRTempoIntegrationError,
     LRTempoIntegrationWarning,
     RunRecorder,
+    check_schedule,
     grad_l2_norm,
     monitor_settings,
     out_of_step,
@@ -47,7 +49,7 @@ except ImportError:
     raise MissingDependency("lrtempo.integrations.hf needs transformers, which is not installed: "
                             "pip install transformers") from None
 
-__all__ = ["LOG_PREFIX", "LRTempoCallback", "LRTempoIntegrationWarning"]
+__all__ = ["LOG_PREFIX", "LRTempoCallback", "LRTempoIntegrationError", "LRTempoIntegrationWarning"]
 
 
 def _lrtempo_scheduler(scheduler: Any) -> Any:
@@ -107,6 +109,7 @@ class LRTempoCallback(TrainerCallback):
                        "LRTempoCallback records nothing for this run")
             return
         schedule = self._scheduler.schedule
+        check_schedule(schedule, "LRTempoCallback")
         end = schedule.end_step
         if end is not None and end > 0 and end != state.max_steps:
             self._warn("total", f"the schedule ends at step {end} but the Trainer runs max_steps={state.max_steps} "

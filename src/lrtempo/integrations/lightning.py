@@ -43,6 +43,7 @@ from ._record import (
     LRTempoIntegrationError,
     LRTempoIntegrationWarning,
     RunRecorder,
+    check_schedule,
     grad_l2_norm,
     monitor_settings,
     out_of_step,
@@ -103,6 +104,7 @@ class LRTempoCallback(*_callback_bases()):
     # -- Lightning's hooks ---------------------------------------------------------------------------------
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._scheduler = _lrtempo_scheduler(trainer)  # refuses before anything is written
+        check_schedule(self._scheduler.schedule, "LRTempoCallback")
         self._losses.clear()
         self._pending = None
 
