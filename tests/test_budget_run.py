@@ -245,3 +245,17 @@ def test_lrtempo_train_runs_a_budgeted_config_and_lints_it_first(tmp_path, capsy
     meta = json.loads((tmp_path / "runs" / "run" / "run.json").read_text())
     assert meta["budget"]["steps"] == math.ceil(1000 / 32) == 32
     assert (tmp_path / "runs" / "run" / "log.csv").read_text().count("\n") == 1 + 32
+
+
+@pytest.mark.parametrize("command", ["budget", "train", "lint"])
+def test_a_data_budget_with_a_batch_ramp_is_refused_by_every_command(tmp_path, capsys, command):
+    """The budget counts updates at a constant batch; a ramp changes that count, so no command derives it."""
+    cfg = tmp_path / "rb.yaml"
+    cfg.write_text("task: charlm\ntask_options: {batch_size: 2}\naccumulation_steps: 4\ntotal: {samples: 120}\n"
+                   "batch_ramp: {start_batch_size: 2, increment: 2, ramp_samples: 40}\n"
+                   "schedule: {type: constant, lr: 0.001}\n")
+    capsys.readouterr()
+    argv = [command, str(cfg)] + (["--out", str(tmp_path / "runs"), "--quiet"] if command == "train" else [])
+    assert main(argv) == 2
+    assert "total: a budget in epochs, samples or tokens is counted at a constant batch" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rb.yaml"]

@@ -206,17 +206,22 @@ def test_an_optimizer_without_momentum_or_weight_decay_is_refused_clearly():
         LRTempoScheduler(torch.optim.SGD(p, lr=0.1), RATE, momentum=0.9)
 
 
-@pytest.mark.parametrize("name, momentum, message", [
-    ("adamw", Linear(0.9, 1.0, 10), r"gives 1\.0 at step 10, but Adam's beta1 \(betas\[0\]\) must be in \[0, 1\)"),
-    ("sgd", Linear(0.9, 1.5, 10), r"gives 1\.02 at step 2, but SGD's momentum must be in \[0, 1\]"),
+@pytest.mark.parametrize("name, momentum, bad, message", [
+    ("adamw", Linear(0.9, 1.0, 10), 10,
+     r"gives 1\.0 at step 10, but Adam's beta1 \(betas\[0\]\) must be in \[0, 1\)"),
+    ("sgd", Linear(0.9, 1.5, 10), 2, r"gives 1\.02 at step 2, but SGD's momentum must be in \[0, 1\]"),
 ])
-def test_a_value_the_optimizer_cannot_take_is_refused_before_it_is_applied(name, momentum, message):
+def test_a_value_the_optimizer_cannot_take_never_reaches_a_group_and_the_update_that_would_use_it_raises(
+        name, momentum, bad, message):
+    """A bad value at a step no update runs (past a run's end) is no error; the update that would use it is."""
     opt = _optimizer(name, momentum=0.9)
+    sched = LRTempoScheduler(opt, RATE, momentum=momentum)  # the first block holds the bad value: still built
+    _train(opt, sched, bad)  # the updates before it run at their own values
     before = [g.get("betas", g.get("momentum")) for g in opt.param_groups]
-    with pytest.raises(ValueError, match=message):  # in the first block: refused when the scheduler is built
-        LRTempoScheduler(opt, RATE, momentum=momentum)
+    assert before[0] == (momentum(bad - 1) if name == "sgd" else (momentum(bad - 1), 0.999))
+    with pytest.raises(ValueError, match=message):
+        _train(opt, sched, 1)
     assert [g.get("betas", g.get("momentum")) for g in opt.param_groups] == before
-    assert Linear(0.9, 1.0, 10)(9) < 1  # the same schedule is fine for Adam over a run that ends before step 10
     assert hyper_rules.hyper_problem("momentum", Linear(0.9, 1.0, 10), 10, "adamw") is None
     assert "at step 10" in hyper_rules.hyper_problem("momentum", Linear(0.9, 1.0, 10), 11, "adamw")
 
@@ -225,7 +230,7 @@ def test_the_bounds_are_checked_in_every_later_block():
     late = Join((Piece(Constant(0.9), 1500), Piece(Constant(1.0))))  # fine in the first block, not in the second
     opt = _optimizer("adamw")
     sched = LRTempoScheduler(opt, RATE, momentum=late)
-    _train(opt, sched, 1023)
+    _train(opt, sched, 1500)
     with pytest.raises(ValueError, match="gives 1.0 at step 1500"):
         _train(opt, sched, 1)
     assert opt.param_groups[0]["betas"][0] == 0.9

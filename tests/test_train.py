@@ -449,3 +449,44 @@ def test_a_run_logged_before_the_samples_column_resumes_without_it(tmp_path, cap
     new = [line.split(",") for line in (tmp_path / "b" / "old" / "log.csv").read_text().splitlines()]
     assert "samples" not in old[0] and len(old) == len(new) == 17
     assert [row[:4] for row in old] == [row[:4] for row in new]
+
+
+@pytest.mark.parametrize("extra", [
+    "task_options: {context: 3}\n",  # refused by the task when it is built
+    "batch_ramp: {start_batch_size: 2, increment: 2, ramp_samples: 10}\n",  # a ramp the linear task cannot run
+], ids=["task-option", "ramp"])
+def test_a_run_refused_once_its_parts_are_built_exits_2_and_leaves_no_folder(tmp_path, capsys, extra):
+    from lrtempo.cli import main
+
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text("name: r\ntask: linear\nsteps: 4\nschedule: {type: constant, lr: 0.1}\n" + extra)
+    capsys.readouterr()
+    assert main(["train", str(cfg), "--out", str(tmp_path / "deep" / "runs"), "--quiet"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("lint: ")]
+    assert len(errors) == 1 and errors[0].startswith("lrtempo: error: "), errors
+    assert not (tmp_path / "deep").exists()
+    (tmp_path / "kept").mkdir()
+    assert main(["train", str(cfg), "--out", str(tmp_path / "kept"), "--quiet"]) == 2
+    assert list((tmp_path / "kept").iterdir()) == []  # the folder that was there stays; what was made goes
+
+
+def test_values_of_a_run_directory_lists_its_updates_and_notes_a_schedule_change(tmp_path, capsys):
+    """By default the run's own updates 0 .. steps - 1, each the log's lr; a resume's schedule change is noted."""
+    from lrtempo.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    text = ("name: c\ntask: quadratic\nsteps: 10\ncheckpoint_every: 5\neval_every: 0\n"
+            "schedule: {type: warmup_cosine, peak_lr: 0.1, total_steps: 10, warmup_steps: 2}\n")
+    cfg.write_text(text)
+    assert main(["train", str(cfg), "--out", str(tmp_path), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["values", str(tmp_path / "c")]) == 0
+    out, err = capsys.readouterr()
+    logged = [line.split(",")[:2] for line in (tmp_path / "c" / "log.csv").read_text().splitlines()]
+    assert [line.split(",") for line in out.splitlines()] == logged and err == ""
+    cfg.write_text(text.replace("steps: 10\n", "steps: 20\n").replace("peak_lr: 0.1", "peak_lr: 0.2"))
+    assert main(["train", str(cfg), "--resume", str(tmp_path / "c"), "--allow-schedule-change", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["values", str(tmp_path / "c")]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 21 and "changed its schedule on a resume at step 10" in err

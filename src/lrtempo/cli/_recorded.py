@@ -30,3 +30,20 @@ def as_applied(schedule: Schedule, config_path: str | Path) -> Schedule:
         return schedule.with_reductions(recorded)
     except ValueError as exc:
         raise ValueError(f"{run.reductions}: {exc}") from None
+
+
+def run_record(config_path: str | Path) -> tuple[int | None, list[int]]:
+    """For a run's ``config.yaml``: the updates it runs (its ``steps``) and the steps at which a resume changed
+    its schedule (``run.json``'s ``schedule_changes``, less a branch's own point, whose spec holds the whole
+    curve); ``(None, [])`` for any other file."""
+    path = Path(config_path)
+    run = RunDir(path.parent)
+    if path.name != RUN_FILES.config or not run.meta.exists():
+        return None, []
+    from ..config import read_config_file
+
+    steps = read_config_file(path).get("steps")
+    meta = run.read_meta()
+    branch = (meta.get("branch") or {}).get("at_step")
+    changes = [c["step"] for c in meta.get("schedule_changes", []) if c.get("step") != branch]
+    return (steps if isinstance(steps, int) else None), changes

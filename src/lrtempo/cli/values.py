@@ -100,6 +100,24 @@ def hyper_schedule(path: str, name: str) -> Schedule:
     return build_schedule(data[name], name, source=path)
 
 
+def _of_run(args: argparse.Namespace, schedule: Schedule, ranges: list[range]) -> list[range]:
+    """Of a run directory: by default its own updates (``0 .. steps - 1``, for a steps schedule), and a note on
+    stderr for each step where a resume changed its schedule (the values are the schedule in force now)."""
+    from ._recorded import run_record
+
+    try:
+        steps, changes = run_record(config_path_or_fail(args.config))
+    except (OSError, ValueError):
+        return ranges  # not a readable run directory: the schedule's own range
+    for step in changes:
+        print(f"lrtempo: note: {args.config} changed its schedule on a resume at step {step}: these are the rates "
+              f"of the schedule in force now; the updates before {step} ran under the one kept in "
+              f"config.before-step-{step}.yaml", file=sys.stderr)
+    if steps is not None and schedule.unit == "steps" and args.steps is None and args.until is None:
+        return [range(steps)]
+    return ranges
+
+
 def run(args: argparse.Namespace) -> int:
     column = "momentum" if args.momentum else "weight_decay" if args.weight_decay else "lr"
     if column == "lr":
@@ -112,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         ranges = step_ranges(args.steps)
     else:
         ranges = [range(last_step_of(schedule, args.until) + 1)]
+    ranges = _of_run(args, schedule, ranges)
     if args.output is None:
         write_csv(sys.stdout, schedule, ranges, column)
         return 0

@@ -276,6 +276,10 @@ def run_horizon(run: Mapping, problems: list[Problem], task_facts: TaskFacts | N
     if run.get("total") is None:
         return None
     total = read_total(run["total"], "total", problems)
+    if total is not None and total[0] != "steps" and run.get("batch_ramp") is not None:
+        problems.append(Problem("total", "a budget in epochs, samples or tokens is counted at a constant batch; "
+                                         "with batch_ramp give total: {steps: N} or steps"))
+        return None
     data = run.get("data") if isinstance(run.get("data"), Mapping) else {}
     accumulation = _whole(run.get("accumulation_steps", 1) or 1)
     if total is None or accumulation is None or accumulation < 1:

@@ -98,18 +98,30 @@ class HyperSchedules:
         self._m: list[float] = []
         self._w: list[float] = []
         self._n = 0
+        #: why the values of the next update are out of bounds (None: they are in the groups); raised by the
+        #: optimizer step that would use them, so a bad value at a step no update runs (past the run) is no error
+        self._bad: str | None = None
+        self._step_hook = optimizer.register_step_pre_hook(self._check_before_step)
 
     def schedules(self) -> dict[str, Schedule]:
         """``{name: schedule}`` of the ones given, in :data:`HYPER_NAMES` order."""
         return {name: s for name, s in zip(HYPER_NAMES, (self.momentum, self.weight_decay)) if s is not None}
 
     # -- hot path ------------------------------------------------------------------------------------------------
+    def _check_before_step(self, *_: Any) -> None:
+        if self._bad is not None:
+            raise ValueError(self._bad)
+
     def apply(self, step: int) -> None:
-        """Set every group's momentum and weight decay to those of update ``step``."""
+        """Set every group's momentum and weight decay to those of update ``step`` (out of bounds: the groups are
+        left as they are and the optimizer's next step raises)."""
         i = step - self._start
         if not 0 <= i < self._n:
-            self._refill(step)
+            self._bad = self._refill(step)
+            if self._bad is not None:
+                return
             i = 0
+        self._bad = None
         groups = self.optimizer.param_groups
         if self._m:
             m = self._m[i]
@@ -127,13 +139,23 @@ class HyperSchedules:
                 _weight_decay_multipliers(self.optimizer)
                 self.apply(step)
 
-    def _refill(self, step: int) -> None:
+    def _refill(self, step: int) -> str | None:
+        """Precompute the block from ``step``; a bad value ahead in it shortens the block to ``step`` alone, and a
+        bad value at ``step`` itself is returned as the problem (the block is then empty)."""
         if step < 0:
             raise ValueError(f"step must be >= 0 (got {step})")
         steps = min((block_steps(s, step) for s in self.schedules().values()), key=len)
-        self._m = self._block("momentum", self.momentum, steps, self._momentum_bounds())
-        self._w = self._block("weight_decay", self.weight_decay, steps, WEIGHT_DECAY)
-        self._start, self._n = step, len(steps)
+        for block in (steps, steps[:1]):
+            try:
+                self._m = self._block("momentum", self.momentum, block, self._momentum_bounds())
+                self._w = self._block("weight_decay", self.weight_decay, block, WEIGHT_DECAY)
+            except ValueError as exc:
+                problem = str(exc)
+                continue
+            self._start, self._n = step, len(block)
+            return None
+        self._n = 0
+        return problem
 
     @staticmethod
     def _block(name: str, schedule: Schedule | None, steps: np.ndarray, bounds: Bounds) -> list[float]:
@@ -164,6 +186,7 @@ class HyperSchedules:
         return changed_hypers(state_dict, self.schedules())
 
     def close(self) -> None:
+        self._step_hook.remove()
         if self.weight_decay is not None:
             self._load_hook.remove()
 

@@ -202,8 +202,8 @@ def _copy_steps(parent: RunDir, at: int, new: RunDir, schedule: Any) -> None:
     differ = np.flatnonzero(logged != expected)
     if differ.size:
         k = int(differ[0])
-        raise _refuse(f"{parent.log} has lr {logged[k]!r} at step {k} but the schedule of the checkpoint of step "
-                      f"{at} gives {expected[k]!r}: the parent's rate before step {at} is not one schedule "
+        raise _refuse(f"{parent.log} has lr {float(logged[k])!r} at step {k} but the schedule of the checkpoint of "
+                      f"step {at} gives {float(expected[k])!r}: the parent's rate before step {at} is not one schedule "
                       "(its schedule changed on a resume); branch at a step after the change", "--at")
 
 

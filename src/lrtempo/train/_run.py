@@ -48,7 +48,7 @@ from ._lock import RunLock
 from ._plateau import evaluates, plateau_watch
 from ._ramp import Consumption
 from ._runconfig import RunConfig, parse_run_config
-from ._rundir import Plan, begin, columns, plan_new, plan_resume, write_meta
+from ._rundir import Plan, begin, columns, plan_new, plan_resume, undo_new, write_meta
 from ._schedulefree import eval_state_dict, evaluation_weights, require_package
 from ._state import TrainingDiverged, TrainState, build_optimizer
 from .tasks import TASKS
@@ -285,22 +285,31 @@ def _open(config, out, resume, allow_change, steps, dist) -> tuple[Plan, RunLock
 def _train(config, out, resume, allow_change, steps, progress, stream, dist, stop, on_start) -> RunSummary:
     """Open (lock and plan, writing nothing), build, restore, begin (the first writes), loop and finish."""
     plan, lock = _open(config, out, resume, allow_change, steps, dist)
+    began = False
     try:
         config = parse_run_config(plan.config)
         if plan.mode == "finished":
             return _finished(plan, config, dist)
         if dist.main and on_start is not None:
             on_start()
-        session = _Session(plan, config, dist, progress, stream)
+        try:
+            session = _Session(plan, config, dist, progress, stream)
+        except ConfigError:
+            raise
+        except ValueError as exc:  # what the task, the ramp or the optimizer refuse of this config: bad input
+            raise ConfigError([Problem("", str(exc))]) from None
         if plan.checkpoint is not None:
             session.restore(load_checkpoint(plan.checkpoint))  # still nothing written: a failure changes nothing
         if dist.main:
             lock.claim()
+            began = True
             begin(plan, config, dist.world, session.environment())
         session.open_log()
         return session.run(stop)  # the loop, then the closing checkpoint and summary.json
     finally:
         if lock is not None:
+            if not began:
+                undo_new(plan)  # a refused new run: its lock file and the folders made for it go again
             lock.release()
 
 

@@ -159,9 +159,6 @@ def parse_run_config(data: dict, source: str | None = None, *, default_name: str
     missing_settings(RunConfig, {k: v for k, v in data.items() if v is not None}, "", problems)
     schedule = values.get("schedule")
     if data.get("steps") is None and horizon is not None:
-        if values.get("batch_ramp") is not None and "steps" not in horizon.given:
-            problems.append(Problem("total", "a budget in epochs, samples or tokens is counted at a constant batch; "
-                                             "with batch_ramp give total: {steps: N} or steps"))
         values["steps"] = horizon.steps
     elif data.get("steps") is None and schedule is not None:
         if schedule.unit != "steps":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,8 @@ class Plan:
     hyper_changes: dict = field(default_factory=dict)
     #: the log columns a resume continues with (None: this config's, :func:`columns`)
     log_columns: tuple[str, ...] | None = None
+    #: the folders a new run's lock made (innermost first), removed again when the run is refused
+    made_folders: tuple[str, ...] = ()
 
     @property
     def run(self) -> RunDir:
@@ -139,6 +142,7 @@ def plan_new(config: RunConfig, out: Path, steps: int | None, world: int = 1) ->
     run_dir = out / config.name
     if run_dir.exists() and not run_dir.is_dir():
         raise _refuse(f"{run_dir} exists and is not a folder: choose another --out or name")
+    made = _missing_folders(run_dir)
     run = RunDir(run_dir)
     lock = take_lock(run)
     if run.holds_run():
@@ -149,7 +153,29 @@ def plan_new(config: RunConfig, out: Path, steps: int | None, world: int = 1) ->
         raise _refuse(f"{run_dir} holds a log or checkpoints but no config.yaml, so no run that can be continued: "
                       "move them away, or choose another --out or name")
     budget = budget_record(config) if config.budget is not None else None
-    return Plan(run_dir, config.to_mapping(), "new", budget=budget), lock
+    return Plan(run_dir, config.to_mapping(), "new", budget=budget, made_folders=made), lock
+
+
+def _missing_folders(folder: Path) -> tuple[str, ...]:
+    """``folder`` and those of its parents that do not exist yet, innermost first: what taking its lock makes."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(str(folder))
+        folder = folder.parent
+    return tuple(missing)
+
+
+def undo_new(plan: Plan) -> None:
+    """After a refusal before a new run wrote anything: remove its lock file and the folders taking it made
+    (each only if nothing else is in it), so a refused command leaves the disk as it found it."""
+    if not plan.made_folders:
+        return
+    RunDir(plan.run_dir).lock_file.unlink(missing_ok=True)
+    for folder in plan.made_folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return  # something else is in it: keep it
 
 
 def _existing_run_message(run: RunDir) -> str:
