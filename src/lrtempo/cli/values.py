@@ -33,8 +33,10 @@ from ._common import (
 HELP = ("print the rate at chosen steps as CSV (step,lr), exactly (floats written with repr); a schedule with "
         "a unit lists its positions in it (samples,lr or tokens,lr)")
 #: what the description adds about a run directory
-RUN_DIR_NOTE = ("Of a run directory, the rates the run applied: its config's schedule with the decisions it "
-                "recorded (a type: plateau schedule's reductions): the lr column of its log.csv, bit for bit.")
+RUN_DIR_NOTE = ("Of a run directory, by default its own updates (0 .. steps - 1) at the rates the run applied: its "
+                "config's schedule with the decisions it recorded (a type: plateau schedule's reductions), the lr "
+                "column of its log.csv bit for bit; where a resume changed the schedule, a note on stderr says "
+                "from which step these are the rates.")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
