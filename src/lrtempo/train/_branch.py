@@ -41,20 +41,24 @@ FLAGS = {"at_step": "--at", "steps": "--cooldown/--rewarm", "shape": "--shape", 
          "total_steps": "--extend", "peak_lr": "--peak", "from_step": "--rewind"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class BranchTail:
-    """The new tail of a branch: its ``kind`` and that kind's fields (:class:`lrtempo.schedules.Branch`'s)."""
+    """The new tail of a branch: its ``kind`` and that kind's fields, by :class:`lrtempo.schedules.Branch`'s names
+    and defaults (``steps``, ``shape``, ``min_lr``, ``peak_lr``, ``total_steps``, ``from_step``; None: not given).
+
+    >>> BranchTail("cooldown", steps=10, min_lr=None).fields()
+    {'kind': 'cooldown', 'steps': 10}
+    """
 
     kind: str
-    steps: int | None = None
-    shape: str = "linear"
-    min_lr: float | None = None
-    peak_lr: float | None = None
-    total_steps: int | None = None
-    from_step: int | None = None
+    options: dict
+
+    def __init__(self, kind: str, **options: Any) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "options", {k: v for k, v in options.items() if v is not None})
 
     def fields(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if v is not None}
+        return {"kind": self.kind, **self.options}
 
 
 @dataclass(frozen=True)
