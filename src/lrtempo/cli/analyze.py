@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target", metavar="RUN_DIR|LOG.csv", help=TARGET_HELP)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--png", metavar="FILE", default=None,
-                   help="write the plot here (default for a run directory: RUN_DIR/analysis.png)")
+                   help="write the plot here (default for a folder: FOLDER/analysis.png)")
     p.add_argument("--trap-window", metavar="N", type=positive_int, default=None, help=TRAP_WINDOW_HELP)
     p.add_argument("--map", metavar="COLUMN=TAG,...", default=None, help=MAP_HELP)
     p.set_defaults(func=run)
