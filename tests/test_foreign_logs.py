@@ -335,6 +335,7 @@ def test_an_lrtempo_run_log_is_read_as_before(tmp_path):
     assert read_metrics(path)["lr"].tolist() == [0.1, 0.2]
     log = read_any_log(path, mapping={"loss": "grad_l2_norm"})
     assert log.columns["loss"].tolist() == [1.0, 1.0]
+    assert read_any_log(tmp_path).columns["loss"].tolist() == [2.0, 1.5]  # a folder with log.csv: lrtempo's
 
 
 # -- refusals ----------------------------------------------------------------------------------------------
@@ -401,7 +402,8 @@ def test_tensorboard_refusals_and_the_missing_package(summary_writer, tmp_path, 
     assert cli_main(["analyze", str(tmp_path / "empty")]) == 2
     assert "no log.csv (an lrtempo run), trainer_state.json" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "tensorboard", None)
-    monkeypatch.setitem(sys.modules, "tensorboard.backend.event_processing.event_file_loader", None)
+    for name in [m for m in sys.modules if m.startswith("tensorboard.")]:
+        monkeypatch.setitem(sys.modules, name, None)
     assert cli_main(["analyze", str(summary_writer["root"] / "own")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install tensorboard" in err

@@ -36,10 +36,24 @@ from typing import Any
 
 import numpy as np
 
+from .._rundir_schema import RUN_FILES
 from .._util import MissingDependency
 from ..config import ConfigError, Problem
-from ._logfile import (MAX_STEP, NUMERIC, REQUIRED, LogFile, _check_names, _check_regular, _read_rows, _refuse,
-                       _resume_order, is_regular, parse_number, parse_step, read_log_file)
+from ._logfile import (
+    MAX_STEP,
+    NUMERIC,
+    REQUIRED,
+    LogFile,
+    _check_names,
+    _check_regular,
+    _read_rows,
+    _refuse,
+    _resume_order,
+    is_regular,
+    parse_number,
+    parse_step,
+    read_log_file,
+)
 
 __all__ = ["DEFAULT_TAGS", "MAPPED", "TB_INSTALL", "check_foreign_folder", "parse_mapping", "read_any_log"]
 
@@ -171,14 +185,16 @@ def _value_problem(column: str, tag: str, value: float) -> str | None:
 def _series(record: _Record, column: str, tag: str, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """One column's steps (lrtempo's) and float64 values, checked, a resumed run's values in effect."""
     places, steps, raw = record.series(tag)
-    values = np.empty(len(raw), dtype=np.float64)
-    for k, cell in enumerate(raw):
-        value = record.number(cell)
-        problem = (f"{tag}: not a number (got {str(cell)[:40]!r})" if value is None
-                   else _value_problem(column, tag, value))
-        if problem:
-            raise _refuse(record.path, f"{record.where(places[k])}: {problem}")
-        values[k] = value
+    read = list(map(record.number, raw))
+    if None in read:  # a value that is not a number
+        k = read.index(None)
+        raise _refuse(record.path, f"{record.where(places[k])}: {tag}: not a number (got {str(raw[k])[:40]!r})")
+    values = np.asarray(read, dtype=np.float64).reshape(-1)
+    wrong = ~(np.isfinite(values) & (values >= 0)) if column == "lr" else values < 0 if column == "grad_l2_norm" \
+        else None
+    if wrong is not None and wrong.any():
+        k = int(np.argmax(wrong))
+        raise _refuse(record.path, f"{record.where(places[k])}: {_value_problem(column, tag, float(values[k]))}")
     steps = steps - record.shift
     early = steps < 0
     if early.any():  # an evaluation before the first update (Hugging Face: trainer.evaluate() at step 0)
@@ -354,11 +370,11 @@ def _is_foreign_csv(header: list[str]) -> bool:
 
 def _tb_loader():
     try:
-        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+        from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
         from tensorboard.util.tensor_util import make_ndarray
     except ImportError:
         raise MissingDependency(TB_INSTALL) from None
-    return EventFileLoader, make_ndarray
+    return LegacyEventFileLoader, make_ndarray  # the events as written (the migrating loader costs 4x more)
 
 
 def _scalar(value: Any, make_ndarray: Callable[[Any], np.ndarray]) -> float | None:
@@ -481,7 +497,9 @@ def read_any_log(path: str | Path, *, mapping: Mapping[str, str] | None = None,
     columns; refused in one line (:class:`~lrtempo.config.ConfigError`) by the rules of each."""
     path = Path(path)
     mapping = _checked_mapping(mapping)
-    if path.is_dir():
+    if path.is_dir() and (path / RUN_FILES.log).exists():  # an lrtempo run directory
+        kind, source, notes = "csv", path / RUN_FILES.log, ()
+    elif path.is_dir():
         kind, source, notes = _source(path)
     elif path.name.startswith(TB_PREFIX):
         kind, source, notes = "tb", path, ()

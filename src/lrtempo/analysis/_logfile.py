@@ -342,7 +342,8 @@ def _resume_order(path: Path, steps: np.ndarray, numbers: np.ndarray | None,
         first, end = runs[-1]
         j = first + int(np.searchsorted(steps[first:end], s))
         if j >= end or int(steps[j]) != s:
-            raise _refuse(path, f"{where(i) if where else f'line {_line_of(numbers, i)}'}: step: {s} after {int(steps[i - 1])} goes back to a "
+            place = where(i) if where else f"line {_line_of(numbers, i)}"
+            raise _refuse(path, f"{place}: step: {s} after {int(steps[i - 1])} goes back to a "
                                 "step no earlier row has: steps must increase (a resumed run may go back to a "
                                 "step it logged before)")
         if j == first:
