@@ -362,9 +362,14 @@ def test_hf_refusals_name_the_file_and_the_entry(hf, tmp_path, capsys):
     log = read_any_log(path)  # a resumed run logs step 4 again: its value replaces the earlier ones from there
     assert log.steps.tolist() == [0, 1, 2, 3] and log.columns["lr"][-1] == 0.1
     assert any("steps go back to a step logged before at log_history entry" in n for n in log.notes)
-    path.write_text('{"log_history": [{"learning_rate": 1e400, "step": 1}]}')
-    with pytest.raises(ConfigError, match=r"learning_rate: not a number"):
-        read_any_log(path)
+    for big in ("1e400", "1" + "0" * 400, "1" + "0" * 400 + ".5", "true", '"0.1"'):
+        path.write_text('{"log_history": [{"learning_rate": ' + big + ', "step": 1}]}')
+        with pytest.raises(ConfigError, match=r"log_history entry 1: learning_rate: not a number"):
+            read_any_log(path)
+    path.write_text('{"log_history": [{"learning_rate": 1e-3, "loss": NaN, "grad_norm": Infinity, "step": 1}]}')
+    log = read_any_log(path)
+    assert log.columns["lr"].tolist() == [1e-3] and np.isnan(log.columns["loss"][0])
+    assert log.columns["grad_l2_norm"].tolist() == [np.inf]  # a diverged update, as in a log CSV
     path.write_text("{")
     assert cli_main(["report", str(path)]) == 2
     assert "not JSON" in capsys.readouterr().err and not path.with_name("trainer_state.report.html").exists()

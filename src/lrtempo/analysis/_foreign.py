@@ -254,15 +254,25 @@ def _json_float(text: str) -> float:
 
 
 def _json_number(value: Any) -> float | None:
-    if isinstance(value, _OutOfRange) or isinstance(value, bool) or not isinstance(value, (int, float, type(None))):
-        return None
-    return math.nan if value is None else float(value)
+    """A JSON value as a float64: a number, or null as NaN; None for anything else (text, true, 1e400)."""
+    kind = type(value)  # exact types: bool is an int and _OutOfRange a float, neither a number here
+    if kind is float:
+        return value
+    if kind is int:
+        return float(value) if -_FLOAT_MAX <= value <= _FLOAT_MAX else None
+    return math.nan if value is None else None
+
+
+_FLOAT_MAX = int(np.finfo(np.float64).max)
+#: an exponent of three digits or more, or 309 digits in a row: how a JSON number can lie beyond float64's range
+_BIG_EXPONENT = re.compile(r"[eE][+]?0*[1-9]\d{2,}|\d{309}")
 
 
 def _load_json(path: Path) -> Any:
     _check_regular(path)
     try:
-        return json.loads(path.read_bytes().decode("utf-8-sig"), parse_float=_json_float)
+        text = path.read_bytes().decode("utf-8-sig")
+        return json.loads(text, parse_float=_json_float if _BIG_EXPONENT.search(text) else None)
     except UnicodeDecodeError as exc:
         raise _refuse(path, f"not UTF-8 text ({exc.reason})") from None
     except (ValueError, RecursionError) as exc:
