@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from ..monitor._phases import PHASES, PhaseMap, phase_labels_from_rates, restart
 from ..plot import log_png
 from ..rundir import RunDir
 from ..schedules import POSITION_COLUMNS, ByUpdate
+from ._foreign import read_any_log
 from ._logfile import REQUIRED, is_regular, read_events, read_log_file, resolve_log
 
 __all__ = ["Analysis", "REQUIRED", "analysis_png", "analyze_log", "read_metrics"]
@@ -157,13 +159,16 @@ def _merge_events(recorded: tuple[dict[str, Any], ...], found: list[dict[str, An
     return events
 
 
-def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analysis:
-    """Analyze a run directory or a log CSV (read by :func:`read_log_file`: exactly, or refused)."""
+def analyze_log(target: str | Path, *, trap_window: int | None = None,
+                mapping: Mapping[str, str] | None = None) -> Analysis:
+    """Analyze a run directory, a log CSV (read by :func:`read_log_file`: exactly, or refused) or another
+    trainer's record (a Hugging Face output or checkpoint folder, a Lightning CSV log, a TensorBoard folder:
+    :func:`~._foreign.read_any_log`); ``mapping`` names the record's columns (lrtempo column -> its tag)."""
     target = Path(target)
     run_dir, log_path = resolve_log(target)
     schedule, monitor_settings = _run_schedule(run_dir) if run_dir else (None, {})
     unit = None if schedule is None or schedule.unit == "steps" else POSITION_COLUMNS[schedule.unit]
-    log = read_log_file(log_path, columns=(unit,) if unit else ())  # the drawn columns (and a unit's) only
+    log = read_any_log(log_path, mapping=mapping, columns=(unit,) if unit else ())  # the drawn columns only
     m, steps = log.columns, log.steps
     notes = list(log.notes)
     notes += [f"no finite values in column {c}: the detectors that need it found nothing"

@@ -102,12 +102,16 @@ def is_regular(path: Path) -> bool:
 
 
 def resolve_log(target: str | Path) -> tuple[Path | None, Path]:
-    """``(run_dir, log_path)`` of a run directory (its ``log.csv``) or of a log CSV (``run_dir`` None)."""
+    """``(run_dir, log_path)`` of a run directory (its ``log.csv``) or of a log CSV (``run_dir`` None); a folder
+    without ``log.csv`` is another trainer's record (:mod:`._foreign`): ``(None, folder)``, or refused."""
     target = Path(target)
     if target.is_dir():
         log_path = target / RUN_FILES.log
         if not log_path.exists():
-            raise _refuse(target, "no log.csv in this folder")
+            from ._foreign import check_foreign_folder
+
+            check_foreign_folder(target)
+            return None, target
         return target, log_path
     return None, target
 
@@ -172,13 +176,19 @@ def _undecodable_line(path: Path) -> int:
     return number  # a character cut at the very end
 
 
-def _check_header(path: Path, header: list[str]) -> None:
+def _check_names(path: Path, header: list[str]) -> dict[str, int]:
+    """Each column named once (an empty name aside): the 1-based column of each name, or refused."""
     seen: dict[str, int] = {}
     for i, name in enumerate(header, start=1):
         if name and name in seen:
             raise _refuse(path, f"header: column {name!r} appears twice (columns {seen[name]} and {i}); "
                                 "each column must be named once")
         seen.setdefault(name, i)
+    return seen
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    seen = _check_names(path, header)
     missing = [c for c in REQUIRED if c not in seen]
     if missing:
         raise _refuse(path, f"missing column(s) {', '.join(missing)}; found {', '.join(header)} "
@@ -310,9 +320,12 @@ def _line_of(numbers: np.ndarray | None, i: int) -> int:
     return int(numbers[i]) if numbers is not None else i + 2
 
 
-def _resume_order(path: Path, steps: np.ndarray, numbers: np.ndarray | None) -> tuple[np.ndarray, str | None]:
+def _resume_order(path: Path, steps: np.ndarray, numbers: np.ndarray | None,
+                  where: Callable[[int], str] | None = None) -> tuple[np.ndarray, str | None]:
     """The rows in effect: a step that goes back to a logged step starts a resumed run, whose rows replace
     the earlier rows from that step on. A step that goes back to a step never logged is refused.
+
+    ``where(i)`` says where row ``i`` is, for a record that is not a CSV (default: its line).
 
     The rows in effect are always a few runs of consecutive rows (each restart cuts the last runs short and
     starts a new one), so this costs one pass over the steps plus a binary search per restart.
@@ -329,7 +342,8 @@ def _resume_order(path: Path, steps: np.ndarray, numbers: np.ndarray | None) -> 
         first, end = runs[-1]
         j = first + int(np.searchsorted(steps[first:end], s))
         if j >= end or int(steps[j]) != s:
-            raise _refuse(path, f"line {_line_of(numbers, i)}: step: {s} after {int(steps[i - 1])} goes back to a "
+            place = where(i) if where else f"line {_line_of(numbers, i)}"
+            raise _refuse(path, f"{place}: step: {s} after {int(steps[i - 1])} goes back to a "
                                 "step no earlier row has: steps must increase (a resumed run may go back to a "
                                 "step it logged before)")
         if j == first:
@@ -338,9 +352,13 @@ def _resume_order(path: Path, steps: np.ndarray, numbers: np.ndarray | None) -> 
             runs[-1][1] = j
         runs.append([i, stop])
     keep = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in runs])
-    restarts = [_line_of(numbers, i) for i in back[:_LISTED + 1].tolist()]
-    listed = _lines(restarts) if back.size <= _LISTED else (
-        f"lines {', '.join(map(str, restarts[:_LISTED]))} and {back.size - _LISTED} more")
+    if where is not None:
+        places = [where(i) for i in back[:_LISTED].tolist()]
+        listed = ", ".join(places) + (f" and {back.size - _LISTED} more" if back.size > _LISTED else "")
+    else:
+        restarts = [_line_of(numbers, i) for i in back[:_LISTED + 1].tolist()]
+        listed = _lines(restarts) if back.size <= _LISTED else (
+            f"lines {', '.join(map(str, restarts[:_LISTED]))} and {back.size - _LISTED} more")
     note = (f"{path.name}: steps go back to a step logged before at {listed} (a resumed run?): "
             f"from there the later rows replace the earlier ones ({steps.size - keep.size} earlier rows left out)")
     return keep, note

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from ..config import ConfigError, Problem, read_config_file, spec_hash
 from ..plot import BUCKETS, MAX_ROWS, Report, ReportData, RunRecord, render_report
 from ..rundir import RunDir
 from ._analyze import analyze_log
-from ._logfile import is_regular
+from ._logfile import is_regular, resolve_log
 
 __all__ = ["report_data", "report_html", "run_report"]
 
@@ -99,11 +100,13 @@ def _run_files(run_dir: Path, notes: list[str]) -> RunRecord:
     return RunRecord(meta, text, now, error, summary, layer_step, layers)
 
 
-def report_data(target: str | Path, *, trap_window: int | None = None) -> ReportData:
-    """What the report of a run directory or a log CSV shows (the log read by :func:`analyze_log`)."""
+def report_data(target: str | Path, *, trap_window: int | None = None,
+                mapping: Mapping[str, str] | None = None) -> ReportData:
+    """What the report of a run directory, a log CSV or another trainer's record shows (the log read by
+    :func:`analyze_log`, ``mapping`` naming a record's columns)."""
     target = Path(target)
-    analysis = analyze_log(target, trap_window=trap_window)
-    run_dir = target if target.is_dir() else None
+    analysis = analyze_log(target, trap_window=trap_window, mapping=mapping)
+    run_dir = resolve_log(target)[0]
     file_notes: list[str] = []
     run = _run_files(run_dir, file_notes) if run_dir else None
     return ReportData(target, run_dir.resolve().name if run_dir else target.name, analysis.source,
@@ -112,18 +115,19 @@ def report_data(target: str | Path, *, trap_window: int | None = None) -> Report
 
 
 def report_html(target: str | Path, *, trap_window: int | None = None, max_rows: int = MAX_ROWS,
-                buckets: int = BUCKETS) -> tuple[str, Report]:
+                buckets: int = BUCKETS, mapping: Mapping[str, str] | None = None) -> tuple[str, Report]:
     """The report page for a run directory or a log CSV, and what went into it (``path`` is the target).
 
     A log of more than ``max_rows`` rows is thinned to ``buckets`` buckets (:func:`lrtempo.plot.render_report`).
     """
-    return render_report(report_data(target, trap_window=trap_window), max_rows=max_rows, buckets=buckets)
+    return render_report(report_data(target, trap_window=trap_window, mapping=mapping), max_rows=max_rows,
+                         buckets=buckets)
 
 
 def run_report(target: str | Path, output: str | Path | None = None, *, trap_window: int | None = None,
-               max_rows: int = MAX_ROWS, buckets: int = BUCKETS) -> Report:
-    """Write the report of a run directory (default ``RUN_DIR/report.html``) or of a log CSV (default
-    ``LOG.report.html`` beside it), atomically; returns what was written."""
+               max_rows: int = MAX_ROWS, buckets: int = BUCKETS, mapping: Mapping[str, str] | None = None) -> Report:
+    """Write the report of a run directory or another trainer's folder (default ``FOLDER/report.html``) or of
+    a log file (default ``LOG.report.html`` beside it), atomically; returns what was written."""
     target = Path(target)
     if output is None:
         output = RunDir(target).report if target.is_dir() else target.with_name(target.stem + ".report.html")
@@ -132,6 +136,6 @@ def run_report(target: str | Path, output: str | Path | None = None, *, trap_win
         raise ConfigError([Problem("output", f"{output} is a folder; give a file name such as report.html")])
     if not output.parent.is_dir():
         raise ConfigError([Problem("output", f"the folder {output.parent} does not exist")])
-    page, report = report_html(target, trap_window=trap_window, max_rows=max_rows, buckets=buckets)
+    page, report = report_html(target, trap_window=trap_window, max_rows=max_rows, buckets=buckets, mapping=mapping)
     atomic_write_text(output, page)
     return replace(report, path=output)
