@@ -163,7 +163,8 @@ def analyze_log(target: str | Path, *, trap_window: int | None = None) -> Analys
     run_dir, log_path = resolve_log(target)
     schedule, monitor_settings = _run_schedule(run_dir) if run_dir else (None, {})
     unit = None if schedule is None or schedule.unit == "steps" else POSITION_COLUMNS[schedule.unit]
-    log = read_log_file(log_path, columns=(unit,) if unit else ())  # the drawn columns (and a unit's) only
+    # the drawn columns, the wall-clock column (the multi-run report's time axis) and a unit's only
+    log = read_log_file(log_path, columns=("seconds", *((unit,) if unit else ())))
     m, steps = log.columns, log.steps
     notes = list(log.notes)
     notes += [f"no finite values in column {c}: the detectors that need it found nothing"
