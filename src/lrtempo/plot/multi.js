@@ -94,7 +94,8 @@
     var x = state.axis === "step" ? (s.x === null ? run.steps : s.x) : (s.x === null ? run.seconds : s.t);
     if (x === null) { return null; }
     var smoothed = chart.smooth && state.smooth > 0;
-    return { x: x, y: smoothed ? ema(s.y, state.smooth) : s.y, raw: s.y, smoothed: smoothed };
+    if (smoothed && s.emaWeight !== state.smooth) { s.emaY = ema(s.y, state.smooth); s.emaWeight = state.smooth; }
+    return { x: x, y: smoothed ? s.emaY : s.y, raw: s.y, smoothed: smoothed };
   }
 
   function linesOf(chart) {
