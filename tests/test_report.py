@@ -273,17 +273,7 @@ class _Dom(HTMLParser):
 
 
 def _render(page: Path, tmp_path: Path, fragment: str = "") -> _Dom:
-    """Open the page in headless Chromium and parse the DOM after the script ran (:func:`dump_dom`)."""
-    dom = _Dom()
-    dom.feed(dump_dom(page, tmp_path, fragment))
-    assert dom.body.get("data-rendered") == "yes", "the report's script did not finish"
-    assert dom.error_hidden is True
-    return dom
-
-
-def dump_dom(page: Path, tmp_path: Path, fragment: str = "") -> str:
-    """The DOM of the page (at the address ``fragment``) after its script ran, in headless Chromium with its
-    own profile and no network.
+    """Open the page in headless Chromium (its own profile, no network) and parse the DOM after the script ran.
 
     ``--dump-dom`` prints the DOM once the page has loaded; Chromium may then take many seconds to shut down
     in a sandbox without D-Bus, so the test reads up to ``</html>`` and kills it.
@@ -308,7 +298,11 @@ def dump_dom(page: Path, tmp_path: Path, fragment: str = "") -> str:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert out.rstrip().endswith(b"</html>"), f"Chromium printed no DOM (exit {proc.returncode})"
-    return out.decode("utf-8")
+    dom = _Dom()
+    dom.feed(out.decode("utf-8"))
+    assert dom.body.get("data-rendered") == "yes", "the report's script did not finish"
+    assert dom.error_hidden is True
+    return dom
 
 
 def _vertices(d: str) -> np.ndarray:

@@ -3,9 +3,16 @@ from the runs' logs, and its charts, smoothing and wall-clock axis as headless C
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
+import os
 import re
+import select
+import signal
+import subprocess
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -16,7 +23,7 @@ from lrtempo.analysis import read_metrics, report_html, run_multi_report
 from lrtempo.cli import main
 from lrtempo.config import load_schedule
 from lrtempo.plot._multi import EMA_FORMULA, run_names
-from test_report import _to_data, _vertices, dump_dom, needs_chromium
+from test_report import CHROMIUM, _to_data, _vertices, needs_chromium
 
 RUN = {"task": "charlm", "seed": 0, "steps": 40, "eval_every": 10, "checkpoint_every": 20, "monitor": False,
        "task_options": {"d_model": 16, "n_layer": 1, "n_head": 2, "context": 16, "batch_size": 4, "val_batches": 1,
@@ -40,14 +47,19 @@ def _write_log(path: Path, rows: list[tuple], header: str = "step,lr,grad_l2_nor
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     """A trained run, a cooldown branch of it from step 20 (trained on), and a second run of another seed."""
-    pytest.importorskip("torch")
+    torch = pytest.importorskip("torch")
     from lrtempo.train import parse_run_config, train
 
     out = tmp_path_factory.mktemp("runs")
-    train(parse_run_config({**RUN, "name": "base"}), out, progress=False)
-    train(parse_run_config({**RUN, "name": "other", "seed": 1}), out, progress=False)
-    assert main(["branch", str(out / "base"), "--at", "20", "--out", str(out / "cool"), "--cooldown", "10"]) == 0
-    assert main(["train", "--resume", str(out / "cool")]) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small trains 10x slower with threads contending on a busy machine
+    try:
+        train(parse_run_config({**RUN, "name": "base"}), out, progress=False)
+        train(parse_run_config({**RUN, "name": "other", "seed": 1}), out, progress=False)
+        assert main(["branch", str(out / "base"), "--at", "20", "--out", str(out / "cool"), "--cooldown", "10"]) == 0
+        assert main(["train", "--resume", str(out / "cool"), "--quiet"]) == 0
+    finally:
+        torch.set_num_threads(threads)
     return {"base": out / "base", "cool": out / "cool", "other": out / "other"}
 
 
@@ -240,6 +252,8 @@ class _Dom(HTMLParser):
         self.charts: dict[str, dict] = {}
         self.elements: dict[str, dict] = {}
         self.texts: dict[str, str] = {}
+        self.legend: list[str] = []
+        self._button = False
         self._chart = self._run = self._text = None
 
     def handle_starttag(self, tag, attrs):
@@ -247,6 +261,9 @@ class _Dom(HTMLParser):
         if "id" in a:
             self.elements[a["id"]] = a
             self._text = a["id"]
+        if tag == "button" and "legend-item" in (a.get("class") or ""):
+            self._button = True
+            self.legend.append("")
         if tag == "svg" and "data-chart" in a:
             self._chart = {"attrs": a, "runs": {}, "xlabel": None}
             self.charts[a["data-chart"]] = self._chart
@@ -259,12 +276,16 @@ class _Dom(HTMLParser):
             self._text = "x-label"
 
     def handle_endtag(self, tag):
-        if tag == "svg":
+        if tag == "button":
+            self._button = False
+        elif tag == "svg":
             self._chart = None
         elif tag == "g":
             self._run = None
 
     def handle_data(self, data):
+        if self._button:
+            self.legend[-1] += data
         if self._text == "x-label" and self._chart is not None:
             self._chart["xlabel"] = data
         elif self._text is not None:
@@ -272,14 +293,96 @@ class _Dom(HTMLParser):
         self._text = None
 
 
-def _draw(page: Path, tmp_path: Path, fragment: str = "") -> _Dom:
-    """The page as headless Chromium drew it (the single-run report's runner), its script finished unharmed."""
-    text = dump_dom(page, tmp_path, fragment)
-    assert 'data-rendered="yes"' in text, "the page's script did not finish"
-    dom = _Dom()
-    dom.feed(text)
-    assert "hidden" in dom.elements["report-error"]
-    return dom
+class _Chromium:
+    """Headless Chromium (the flags of the one-run report's tests: own profile, no network) driven over its
+    DevTools pipe, so a test uses the page's controls as a user does and reads the DOM after each.
+
+    ``--remote-debugging-pipe``: Chromium reads commands on its fd 3 and writes replies on its fd 4, each a JSON
+    message ended by a NUL byte; ``Runtime.evaluate`` runs an expression in the page.
+    """
+
+    FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-dev-shm-usage", "--window-size=1280,2000", "--remote-debugging-pipe"]
+
+    def __init__(self, page: Path, profile: Path):
+        to_browser, self._commands = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in os.pipe())  # above 4
+        self._replies, from_browser = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in os.pipe())
+
+        def pipes() -> None:  # in the child, before exec: the pipe ends on the fds Chromium uses
+            os.dup2(to_browser, 3)
+            os.dup2(from_browser, 4)
+
+        self.proc = subprocess.Popen([CHROMIUM, *self.FLAGS, f"--user-data-dir={profile}", page.resolve().as_uri()],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pipes,
+                                     pass_fds=(3, 4), start_new_session=True)
+        os.close(to_browser)
+        os.close(from_browser)
+        self._buffer, self._id = b"", 0
+        target = next(t for t in self._send("Target.getTargets")["targetInfos"] if t["type"] == "page")
+        self._session = self._send("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}
+                                   )["sessionId"]
+        self.wait_rendered()
+
+    def _send(self, method: str, params: dict | None = None) -> dict:
+        self._id += 1
+        message = {"id": self._id, "method": method, "params": params or {}}
+        if getattr(self, "_session", None):
+            message["sessionId"] = self._session
+        os.write(self._commands, json.dumps(message).encode() + b"\0")
+        while True:
+            while b"\0" not in self._buffer:
+                assert select.select([self._replies], [], [], 60)[0], f"Chromium did not answer {method}"
+                chunk = os.read(self._replies, 1 << 16)
+                assert chunk, f"Chromium exited (exit {self.proc.poll()})"
+                self._buffer += chunk
+            line, self._buffer = self._buffer.split(b"\0", 1)
+            reply = json.loads(line)
+            if reply.get("id") == self._id:
+                assert "error" not in reply, reply["error"]
+                return reply["result"]
+
+    def js(self, expression: str):
+        """The value of ``expression`` evaluated in the page."""
+        result = self._send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+        assert "exceptionDetails" not in result, result["exceptionDetails"]
+        return result["result"].get("value")
+
+    def wait_rendered(self) -> None:
+        for _ in range(600):
+            with contextlib.suppress(AssertionError):  # a document being replaced has no context for a moment
+                if self.js("document.body && document.body.getAttribute('data-rendered')") == "yes":
+                    return
+            time.sleep(0.05)
+        raise AssertionError("the page's script did not finish")
+
+    def dom(self) -> _Dom:
+        """The DOM as it is now, parsed; the script's error banner still hidden."""
+        dom = _Dom()
+        dom.feed(self.js("document.documentElement.outerHTML"))
+        assert "hidden" in dom.elements["report-error"]
+        return dom
+
+    def close(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        os.close(self._commands)
+        os.close(self._replies)
+
+
+@contextlib.contextmanager
+def _chromium(page: Path, tmp_path: Path):
+    browser = _Chromium(page, tmp_path / "chromium-profile")
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+#: the page's controls, used as a user does: the slider's input event, a click on a radio button or a legend entry
+SET_SMOOTHING = "var s = document.getElementById('smooth'); s.value = '{a}'; s.dispatchEvent(new Event('input'));"
+CLICK = "document.querySelector('{selector}').click();"
 
 
 def _check_line(chart: dict, d: str, x: list, y: list) -> None:
@@ -306,37 +409,29 @@ def page(runs, tmp_path_factory) -> tuple[Path, list[Path]]:
     return run_multi_report(targets, folder / "compare.html").path, targets
 
 
-@needs_chromium
-def test_chromium_draws_every_run_on_the_step_axis(page, tmp_path):
-    path, targets = page
-    dom = _draw(path, tmp_path)
+def _check_step_axis(dom: _Dom, names: list[str], targets: list[Path]) -> None:
+    """Every run on the step axis, unsmoothed: each line lands on the logged values."""
     assert set(dom.charts) == {"lr", "grad_l2_norm", "loss", "val_loss"}
-    names = ["base", "cool", "other", "bare.csv"]
     for cid, chart in dom.charts.items():
         assert chart["attrs"]["data-axis"] == "step" and chart["attrs"]["data-smooth"] == "0" and \
             chart["xlabel"] == "step", cid
-        assert list(chart["runs"]) == (names[:3] if cid == "val_loss" else names), cid
+        assert list(chart["runs"]) == [n for n in names if cid != "val_loss" or n != "bare.csv"], cid
     for name, target in zip(names, targets):
         m = read_metrics(target / "log.csv" if target.is_dir() else target)
         for column in ("lr", "grad_l2_norm", "loss"):
             drawn = dom.charts[column]["runs"][name]
             assert drawn["raw"] is None and drawn["points"] == m["step"].size  # no smoothing: one line
             _check_line(dom.charts[column], drawn["main"], m["step"].tolist(), m[column].tolist())
-    assert "bare.csv (no wall-clock axis: the log has no seconds column)" in dom.texts["axis-note"]
-    assert "disabled" not in dom.elements["axis-seconds"]
 
 
-@needs_chromium
-def test_chromium_smooths_and_switches_to_wall_clock(page, tmp_path):
-    path, targets = page
-    a = 0.9
-    dom = _draw(path, tmp_path, f"#smooth={a}&axis=seconds")
-    assert dom.texts["smooth-value"] == "0.9"
+def _check_smoothed_on_seconds(dom: _Dom, a: float, names: list[str], targets: list[Path]) -> None:
+    """The runs with seconds on the wall-clock axis; grad_l2_norm, loss and val_loss smoothed by the page's
+    formula over the logged values drawn faintly behind; lr as logged."""
     for cid, chart in dom.charts.items():
         assert chart["attrs"]["data-axis"] == "seconds" and chart["xlabel"] == "wall-clock seconds", cid
-        assert "bare.csv" not in chart["runs"], cid  # no seconds column: off this axis
-        assert chart["attrs"]["data-smooth"] == ("0" if cid == "lr" else "0.9"), cid
-    for name, target in zip(["base", "cool", "other"], targets):
+        assert list(chart["runs"]) == names, cid  # a run without seconds is off this axis
+        assert chart["attrs"]["data-smooth"] == ("0" if cid == "lr" else str(a)), cid
+    for name, target in zip(names, targets):
         m = read_metrics(target / "log.csv")
         t = m["seconds"].tolist()
         for column in ("grad_l2_norm", "loss"):
@@ -352,15 +447,48 @@ def test_chromium_smooths_and_switches_to_wall_clock(page, tmp_path):
 
 
 @needs_chromium
+def test_chromium_smoothing_and_axis_controls_redraw_every_run(page, tmp_path):
+    path, targets = page
+    names = ["base", "cool", "other", "bare.csv"]
+    with _chromium(path, tmp_path) as browser:
+        dom = browser.dom()
+        _check_step_axis(dom, names, targets)
+        assert dom.legend == names
+        assert dom.texts["axis-note"] == ("on the wall-clock axis, left off: bare.csv (no wall-clock axis: the log "
+                                          "has no seconds column)")
+        assert "disabled" not in dom.elements["axis-seconds"]
+
+        a = 0.9
+        browser.js(SET_SMOOTHING.format(a=a) + CLICK.format(selector="#axis-seconds"))
+        dom = browser.dom()
+        assert dom.texts["smooth-value"] == "0.9" and browser.js("location.hash") == "#smooth=0.9&axis=seconds"
+        _check_smoothed_on_seconds(dom, a, names[:3], targets[:3])
+
+        browser.js(CLICK.format(selector='#run-legend [data-run="1"]'))  # hide "cool"
+        assert all(list(c["runs"]) == ["base", "other"] for c in browser.dom().charts.values())
+
+        browser.js("document.body.removeAttribute('data-rendered'); location.reload();")  # the view is in the address
+        browser.wait_rendered()
+        _check_smoothed_on_seconds(browser.dom(), a, names[:3], targets[:3])
+
+        browser.js(SET_SMOOTHING.format(a=0) + CLICK.format(selector="#axis-step"))
+        assert browser.js("location.hash") == ""
+        _check_step_axis(browser.dom(), names, targets)
+
+
+@needs_chromium
 def test_chromium_keeps_the_step_axis_for_runs_without_seconds(tmp_path):
     assert main(["race", "quadratic", "--quiet", "--png", str(tmp_path / "q.png")]) == 0
     path = tmp_path / "q.report.html"
     data = _payload(path.read_text())
-    dom = _draw(path, tmp_path, "#axis=seconds&smooth=0.5")
-    assert "disabled" in dom.elements["axis-seconds"]
-    assert dom.texts["axis-note"] == "wall-clock axis off: no run logs a seconds column"
-    chart = dom.charts["loss"]
-    assert chart["attrs"]["data-axis"] == "step" and chart["xlabel"] == "update"
-    for k, run in enumerate(data["runs"]):
-        y = data["charts"][[c["id"] for c in data["charts"]].index("loss")]["series"][k]["y"]
-        _check_line(chart, chart["runs"][run["name"]]["main"], run["steps"], _ema(y, 0.5))
+    loss = next(c for c in data["charts"] if c["id"] == "loss")
+    with _chromium(path, tmp_path) as browser:
+        dom = browser.dom()
+        assert "disabled" in dom.elements["axis-seconds"]
+        assert dom.texts["axis-note"] == "wall-clock axis off: no run logs a seconds column"
+        assert dom.legend == ["constant", "cosine", "warmup+cosine"]
+        browser.js(CLICK.format(selector="#axis-seconds") + SET_SMOOTHING.format(a=0.5))
+        chart = browser.dom().charts["loss"]
+        assert chart["attrs"]["data-axis"] == "step" and chart["xlabel"] == "update"  # the click changed nothing
+        for k, run in enumerate(data["runs"]):
+            _check_line(chart, chart["runs"][run["name"]]["main"], run["steps"], _ema(loss["series"][k]["y"], 0.5))
