@@ -136,6 +136,18 @@ def test_runs_that_share_a_folder_name_get_distinct_names(tmp_path):
         ["x/a/log.csv", "y/a/log.csv", "b/log.csv"]
 
 
+def test_the_page_fetches_nothing_and_escapes_run_names(tmp_path):
+    evil = "x<script>alert(1)<"
+    _write_log(tmp_path / evil / "log.csv", [(s, 0.1, 1.0, 2.0) for s in range(5)])
+    _write_log(tmp_path / "plain" / "log.csv", [(s, 0.1, 1.0, 2.0) for s in range(5)])
+    page = run_multi_report([tmp_path / evil, tmp_path / "plain"], tmp_path / "e.html").path.read_text()
+    assert "<script>alert(1)" not in page and "x&lt;script&gt;alert(1)&lt;" in page
+    block = re.search(r'<script id="report-data" type="application/json">(.*?)</script>', page, re.S).group(1)
+    assert "<" not in block and _payload(page)["runs"][0]["name"] == evil
+    assert "default-src 'none'" in page and "<link" not in page.lower()
+    assert not re.search(r"""\s(?:src|href)\s*=\s*["']?(?:https?:|//)""", page, re.I)
+
+
 def test_a_long_log_is_thinned_as_the_single_run_report_thins_it(tmp_path):
     n, max_rows, buckets = 12_000, 2_000, 300
     rng = np.random.default_rng(1)
