@@ -168,7 +168,8 @@ def analyze_log(target: str | Path, *, trap_window: int | None = None,
     run_dir, log_path = resolve_log(target)
     schedule, monitor_settings = _run_schedule(run_dir) if run_dir else (None, {})
     unit = None if schedule is None or schedule.unit == "steps" else POSITION_COLUMNS[schedule.unit]
-    log = read_any_log(log_path, mapping=mapping, columns=(unit,) if unit else ())  # the drawn columns only
+    # the drawn columns, the wall-clock column (the multi-run report's time axis) and a unit's only
+    log = read_any_log(log_path, mapping=mapping, columns=("seconds", *((unit,) if unit else ())))
     m, steps = log.columns, log.steps
     notes = list(log.notes)
     notes += [f"no finite values in column {c}: the detectors that need it found nothing"

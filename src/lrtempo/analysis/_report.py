@@ -5,14 +5,16 @@
 reads ``summary.json``, ``run.json``, ``config.yaml`` and ``layers.csv``, noting
 (never failing on) a side file that is missing, unreadable or not a regular
 file; :func:`lrtempo.plot.render_report` draws the page from it, and
-:func:`run_report` writes it.
+:func:`run_report` writes it. :func:`run_multi_report` writes one page of
+several runs overlaid (:func:`lrtempo.plot.render_multi_report`), each read by
+:func:`report_data`.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,15 @@ from typing import Any
 from .._atomic import atomic_write_text
 from ..config import ConfigError, Problem, read_config_file, spec_hash
 from ..plot import BUCKETS, MAX_ROWS, Report, ReportData, RunRecord, render_report
+from ..plot._multi import MultiReport, MultiRun, render_multi_report, run_names
 from ..rundir import RunDir
 from ._analyze import analyze_log
 from ._logfile import is_regular, resolve_log
 
-__all__ = ["report_data", "report_html", "run_report"]
+__all__ = ["MULTI_REPORT", "multi_report_data", "report_data", "report_html", "run_multi_report", "run_report"]
+
+#: where ``lrtempo report A B ...`` writes its page when not told: in the current folder
+MULTI_REPORT = "compare.html"
 
 
 def _unreadable(path: Path, notes: list[str]) -> bool:
@@ -137,5 +143,48 @@ def run_report(target: str | Path, output: str | Path | None = None, *, trap_win
     if not output.parent.is_dir():
         raise ConfigError([Problem("output", f"the folder {output.parent} does not exist")])
     page, report = report_html(target, trap_window=trap_window, max_rows=max_rows, buckets=buckets, mapping=mapping)
+    atomic_write_text(output, page)
+    return replace(report, path=output)
+
+
+def multi_report_data(targets: Sequence[str | Path], *, trap_window: int | None = None,
+                      mapping: Mapping[str, str] | None = None) -> list[MultiRun]:
+    """Each target (a run directory or a log CSV) read by :func:`report_data`, named apart by
+    :func:`lrtempo.plot.run_names`, as the runs of the multi-run page. A target given twice is refused."""
+    paths = [Path(t) for t in targets]
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        if p.resolve() in seen:
+            also = "" if str(seen[p.resolve()]) == str(p) else f" (also as {seen[p.resolve()]})"
+            raise ConfigError([Problem("", f"{p} is given twice{also}: give each run once")])
+        seen[p.resolve()] = p
+    # each run as `lrtempo report TARGET` reads it, with the same column mapping
+    reports = [report_data(p, trap_window=trap_window, mapping=mapping) for p in paths]
+    names = run_names([p.resolve() for p in paths])
+    return [MultiRun(name, str(r.target), r.metrics, _recorded_hash(r.run), r.log_notes)
+            for name, r in zip(names, reports)]
+
+
+def _recorded_hash(run: RunRecord | None) -> str | None:
+    """The schedule hash ``run.json`` recorded, or None (a bare log, or none recorded)."""
+    value = run.meta.get("spec_hash") if run is not None else None
+    return str(value) if value else None
+
+
+def run_multi_report(targets: Sequence[str | Path], output: str | Path | None = None, *,
+                     trap_window: int | None = None, max_rows: int = MAX_ROWS, buckets: int = BUCKETS,
+                     mapping: Mapping[str, str] | None = None) -> MultiReport:
+    """Write one page of the runs ``targets`` overlaid (default :data:`MULTI_REPORT` in the current folder),
+    atomically, after every target has been read; returns what was written. The page's file name must end
+    in ``.html`` or ``.htm``, so no log, config or record a run holds can be written over."""
+    output = Path(MULTI_REPORT if output is None else output)
+    if output.is_dir():
+        raise ConfigError([Problem("output", f"{output} is a folder; give a file name such as compare.html")])
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise ConfigError([Problem("output", f"{output}: the page's file name must end in .html or .htm")])
+    if not output.parent.is_dir():
+        raise ConfigError([Problem("output", f"the folder {output.parent} does not exist")])
+    runs = multi_report_data(targets, trap_window=trap_window, mapping=mapping)
+    page, report = render_multi_report(runs, max_rows=max_rows, buckets=buckets)
     atomic_write_text(output, page)
     return replace(report, path=output)

@@ -33,7 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seeds per schedule (default: 1, or 3 for charlm)")
     p.add_argument("--jobs", metavar="N", type=bounded_int(1, 256), default=None,
                    help="parallel processes for training races, 1 to 256 (default: the cores, at most 4)")
-    p.add_argument("--png", metavar="FILE", default="race.png", help="the loss curves (default race.png)")
+    p.add_argument("--png", metavar="FILE", default="race.png",
+                   help="the loss curves (default race.png); beside it NAME.report.html, one self-contained page "
+                        "with every (schedule, seed) overlaid as in lrtempo report A B ...")
     p.add_argument("--html", metavar="FILE", default=None,
                    help="also write one self-contained page with the table and the curves")
     p.add_argument("--runs", metavar="DIR", default=None,
@@ -59,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from .._progress import Progress
     from ..config import load_schedule
     from ..plot import MissingDependency, race_png
+    from ..plot._race import race_report, race_report_path
     from ..train._race import (
         COOLDOWN,
         PRESETS,
@@ -70,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         race_preset,
     )
 
+    report_path = race_report_path(args.png)
+    if args.html is not None and Path(args.html).resolve() == report_path.resolve():
+        raise UsageError(f"--html {args.html}: the race's multi-run page goes there; give another name")
     jobs = args.jobs or default_jobs()
     with Progress("race", 1, enabled=not args.quiet) as progress:
         def update(done: int, total: int, note: str) -> None:
@@ -107,14 +113,17 @@ def run(args: argparse.Namespace) -> int:
         from ..plot._race import race_page
 
         race_page(result, args.html, png=png, command=_command(args))
+    race_report(result, report_path)
     if args.json:
         out = result.to_json()
         out["png"] = str(png) if png else None
+        out["report"] = str(report_path)
         print(json_text(out))
     else:
         print(result.table(digits))
         if png:
             print(f"wrote {png}")
+        print(f"wrote {report_path}")
         if args.html is not None:
             print(f"wrote {args.html}")
     return 0

@@ -35,9 +35,11 @@ schedule raced over 300 updates never leaves its warmup) is reported through
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import statistics
+import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -48,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from .._rundir_schema import RUN_FILES
-from ..config import build_schedule, load_schedule
+from ..config import build_schedule, load_schedule, spec_hash
 from ..config._stretch import stretch
 from ..schedules import Schedule, find_plateau
 
@@ -83,6 +85,10 @@ class RaceResult:
     final_label: str = ""  # the table's column names: what the numbers are
     best_label: str = ""
     notes: list[str] = field(default_factory=list)  # lines the table ends with
+    #: name -> per-seed log columns besides the curve (``lr``; ``grad_l2_norm`` and ``seconds`` when trained),
+    #: one value per point of the curve: what the multi-run page of the race draws
+    columns: dict[str, list[dict[str, list[float]]]] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)  # name -> the schedule's spec_hash, where it has one
 
     @property
     def x_label(self) -> str:
@@ -151,7 +157,7 @@ def _quadratic_run(schedule: Schedule, seed: int) -> dict[str, Any]:
         ws.append(w)
     curve = [x * x for x in ws]
     return {"curve": curve, "final": curve[-1], "best": min(curve),
-            "extra": {"std of w, last 10 steps": float(np.std(ws[-10:]))}}
+            "extra": {"std of w, last 10 steps": float(np.std(ws[-10:]))}, "columns": {"lr": rates.tolist()}}
 
 
 def _flipnet_contenders() -> list[Contender]:
@@ -185,7 +191,8 @@ def _flipnet_run(schedule: Schedule, seed: int) -> dict[str, Any]:
             opt.step()
             total += loss.item()
         curve.append(total / 16)
-    return {"curve": curve, "final": curve[-1], "best": min(curve), "extra": {}}
+    return {"curve": curve, "final": curve[-1], "best": min(curve), "extra": {},
+            "columns": {"lr": schedule.at(np.arange(30)).tolist()}}
 
 
 def _schedulefree(name: str, peak: float, warmup_steps: int) -> Contender:
@@ -313,17 +320,20 @@ def _train_one(args: tuple, on_update: Callable[[int], None] | None = None) -> d
                                 weight_decay=opt.weight_decay, momentum=opt.momentum)
     state = TrainState(task.model, config.schedule, optimizer=optimizer, grad_clip=config.grad_clip,
                        accumulation_steps=config.accumulation_steps)
-    curve = []
+    curve, columns, start = [], {"lr": [], "grad_l2_norm": [], "seconds": []}, time.perf_counter()
     for k in range(config.steps):
         result = state.update(task.micro_batches(config.accumulation_steps), task.loss)
         curve.append(result.loss if not result.skipped else math.nan)
+        columns["lr"].append(result.lr)
+        columns["grad_l2_norm"].append(result.grad_l2_norm)
+        columns["seconds"].append(time.perf_counter() - start)  # wall-clock since the first update began
         if on_update is not None:
             on_update(k + 1)
     with evaluation_weights(optimizer):  # schedule-free: validated at its average weights
         val = task.evaluate(task.model)
     final = val if val is not None else float(np.mean(curve[-10:]))
     smooth = [float(np.mean(curve[max(0, i - 9):i + 1])) for i in range(len(curve))]
-    return {"curve": curve, "final": final, "best": min(smooth), "extra": {}}
+    return {"curve": curve, "final": final, "best": min(smooth), "extra": {}, "columns": columns}
 
 
 def _collect(result: RaceResult, contenders: list[Contender], seeds: list[int], outcomes: dict) -> RaceResult:
@@ -332,6 +342,8 @@ def _collect(result: RaceResult, contenders: list[Contender], seeds: list[int], 
         result.curves[c.name] = [r["curve"] for r in runs]
         result.final[c.name] = [r["final"] for r in runs]
         result.best[c.name] = [r["best"] for r in runs]
+        result.columns[c.name] = [r.get("columns", {}) for r in runs]
+        result.hashes[c.name] = spec_hash(c.schedule)
         for key in runs[0]["extra"]:
             result.extra.setdefault(key, {})[c.name] = [r["extra"][key] for r in runs]
     return result
@@ -561,9 +573,13 @@ def _completed(summary: Any) -> Any:
 def _run_outcome(summary: Any, run: Any) -> dict[str, Any]:
     from ._log import read_log
 
-    curve = [float(r["loss"]) for r in read_log(run.log)]
+    rows = read_log(run.log)
+    curve = [float(r["loss"]) for r in rows]
     smooth = [float(np.mean(curve[max(0, i - 9):i + 1])) for i in range(len(curve))]
-    return {"curve": curve, "final": summary.final_val_loss, "best": min(smooth), "extra": {}}
+    columns = {c: [float(r[c]) if r.get(c) else math.nan for r in rows] for c in ("lr", "grad_l2_norm", "seconds")}
+    recorded = json.loads(run.meta.read_text(encoding="utf-8")).get("spec_hash")
+    return {"curve": curve, "final": summary.final_val_loss, "best": min(smooth), "extra": {}, "columns": columns,
+            "spec_hash": recorded}
 
 
 def race_cooldown(race: CooldownRace | None = None, *, seeds: int | None = None, jobs: int = 1,
@@ -606,6 +622,9 @@ def race_cooldown(race: CooldownRace | None = None, *, seeds: int | None = None,
         result.curves[name] = [r["curve"] for r in runs]
         result.final[name] = [r["final"] for r in runs]
         result.best[name] = [r["best"] for r in runs]
+        result.columns[name] = [r["columns"] for r in runs]
+        if runs[0]["spec_hash"]:
+            result.hashes[name] = runs[0]["spec_hash"]
     result.notes.extend(_paired_notes(result, race))
     return result
 
