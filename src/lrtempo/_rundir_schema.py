@@ -19,6 +19,7 @@ A run directory holds::
     schedule.txt   the schedule over the run, as text (lrtempo train)
     lr_schedule.png  the same as a PNG (lrtempo train, with matplotlib)
     checkpoints/   the saved training states
+    tensorboard/   the log's rows as TensorBoard event files (lrtempo train with ``tensorboard: true``)
     .lock          held by the one process writing the run
     analysis.png   written by ``lrtempo analyze RUN_DIR``
     report.html    written by ``lrtempo report RUN_DIR``
@@ -34,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["RunFiles", "RUN_FILES", "LOG_SCHEMA_VERSION", "SCHEMA_COLUMNS", "EXTRA_COLUMNS", "LOG_COLUMNS",
-           "MONITOR_COLUMNS", "HYPER_COLUMNS", "NUMERIC_COLUMNS", "LAYER_COLUMNS"]
+           "MONITOR_COLUMNS", "HYPER_COLUMNS", "NUMERIC_COLUMNS", "LAYER_COLUMNS", "TENSORBOARD_FOLDER"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class RunFiles:
 
 
 RUN_FILES = RunFiles()
+
+#: the folder of a run's TensorBoard event files (apart from :class:`RunFiles`: the word is also a config key)
+TENSORBOARD_FOLDER = "tensorboard"
 
 #: bumped when the meaning or order of the log's columns changes (recorded in run.json)
 LOG_SCHEMA_VERSION = 1

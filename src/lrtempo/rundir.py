@@ -44,6 +44,7 @@ from ._rundir_schema import (
     NUMERIC_COLUMNS,
     RUN_FILES,
     SCHEMA_COLUMNS,
+    TENSORBOARD_FOLDER,
     RunFiles,
 )
 
@@ -118,6 +119,11 @@ class RunDir:
     def checkpoints(self) -> Path:
         """``checkpoints/``: the saved training states, ``step-NNNNNNNN.pt``."""
         return self.path / RUN_FILES.checkpoints
+
+    @property
+    def tensorboard(self) -> Path:
+        """``tensorboard/``: the log's rows as TensorBoard event files (``tensorboard: true``)."""
+        return self.path / TENSORBOARD_FOLDER
 
     @property
     def lock_file(self) -> Path:

@@ -51,6 +51,7 @@ from ._runconfig import RunConfig, parse_run_config
 from ._rundir import Plan, begin, columns, plan_new, plan_resume, undo_new, write_meta
 from ._schedulefree import eval_state_dict, evaluation_weights, require_package
 from ._state import TrainingDiverged, TrainState, build_optimizer
+from ._tensorboard import require_tensorboard, tensorboard_log
 from .tasks import TASKS
 
 __all__ = ["train", "RunSummary", "EXTRA_COLUMNS"]
@@ -290,6 +291,7 @@ def _train(config, out, resume, allow_change, steps, progress, stream, dist, sto
         config = parse_run_config(plan.config)
         if plan.mode == "finished":
             return _finished(plan, config, dist)
+        require_tensorboard(config.tensorboard)  # refused (one line) before anything is written
         if dist.main and on_start is not None:
             on_start()
         try:
@@ -398,6 +400,8 @@ class _Session:
             resume_step = self.start_step if self.plan.mode == "resume" else None
             logged = self.plan.log_columns if self.plan.mode == "resume" else None
             self.log = self.rundir.open_log(logged or columns(self.config), resume_step=resume_step)
+            self.log = tensorboard_log(self.log, self.rundir, self.config.tensorboard, self.start_step,
+                                       new=self.plan.mode == "new")  # the rows also as TensorBoard events
         self.t0 = time.perf_counter()
 
     def elapsed(self) -> float:

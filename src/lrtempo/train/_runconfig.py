@@ -94,6 +94,8 @@ class RunConfig:
     #: monitor settings (see ``lrtempo.monitor.MonitorSettings``) as written, or None for no monitor
     monitor: dict | None = setting(factory=dict, doc="the monitor: true (its defaults), false (none) or a mapping "
                                                      "of its settings", section=MonitorSettings)
+    tensorboard: bool = setting(False, doc="also write the log's rows to RUN_DIR/tensorboard/ as TensorBoard event "
+                                           "files (needs the tensorboard package)")
     data: dict = setting(factory=dict, doc="the data's size and batching (examples, batch_size, epochs, drop_last, "
                                            "world_size, steps_per_epoch, tokens_per_sample), for `lrtempo lint` "
                                            "and the budget (`total`); training reads nothing else of it")
@@ -125,6 +127,8 @@ class RunConfig:
             out.pop("checkpoint_at")
         if out["batch_ramp"] is None:
             out.pop("batch_ramp")
+        if not out["tensorboard"]:  # not written at its default: config.yaml reads as before the key
+            out.pop("tensorboard")
         return out
 
     @property

@@ -99,8 +99,13 @@ def resume_columns(run: RunDir, config: RunConfig) -> tuple[str, ...] | None:
     return None
 
 
+#: run-config keys that say where a run is shown, not what it is: left out of the config hash
+NOT_HASHED = ("tensorboard",)
+
+
 def config_hash(config: RunConfig) -> str:
-    text = json.dumps(config.to_mapping(), sort_keys=True, separators=(",", ":"))
+    mapping = {k: v for k, v in config.to_mapping().items() if k not in NOT_HASHED}
+    text = json.dumps(mapping, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
