@@ -156,7 +156,7 @@ class LRTempoScheduler(LRScheduler):
         self._lead = 0  # scheduler advances minus optimizer steps since counting (re)started
         self._count_start = 0  # the step at which counting (re)started
         self._warned = False
-        self._plain = -1  # the group count while the fast path holds (one schedule, no tensor lr); -1: check
+        self._plain = -1  # the group count while no group's lr is a tensor (the fast path); -1: check
         self.optimizer = optimizer
         self._register_hooks()
         self.hyper = None if momentum is None and weight_decay is None else \
@@ -198,7 +198,7 @@ class LRTempoScheduler(LRScheduler):
         return [entry] * len(self.optimizer.param_groups) if self.group_schedules is None else list(entry)
 
     def _entry(self, step: int) -> Any:
-        """The precomputed entry of ``step``: ``schedule(step)``, or each group's value given a list."""
+        """The precomputed entry of ``step``: ``schedule(step)``, or the tuple of each group's value given a list."""
         i = step - self._buf_start
         if 0 <= i < len(self._buf):
             return self._buf[i]
@@ -210,28 +210,37 @@ class LRTempoScheduler(LRScheduler):
         return self._buf[0]
 
     def _evaluate(self, positions: np.ndarray) -> list[Any]:
-        """The entries at ``positions`` by one ``at()`` per schedule: floats, or one list per position."""
+        """The entries at ``positions`` by one ``at()`` per schedule (one per distinct one, given a list): floats,
+        or one tuple of the groups' values per position."""
         if self.group_schedules is None:
             return self.schedule.at(positions).tolist()
-        return np.stack([s.at(positions) for s in self.group_schedules], axis=1).tolist()
+        columns: dict[int, list[float]] = {}
+        for s in self.group_schedules:
+            if id(s) not in columns:
+                columns[id(s)] = s.at(positions).tolist()
+        return list(zip(*(columns[id(s)] for s in self.group_schedules)))
 
     def _evaluate_one(self, position: int) -> Any:
         if self.group_schedules is None:
             return self.schedule(position)
-        return [s(position) for s in self.group_schedules]
+        return tuple(s(position) for s in self.group_schedules)
 
     def _put(self, entry: Any) -> None:
         """Set every group's rate from ``entry`` (:meth:`_entry`), a tensor ``lr`` filled in place."""
         groups = self.optimizer.param_groups
-        if self._plain == len(groups):
-            for group in groups:
-                group["lr"] = entry * group.get("group_multiplier", 1.0)
+        if self._plain == len(groups):  # no tensor lr, and as many groups as when that was checked
+            if self.group_schedules is None:
+                for group in groups:
+                    group["lr"] = entry * group.get("group_multiplier", 1.0)
+            else:
+                for group, value in zip(groups, entry):
+                    group["lr"] = value * group.get("group_multiplier", 1.0)
             return
         values = [entry] * len(groups) if self.group_schedules is None else entry
         if len(values) != len(groups):
             raise ValueError(f"the optimizer has {len(groups)} param groups and the scheduler {len(values)} "
                              "schedules, one per group: build the scheduler after the last add_param_group()")
-        plain = self.group_schedules is None
+        plain = True
         for group, value in zip(groups, values):
             lr = value * group.get("group_multiplier", 1.0)
             current = group["lr"]
@@ -281,7 +290,7 @@ class LRTempoScheduler(LRScheduler):
         buf = self._buf
         entry = buf[i] if 0 <= i < len(buf) else self._entry(step)
         groups = self.optimizer.param_groups
-        if self._plain == len(groups):  # one schedule, every lr a number
+        if self._plain == len(groups) and self.group_schedules is None:  # one schedule, every lr a number
             for group in groups:
                 group["lr"] = entry * group.get("group_multiplier", 1.0)
         else:
