@@ -337,6 +337,24 @@ def test_a_tensor_lr_loaded_with_the_optimizer_state_or_added_later_is_filled_to
     assert opt.param_groups[2]["lr"] is added and added.item() == COSINE(4)
 
 
+def test_groups_sharing_one_lr_tensor_at_different_rates_are_refused():
+    shared = torch.tensor(0.1)  # torch gives the optimizer's lr= to every group that has none: one tensor
+    message = r"param_groups\[0\] and param_groups\[1\] hold one lr tensor .* give each group its own lr tensor"
+    with pytest.raises(ValueError, match=message):
+        LRTempoScheduler(torch.optim.Adam(groups(2, multipliers=[None, 0.5]), lr=shared), COSINE)
+    with pytest.raises(ValueError, match=message):
+        LRTempoScheduler(torch.optim.Adam(groups(2), lr=shared), [COSINE, STABLE])
+    assert shared.item() == pytest.approx(0.1)  # a refusal fills nothing
+    opt = torch.optim.Adam(groups(2), lr=shared)
+    sched = LRTempoScheduler(opt, [COSINE, COSINE])  # the same rates: one tensor serves both
+    _run(opt, sched, 3)
+    assert opt.param_groups[1]["lr"] is shared and shared.item() == _as(torch.float32, COSINE(3))
+    opt.param_groups[1]["group_multiplier"] = 0.5  # set later: refused at the update that would need two rates
+    opt.step()
+    with pytest.raises(ValueError, match=r"get different rates \(0\.004 and 0\.002\): give each group its own"):
+        sched.step()
+
+
 def test_a_compiled_optimizer_step_does_not_recompile_across_updates_with_a_tensor_lr():
     dynamo = pytest.importorskip("torch._dynamo")
     from torch._dynamo.testing import CompileCounter

@@ -122,6 +122,15 @@ class LRTempoScheduler(LRScheduler):
     (0.0, 0)
     >>> opt.step(); sched.step(); opt.param_groups[0]["lr"]
     0.05
+
+    One schedule per group, and a tensor ``lr`` kept:
+
+    >>> from lrtempo import Constant
+    >>> lr = [torch.tensor(1.0), torch.tensor(1.0)]  # one per group: a shared one could hold one rate only
+    >>> two = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": t} for t in lr])
+    >>> per_group = LRTempoScheduler(two, [Constant(0.5), Constant(0.25)])
+    >>> [float(g["lr"]) for g in two.param_groups], two.param_groups[0]["lr"] is lr[0]
+    ([0.5, 0.25], True)
     """
 
     def __init__(
@@ -136,6 +145,7 @@ class LRTempoScheduler(LRScheduler):
     ) -> None:
         schedule, self.group_schedules = _given_schedules(optimizer, schedule)
         _group_multipliers(optimizer)
+        _check_shared_tensors(optimizer, self.group_schedules)
         if self.group_schedules is None:
             _warn_unequal_rates(optimizer)
         self.schedule = schedule
@@ -240,16 +250,18 @@ class LRTempoScheduler(LRScheduler):
         if len(values) != len(groups):
             raise ValueError(f"the optimizer has {len(groups)} param groups and the scheduler {len(values)} "
                              "schedules, one per group: build the scheduler after the last add_param_group()")
-        plain = True
-        for group, value in zip(groups, values):
+        filled: dict[int, tuple[int, float]] = {}  # id of a tensor lr -> the group and the rate it was filled with
+        for i, (group, value) in enumerate(zip(groups, values)):
             lr = value * group.get("group_multiplier", 1.0)
             current = group["lr"]
             if isinstance(current, torch.Tensor):
+                first, rate = filled.setdefault(id(current), (i, lr))
+                if rate != lr:
+                    raise ValueError(_shared_tensor_message(first, i, f" ({rate!r} and {lr!r})"))
                 current.fill_(lr)  # the tensor stays (compiled steps and capturable optimizers hold it)
-                plain = False
             else:
                 group["lr"] = lr
-        self._plain = len(groups) if plain else -1
+        self._plain = -1 if filled else len(groups)
 
     def apply(self, step: int) -> float:
         """Set every group's rate to that of update ``step``, ``schedule(step) * group_multiplier``, and return
@@ -477,6 +489,26 @@ def _given_schedules(optimizer: torch.optim.Optimizer, schedule: Any) -> tuple[S
                              "are decided by one watched loss for one schedule; give every group the plateau "
                              "schedule and set each group's 'group_multiplier'")
     return schedule[0], tuple(schedule)
+
+
+def _shared_tensor_message(first: int, other: int, rates: str = "") -> str:
+    return (f"param_groups[{first}] and param_groups[{other}] hold one lr tensor (the optimizer's lr=, which torch "
+            f"gives every group that has none of its own) but get different rates{rates}: give each group its own "
+            "lr tensor ({'params': ..., 'lr': torch.tensor(...)})")
+
+
+def _check_shared_tensors(optimizer: torch.optim.Optimizer, schedules: tuple[Schedule, ...] | None) -> None:
+    """Refuse groups that hold one lr tensor and would get different rates (another schedule or multiplier): filling
+    it for one would change the other's."""
+    first: dict[int, int] = {}
+    groups = optimizer.param_groups
+    for i, group in enumerate(groups):
+        if not isinstance(group["lr"], torch.Tensor):
+            continue
+        j = first.setdefault(id(group["lr"]), i)
+        if j != i and (group.get(GROUP_MULTIPLIER, 1.0) != groups[j].get(GROUP_MULTIPLIER, 1.0)
+                       or (schedules is not None and schedules[i] != schedules[j])):
+            raise ValueError(_shared_tensor_message(j, i))
 
 
 def _list_hash(hashes: tuple[str, ...]) -> str:
