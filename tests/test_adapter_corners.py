@@ -68,13 +68,16 @@ def test_groups_built_with_different_rates_warn_once_naming_the_fix():
     assert len(found) == 1 and issubclass(ParamGroupWarning, UserWarning)
     text = str(found[0].message)
     assert "param_groups[0] lr=0.001, param_groups[1] lr=0.0001" in text
-    assert "'group_multiplier'" in text and "e.g. 0.1 for param_groups[1]" in text
+    assert "'group_multiplier' (its rate over the schedule's: 0.1 for param_groups[1] if the schedule is " \
+           "param_groups[0]'s)" in text
     assert "LRTempoScheduler(optimizer, [schedule_0, schedule_1, ...])" in text
     assert found[0].filename == __file__  # it points at the line that built the scheduler
     assert lrs(opt) == [COSINE(0), COSINE(0)]  # what the warning says happens
     for _ in range(3):  # once: stepping says nothing more
         _, more = _warnings_of(lambda: (opt.step(), sched.step()))
         assert more == []
+    _, found = _warnings_of(lambda: LRTempoScheduler(sgd(3, lrs=[0.1, 0.1, 0.4]), COSINE))
+    assert "4.0 for param_groups[2]" in str(found[0].message)  # the first group whose rate differs
 
 
 @pytest.mark.parametrize("case", ["equal rates", "group_multiplier", "lr_scale", "a list", "one group",

@@ -447,9 +447,11 @@ class LRTempoScheduler(LRScheduler):
         if len(groups) != len(mine):
             return (f"the checkpoint holds the schedules of {len(groups)} param groups but this scheduler runs "
                     f"{len(mine)}")
-        known: dict[int, frozenset[str]] = {}
+        known: dict[int, frozenset[str]] = {}  # each distinct schedule's hashes, computed once
         for i, (h, s) in enumerate(zip(groups, mine)):
-            if h not in known.setdefault(id(s), spec_hashes(s)):
+            if id(s) not in known:
+                known[id(s)] = spec_hashes(s)
+            if h not in known[id(s)]:
                 return (f"the checkpoint was written under schedule {h[:12]} for param_groups[{i}] but this "
                         f"scheduler runs {spec_hash(s)[:12]} there")
         return None
@@ -524,11 +526,14 @@ def _warn_unequal_rates(optimizer: torch.optim.Optimizer) -> None:
     if len(groups) < 2 or any(GROUP_MULTIPLIER in g for g in groups):
         return
     rates = [float(g.get("initial_lr", g["lr"])) for g in groups]
-    if all(math.isclose(r, rates[0], rel_tol=1e-6) for r in rates):  # equal but for a float32 tensor's rounding
+    other = [i for i, r in enumerate(rates) if not math.isclose(r, rates[0], rel_tol=1e-6)]  # beyond float32 rounding
+    if not other:
         return
     shown = ", ".join(f"param_groups[{i}] lr={r!r}" for i, r in enumerate(rates[:4]))
     shown += ", ..." if len(rates) > 4 else ""
-    example = "" if rates[0] == 0 else f", e.g. {rates[1] / rates[0]!r} for param_groups[1]"
+    k = other[0]
+    example = "" if rates[0] == 0 else f": {rates[k] / rates[0]!r} for param_groups[{k}] if the schedule is " \
+                                       "param_groups[0]'s"
     warnings.warn(f"the param groups were built with different rates ({shown}) and none has a 'group_multiplier': "
                   "every group gets schedule(step), their own rates are ignored (torch's LambdaLR would scale each "
                   f"by its own). Set each group's 'group_multiplier' (its rate over the schedule's{example}), or "
