@@ -16,6 +16,10 @@ Then the same schedule counted in tokens (``unit: tokens``), advanced by
 blocks of positions) and an alternating 4096 / 4000 (one position at a time),
 against the steps schedule.
 
+Last, one schedule per param group (a list of distinct schedules, one ``at()``
+per schedule per block) and a tensor ``lr`` (filled in place), against
+torch's ``LambdaLR`` with one lambda per group and with a tensor ``lr``.
+
     python benchmarks/bench_adapter.py [--rounds 7] [--steps 20000]
 """
 
@@ -91,6 +95,27 @@ UNIT_MAKERS = {
 }
 
 
+def _peaks(n: int) -> list[WarmupCosine]:
+    return [WarmupCosine(PEAK * (i + 1), TOTAL, WARM) for i in range(n)]
+
+
+def _tensor_lr(opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    for group in opt.param_groups:
+        group["lr"] = torch.tensor(float(group["lr"]))
+    return opt
+
+
+#: name -> a maker of the scheduler (one schedule per group, a tensor lr)
+GROUP_MAKERS = {
+    "LRTempoScheduler (one schedule)": MAKERS["LRTempoScheduler"],
+    "a list, one schedule per group": lambda opt: LRTempoScheduler(opt, _peaks(len(opt.param_groups)),
+                                                                   warn_order=False),
+    "tensor lr (filled in place)": lambda opt: MAKERS["LRTempoScheduler"](_tensor_lr(opt)),
+    "LambdaLR, one lambda per group": lambda opt: L.LambdaLR(opt, [warmup_cosine_lambda] * len(opt.param_groups)),
+    "LambdaLR, tensor lr": lambda opt: L.LambdaLR(_tensor_lr(opt), warmup_cosine_lambda),
+}
+
+
 def per_step_us(make, groups: int, steps: int, *, advance: bool = False) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -138,6 +163,18 @@ def main() -> None:
         for name in UNIT_MAKERS:
             med = statistics.median(units[(name, groups)])
             print(f"  {name:30s} {med:7.3f}   this / steps = {med / base:.2f}")
+    per_group: dict[tuple[str, int], list[float]] = {}
+    for _ in range(args.rounds):
+        for groups in (1, 10):
+            for name, make in GROUP_MAKERS.items():
+                per_group.setdefault((name, groups), []).append(per_step_us(make, groups, args.steps))
+    print("\none schedule per param group, and a tensor lr, medians (us/step)")
+    for groups in (1, 10):
+        base = statistics.median(per_group[("LRTempoScheduler (one schedule)", groups)])
+        print(f"\n{groups} param group{'s' if groups > 1 else ''}")
+        for name in GROUP_MAKERS:
+            med = statistics.median(per_group[(name, groups)])
+            print(f"  {name:32s} {med:7.3f}   this / one schedule = {med / base:.2f}")
 
 
 if __name__ == "__main__":

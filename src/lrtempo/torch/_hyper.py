@@ -93,7 +93,6 @@ class HyperSchedules:
             _check_momentum_groups(optimizer)
         if weight_decay is not None:
             _weight_decay_multipliers(optimizer)
-            self._load_hook = optimizer.register_load_state_dict_post_hook(_weight_decay_multipliers)
         self._start = 0
         self._m: list[float] = []
         self._w: list[float] = []
@@ -101,7 +100,19 @@ class HyperSchedules:
         #: why the values of the next update are out of bounds (None: they are in the groups); raised by the
         #: optimizer step that would use them, so a bad value at a step no update runs (past the run) is no error
         self._bad: str | None = None
-        self._step_hook = optimizer.register_step_pre_hook(self._check_before_step)
+        self._register_hooks()
+
+    def _register_hooks(self) -> None:
+        if self.weight_decay is not None:
+            self._load_hook = self.optimizer.register_load_state_dict_post_hook(_weight_decay_multipliers)
+        self._step_hook = self.optimizer.register_step_pre_hook(self._check_before_step)
+
+    def __getstate__(self) -> dict[str, Any]:  # a pickled or copied one registers its hooks again
+        return {k: v for k, v in self.__dict__.items() if k not in ("_load_hook", "_step_hook")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._register_hooks()
 
     def schedules(self) -> dict[str, Schedule]:
         """``{name: schedule}`` of the ones given, in :data:`HYPER_NAMES` order."""

@@ -24,10 +24,18 @@ A schedule counted in samples or tokens (``unit:``) is advanced by what each
 update consumed, ``scheduler.step(consumed=N)``: its position (``scheduler.position``)
 is the units consumed before the next update, and the rate of that update is
 ``schedule(position)``.
+
+One schedule per param group: ``LRTempoScheduler(optimizer, [schedule_0,
+schedule_1, ...])`` (as ``LambdaLR`` takes one lambda per group) gives group
+``i`` the rate ``schedule_i(step) * group_multiplier``. A group whose ``lr``
+is a tensor (``torch.compile``, capturable optimizers) keeps that tensor: its
+value is filled in place, in its own dtype, as torch's schedulers do.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import warnings
 from typing import Any
@@ -37,11 +45,12 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from ..config import spec_hash, spec_hashes
-from ..schedules import Reduction, Schedule, position_name
+from ..schedules import Reduction, Schedule, find_plateau, position_name
 from ._hyper import HyperSchedules, block_steps, changed_hypers
 from ._plateau import plateau_control
 
-__all__ = ["GROUP_MULTIPLIER", "LRTempoScheduler", "ScheduleOrderWarning", "ScheduleChangedError", "lambda_lr"]
+__all__ = ["GROUP_MULTIPLIER", "LRTempoScheduler", "ParamGroupWarning", "ScheduleOrderWarning", "ScheduleChangedError",
+           "lambda_lr"]
 
 #: values precomputed per refill of the adapter's buffer (one vectorized ``at()``)
 _BLOCK = 1024
@@ -54,6 +63,10 @@ _INT64_MAX = 2**63 - 1
 
 class ScheduleOrderWarning(UserWarning):
     """The scheduler and the optimizer are stepped in the wrong order or at different rates."""
+
+
+class ParamGroupWarning(UserWarning):
+    """The optimizer's param groups were built with rates the scheduler will not keep apart."""
 
 
 class ScheduleChangedError(ValueError):
@@ -90,6 +103,16 @@ class LRTempoScheduler(LRScheduler):
 
     A :class:`ScheduleOrderWarning` is raised once if the scheduler is advanced
     before the optimizer has stepped, or more often than the optimizer steps.
+    A pickled or deep-copied scheduler counts the steps of its (copied) optimizer again.
+
+    ``schedule`` may be a list or tuple of schedules, one per param group:
+    group ``i`` then runs ``schedule[i](step) * group_multiplier`` (``schedule``
+    is the first, :attr:`group_schedules` all of them; they count one unit,
+    and none may be a ``type: plateau``). ``state_dict()`` then holds each
+    group's spec hash (``group_spec_hashes``), each checked on a load. With one
+    schedule and groups built with different rates (and no ``group_multiplier``
+    anywhere) a :class:`ParamGroupWarning` says that all get ``schedule(step)``.
+    A tensor ``lr`` is filled in place (``fill_``), in its own dtype.
 
     >>> import torch
     >>> from lrtempo import WarmupCosine
@@ -99,24 +122,38 @@ class LRTempoScheduler(LRScheduler):
     (0.0, 0)
     >>> opt.step(); sched.step(); opt.param_groups[0]["lr"]
     0.05
+
+    One schedule per group, and a tensor ``lr`` kept:
+
+    >>> from lrtempo import Constant
+    >>> lr = [torch.tensor(1.0), torch.tensor(1.0)]  # one per group: a shared one could hold one rate only
+    >>> two = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": t} for t in lr])
+    >>> per_group = LRTempoScheduler(two, [Constant(0.5), Constant(0.25)])
+    >>> [float(g["lr"]) for g in two.param_groups], two.param_groups[0]["lr"] is lr[0]
+    ([0.5, 0.25], True)
     """
 
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
-        schedule: Schedule,
+        schedule: Schedule | list[Schedule] | tuple[Schedule, ...],
         *,
         allow_schedule_change: bool = False,
         warn_order: bool = True,
         momentum: Schedule | None = None,
         weight_decay: Schedule | None = None,
     ) -> None:
-        if not isinstance(schedule, Schedule):
-            raise TypeError(f"schedule must be an lrtempo Schedule (got {type(schedule).__name__})")
+        schedule, self.group_schedules = _given_schedules(optimizer, schedule)
         _group_multipliers(optimizer)
-        self._load_hook = optimizer.register_load_state_dict_post_hook(_group_multipliers)
+        _check_shared_tensors(optimizer, self.group_schedules)
+        if self.group_schedules is None:
+            _warn_unequal_rates(optimizer)
         self.schedule = schedule
-        self.spec_hash = spec_hash(schedule)
+        #: each group's spec hash (None: one schedule for every group)
+        self.group_spec_hashes = None if self.group_schedules is None else \
+            tuple(spec_hash(s) for s in self.group_schedules)
+        self.spec_hash = spec_hash(schedule) if self.group_spec_hashes is None else \
+            _list_hash(self.group_spec_hashes)
         self._plateau = plateau_control(schedule)  # None unless the schedule is a `type: plateau`
         self.allow_schedule_change = allow_schedule_change
         self.warn_order = warn_order
@@ -129,26 +166,102 @@ class LRTempoScheduler(LRScheduler):
         self._lead = 0  # scheduler advances minus optimizer steps since counting (re)started
         self._count_start = 0  # the step at which counting (re)started
         self._warned = False
-        self._hook = optimizer.register_step_post_hook(self._count_optimizer_step)
+        self._plain = -1  # the group count while no group's lr is a tensor (the fast path); -1: check
+        self.optimizer = optimizer
+        self._register_hooks()
         self.hyper = None if momentum is None and weight_decay is None else \
             HyperSchedules(optimizer, momentum=momentum, weight_decay=weight_decay)
         super().__init__(optimizer, last_epoch=-1)  # torch's initial step applies schedule(0)
         self._lead = 0  # that initial step is not an advance
+
+    # -- hooks, and what a pickled or copied scheduler restores -------------------------
+    def _register_hooks(self) -> None:
+        self._hook = self.optimizer.register_step_post_hook(self._count_optimizer_step)
+        self._load_hook = self.optimizer.register_load_state_dict_post_hook(self._optimizer_loaded)
+
+    def _optimizer_loaded(self, optimizer: torch.optim.Optimizer) -> None:
+        _group_multipliers(optimizer)
+        self._plain = -1  # the loaded groups are new dicts, their lr maybe a tensor
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_hook"], state["_load_hook"]  # handles of the optimizer's hooks: registered again on load
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._register_hooks()
 
     # -- hot path ----------------------------------------------------------------
     def _count_optimizer_step(self, *_: Any) -> None:
         self._lead -= 1
 
     def rate(self, step: int) -> float:
-        """``schedule(step)``, served from a block precomputed by one ``schedule.at()``."""
+        """``schedule(step)`` (the first group's schedule, given a list), served from a block precomputed by one
+        ``schedule.at()``."""
+        entry = self._entry(step)
+        return entry if self.group_schedules is None else entry[0]
+
+    def rates(self, step: int) -> list[float]:
+        """Each group's schedule at ``step``, before its ``group_multiplier``."""
+        entry = self._entry(step)
+        return [entry] * len(self.optimizer.param_groups) if self.group_schedules is None else list(entry)
+
+    def _entry(self, step: int) -> Any:
+        """The precomputed entry of ``step``: ``schedule(step)``, or the tuple of each group's value given a list."""
         i = step - self._buf_start
         if 0 <= i < len(self._buf):
             return self._buf[i]
         if step < 0:
             raise ValueError(f"step must be >= 0 (got {step})")
+        schedules = self.group_schedules or (self.schedule,)
         self._buf_start = step
-        self._buf = self.schedule.at(block_steps(self.schedule, step, _BLOCK)).tolist()
+        self._buf = self._evaluate(min((block_steps(s, step, _BLOCK) for s in schedules), key=len))
         return self._buf[0]
+
+    def _evaluate(self, positions: np.ndarray) -> list[Any]:
+        """The entries at ``positions`` by one ``at()`` per schedule (one per distinct one, given a list): floats,
+        or one tuple of the groups' values per position."""
+        if self.group_schedules is None:
+            return self.schedule.at(positions).tolist()
+        columns: dict[int, list[float]] = {}
+        for s in self.group_schedules:
+            if id(s) not in columns:
+                columns[id(s)] = s.at(positions).tolist()
+        return list(zip(*(columns[id(s)] for s in self.group_schedules)))
+
+    def _evaluate_one(self, position: int) -> Any:
+        if self.group_schedules is None:
+            return self.schedule(position)
+        return tuple(s(position) for s in self.group_schedules)
+
+    def _put(self, entry: Any) -> None:
+        """Set every group's rate from ``entry`` (:meth:`_entry`), a tensor ``lr`` filled in place."""
+        groups = self.optimizer.param_groups
+        if self._plain == len(groups):  # no tensor lr, and as many groups as when that was checked
+            if self.group_schedules is None:
+                for group in groups:
+                    group["lr"] = entry * group.get("group_multiplier", 1.0)
+            else:
+                for group, value in zip(groups, entry):
+                    group["lr"] = value * group.get("group_multiplier", 1.0)
+            return
+        values = [entry] * len(groups) if self.group_schedules is None else entry
+        if len(values) != len(groups):
+            raise ValueError(f"the optimizer has {len(groups)} param groups and the scheduler {len(values)} "
+                             "schedules, one per group: build the scheduler after the last add_param_group()")
+        filled: dict[int, tuple[int, float]] = {}  # id of a tensor lr -> the group and the rate it was filled with
+        for i, (group, value) in enumerate(zip(groups, values)):
+            lr = value * group.get("group_multiplier", 1.0)
+            current = group["lr"]
+            if isinstance(current, torch.Tensor):
+                first, rate = filled.setdefault(id(current), (i, lr))
+                if rate != lr:
+                    raise ValueError(_shared_tensor_message(first, i, f" ({rate!r} and {lr!r})"))
+                current.fill_(lr)  # the tensor stays (compiled steps and capturable optimizers hold it)
+            else:
+                group["lr"] = lr
+        self._plain = -1 if filled else len(groups)
 
     def apply(self, step: int) -> float:
         """Set every group's rate to that of update ``step``, ``schedule(step) * group_multiplier``, and return
@@ -159,19 +272,15 @@ class LRTempoScheduler(LRScheduler):
         (as :class:`lrtempo.train.TrainState` does) rather than through :meth:`step`.
         """
         if self.unit != "steps":
-            value = self._unit_rate(step)
-            value = self.schedule(step) if value is None else value
-            for group in self.optimizer.param_groups:
-                group["lr"] = value * group.get("group_multiplier", 1.0)
-            return value
-        i = step - self._buf_start
-        buf = self._buf
-        value = buf[i] if 0 <= i < len(buf) else self.rate(step)
-        for group in self.optimizer.param_groups:
-            group["lr"] = value * group.get("group_multiplier", 1.0)
+            entry = self._unit_rate(step)
+            entry = self._evaluate_one(step) if entry is None else entry
+            self._put(entry)
+            return entry if self.group_schedules is None else entry[0]
+        entry = self._entry(step)
+        self._put(entry)
         if self.hyper is not None:
             self.hyper.apply(step)
-        return value
+        return entry if self.group_schedules is None else entry[0]
 
     _apply = apply  # the former, private name
 
@@ -191,9 +300,13 @@ class LRTempoScheduler(LRScheduler):
         # apply(step), inlined: this is the per-update hot path
         i = step - self._buf_start
         buf = self._buf
-        value = buf[i] if 0 <= i < len(buf) else self.rate(step)
-        for group in self.optimizer.param_groups:
-            group["lr"] = value * group.get("group_multiplier", 1.0)
+        entry = buf[i] if 0 <= i < len(buf) else self._entry(step)
+        groups = self.optimizer.param_groups
+        if self._plain == len(groups) and self.group_schedules is None:  # one schedule, every lr a number
+            for group in groups:
+                group["lr"] = entry * group.get("group_multiplier", 1.0)
+        else:
+            self._put(entry)
         if self.hyper is not None:
             self.hyper.apply(step)
 
@@ -222,21 +335,20 @@ class LRTempoScheduler(LRScheduler):
         if lead > 0 and step > 0:
             self._check_order(lead)
         position = self._position = self._position + consumed
-        value = self._unit_rate(position)
-        if value is None:  # off the block: refill it when the increment repeats, else one value
+        entry = self._unit_rate(position)
+        if entry is None:  # off the block: refill it when the increment repeats, else one value
             if consumed == self._last_consumed and position <= _INT64_MAX - _BLOCK * consumed:
                 self._ubuf_start, self._ubuf_stride = position, consumed
-                self._ubuf = self.schedule.at(np.arange(_BLOCK, dtype=np.int64) * consumed + position).tolist()
-                value = self._ubuf[0]
+                self._ubuf = self._evaluate(np.arange(_BLOCK, dtype=np.int64) * consumed + position)
+                entry = self._ubuf[0]
             else:
-                value = self.schedule(position)
+                entry = self._evaluate_one(position)
         self._last_consumed = consumed
-        for group in self.optimizer.param_groups:
-            group["lr"] = value * group.get("group_multiplier", 1.0)
+        self._put(entry)
         return True
 
-    def _unit_rate(self, position: int) -> float | None:
-        """``schedule(position)`` from the block of positions ``start + i * stride``, or None when off it."""
+    def _unit_rate(self, position: int) -> Any:
+        """The entry of ``position`` from the block of positions ``start + i * stride``, or None when off it."""
         i, off = divmod(position - self._ubuf_start, self._ubuf_stride)
         return self._ubuf[i] if off == 0 and 0 <= i < len(self._ubuf) else None
 
@@ -254,12 +366,19 @@ class LRTempoScheduler(LRScheduler):
                        "and not for skipped updates.")
         warnings.warn(message, ScheduleOrderWarning, stacklevel=3)
 
-    def get_last_lr(self) -> list[float]:
-        return [group["lr"] for group in self.optimizer.param_groups]
+    def get_last_lr(self) -> list[float | torch.Tensor]:
+        """Every group's rate (a tensor ``lr`` as a copy, as torch's schedulers return it)."""
+        return [lr.clone() if isinstance(lr := group["lr"], torch.Tensor) else lr
+                for group in self.optimizer.param_groups]
 
     def get_lr(self) -> list[float]:
-        value = self.rate(self.last_epoch) if self.unit == "steps" else self.schedule(self.position)
-        return [value * g.get("group_multiplier", 1.0) for g in self.optimizer.param_groups]
+        groups = self.optimizer.param_groups
+        if self.unit == "steps":
+            values = self.rates(self.last_epoch)
+        else:
+            entry = self._evaluate_one(self.position)
+            values = [entry] * len(groups) if self.group_schedules is None else entry
+        return [value * g.get("group_multiplier", 1.0) for value, g in zip(values, groups)]
 
     # -- reduce-on-plateau ----------------------------------------------------------------
     def observe(self, loss: Any) -> Reduction | None:
@@ -276,6 +395,8 @@ class LRTempoScheduler(LRScheduler):
     # -- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         state = {"step": int(self.last_epoch), "spec_hash": self.spec_hash}
+        if self.group_spec_hashes is not None:
+            state["group_spec_hashes"] = list(self.group_spec_hashes)
         if self._plateau is not None:  # the recorded reductions and the decider's state
             state["plateau"] = self._plateau.state_dict(self.schedule)
         if self.hyper is not None:
@@ -288,11 +409,10 @@ class LRTempoScheduler(LRScheduler):
         step = state_dict.get("step")
         if not isinstance(step, int) or isinstance(step, bool) or step < 0:
             raise ValueError(f"state_dict['step'] must be an integer >= 0 (got {step!r})")
-        saved = state_dict.get("spec_hash")
-        if saved is not None and saved not in spec_hashes(self.schedule) and not self.allow_schedule_change:
-            raise ScheduleChangedError(
-                f"the checkpoint was written under schedule {saved[:12]} but this scheduler runs "
-                f"{self.spec_hash[:12]}; pass allow_schedule_change=True to continue under the new schedule")
+        changed_schedule = self._changed_schedule(state_dict)
+        if changed_schedule is not None and not self.allow_schedule_change:
+            raise ScheduleChangedError(f"{changed_schedule}; pass allow_schedule_change=True to continue under the "
+                                       "new schedule")
         changed = changed_hypers(state_dict, {} if self.hyper is None else self.hyper.schedules())
         if changed and not self.allow_schedule_change:
             raise ScheduleChangedError(
@@ -309,12 +429,116 @@ class LRTempoScheduler(LRScheduler):
             return
         self.apply(step)
 
+    def _changed_schedule(self, state_dict: dict[str, Any]) -> str | None:
+        """How the rate schedules of ``state_dict`` differ from this scheduler's (None: they do not, or it
+        records none). A state of one schedule ran it in every group; any hash a run recorded is accepted."""
+        saved, groups = state_dict.get("spec_hash"), state_dict.get("group_spec_hashes")
+        if groups is None and self.group_schedules is None:
+            if saved is None or saved in spec_hashes(self.schedule):
+                return None
+            return (f"the checkpoint was written under schedule {saved[:12]} but this scheduler runs "
+                    f"{self.spec_hash[:12]}")
+        if groups is not None and not (isinstance(groups, (list, tuple)) and all(isinstance(h, str) for h in groups)):
+            raise ValueError(f"state_dict['group_spec_hashes'] must be a list of spec hashes (got {groups!r})")
+        if groups is None and saved is None:
+            return None
+        mine = self.group_schedules or (self.schedule,) * len(groups)
+        groups = [saved] * len(mine) if groups is None else groups
+        if len(groups) != len(mine):
+            return (f"the checkpoint holds the schedules of {len(groups)} param groups but this scheduler runs "
+                    f"{len(mine)}")
+        known: dict[int, frozenset[str]] = {}  # each distinct schedule's hashes, computed once
+        for i, (h, s) in enumerate(zip(groups, mine)):
+            if id(s) not in known:
+                known[id(s)] = spec_hashes(s)
+            if h not in known[id(s)]:
+                return (f"the checkpoint was written under schedule {h[:12]} for param_groups[{i}] but this "
+                        f"scheduler runs {spec_hash(s)[:12]} there")
+        return None
+
     def close(self) -> None:
         """Remove the optimizer hooks (the scheduler stops counting optimizer steps)."""
         self._hook.remove()
         self._load_hook.remove()
         if self.hyper is not None:
             self.hyper.close()
+
+
+def _given_schedules(optimizer: torch.optim.Optimizer, schedule: Any) -> tuple[Schedule, tuple[Schedule, ...] | None]:
+    """The scheduler's schedule and its per-group schedules (None: one schedule for every group), checked: a list
+    or tuple holds one schedule per param group, all counting one unit, none a ``type: plateau``."""
+    if isinstance(schedule, Schedule):
+        return schedule, None
+    if not isinstance(schedule, (list, tuple)):
+        raise TypeError(f"schedule must be an lrtempo Schedule or a list of them, one per param group (got "
+                        f"{type(schedule).__name__})")
+    n = len(optimizer.param_groups)
+    if len(schedule) != n:
+        raise ValueError(f"schedule: a list needs one schedule per param group: got {len(schedule)} schedules for "
+                         f"{n} param groups")
+    for i, s in enumerate(schedule):
+        if not isinstance(s, Schedule):
+            raise TypeError(f"schedule[{i}] must be an lrtempo Schedule (got {type(s).__name__})")
+    if n == 1:
+        return schedule[0], None
+    units = sorted({s.unit for s in schedule})
+    if len(units) > 1:
+        raise ValueError(f"schedule: the schedules of a list must count one unit, their position is one counter "
+                         f"(got {', '.join(units)})")
+    for i, s in enumerate(schedule):
+        if find_plateau(s) is not None:
+            raise ValueError(f"schedule[{i}] is a type: plateau schedule, which a list cannot hold: its reductions "
+                             "are decided by one watched loss for one schedule; give every group the plateau "
+                             "schedule and set each group's 'group_multiplier'")
+    return schedule[0], tuple(schedule)
+
+
+def _shared_tensor_message(first: int, other: int, rates: str = "") -> str:
+    return (f"param_groups[{first}] and param_groups[{other}] hold one lr tensor (the optimizer's lr=, which torch "
+            f"gives every group that has none of its own) but get different rates{rates}: give each group its own "
+            "lr tensor ({'params': ..., 'lr': torch.tensor(...)})")
+
+
+def _check_shared_tensors(optimizer: torch.optim.Optimizer, schedules: tuple[Schedule, ...] | None) -> None:
+    """Refuse groups that hold one lr tensor and would get different rates (another schedule or multiplier): filling
+    it for one would change the other's."""
+    first: dict[int, int] = {}
+    groups = optimizer.param_groups
+    for i, group in enumerate(groups):
+        if not isinstance(group["lr"], torch.Tensor):
+            continue
+        j = first.setdefault(id(group["lr"]), i)
+        if j != i and (group.get(GROUP_MULTIPLIER, 1.0) != groups[j].get(GROUP_MULTIPLIER, 1.0)
+                       or (schedules is not None and schedules[i] != schedules[j])):
+            raise ValueError(_shared_tensor_message(j, i))
+
+
+def _list_hash(hashes: tuple[str, ...]) -> str:
+    """The spec hash of a list of per-group schedules: SHA-256 of their spec hashes as a compact JSON list."""
+    return hashlib.sha256(json.dumps(list(hashes), separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def _warn_unequal_rates(optimizer: torch.optim.Optimizer) -> None:
+    """A :class:`ParamGroupWarning` when the groups were built with different rates (beyond a relative 1e-6) and
+    none has a ``group_multiplier``: one schedule gives them all ``schedule(step)`` (torch's ``LambdaLR`` scales
+    each)."""
+    groups = optimizer.param_groups
+    if len(groups) < 2 or any(GROUP_MULTIPLIER in g for g in groups):
+        return
+    rates = [float(g.get("initial_lr", g["lr"])) for g in groups]
+    other = [i for i, r in enumerate(rates) if not math.isclose(r, rates[0], rel_tol=1e-6)]  # beyond float32 rounding
+    if not other:
+        return
+    shown = ", ".join(f"param_groups[{i}] lr={r!r}" for i, r in enumerate(rates[:4]))
+    shown += ", ..." if len(rates) > 4 else ""
+    k = other[0]
+    example = "" if rates[0] == 0 else f": {rates[k] / rates[0]!r} for param_groups[{k}] if the schedule is " \
+                                       "param_groups[0]'s"
+    warnings.warn(f"the param groups were built with different rates ({shown}) and none has a 'group_multiplier': "
+                  "every group gets schedule(step), their own rates are ignored (torch's LambdaLR would scale each "
+                  f"by its own). Set each group's 'group_multiplier' (its rate over the schedule's{example}), or "
+                  "pass one schedule per group: LRTempoScheduler(optimizer, [schedule_0, schedule_1, ...])",
+                  ParamGroupWarning, stacklevel=3)
 
 
 def _whole(value: Any) -> bool:
