@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -167,7 +168,10 @@ class RunDir:
         if self.checkpoints.is_dir():
             for p in self.checkpoints.iterdir():
                 if _CHECKPOINT_TEMP.match(p.name):
-                    p.unlink(missing_ok=True)
+                    if p.is_dir() and not p.is_symlink():  # a checkpoint folder's (FSDP2) unfinished write
+                        shutil.rmtree(p, ignore_errors=True)
+                    else:
+                        p.unlink(missing_ok=True)
 
     def read_meta(self) -> dict[str, Any]:
         """``run.json``, or ``{}`` when it is missing or unreadable."""
