@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 
 from lrtempo.cli import main  # noqa: E402
 from lrtempo.train import read_log  # noqa: E402
-from lrtempo.train._fsdp import sample_counts, shard_rows  # noqa: E402
+from lrtempo.train._fsdp import _units, sample_counts, shard_rows  # noqa: E402
 
 # this interpreter's torchrun (another on PATH may belong to another Python)
 TORCHRUN = str(Path(sys.executable).with_name("torchrun")) if Path(sys.executable).with_name("torchrun").exists() \
@@ -58,9 +58,10 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _torchrun(script: Path, port: int, *args: object, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([TORCHRUN, "--nproc_per_node", "2", "--master_port", str(port), str(script),
-                           *map(str, args)], capture_output=True, text=True, env={**ENV, **env}, timeout=300)
+def _torchrun(script: Path, *args: object, **env: str) -> subprocess.CompletedProcess:
+    """``torchrun --standalone`` (a free port of its own: no clash with other runs) of two processes."""
+    return subprocess.run([TORCHRUN, "--standalone", "--nproc_per_node", "2", str(script), *map(str, args)],
+                          capture_output=True, text=True, env={**ENV, **env}, timeout=300)
 
 
 def _close(a: str, b: str, rel: float) -> bool:
@@ -79,15 +80,15 @@ def test_two_processes_match_one_and_a_kill_mid_checkpoint_resumes_exactly(tmp_p
     cfg.write_text(RUN)
     script = tmp_path / "run.py"
     script.write_text(KILLER)
-    whole = _torchrun(script, 29541, "train", cfg, "--out", tmp_path / "two", "--quiet")
+    whole = _torchrun(script, "train", cfg, "--out", tmp_path / "two", "--quiet")
     assert whole.returncode == 0, whole.stderr[-3000:]
-    killed = _torchrun(script, 29542, "train", cfg, "--out", tmp_path / "killed", "--quiet",
+    killed = _torchrun(script, "train", cfg, "--out", tmp_path / "killed", "--quiet",
                        KILL_AT="step-00000006.pt")
     assert killed.returncode != 0
     run = tmp_path / "killed" / "f"
     left = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert left[0].startswith(".step-00000006.pt.") and left[1:] == ["step-00000003.pt"], left
-    resumed = _torchrun(script, 29543, "train", "--resume", run, "--quiet")
+    resumed = _torchrun(script, "train", "--resume", run, "--quiet")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert code_and_one_process(cfg, tmp_path) == 0
 
@@ -127,7 +128,7 @@ def code_and_one_process(cfg: Path, tmp_path: Path) -> int:
 # the monitor's statistics of one update: a model sharded over two ranks against the same model whole, on the
 # same data on every rank (so the averaged gradient is bit for bit the whole model's): a 301 x 301 weight is
 # sampled with stride 2 and rank 1's shard starts at an odd flat offset; a 1 x 301 weight and its bias leave
-# rank 1 an empty shard
+# rank 1 an empty shard; the nested Sequential is one FSDP unit (its Linear is not another)
 STATS = """\
 import json, sys, torch, torch.distributed as dist
 from lrtempo import WarmupCosine
@@ -137,7 +138,8 @@ from lrtempo.train._fsdp import ShardedStats, shard_model
 dist.init_process_group("gloo")
 def model():
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(301, 301), torch.nn.Tanh(), torch.nn.Linear(301, 1))
+    inner = torch.nn.Sequential(torch.nn.Linear(301, 301), torch.nn.Tanh())
+    return torch.nn.Sequential(inner, torch.nn.Linear(301, 1))
 gen = torch.Generator().manual_seed(1)
 x, y = torch.randn(8, 301, generator=gen), torch.randn(8, 1, generator=gen)
 models = [model(), shard_model(model(), torch.device("cpu"), dist.get_world_size())]
@@ -173,11 +175,11 @@ def test_the_monitors_statistics_are_those_of_the_full_parameters(tmp_path):
     script = tmp_path / "stats.py"
     script.write_text(STATS)
     out = tmp_path / "stats.json"
-    done = _torchrun(script, 29544, out)
+    done = _torchrun(script, out)
     assert done.returncode == 0, done.stderr[-3000:]
     found = json.loads(out.read_text())
     whole, sharded = found["whole"], found["sharded"]
-    assert found["layers"][0] == found["layers"][1] == ["0.weight", "2.weight", "0.bias", "2.bias"]
+    assert found["layers"][0] == found["layers"][1] == ["0.0.weight", "1.weight", "0.0.bias", "1.bias"]
     assert sorted(whole) == sorted(sharded) and len(whole) == 2 + 4 + 4 * 4 + 1 + 4
     for key, value in whole.items():
         if "median" in key or "p90" in key or "max" in key:  # order statistics of the very same elements
@@ -186,7 +188,16 @@ def test_the_monitors_statistics_are_those_of_the_full_parameters(tmp_path):
             assert sharded[key] == pytest.approx(value, rel=1e-5), key
 
 
-# -- the pure parts: which rows a rank holds, which elements it samples ------------------------------------------
+# -- the pure parts: the units, which rows a rank holds, which elements it samples --------------------------------
+
+def test_the_units_are_the_outermost_containers_elements():
+    from lrtempo.train.tasks import CharLMTask
+
+    model = CharLMTask({"max_bytes": 20_000}, seed=0).model
+    assert _units(model) == list(model.blocks)  # each block, not also the Sequential inside it
+    flat = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU(), torch.nn.Sequential(torch.nn.Linear(2, 2)))
+    assert _units(flat) == [flat[0], flat[2]]
+
 
 @given(rows=st.integers(0, 400), world=st.integers(1, 9))
 def test_shards_cover_the_rows_in_order(rows, world):

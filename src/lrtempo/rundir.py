@@ -494,8 +494,8 @@ def environment(*, device: str = "cpu", dtype: str = "float32", world_size: int 
     """What reproducing a run needs besides its config: versions, device, precision, processes, seeds,
     determinism, the command line and the code's git state.
 
-    ``dtype``: ``float32``, or ``bfloat16`` for bf16 autocast. ``strategy``: ``single`` or ``ddp``
-    (default: ``ddp`` when ``world_size > 1``). ``argv``: the command line (default ``sys.argv``). ``cwd``:
+    ``dtype``: ``float32``, or ``bfloat16`` for bf16 autocast. ``strategy``: ``single``, ``ddp`` or
+    ``fsdp`` (default: ``ddp`` when ``world_size > 1``). ``argv``: the command line (default ``sys.argv``). ``cwd``:
     the working directory whose git commit is recorded (default: this process's). torch's version and
     deterministic settings are read when torch is imported (this function never imports it); else the
     version comes from the installed package, and ``deterministic`` is None.

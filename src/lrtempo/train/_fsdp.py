@@ -2,9 +2,9 @@
 sharded checkpoints.
 
 **Sharding.** :func:`shard_model` gives every rank rank 0's initial weights (one broadcast per tensor, as
-DDP does), then applies ``torch.distributed.fsdp.fully_shard`` to each element of the model's
-``ModuleList`` and ``Sequential`` containers that holds parameters (a transformer's blocks), and to the
-root. Every parameter becomes a DTensor sharded on dim 0 (``Shard(0)``): rank ``r`` holds rows
+DDP does), then applies ``torch.distributed.fsdp.fully_shard`` to each element holding parameters of the
+model's outermost ``ModuleList`` and ``Sequential`` containers (a transformer's blocks, not also the layers
+inside a block), and to the root. Every parameter becomes a DTensor sharded on dim 0 (``Shard(0)``): rank ``r`` holds rows
 ``[r c, (r + 1) c)`` with ``c = ceil(rows / world)`` (``torch.chunk``'s split; the last ranks may hold
 fewer rows, or none).
 
@@ -76,12 +76,27 @@ def shard_model(model: torch.nn.Module, device: torch.device, world: int) -> tor
         for tensor in [*model.parameters(), *model.buffers()]:
             torch.distributed.broadcast(tensor, src=0)
     mesh = init_device_mesh(device.type, (world,))
-    for container in [m for m in model.modules() if isinstance(m, (torch.nn.ModuleList, torch.nn.Sequential))]:
-        for child in container.children():
-            if any(True for _ in child.parameters()) and not isinstance(child, type(container)):
-                fully_shard(child, mesh=mesh)
+    for unit in _units(model):
+        fully_shard(unit, mesh=mesh)
     fully_shard(model, mesh=mesh)
     return model
+
+
+def _units(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The FSDP units below the root: the elements holding parameters of each ``ModuleList`` or ``Sequential``
+    that is not inside another unit (a transformer's blocks, not also the layers within a block)."""
+    units: list[torch.nn.Module] = []
+    taken: list[str] = []
+    for name, module in model.named_modules():
+        if not isinstance(module, (torch.nn.ModuleList, torch.nn.Sequential)):
+            continue
+        if any(name == t or name.startswith(t + ".") for t in taken):
+            continue
+        for child_name, child in module.named_children():
+            if any(True for _ in child.parameters()):
+                units.append(child)
+                taken.append(f"{name}.{child_name}" if name else child_name)
+    return units
 
 
 def shard_rows(rows: int, world: int) -> list[tuple[int, int]]:
@@ -131,7 +146,8 @@ class _LocalView:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                t = _local(p.detach())
+                shard = _local(p)
+                t = shard.view_as(shard)  # an alias of the shard (no grad mode: not a DTensor op per call)
                 t.grad = _local(p.grad)
                 self.state[t] = {k: _local(v) for k, v in optimizer.state.get(p, {}).items()}
                 local.append(t)
@@ -160,6 +176,7 @@ class ShardedStats:
     def __init__(self, monitor: Any, world: int) -> None:
         self.monitor, self.world = monitor, world
 
+    @torch.no_grad()
     def reduce(self, step: int, optimizer: torch.optim.Optimizer, loss_sum: Any) -> tuple[list, Any, list, Any]:
         """``(local gradients, global norm, names, stats)``: ``stats`` is ``[loss, norm, *values of names]``."""
         view = _LocalView(optimizer)
