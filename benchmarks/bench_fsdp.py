@@ -45,7 +45,8 @@ def make_state(strategy: str, monitor_name: str, device: torch.device):
         model = bare = shard_model(task.model, device, world)
     else:
         bare = task.model.to(device)
-        model = torch.nn.parallel.DistributedDataParallel(bare, device_ids=[device.index] if device.type == "cuda" else None)
+        ids = [device.index] if device.type == "cuda" else None
+        model = torch.nn.parallel.DistributedDataParallel(bare, device_ids=ids)
     opt = build_optimizer(bare, lr=0.0, betas=(0.9, 0.95), weight_decay=0.1)
     sharded = ShardedStats(monitor, world) if strategy == "fsdp" else None
     state = TrainState(model, schedule, optimizer=opt, grad_clip=1.0, monitor=monitor,

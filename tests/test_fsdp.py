@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 from lrtempo.cli import main  # noqa: E402
-from lrtempo.train import read_log  # noqa: E402
+from lrtempo.train import load_checkpoint, read_log  # noqa: E402
 from lrtempo.train._fsdp import _units, sample_counts, shard_rows  # noqa: E402
 
 # this interpreter's torchrun (another on PATH may belong to another Python)
@@ -117,6 +117,12 @@ def test_two_processes_match_one_and_a_kill_mid_checkpoint_resumes_exactly(tmp_p
         assert a[:2] == b[:2] and all(_close(x, y, 1e-5) for x, y in zip(a[2:], b[2:])), (a, b)
     meta = json.loads((two / "run.json").read_text())
     assert meta["environment"]["strategy"] == "fsdp" and meta["environment"]["world_size"] == 2
+    # a branch copies the checkpoint folder whole (a resume under torchrun continues it as any resume)
+    assert main(["branch", str(two), "--at", "6", "--cooldown", "2", "--out", str(tmp_path / "branch")]) == 0
+    copied = tmp_path / "branch" / "checkpoints" / "step-00000006.pt"
+    source = two / "checkpoints" / "step-00000006.pt"
+    assert {p.name: p.read_bytes() for p in copied.iterdir()} == {p.name: p.read_bytes() for p in source.iterdir()}
+    assert load_checkpoint(copied)["step"] == 6
     assert json.loads((one / "run.json").read_text())["environment"]["strategy"] == "single"
 
 

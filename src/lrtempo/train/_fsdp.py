@@ -4,9 +4,9 @@ sharded checkpoints.
 **Sharding.** :func:`shard_model` gives every rank rank 0's initial weights (one broadcast per tensor, as
 DDP does), then applies ``torch.distributed.fsdp.fully_shard`` to each element holding parameters of the
 model's outermost ``ModuleList`` and ``Sequential`` containers (a transformer's blocks, not also the layers
-inside a block), and to the root. Every parameter becomes a DTensor sharded on dim 0 (``Shard(0)``): rank ``r`` holds rows
-``[r c, (r + 1) c)`` with ``c = ceil(rows / world)`` (``torch.chunk``'s split; the last ranks may hold
-fewer rows, or none).
+inside a block), and to the root. Every parameter becomes a DTensor sharded on dim 0 (``Shard(0)``): rank
+``r`` holds rows ``[r c, (r + 1) c)`` with ``c = ceil(rows / world)`` (``torch.chunk``'s split; the last
+ranks may hold fewer rows, or none).
 
 **Statistics over the full parameters.** :class:`ShardedStats` replaces the replicated path of
 :class:`~lrtempo.train.TrainState` (where DDP has already averaged the gradients). Each rank computes on
@@ -212,7 +212,7 @@ class ShardedStats:
         if effective:
             u_sq, p_sq = total[at:at + n], total[at + n:at + 2 * n]
             at += 2 * n
-            self._effective_values(u_sq, p_sq, self._gather(samples, view), names, values)
+            self._effective_values(u_sq, p_sq, self._gather(samples, view, device), names, values)
             mon._layer_params = view.params
         if alignment:
             m2, g2, both2 = total[at:at + 3]
@@ -267,13 +267,12 @@ class ShardedStats:
                                f"rank {rank}, not torch.chunk's {rows} rows: lrtempo cannot sample it as one process")
         return self._layout(p)[1][rank]
 
-    def _gather(self, samples: list[Any], view: _LocalView) -> list[Any]:
+    def _gather(self, samples: list[Any], view: _LocalView, device: torch.device) -> list[Any]:
         """Every tensor's samples from every rank, in flat order (one all_gather, padded to the longest)."""
         layouts = [self._layout(p)[1] for p in view.params]
         lengths = [sum(lay[r][1] for lay in layouts) for r in range(self.world)]
         longest = max(lengths)
-        mine = torch.cat([s.float() for s in samples]) if samples else torch.zeros(0)
-        device = mine.device
+        mine = torch.cat([s.float() for s in samples]).to(device)
         padded = torch.zeros(longest, device=device)
         padded[:mine.numel()] = mine
         out = [torch.empty_like(padded) for _ in range(self.world)]
