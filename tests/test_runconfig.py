@@ -67,8 +67,8 @@ def test_every_problem_comes_at_once_each_with_its_field_path():
     assert found == [
         "tsk: unknown key in a run config; did you mean 'task'? (valid keys: task, schedule, momentum, weight_decay, "
         "name, task_options, seed, steps, total, optimizer, grad_clip, accumulation_steps, batch_ramp, bf16, "
-        "checkpoint_every, keep_checkpoints, checkpoint_at, eval_every, max_consecutive_skips, device, monitor, "
-        "tensorboard, data)",
+        "checkpoint_every, keep_checkpoints, checkpoint_at, eval_every, max_consecutive_skips, device, distributed, "
+        "monitor, tensorboard, data)",
         "seed: must be >= 0 (got -1)",
         "optimizer.nam: unknown key in the optimizer settings; did you mean 'name'? (valid keys: name, betas, eps, "
         "weight_decay, momentum)",

@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -173,7 +174,10 @@ class RunDir:
         if self.checkpoints.is_dir():
             for p in self.checkpoints.iterdir():
                 if _CHECKPOINT_TEMP.match(p.name):
-                    p.unlink(missing_ok=True)
+                    if p.is_dir() and not p.is_symlink():  # a checkpoint folder's (FSDP2) unfinished write
+                        shutil.rmtree(p, ignore_errors=True)
+                    else:
+                        p.unlink(missing_ok=True)
 
     def read_meta(self) -> dict[str, Any]:
         """``run.json``, or ``{}`` when it is missing or unreadable."""
@@ -496,8 +500,8 @@ def environment(*, device: str = "cpu", dtype: str = "float32", world_size: int 
     """What reproducing a run needs besides its config: versions, device, precision, processes, seeds,
     determinism, the command line and the code's git state.
 
-    ``dtype``: ``float32``, or ``bfloat16`` for bf16 autocast. ``strategy``: ``single`` or ``ddp``
-    (default: ``ddp`` when ``world_size > 1``). ``argv``: the command line (default ``sys.argv``). ``cwd``:
+    ``dtype``: ``float32``, or ``bfloat16`` for bf16 autocast. ``strategy``: ``single``, ``ddp`` or
+    ``fsdp`` (default: ``ddp`` when ``world_size > 1``). ``argv``: the command line (default ``sys.argv``). ``cwd``:
     the working directory whose git commit is recorded (default: this process's). torch's version and
     deterministic settings are read when torch is imported (this function never imports it); else the
     version comes from the installed package, and ``deterministic`` is None.

@@ -170,6 +170,8 @@ def _read_config(parent: RunDir) -> dict[str, Any]:
 def _copy_checkpoint(parent: RunDir, at: int, new: RunDir) -> dict[str, Any]:
     """Copy the parent's checkpoint of ``at`` (from one open file) into ``new`` and load the copy."""
     source = parent.checkpoint(at)
+    if source.is_dir():  # FSDP2's checkpoint folder
+        return _copy_checkpoint_folder(parent, at, new)
     try:
         fh = open(source, "rb")
     except FileNotFoundError:
@@ -183,6 +185,25 @@ def _copy_checkpoint(parent: RunDir, at: int, new: RunDir) -> dict[str, Any]:
         shutil.copyfileobj(fh, copy)
         copy.flush()
         os.fsync(copy.fileno())
+    return load_checkpoint(target)
+
+
+def _copy_checkpoint_folder(parent: RunDir, at: int, new: RunDir) -> dict[str, Any]:
+    """Copy the parent's checkpoint folder of ``at`` (FSDP2's) file by file into ``new`` and load its state; a
+    retention removing it meanwhile is a refusal (the copy is in the branch's temporary folder, which goes)."""
+    from .._atomic import fsync_dir
+
+    source, target = parent.checkpoint(at), new.checkpoint(at)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copytree(source, target)
+    except (FileNotFoundError, shutil.Error):
+        raise _refuse(f"{parent.path}: the checkpoint of step {at} was removed while it was copied (the parent "
+                      "run's retention): branch from a step it keeps (checkpoint_at)", "--at") from None
+    for path in target.iterdir():
+        with open(path, "rb+") as fh:
+            os.fsync(fh.fileno())
+    fsync_dir(target)
     return load_checkpoint(target)
 
 

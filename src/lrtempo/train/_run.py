@@ -20,7 +20,9 @@ an exact continuation).
 Under ``torchrun`` (``WORLD_SIZE > 1``) every rank trains with DDP over gloo
 (NCCL on GPUs), applies the same rate, logs the global gradient norm, and only
 rank 0 writes the log and the checkpoints (which hold every rank's data
-position and RNG state).
+position and RNG state). With ``distributed: fsdp`` the model is sharded with
+FSDP2 instead, and each checkpoint is a folder every rank writes its shards to
+(:mod:`lrtempo.train._fsdp`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from ..config import ConfigError, Problem, spec_hash
 from ..monitor import Monitor, MonitorSettings
 from ..rundir import EXTRA_COLUMNS, RunLog, environment
 from ._checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ._fsdp import ShardedStats, load_sharded, save_sharded, shard_model
 from ._lock import RunLock
 from ._plateau import evaluates, plateau_watch
 from ._ramp import Consumption
@@ -201,8 +204,12 @@ def _device(config: RunConfig, dist: _Dist) -> torch.device:
     return torch.device("cpu")
 
 
-def _place_model(model: torch.nn.Module, device: torch.device, dist: _Dist) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """The model on its device (wrapped in DDP under torchrun) and the bare module inside."""
+def _place_model(model: torch.nn.Module, device: torch.device, dist: _Dist,
+                 sharded: bool = False) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The model on its device (wrapped in DDP under torchrun, or sharded with FSDP2) and the bare module inside."""
+    if sharded:
+        model = shard_model(model, device, dist.world)
+        return model, model
     model = model.to(device)
     if dist.group is None:
         return model, model
@@ -340,18 +347,24 @@ class _Session:
         self.plateau = plateau_watch(config, self.task, plan.run if dist.main else None,
                                      lambda text: self.bar.message(text))
         self.consumption = Consumption.of(config, self.task, dist.world)  # a ramp the task cannot run: refused
-        self.model, self.bare = _place_model(self.task.model, self.device, dist)
+        # FSDP2 needs processes to shard over; one process trains the model whole (a note says so)
+        self.sharded = config.distributed == "fsdp" and dist.group is not None
+        self.model, self.bare = _place_model(self.task.model, self.device, dist, self.sharded)
         opt = config.optimizer
         optimizer = build_optimizer(self.bare, name=opt.name, lr=config.schedule(0), betas=opt.betas, eps=opt.eps,
                                     weight_decay=opt.weight_decay, momentum=opt.momentum)
         self.bar = _Progress(config.steps, 0, stream, progress and dist.main)
+        if config.distributed == "fsdp" and dist.group is None:
+            self.bar.message("note: distributed: fsdp shards the model only under torchrun; this one process "
+                             "trains it whole")
         self.monitor = self._monitor()
         self.state = TrainState(self.model, config.schedule, optimizer=optimizer, grad_clip=config.grad_clip,
                                 accumulation_steps=config.accumulation_steps, bf16=config.bf16,
                                 max_consecutive_skips=config.max_consecutive_skips,
                                 allow_schedule_change=plan.schedule_change is not None or bool(plan.hyper_changes),
                                 process_group=dist.group, monitor=self.monitor, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
+                                weight_decay=config.weight_decay,
+                                sharded=ShardedStats(self.monitor, dist.world) if self.sharded else None)
         _seed_generators(_process_seed(config.seed, dist.rank))
         self.elapsed_before = 0.0
         self.best_loss = self.best_val = self.final_loss = self.final_val = None
@@ -377,10 +390,17 @@ class _Session:
         config, world = self.config, self.dist.world
         seeds = {"seed": config.seed, "process_seeds": [_process_seed(config.seed, r) for r in range(world)]}
         return environment(device=str(self.device), dtype="bfloat16" if config.bf16 else "float32",
-                           world_size=world, strategy="ddp" if self.dist.group is not None else "single",
+                           world_size=world, strategy=self.strategy,
                            seeds=seeds)
 
+    @property
+    def strategy(self) -> str:
+        """``run.json``'s ``environment.strategy``: ``single``, ``ddp`` or ``fsdp``."""
+        return "fsdp" if self.sharded else "ddp" if self.dist.group is not None else "single"
+
     def restore(self, ckpt: dict) -> None:
+        if self.sharded:  # the model and optimizer by shard, from the checkpoint folder (every rank)
+            load_sharded(self.plan.checkpoint, self.bare, self.state.optimizer)
         self.state.load_state_dict(ckpt["train_state"])
         mine = ckpt["ranks"][self.dist.rank]
         set_rng_state(mine["rng"])
@@ -428,15 +448,26 @@ class _Session:
             eval_model = eval_state_dict(self.bare, self.state.optimizer)
             if eval_model is not None:  # schedule-free: the weights to evaluate or deploy (training resumes
                 payload["eval_model"] = eval_model  # from train_state, bit for bit)
-            try:
-                save_checkpoint(self.rundir.checkpoints, step, payload, keep=self.config.checkpoints_kept,
-                                protect=self.config.checkpoint_at)
-            except (OSError, RuntimeError) as exc:
-                raise RuntimeError(f"{self.run_dir}: could not write the checkpoint of step {step} ({exc}); the "
-                                   f"earlier checkpoints are intact: make room, then continue with "
-                                   f"`lrtempo train --resume {self.run_dir}`") from exc
+            if not self.sharded:
+                self._save(step, payload)
+        if self.sharded:  # every rank writes its shards
+            self._save(step, payload if self.dist.main else None)
         self.saved_step = step
         self.dist.barrier()
+
+    def _save(self, step: int, payload: dict | None) -> None:
+        config = self.config
+        try:
+            if self.sharded:
+                save_sharded(self.rundir.checkpoints, step, payload, self.bare, self.state.optimizer, self.dist,
+                             keep=config.checkpoints_kept, protect=config.checkpoint_at)
+            else:
+                save_checkpoint(self.rundir.checkpoints, step, payload, keep=config.checkpoints_kept,
+                                protect=config.checkpoint_at)
+        except (OSError, RuntimeError) as exc:
+            raise RuntimeError(f"{self.run_dir}: could not write the checkpoint of step {step} ({exc}); the "
+                               f"earlier checkpoints are intact: make room, then continue with "
+                               f"`lrtempo train --resume {self.run_dir}`") from exc
 
     def _record(self, result) -> None:
         """Log one applied update (rank 0) and keep the run's totals."""
@@ -444,9 +475,10 @@ class _Session:
         self.final_loss = result.loss
         self.best_loss = result.loss if self.best_loss is None else min(self.best_loss, result.loss)
         val = None
-        if evaluates(config, done) and self.dist.main:
+        if evaluates(config, done) and (self.dist.main or self.sharded):  # FSDP2: every rank runs the forward
             with evaluation_weights(self.state.optimizer):  # schedule-free: its average; the run is unchanged
                 val = self.task.evaluate(self.bare)
+            val = val if self.dist.main else None
             if val is not None:
                 self.final_val = val
                 self.best_val = val if self.best_val is None else min(self.best_val, val)

@@ -26,6 +26,9 @@ __all__ = ["RunConfig", "OptimizerConfig", "DEFAULT_RUN", "parse_run_config", "l
            "run_config_schema"]
 
 
+#: run-config keys that change how a run is carried out or shown, not what it computes: not in the config hash
+UNHASHED = ("distributed", "tensorboard")
+
 #: how many checkpoints a run keeps unless its config says otherwise (``keep_checkpoints``)
 KEEP_CHECKPOINTS = 3
 
@@ -91,6 +94,8 @@ class RunConfig:
     max_consecutive_skips: int = setting(5, doc="non-finite updates in a row before the run stops", minimum=1)
     device: str = setting("cpu", doc="where to train: cpu, cuda or auto (cuda when there is one)",
                           choices=("cpu", "cuda", "auto"))
+    distributed: str = setting("ddp", doc="how torchrun's processes share the model: ddp (a replica on each) or "
+                                          "fsdp (sharded with FSDP2, see docs/training.md)", choices=("ddp", "fsdp"))
     #: monitor settings (see ``lrtempo.monitor.MonitorSettings``) as written, or None for no monitor
     monitor: dict | None = setting(factory=dict, doc="the monitor: true (its defaults), false (none) or a mapping "
                                                      "of its settings", section=MonitorSettings)
@@ -129,6 +134,8 @@ class RunConfig:
             out.pop("batch_ramp")
         if not out["tensorboard"]:  # not written at its default: config.yaml reads as before the key
             out.pop("tensorboard")
+        if out["distributed"] == "ddp":  # the default is not written (a run's config.yaml reads as before it)
+            out.pop("distributed")
         return out
 
     @property
@@ -175,6 +182,7 @@ def parse_run_config(data: dict, source: str | None = None, *, default_name: str
             values["steps"] = schedule.end_step
     _check_checkpoint_at(values, problems)
     _check_hypers(values, problems)
+    _check_distributed(values, problems)
     if problems:
         raise ConfigError(problems, source=source)
     values.setdefault("name", default_name)
@@ -219,6 +227,13 @@ def _check_hypers(values: dict[str, Any], problems: list[Problem]) -> None:
             problem = hyper_problem(name, values[name], steps, optimizer)
             if problem is not None:
                 problems.append(Problem(name, problem))
+
+
+def _check_distributed(values: dict[str, Any], problems: list[Problem]) -> None:
+    """FSDP2 and schedule-free AdamW: its evaluation weights are swapped in and saved whole, not by shard."""
+    if values.get("distributed") == "fsdp" and values.get("optimizer", OptimizerConfig()).name == "schedulefree":
+        problems.append(Problem("distributed", "fsdp does not take optimizer.name schedulefree (its evaluation "
+                                               "weights are not sharded): use ddp, or adamw or sgd"))
 
 
 def run_config_schema() -> dict[str, Any]:

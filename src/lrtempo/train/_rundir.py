@@ -33,12 +33,12 @@ from ..rundir import (
 )
 from ._checkpoint import load_checkpoint
 from ._lock import RunLock, take_lock
-from ._runconfig import RunConfig, parse_run_config
+from ._runconfig import UNHASHED, RunConfig, parse_run_config
 
 __all__ = ["Plan", "plan_new", "plan_resume", "begin", "write_meta", "columns", "EXTRA_COLUMNS", "FIXED_ON_RESUME"]
 
 #: config keys a resumed run keeps: changing them makes another run (or one its checkpoint cannot load into)
-FIXED_ON_RESUME = ("task", "task_options", "optimizer", "accumulation_steps", "monitor")
+FIXED_ON_RESUME = ("task", "task_options", "optimizer", "accumulation_steps", "monitor", "distributed")
 
 
 @dataclass(frozen=True)
@@ -99,13 +99,9 @@ def resume_columns(run: RunDir, config: RunConfig) -> tuple[str, ...] | None:
     return None
 
 
-#: run-config keys that say where a run is shown, not what it is: left out of the config hash
-NOT_HASHED = ("tensorboard",)
-
-
 def config_hash(config: RunConfig) -> str:
-    mapping = {k: v for k, v in config.to_mapping().items() if k not in NOT_HASHED}
-    text = json.dumps(mapping, sort_keys=True, separators=(",", ":"))
+    hashed = {k: v for k, v in config.to_mapping().items() if k not in UNHASHED}
+    text = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -272,13 +268,19 @@ def _meta_at(run_dir: Path, config: RunConfig, step: int, schedule_change: dict 
 
 
 def _check_fixed(trained: dict, config: dict, where: str) -> None:
+    # a key not written at its default (``distributed``) reads as that default
+    trained, config = ({**_UNWRITTEN, **trained}, {**_UNWRITTEN, **config})
     problems = [Problem(key, f"{where} has {config.get(key)!r} but the run was trained with {trained.get(key)!r}; "
-                             "a resumed run keeps its task, model, optimizer, accumulation and monitor "
+                             "a resumed run keeps its task, model, optimizer, accumulation, monitor and "
+                             "distributed strategy "
                              "(start a new run to change them)")
                 for key in FIXED_ON_RESUME if config.get(key) != trained.get(key)]
     if problems:
         raise ConfigError(problems)
 
+
+#: the fixed keys a config mapping leaves out at their defaults
+_UNWRITTEN = {"distributed": "ddp"}
 
 #: the run.json key of each schedule's changes
 _CHANGES = {"schedule": "schedule_changes", **{name: f"{name}_changes" for name in HYPER_COLUMNS}}

@@ -121,6 +121,7 @@ class TrainState:
         clip_grad_norm: float | None = None,
         momentum: Schedule | None = None,
         weight_decay: Schedule | None = None,
+        sharded: Any = None,
     ) -> None:
         if clip_grad_norm is not None:
             warnings.warn("TrainState(clip_grad_norm=...) is renamed grad_clip=... (the run config's key)",
@@ -145,6 +146,9 @@ class TrainState:
         self.consecutive_skips = 0
         self.process_group = process_group
         self.monitor = monitor
+        #: FSDP2 (``lrtempo.train._fsdp.ShardedStats``): the norm, loss and monitor's statistics over every shard;
+        #: the model and optimizer are then checkpointed by shard, not in :meth:`state_dict`
+        self.sharded = sharded
         if monitor is not None:
             monitor.name_parameters(model)
         self._params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -187,23 +191,12 @@ class TrainState:
                 loss = loss_fn(model, batch) / n
             loss.backward()
             loss_sum = loss.detach().float() if loss_sum is None else loss_sum + loss.detach().float()
-        grads = [p.grad for p in self._params if p.grad is not None]
-        if grads:
-            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
-        else:
-            norm = torch.zeros((), device=loss_sum.device)
         step = self.step
         lr = self.scheduler.apply(self.scheduler.position)  # this update's rate, set before anything reads it
-        stats = torch.stack([loss_sum.reshape(()), norm.to(loss_sum.device)])
-        names: list[str] = []
-        if self.monitor is not None:
-            names, extra = self.monitor.device_stats(step, self.optimizer)
-            if extra is not None:
-                stats = torch.cat([stats, extra.to(stats.device)])
-        if self.process_group is not None:
-            # the norm is already global (DDP averaged the gradients); average the loss over ranks
-            torch.distributed.all_reduce(stats, group=self.process_group)
-            stats = stats / torch.distributed.get_world_size(self.process_group)
+        if self.sharded is not None:  # FSDP2: this rank's gradient shards, statistics summed over the shards
+            grads, norm, names, stats = self.sharded.reduce(step, self.optimizer, loss_sum)
+        else:
+            grads, norm, names, stats = self._replicated_stats(step, loss_sum)
         values = stats.tolist()  # the one host read of this update
         loss_value, norm_value = values[0], values[1]
         if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
@@ -232,11 +225,30 @@ class TrainState:
             columns = self.monitor.record(step, lr, loss_value, norm_value, dict(zip(names, values[2:])))
         return UpdateResult(step, lr, norm_value, loss_value, False, columns)
 
+    def _replicated_stats(self, step: int, loss_sum: Any) -> tuple[list, Any, list[str], Any]:
+        """``(gradients, norm, monitor names, [loss, norm, *monitor values])``, averaged over DDP's ranks."""
+        grads = [p.grad for p in self._params if p.grad is not None]
+        if grads:
+            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
+        else:
+            norm = torch.zeros((), device=loss_sum.device)
+        stats = torch.stack([loss_sum.reshape(()), norm.to(loss_sum.device)])
+        names: list[str] = []
+        if self.monitor is not None:
+            names, extra = self.monitor.device_stats(step, self.optimizer)
+            if extra is not None:
+                stats = torch.cat([stats, extra.to(stats.device)])
+        if self.process_group is not None:
+            # the norm is already global (DDP averaged the gradients); average the loss over ranks
+            torch.distributed.all_reduce(stats, group=self.process_group)
+            stats = stats / torch.distributed.get_world_size(self.process_group)
+        return grads, norm, names, stats
+
     def state_dict(self) -> dict[str, Any]:
         model = self.model.module if hasattr(self.model, "module") else self.model
+        sharded = self.sharded is not None  # FSDP2: the model and optimizer go by shard (lrtempo.train._fsdp)
         return {
-            "model": model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            **({} if sharded else {"model": model.state_dict(), "optimizer": self.optimizer.state_dict()}),
             "scheduler": self.scheduler.state_dict(),
             "skipped_updates": self.skipped_updates,
             "consecutive_skips": self.consecutive_skips,
@@ -244,8 +256,9 @@ class TrainState:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         model = self.model.module if hasattr(self.model, "module") else self.model
-        model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.sharded is None:  # FSDP2's were loaded by shard (lrtempo.train._fsdp.load_sharded)
+            model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.skipped_updates = int(state["skipped_updates"])
         self.consecutive_skips = int(state["consecutive_skips"])
