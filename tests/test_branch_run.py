@@ -273,3 +273,26 @@ def test_a_parent_that_reduces_on_plateau_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "reduces on plateau" in err and err.count("\n") == 1, err
     assert _snapshot(parent) == before and not (tmp_path / "b").exists()
+
+
+def test_a_branch_config_has_no_parent_budget_and_lints_clean_of_it(tmp_path, capsys):
+    """The parent's total (and data.epochs) counted the parent's run: the branch's config leaves them out, its
+    length is its steps, run.json records no budget, and LR011 has no budget to hold the branch against."""
+    from lrtempo.analysis import lint_config
+
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("name: t\ntask: linear\ntotal: {steps: 20}\ndata: {epochs: 20}\neval_every: 0\nmonitor: false\n"
+                   "checkpoint_every: 4\ncheckpoint_at: [8]\n"
+                   "schedule: {type: wsd, peak_lr: 0.01, min_lr: 0.001, total_steps: auto, warmup_steps: 2,\n"
+                   "           decay_steps: 4}\n")
+    assert main(["train", str(cfg), "--out", str(tmp_path), "--quiet"]) == 0
+    for args, steps in ((["--cooldown", "4"], 12), (["--extend", "30"], 30)):
+        out = tmp_path / f"b{steps}"
+        assert main(["branch", str(tmp_path / "t"), "--at", "8", "--out", str(out), *args]) == 0
+        config = read_config_file(out / "config.yaml")
+        assert "total" not in config and config.get("data", {}) == {} and config["steps"] == steps
+        assert "budget" not in json.loads((out / "run.json").read_text())
+        assert not [f for f in lint_config(out / "config.yaml") if f.rule == "LR011"]
+        assert main(["train", "--resume", str(out), "--quiet"]) == 0
+        assert len(read_log(out / "log.csv")) == steps
+    capsys.readouterr()
