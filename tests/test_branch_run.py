@@ -296,3 +296,48 @@ def test_a_branch_config_has_no_parent_budget_and_lints_clean_of_it(tmp_path, ca
         assert main(["train", "--resume", str(out), "--quiet"]) == 0
         assert len(read_log(out / "log.csv")) == steps
     capsys.readouterr()
+
+
+def test_the_branch_keeps_its_starting_checkpoint_until_it_has_written_a_newer_one(tmp_path, monkeypatch):
+    """keep_checkpoints: 1, the tightest retention: a branch that fails before its first checkpoint, or while
+    writing it, still holds the checkpoint it starts from (so it resumes, exactly); the first newer checkpoint,
+    once written, is what replaces it."""
+    import torch as real_torch
+
+    from lrtempo.train import TrainState, train
+
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text("name: k\ntask: quadratic\nseed: 2\nsteps: 20\ncheckpoint_every: 6\nkeep_checkpoints: 1\n"
+                   "checkpoint_at: [8]\neval_every: 0\nmonitor: false\n"
+                   "schedule: {type: wsd, peak_lr: 0.1, min_lr: 0.001, total_steps: 20, warmup_steps: 2,\n"
+                   "           decay_steps: 4}\n")
+    assert main(["train", str(cfg), "--out", str(tmp_path), "--quiet"]) == 0
+    for name in ("in-update", "in-write", "straight"):
+        assert main(["branch", str(tmp_path / "k"), "--at", "8", "--out", str(tmp_path / name), "--cooldown",
+                     "10"]) == 0
+    kept = lambda run: sorted(p.name for p in (tmp_path / run / "checkpoints").iterdir())  # noqa: E731
+    real_update, real_save = TrainState.update, real_torch.save
+
+    def crash_at_the_third_update(self, *args, **kwargs):
+        if self.step == 10:
+            raise RuntimeError("a crash before the branch's first checkpoint")
+        return real_update(self, *args, **kwargs)
+
+    def crash_in_the_first_write(*args, **kwargs):
+        raise RuntimeError("a crash while the branch's first checkpoint is written")
+
+    for name, target, name_of, crash in (("in-update", TrainState, "update", crash_at_the_third_update),
+                                         ("in-write", real_torch, "save", crash_in_the_first_write)):
+        monkeypatch.setattr(target, name_of, crash)
+        with pytest.raises(RuntimeError, match="a crash"):
+            train(None, tmp_path, resume=tmp_path / name, progress=False)
+        monkeypatch.undo()
+        assert kept(name) == ["step-00000008.pt"], name
+        train(None, tmp_path, resume=tmp_path / name, progress=False)
+    assert real_torch.save is real_save
+    train(None, tmp_path, resume=tmp_path / "straight", progress=False)
+    same = ("step", "lr", "grad_l2_norm", "loss", "skipped_updates")
+    for name in ("in-update", "in-write", "straight"):
+        assert kept(name) == ["step-00000018.pt"]  # 12 replaced 8, then 18 replaced 12
+        assert [{c: r[c] for c in same} for r in read_log(tmp_path / name / "log.csv")] == \
+            [{c: r[c] for c in same} for r in read_log(tmp_path / "straight" / "log.csv")]
