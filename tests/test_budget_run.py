@@ -310,7 +310,8 @@ def test_under_a_batch_ramp_the_table_follows_the_ramps_updates(tmp_path, capsys
                          "total_steps": 256000, "warmup_steps": 12800}}
     b = _budget_json(tmp_path, capsys, data)
     assert b["rows"]["warmup"]["steps"] == ramp.updates_for(12800) == 400
-    assert b["rows"]["warmup"]["samples"] == 12800 and b["rows"]["warmup"]["samples_share"] == 12800 / b["total_samples"]
+    warmup = b["rows"]["warmup"]
+    assert warmup["samples"] == 12800 and warmup["samples_share"] == 12800 / b["total_samples"]
     assert b["total_samples"] == ramp.samples_before(2678) and b["peak_lr"] == 3e-3
     assert sum(r["samples"] for n, r in b["rows"].items() if n in
                ("warmup", "plateau", "early_decay", "mid_decay", "late_decay", "past_end")) == b["total_samples"]

@@ -6,6 +6,7 @@ from ._lint import Finding, exit_status, lint_config, lint_mapping
 from ._logfile import LogFile, read_events, read_log_file
 from ._report import report_data, report_html, run_report
 
-__all__ = ["Analysis", "Budget", "UpdateClock", "run_clock", "Finding", "LogFile", "analysis_png", "analyze_log", "compute_budget",
+__all__ = ["Analysis", "Budget", "UpdateClock", "run_clock", "Finding", "LogFile", "analysis_png", "analyze_log",
+           "compute_budget",
            "exit_status", "format_budget", "format_horizon", "lint_config", "lint_mapping", "parse_duration",
            "read_events", "read_log_file", "read_metrics", "report_data", "report_html", "run_report"]

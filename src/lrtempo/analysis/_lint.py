@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, OptimizerConfig, Problem, build_schedule, read_config_file
-from ..config._optimizer import ADAM_FAMILY
-from ..config._typed import build_settings
 from ..config import schedule_spec_of as _spec_of
 from ..config._horizon import TaskFacts, run_budget
+from ..config._optimizer import ADAM_FAMILY
+from ..config._typed import build_settings
 from ..monitor._phases import PhaseMap
 from ..schedules import NATIVE_TYPES
 

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._util import did_you_mean
-from ..schedules import (NATIVE_TYPES, UNITS, InUnit, ParameterError, Piece, Plateau, Schedule, param_kind,
-                         steps_from_fraction)
-from ..schedules._plateau import unit_problem
+from ..schedules import NATIVE_TYPES, UNITS, InUnit, ParameterError, Piece, Schedule, param_kind, steps_from_fraction
+from ..schedules._plateau import Plateau, unit_problem
 from ._errors import SHOWN_PROBLEMS, ConfigError, Problem
 from ._files import MAX_DEPTH
 from ._values import _brief, _check_integer, _check_number, _describe, _join
