@@ -273,3 +273,71 @@ def test_a_parent_that_reduces_on_plateau_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "reduces on plateau" in err and err.count("\n") == 1, err
     assert _snapshot(parent) == before and not (tmp_path / "b").exists()
+
+
+def test_a_branch_config_has_no_parent_budget_and_lints_clean_of_it(tmp_path, capsys):
+    """The parent's total (and data.epochs) counted the parent's run: the branch's config leaves them out, its
+    length is its steps, run.json records no budget, and LR011 has no budget to hold the branch against."""
+    from lrtempo.analysis import lint_config
+
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("name: t\ntask: linear\ntotal: {steps: 20}\ndata: {epochs: 20}\neval_every: 0\nmonitor: false\n"
+                   "checkpoint_every: 4\ncheckpoint_at: [8]\n"
+                   "schedule: {type: wsd, peak_lr: 0.01, min_lr: 0.001, total_steps: auto, warmup_steps: 2,\n"
+                   "           decay_steps: 4}\n")
+    assert main(["train", str(cfg), "--out", str(tmp_path), "--quiet"]) == 0
+    for args, steps in ((["--cooldown", "4"], 12), (["--extend", "30"], 30)):
+        out = tmp_path / f"b{steps}"
+        assert main(["branch", str(tmp_path / "t"), "--at", "8", "--out", str(out), *args]) == 0
+        config = read_config_file(out / "config.yaml")
+        assert "total" not in config and config.get("data", {}) == {} and config["steps"] == steps
+        assert "budget" not in json.loads((out / "run.json").read_text())
+        assert not [f for f in lint_config(out / "config.yaml") if f.rule == "LR011"]
+        assert main(["train", "--resume", str(out), "--quiet"]) == 0
+        assert len(read_log(out / "log.csv")) == steps
+    capsys.readouterr()
+
+
+def test_the_branch_keeps_its_starting_checkpoint_until_it_has_written_a_newer_one(tmp_path, monkeypatch):
+    """keep_checkpoints: 1, the tightest retention: a branch that fails before its first checkpoint, or while
+    writing it, still holds the checkpoint it starts from (so it resumes, exactly); the first newer checkpoint,
+    once written, is what replaces it."""
+    import torch as real_torch
+
+    from lrtempo.train import TrainState, train
+
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text("name: k\ntask: quadratic\nseed: 2\nsteps: 20\ncheckpoint_every: 6\nkeep_checkpoints: 1\n"
+                   "checkpoint_at: [8]\neval_every: 0\nmonitor: false\n"
+                   "schedule: {type: wsd, peak_lr: 0.1, min_lr: 0.001, total_steps: 20, warmup_steps: 2,\n"
+                   "           decay_steps: 4}\n")
+    assert main(["train", str(cfg), "--out", str(tmp_path), "--quiet"]) == 0
+    for name in ("in-update", "in-write", "straight"):
+        assert main(["branch", str(tmp_path / "k"), "--at", "8", "--out", str(tmp_path / name), "--cooldown",
+                     "10"]) == 0
+    kept = lambda run: sorted(p.name for p in (tmp_path / run / "checkpoints").iterdir())  # noqa: E731
+    real_update, real_save = TrainState.update, real_torch.save
+
+    def crash_at_the_third_update(self, *args, **kwargs):
+        if self.step == 10:
+            raise RuntimeError("a crash before the branch's first checkpoint")
+        return real_update(self, *args, **kwargs)
+
+    def crash_in_the_first_write(*args, **kwargs):
+        raise RuntimeError("a crash while the branch's first checkpoint is written")
+
+    for name, target, name_of, crash in (("in-update", TrainState, "update", crash_at_the_third_update),
+                                         ("in-write", real_torch, "save", crash_in_the_first_write)):
+        monkeypatch.setattr(target, name_of, crash)
+        with pytest.raises(RuntimeError, match="a crash"):
+            train(None, tmp_path, resume=tmp_path / name, progress=False)
+        monkeypatch.undo()
+        assert kept(name) == ["step-00000008.pt"], name
+        train(None, tmp_path, resume=tmp_path / name, progress=False)
+    assert real_torch.save is real_save
+    train(None, tmp_path, resume=tmp_path / "straight", progress=False)
+    same = ("step", "lr", "grad_l2_norm", "loss", "skipped_updates")
+    for name in ("in-update", "in-write", "straight"):
+        assert kept(name) == ["step-00000018.pt"]  # 12 replaced 8, then 18 replaced 12
+        assert [{c: r[c] for c in same} for r in read_log(tmp_path / name / "log.csv")] == \
+            [{c: r[c] for c in same} for r in read_log(tmp_path / "straight" / "log.csv")]

@@ -259,3 +259,77 @@ def test_a_data_budget_with_a_batch_ramp_is_refused_by_every_command(tmp_path, c
     assert main(argv) == 2
     assert "total: a budget in epochs, samples or tokens is counted at a constant batch" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rb.yaml"]
+
+
+# -- lrtempo budget of a schedule counted in samples or tokens: the table is per update ----------------------------
+
+#: a run config on no built-in task: its data section gives the batch (8 x 2 = 16 samples, 16 x 4 = 64 tokens)
+_DATA_RUN = {"task": "own", "accumulation_steps": 2, "data": {"batch_size": 8, "tokens_per_sample": 4}}
+_WSD = {"type": "wsd", "peak_lr": 0.01, "min_lr": 0.001, "total_steps": 300, "warmup_steps": 30,
+        "decay_steps": 60}
+
+
+def _budget_json(tmp_path, capsys, data):
+    path = _write(tmp_path, data)
+    assert main(["budget", str(path), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("unit, per_update", [("samples", 16), ("tokens", 64)])
+def test_a_unit_schedules_table_counts_updates_and_the_units_they_consume(tmp_path, capsys, unit, per_update):
+    """The same curve on a finer clock: durations x the units of an update give, update by update, the steps
+    schedule's phases; each row's units are its updates x what an update consumes."""
+    by_steps = _budget_json(tmp_path, capsys, {**_DATA_RUN, "steps": 320, "schedule": _WSD})
+    scaled = {**_WSD, "unit": unit, **{k: _WSD[k] * per_update for k in ("total_steps", "warmup_steps",
+                                                                         "decay_steps")}}
+    by_unit = _budget_json(tmp_path, capsys, {**_DATA_RUN, "steps": 320, "schedule": scaled})
+    assert by_unit["unit"] == unit and by_unit["total_steps"] == 320 and by_unit[f"total_{unit}"] == 320 * per_update
+    assert by_unit["peak_lr"] == by_steps["peak_lr"] == 0.01
+    assert by_unit["rows"]["warmup"]["steps"] == 30 and by_unit["rows"]["past_end"]["steps"] == 19
+    for name, row in by_steps["rows"].items():
+        assert by_unit["rows"][name]["steps"] == row["steps"], name
+        assert by_unit["rows"][name][unit] == row["steps"] * per_update, name
+    path = _write(tmp_path, {**_DATA_RUN, "steps": 320, "schedule": scaled})
+    assert main(["budget", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"total 320 steps ({320 * per_update:,} {unit}), peak lr 0.01, warmup 9.38% of the "
+                          f"{unit} (9.38% of the steps)\n")
+    (warmup,) = [line.split() for line in out.splitlines() if line.startswith("  warmup ")]
+    assert warmup == ["warmup", "30", "9.4%", f"{30 * per_update:,}", "9.4%"]
+
+
+def test_under_a_batch_ramp_the_table_follows_the_ramps_updates(tmp_path, capsys):
+    """The documented ramp: 32 samples an update up to 20,000 samples, so a warmup of 12,800 samples is 400
+    updates, 14.9% of the 2,678 updates but 5% of the samples."""
+    from lrtempo.config import BatchRamp
+
+    ramp = BatchRamp(start_batch_size=32, increment=32, ramp_samples=60000, batch_size=128)
+    data = {"task": "own", "data": {"batch_size": 8}, "accumulation_steps": 16, "steps": 2678,
+            "batch_ramp": {"start_batch_size": 32, "increment": 32, "ramp_samples": 60000},
+            "schedule": {"type": "warmup_cosine", "unit": "samples", "peak_lr": 3e-3, "min_lr": 3e-4,
+                         "total_steps": 256000, "warmup_steps": 12800}}
+    b = _budget_json(tmp_path, capsys, data)
+    assert b["rows"]["warmup"]["steps"] == ramp.updates_for(12800) == 400
+    warmup = b["rows"]["warmup"]
+    assert warmup["samples"] == 12800 and warmup["samples_share"] == 12800 / b["total_samples"]
+    assert b["total_samples"] == ramp.samples_before(2678) and b["peak_lr"] == 3e-3
+    assert sum(r["samples"] for n, r in b["rows"].items() if n in
+               ("warmup", "plateau", "early_decay", "mid_decay", "late_decay", "past_end")) == b["total_samples"]
+
+
+@pytest.mark.parametrize("data, message", [
+    ({**_WSD, "unit": "tokens"}, "unit: tokens: the schedule counts tokens, so the table per update needs the "
+                                 "run's batch, which a schedule spec does not give"),
+    ({"task": "own", "steps": 10, "schedule": {**_WSD, "unit": "samples"}},
+     "data.batch_size: missing: the schedule counts samples, so the table per update needs the samples of an update"),
+    ({"task": "own", "steps": 10, "data": {"batch_size": 4}, "schedule": {**_WSD, "unit": "tokens"}},
+     "data.tokens_per_sample: missing: the schedule counts tokens"),
+    ({"task": "linear", "steps": 10, "batch_ramp": {"start_batch_size": 2, "increment": 2, "ramp_samples": 40},
+      "schedule": {**_WSD, "unit": "samples"}}, "batch_ramp: task 'linear' trains on one fixed batch"),
+])
+def test_a_unit_schedules_budget_without_the_batch_is_one_line_exit_2(tmp_path, capsys, data, message):
+    path = _write(tmp_path, data)
+    assert main(["budget", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and message in captured.err, captured.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml"]

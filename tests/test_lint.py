@@ -134,3 +134,39 @@ def test_first_rate_zero_names_the_argument_of_the_specs_own_kind(spec, field, f
     (finding,) = [f for f in lint_mapping(spec) if f.rule == "LR005"]
     assert finding.field == field and fix in finding.fix
     assert "warmup_start_lr (or start_lr)" not in finding.fix
+
+
+# -- the optimizer: every one a run config may name, read as training reads it --------------------------------------
+
+SHORT_WARMUP = {**WC, "warmup_steps": 20}
+
+
+@pytest.mark.parametrize("name, adam", [("adamw", True), ("schedulefree", True), ("sgd", False)])
+def test_every_trainable_optimizer_is_linted_as_its_family(tmp_path, capsys, name, adam):
+    """Schedule-free AdamW divides by Adam's second moment as AdamW does: LR002 holds its warmup to the same
+    need, from the same betas, and LR012 to the same usual peak; --optimizer takes every name training does."""
+    run = {"task": "linear", "steps": 20_000, "optimizer": {"name": name, "betas": [0.9, 0.95]}}
+    assert ("LR002" in rules({**run, "schedule": {**WC, "warmup_steps": 3}})) == adam
+    assert "LR002" not in rules({**run, "schedule": {**WC, "warmup_steps": 5}})  # 0.2 / (1 - 0.95) = 4 updates
+    assert ("LR012" in rules({**run, "schedule": {**WC, "peak_lr": 0.5, "min_lr": 0.05}})) == adam
+    assert ("LR002" in rules(SHORT_WARMUP, optimizer=name)) == adam
+    spec = tmp_path / "spec.json"
+    spec.write_text(__import__("json").dumps(SHORT_WARMUP))
+    assert main(["lint", str(spec), "--optimizer", name]) == (1 if adam else 0)
+    assert ("LR002" in capsys.readouterr().out) == adam
+
+
+@pytest.mark.parametrize("optimizer, message", [
+    ({"name": "adam"}, "optimizer.name: must be 'adamw', 'sgd' or 'schedulefree' (got 'adam')"),
+    ({"name": "schedulefree", "betas": [0.9, 1.0]}, "optimizer.betas[1]: must be < 1 (got 1.0)"),
+    ({"name": "sgd", "nesterov": True}, "optimizer.nesterov: unknown key in the optimizer settings"),
+])
+def test_an_optimizer_training_refuses_is_refused_by_lint_in_one_line(tmp_path, capsys, optimizer, message):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(__import__("json").dumps({"task": "linear", "steps": 100, "optimizer": optimizer,
+                                             "schedule": WC}))
+    for command in (["lint", str(cfg)], ["train", str(cfg), "--out", str(tmp_path / "runs"), "--quiet"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, (command, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml"]

@@ -369,3 +369,39 @@ def test_a_changed_plateau_schedule_keeps_the_record_and_the_rules_state():
     assert again.schedule.reductions == (Reduction(200, 0.1),) and again.schedule.base == changed.base
     assert again.optimizer.param_groups[0]["lr"] == 2.0 * BASE(200) * 0.1
     assert again._plateau.decider.state_dict() == sched._plateau.decider.state_dict()
+
+
+def test_a_plateau_under_a_unit_is_refused_naming_the_unit_and_unit_steps_is_the_plain_rule():
+    """The spec's ``unit`` is a key of the spec, not a schedule around it: the message names ``unit``, never a
+    class; ``unit: steps`` (the default, said aloud) is the plain plateau rule."""
+    from lrtempo.schedules import InUnit
+
+    for unit in ("samples", "tokens"):
+        wrapped = InUnit(Plateau(BASE), unit)
+        for refuse in (lambda: find_plateau(wrapped), lambda: LRTempoScheduler(_opt(), wrapped)):
+            with pytest.raises(ValueError) as info:
+                refuse()
+            assert str(info.value) == (f"type: plateau counts optimizer updates (its reductions are decided at "
+                                       f"evaluations and recorded at update counts), so it takes no unit of samples "
+                                       f"or tokens (got unit: {unit}); remove unit")
+    assert find_plateau(InUnit(Plateau(BASE), "steps")) == Plateau(BASE)
+    with pytest.raises(ValueError, match=r"inside type: clamp\)") as info:
+        find_plateau(InUnit(build_schedule({"type": "clamp", "min_lr": 0.0, "schedule": {
+            "type": "plateau", "base": {"type": "constant", "lr": 0.1}}}), "tokens"))
+    spec = {"type": "plateau", "unit": "steps", "base": schedule_to_spec(BASE)}
+    assert build_schedule(spec) == Plateau(BASE) and spec_hash(build_schedule(spec)) == spec_hash(Plateau(BASE))
+
+
+@pytest.mark.parametrize("command", ["show", "values", "plot", "lint", "budget", "train"])
+def test_every_command_refuses_a_plateau_under_a_unit_in_one_line_naming_the_field(tmp_path, capsys, command):
+    from lrtempo.cli import main
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(format_config({"task": "linear", "steps": 10, "eval_every": 5, "schedule": {
+        "type": "plateau", "unit": "tokens", "monitor": "loss", "base": {"type": "constant", "lr": 0.01}}}, "yaml"))
+    extra = ["--out", str(tmp_path / "runs")] if command == "train" else []
+    assert main([command, str(cfg), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "InUnit" not in err, err
+    assert "schedule.unit: type: plateau counts optimizer updates" in err and "(got unit: tokens)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml"]

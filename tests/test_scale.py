@@ -285,3 +285,84 @@ def test_cli_help(capsys):
     for part in ("--batch-size B", "--to-batch-size B2", "--rule {linear,sqrt}", "--warmup {keep-samples,keep-steps}",
                  "Goyal et al. 2017", "Malladi et al. 2022", "unit: samples or tokens", "rounded half up"):
         assert part in text
+
+
+# -- auto: a field that takes the run's budget stays auto ------------------------------------------------------
+
+AUTO_WSD = {"type": "wsd", "peak_lr": 0.003, "min_lr": 0.0003, "total_steps": "auto", "warmup": 0.05, "decay": 0.2}
+
+
+def _epochs_run(batch_size: int) -> dict:
+    """1000 examples of a task of the run's own, at ``batch_size`` x 2 samples an update, for 2 epochs."""
+    return {"task": "own", "total": {"epochs": 2}, "accumulation_steps": 2,
+            "data": {"examples": 1000, "batch_size": batch_size}, "schedule": AUTO_WSD}
+
+
+def test_auto_under_a_data_budget_stays_auto_and_the_budget_follows_the_new_batch():
+    """2 x ceil(1000 / 32) = 64 updates at 32 samples; at 128: 2 x ceil(1000 / 128) = 16 = 64 / 4, so the kept
+    auto fills exactly the rescaled total, and the config, once its batch is set to 128, trains the rescaled
+    schedule."""
+    s = scale_spec(_epochs_run(16), 32, 128, rule="sqrt")
+    c = s.config
+    assert c["total"] == {"epochs": 2} and c["schedule"]["total_steps"] == "auto"
+    # 0.05 x 64 = 3.2 and 0.2 x 64 = 12.8 resolve to 3 and 13 at the old batch, then 3 / 4 and 13 / 4, half up
+    assert (c["schedule"]["warmup_steps"], c["schedule"]["decay_steps"]) == (1, 3)
+    assert c["schedule"]["peak_lr"] == 0.006 and not any("total_steps" in w for w in s.warnings)
+    assert ("schedule.total_steps: auto kept: the budget total {epochs: 2} fills it with 16 at batch 128 (64 at 32)"
+            in s.notes())
+    filled = scale_spec({**AUTO_WSD, "total_steps": 64}, 32, 128, rule="sqrt").config
+    at_new_batch = build_schedule(c["schedule"] | {"total_steps": 16})
+    assert at_new_batch == build_schedule(filled)
+    from lrtempo.config._horizon import run_budget
+
+    horizon, spec = run_budget({**c, "data": {"examples": 1000, "batch_size": 64}}, c["schedule"], "schedule", [])
+    assert horizon.steps == 16 and build_schedule(spec) == at_new_batch
+
+
+def test_auto_that_the_new_batch_fills_with_another_count_is_a_warning():
+    """1000 examples at 10 an update: 100 updates; at 30: ceil(1000 / 30) = 34, but 100 / 3 rounds to 33."""
+    run = {"task": "own", "total": {"epochs": 1}, "data": {"examples": 1000, "batch_size": 10},
+           "schedule": {"type": "cosine", "peak_lr": 0.1, "decay_steps": "auto"}}
+    s = scale_spec(run, 10, 30, rule="linear")
+    assert s.config["schedule"]["decay_steps"] == "auto"
+    assert s.warnings == ("schedule.decay_steps: auto takes 34 at batch 30, where the rescaled schedule has 33, the "
+                          "length its other rescaled durations were made for; give 33 instead of auto to keep them in "
+                          "step, or check the data section for the new batch",)
+
+
+def test_a_steps_budget_counts_updates_so_it_is_divided_and_auto_stays():
+    run = {"task": "own", "total": {"steps": 1000}, "steps": 500,
+           "schedule": {"type": "warmup", "warmup_steps": 100, "schedule": {"type": "cosine", "peak_lr": 0.01,
+                                                                            "decay_steps": "auto"}}}
+    s = scale_spec(run, 64, 256, rule="linear")
+    c = s.config
+    assert c["total"] == {"steps": 250} and c["steps"] == 125
+    assert c["schedule"]["warmup_steps"] == 25 and c["schedule"]["schedule"]["decay_steps"] == "auto"
+    assert "total.steps: 1000 -> 250" in [str(ch) for ch in s.changes] and not s.warnings
+    assert any(line.startswith("schedule.schedule.decay_steps: auto kept") and "225 at batch 256 (900 at 64)" in line
+               for line in s.notes())
+    assert scale_spec({"task": "own", "total": {"steps": 1000}, "schedule": WC}, 64, 256,
+                      rule="linear").config["total"] == {"steps": 250}  # with no auto in the spec too
+
+
+def test_auto_in_a_samples_schedule_stays_auto_and_its_durations_are_kept():
+    run = {"task": "own", "total": {"samples": 6400}, "data": {"batch_size": 64},
+           "schedule": {"type": "warmup_cosine", "unit": "samples", "peak_lr": 0.01, "total_steps": "auto",
+                        "warmup_steps": 640}}
+    s = scale_spec(run, 64, 256, rule="linear")
+    assert s.config["schedule"] == {**run["schedule"], "peak_lr": 0.04, "min_lr": 0.0, "warmup_start_lr": 0.0}
+    assert s.config["total"] == {"samples": 6400} and not s.warnings
+
+
+def test_cli_scales_a_run_config_with_auto_and_refuses_auto_without_a_budget(capsys, tmp_path):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(yaml.safe_dump(_epochs_run(16)))
+    code, out, err = run(capsys, "scale", cfg, "--batch-size", 32, "--to-batch-size", 128, "--rule", "sqrt")
+    assert code == 0 and yaml.safe_load(out)["schedule"]["total_steps"] == "auto" and "auto kept" in err
+    for data in ({**AUTO_WSD}, {"task": "own", "schedule": AUTO_WSD}):
+        cfg.write_text(yaml.safe_dump(data))
+        out_file = tmp_path / "out.yaml"
+        code, out, err = run(capsys, "scale", cfg, "--batch-size", 32, "--to-batch-size", 128, "--rule", "sqrt",
+                             "-o", out_file)
+        assert code == 2 and err.count("\n") == 1 and "total_steps: auto takes the run's budget" in err, err
+        assert not out_file.exists()

@@ -490,3 +490,31 @@ def test_values_of_a_run_directory_lists_its_updates_and_notes_a_schedule_change
     assert main(["values", str(tmp_path / "c")]) == 0
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 21 and "changed its schedule on a resume at step 10" in err
+
+
+@pytest.mark.parametrize("spec, past", [
+    ({"type": "constant", "lr": 0.01}, False),  # end 0: it never changes
+    ({"type": "warmup", "warmup_steps": 2, "schedule": {"type": "constant", "lr": 0.01}}, False),  # holds forever
+    ({"type": "step", "base_lr": 0.01, "step_size": 2, "gamma": 1.0}, False),
+    ({"type": "inverse_sqrt", "peak_lr": 0.01, "warmup_steps": 2}, False),  # no end
+    ({"type": "warmup_cosine", "peak_lr": 0.01, "total_steps": 4, "warmup_steps": 1}, True),  # ends at 4
+    ({"type": "warmup_cosine", "peak_lr": 0.01, "total_steps": 5, "warmup_steps": 1}, False),  # the last update, 5
+    ({"type": "warmup_cosine", "unit": "samples", "peak_lr": 0.01, "total_steps": 4 * 32, "warmup_steps": 32},
+     True),  # linear's 32 rows an update: update 5 runs at 160 samples, past 128
+])
+def test_the_past_end_warning_fires_only_past_a_finite_end(tmp_path, spec, past):
+    """Six updates (0 .. 5): the warning and summary.json's past_schedule_end say that an update ran past the
+    end of a schedule made to end, never for one that holds its value by design."""
+    import io
+
+    from lrtempo.train import parse_run_config, train
+
+    stream = io.StringIO()
+    config = parse_run_config({"task": "linear", "steps": 6, "eval_every": 0, "monitor": False, "schedule": spec})
+    summary = train(config, tmp_path, progress=True, stream=stream)
+    warned = [line for line in stream.getvalue().splitlines() if "past the schedule's end" in line]
+    assert len(warned) == int(past), stream.getvalue()
+    assert json.loads((summary.run_dir / "summary.json").read_text())["past_schedule_end"] is past
+    if past and "unit" not in spec:
+        assert warned[0].endswith("warning: step 5 is past the schedule's end (4); the rate holds its final value "
+                                  f"{build_schedule(spec)(4)!r}")

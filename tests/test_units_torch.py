@@ -139,3 +139,38 @@ def test_a_spec_with_a_unit_drives_the_adapter():
 def test_a_lambda_lr_view_of_a_counted_schedule_is_refused():
     with pytest.raises(ValueError, match="a LambdaLR view counts updates, and this schedule counts tokens"):
         lambda_lr(_opt(), _counted(8))
+
+
+# -- lrtempo values RUN_DIR of a run counted in samples or tokens: one row per update -------------------------------
+
+_CHARLM = {"d_model": 16, "n_layer": 1, "n_head": 2, "context": 8, "batch_size": 2, "max_bytes": 20_000}
+
+
+@pytest.mark.parametrize("unit, ramp", [("tokens", {"start_batch_size": 2, "increment": 2, "ramp_samples": 20}),
+                                        ("samples", None)])
+def test_values_of_a_counted_run_lists_its_updates_with_their_positions(tmp_path, capsys, unit, ramp):
+    """Every update of the run, its position (what the updates before it consumed: the log's column of the row
+    before) and the rate the log holds, bit for bit; --steps and --until count updates."""
+    from lrtempo.cli import main
+    from lrtempo.train import parse_run_config, read_log, train
+
+    per = 8 if unit == "tokens" else 1  # tokens of a sample
+    spec = {"type": "warmup_cosine", "unit": unit, "peak_lr": 0.01, "min_lr": 0.001, "total_steps": 60 * per,
+            "warmup_steps": 12 * per}
+    config = {"task": "charlm", "task_options": _CHARLM, "accumulation_steps": 3, "steps": 14, "eval_every": 0,
+              "monitor": False, "schedule": spec, **({"batch_ramp": ramp} if ramp else {})}
+    run_dir = train(parse_run_config(config), tmp_path, progress=False).run_dir
+    log = read_log(run_dir / "log.csv")
+    assert main(["values", str(run_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "step,position,lr" and len(lines) == 1 + 14
+    rows = [line.split(",") for line in lines[1:]]
+    assert [int(r[0]) for r in rows] == list(range(14))
+    assert [int(r[1]) for r in rows] == [0] + [int(row[unit]) for row in log[:-1]]
+    assert [float(r[2]) for r in rows] == [float(row["lr"]) for row in log]
+    if ramp:  # the batch grew: 2, 2, ..., 4, ..., 6 samples an update
+        assert len({int(b[1]) - int(a[1]) for a, b in zip(rows, rows[1:])}) == 3
+    assert main(["values", str(run_dir), "--steps", "12:14"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == lines[-2:]
+    assert main(["values", str(run_dir), "--until", "3"]) == 0
+    assert capsys.readouterr().out.splitlines() == lines[:5]

@@ -23,6 +23,8 @@ from typing import Any
 from ..config import ConfigError, OptimizerConfig, Problem, build_schedule, read_config_file
 from ..config import schedule_spec_of as _spec_of
 from ..config._horizon import TaskFacts, run_budget
+from ..config._optimizer import ADAM_FAMILY
+from ..config._typed import build_settings
 from ..monitor._phases import PhaseMap
 from ..schedules import NATIVE_TYPES
 
@@ -32,7 +34,7 @@ SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
 #: a run at least this long is "long" for LR009 (runs of days to a week or more)
 LONG_RUN_STEPS = 100_000
 #: usual peak ranges: (low, high); "far outside" is 10x beyond either end
-USUAL_PEAK = {"adamw": (1e-5, 1e-2), "sgd": (1e-3, 1.0)}
+USUAL_PEAK = {"adamw": (1e-5, 1e-2), "schedulefree": (1e-5, 1e-2), "sgd": (1e-3, 1.0)}
 #: a run config's optimizer defaults (the same as training's)
 _OPT = OptimizerConfig()
 
@@ -110,12 +112,14 @@ def _read_run(data: dict, source: str | None, optimizer: str | None, task_facts:
     run = data if root else {}
     problems: list[Problem] = []
     budget, spec = run_budget(run, spec, root, problems, task_facts)
+    # the optimizer section read as training reads it (its name, betas, ...), or the defaults
+    opt = _OPT if run.get("optimizer") is None else build_settings(OptimizerConfig, run["optimizer"], "optimizer",
+                                                                       problems)
     if problems:
         raise ConfigError(problems, source=source)
     schedule = build_schedule(spec, root, source=source)
-    opt = dict(run.get("optimizer") or {})
-    opt_name = optimizer or opt.get("name", _OPT.name)
-    beta2 = (opt.get("betas") or _OPT.betas)[1] if opt_name == "adamw" else None
+    opt_name = optimizer or opt.name
+    beta2 = opt.betas[1] if opt_name in ADAM_FAMILY else None
     # the run's length in the schedule's unit: its steps for a steps schedule, else the schedule's own end (the
     # phases count samples or tokens, and the run's steps are no count of those)
     steps = run.get("steps") if schedule.unit == "steps" else None
@@ -209,7 +213,7 @@ def _warmup_not_shorter(r: _Run) -> Iterable[Hit]:
 def _warmup_short_for_adam(r: _Run) -> Iterable[Hit]:
     """Adam's second moment averages over about ``1 / (1 - beta2)`` updates; a warmup of ``0.2 / (1 - beta2)``
     updates (200 at beta2 = 0.999) keeps the first, badly normalised updates small. Quiet under LR004."""
-    if r.opt_name != "adamw" or r.beta2 is None or _warmup_covers_run(r):
+    if r.opt_name not in ADAM_FAMILY or r.beta2 is None or _warmup_covers_run(r):
         return
     need = int(round(0.2 / (1 - r.beta2)))
     if r.warmup == 0 and r.peak > 0 and r.run_len > need:

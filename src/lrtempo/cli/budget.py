@@ -8,7 +8,9 @@ from .._chunks import MAX_EVALUATED_STEPS
 from ._common import UsageError, add_config_argument, bounded_float, json_text, positive_int, task_data_facts
 
 HELP = ("the run's budget and how it was derived (total: steps, epochs, samples or tokens), then steps, "
-        "wall-clock and cost per phase and per rate band (>90/50/10% of peak, the tail) of a schedule")
+        "wall-clock and cost per phase and per rate band (>90/50/10% of peak, the tail) of a schedule; a "
+        "schedule that counts samples or tokens is tabulated per update of its run config, with the samples or "
+        "tokens each row's updates consume")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,21 +36,22 @@ def run(args: argparse.Namespace) -> int:
         step_seconds = parse_duration(args.step_time) if args.step_time else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    schedule, data, horizon = _read(args.config)
+    schedule, data, horizon, clock = _read(args.config)
     steps = args.steps
     if steps is None and "schedule" in data and isinstance(data.get("steps"), int):
         steps = data["steps"]
     if steps is None and horizon is not None:
         steps = horizon.steps
     if steps is None:
-        if schedule.end_step is None or schedule.end_step < 1:
+        end = (schedule if clock is None else clock.over_updates(schedule)).end_step  # in updates
+        if end is None or schedule.end_step < 1:
             raise UsageError("this schedule never ends: give --steps")
-        steps = schedule.end_step
+        steps = end
     if steps > MAX_EVALUATED_STEPS:  # bad input, so exit 2 (compute_budget's own check is for library callers)
         raise UsageError(f"steps: at most {MAX_EVALUATED_STEPS:,} steps, the most a budget evaluates one by one "
                          f"(got {steps:,}); give --steps N")
     budget = compute_budget(schedule, steps, step_seconds=step_seconds, gpus=args.gpus,
-                            gpu_hour_cost=args.gpu_hour_cost)
+                            gpu_hour_cost=args.gpu_hour_cost, clock=clock)
     if args.json:
         print(json_text({**budget.to_json(), "budget": None if horizon is None else horizon.to_json()}))
     else:
@@ -57,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read(path: str):
-    """The config's schedule (``auto`` filled), the config mapping and its budget (None without one)."""
+    """The config's schedule (``auto`` filled), the config mapping, its budget (None without one) and, for a
+    schedule counted in samples or tokens, the clock that puts the run's updates on it (else None)."""
+    from ..analysis import run_clock
     from ..config import read_config_file, schedule_spec_of
     from ..config._horizon import run_budget
 
@@ -66,4 +71,8 @@ def _read(path: str):
     horizon, _ = run_budget(data if root else {}, spec, root, [], task_data_facts)
     from ..config import load_schedule
 
-    return load_schedule(path, task_data_facts), data, horizon
+    schedule = load_schedule(path, task_data_facts)
+    clock = None
+    if schedule.unit != "steps":
+        clock = run_clock(data if root else {}, schedule.unit, task_data_facts, path, root)
+    return schedule, data, horizon, clock

@@ -10,11 +10,15 @@ HELP = "check a schedule or run config for known schedule bugs (exit 0: clean, 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..config._optimizer import OPTIMIZERS
+
     p = sub.add_parser("lint", help=HELP, description=HELP + ".")
     p.add_argument("config", metavar="CONFIG", type=config_path,
                    help="a schedule spec or run config, or a run directory")
-    p.add_argument("--optimizer", choices=("adamw", "sgd"), default=None,
-                   help="the optimizer, for a bare schedule spec (default: the run config's, else adamw)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                   help="the optimizer the rules assume (LR002's warmup for Adam's second moment, LR012's usual "
+                        "peak), as a run config's optimizer.name: adamw, sgd or schedulefree (schedule-free AdamW: "
+                        "an Adam-family optimizer); default: the run config's, else adamw")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
     p.set_defaults(func=run)
 

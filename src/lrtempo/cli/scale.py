@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from ._common import UsageError, add_config_argument, positive_int
+from ._common import UsageError, add_config_argument, positive_int, task_data_facts
 
 HELP = "rewrite a schedule (or a run config's) for another batch size: rates by a scaling rule, steps by the data"
 DESCRIPTION = (
@@ -20,7 +20,9 @@ DESCRIPTION = (
     "instead. A schedule with unit: samples or tokens keeps its durations (they count data already) and "
     "only its rates change. The rewritten config goes to standard output as YAML, or to -o FILE; the notes "
     "(the factor, each field old -> new, a warning where rounding changed the data a duration covers) to "
-    "standard error. A compat spec is refused: convert it first (lrtempo convert).")
+    "standard error. A field given as auto stays auto: it takes the run's budget (total), which follows the "
+    "batch (a total in steps is divided by k); the notes say what it takes at each batch. A compat spec is "
+    "refused: convert it first (lrtempo convert).")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                          "file (the input is never replaced)")
     data = read_config_file(args.config)
     scaled = scale_spec(data, args.batch_size, args.to_batch_size, rule=args.rule, warmup=args.warmup,
-                        source=str(Path(args.config)))
+                        source=str(Path(args.config)), task_facts=task_data_facts)
     if args.output is None:
         sys.stdout.write(format_config(scaled.config, "yaml"))
     else:

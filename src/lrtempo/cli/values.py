@@ -1,5 +1,7 @@
 """``lrtempo values CONFIG``: the rate at chosen steps as CSV ``step,lr``, written as it is computed (of a run
-directory, the rates it applied: a ``type: plateau`` schedule's recorded reductions included).
+directory, the rates it applied: a ``type: plateau`` schedule's recorded reductions included; of a run whose
+schedule counts samples or tokens, one row per update, ``step,position,lr``, the position being the units the
+updates before it consumed).
 
 ``--momentum`` and ``--weight-decay`` print those schedules instead (``step,momentum``, ``step,weight_decay``):
 a run config's ``momentum:`` or ``weight_decay:`` spec, or for a schedule spec the momentum its library sets
@@ -12,12 +14,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
 from .._atomic import atomic_open
-from .._chunks import rate_chunks
+from .._chunks import rate_chunks, step_chunks
 from ..config import ConfigError, Problem, build_schedule, read_config_file
 from ..schedules import POSITION_COLUMNS, Schedule
 from ..schedules.compat import momentum_curve
@@ -28,7 +30,11 @@ from ._common import (
     last_step_of,
     schedule_from_args,
     step_ranges,
+    task_data_facts,
 )
+
+if TYPE_CHECKING:
+    from ..analysis import UpdateClock
 
 HELP = ("print the rate at chosen steps as CSV (step,lr), exactly (floats written with repr); a schedule with "
         "a unit lists its positions in it (samples,lr or tokens,lr)")
@@ -36,15 +42,17 @@ HELP = ("print the rate at chosen steps as CSV (step,lr), exactly (floats writte
 RUN_DIR_NOTE = ("Of a run directory, by default its own updates (0 .. steps - 1) at the rates the run applied: its "
                 "config's schedule with the decisions it recorded (a type: plateau schedule's reductions), the lr "
                 "column of its log.csv bit for bit; where a resume changed the schedule, a note on stderr says "
-                "from which step these are the rates.")
+                "from which step these are the rates. A run whose schedule counts samples or tokens is listed "
+                "by update too, as step,position,lr: the position is the samples or tokens the updates before it "
+                "consumed, where the schedule gave its rate (--steps and --until then count updates).")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("values", help=HELP, description=HELP + ". " + RUN_DIR_NOTE)
     add_config_argument(p)
     p.add_argument("--steps", metavar="SPEC", default=None,
-                   help="comma list of steps (positions in the schedule's unit) and half-open ranges a:b[:stride], "
-                        "e.g. 0:100,1000,2000:2010 "
+                   help="comma list of steps (positions in the schedule's unit; of a run directory, its updates) "
+                        "and half-open ranges a:b[:stride], e.g. 0:100,1000,2000:2010 "
                         "(default: every step from 0 to the end, inclusive)")
     p.add_argument("-o", "--output", metavar="FILE", default=None,
                    help="write the CSV to FILE instead of standard output: a regular file (or the file a "
@@ -80,6 +88,34 @@ def write_csv(fh: TextIO, schedule: Schedule, ranges: list[range], column: str =
             fh.write(csv_rows(part, values))
 
 
+def write_update_csv(fh: TextIO, schedule: Schedule, clock: UpdateClock, ranges: list[range]) -> None:
+    """``step,position,lr``: each update of ``ranges``, its position on a samples or tokens schedule (the units
+    the updates before it consumed) and the rate there, chunk by chunk."""
+    fh.write("step,position,lr\n")
+    for steps in ranges:
+        for part in step_chunks(steps):
+            positions = clock.positions(part)
+            rates = schedule.at(positions)
+            fh.write("".join(f"{n},{p},{v!r}\n" for n, p, v in zip(part.tolist(), positions.tolist(),
+                                                                     rates.tolist())))
+
+
+def update_clock(path: str, schedule: Schedule) -> UpdateClock | None:
+    """Of a run directory's ``config.yaml`` whose schedule counts samples or tokens: the clock that puts its
+    updates on the schedule (its task's batch, its ``batch_ramp`` and the world size it ran at, from
+    ``run.json``); None for anything else."""
+    from ..analysis import run_clock
+    from ..rundir import RUN_FILES, RunDir
+
+    run = RunDir(Path(path).parent)
+    if schedule.unit == "steps" or Path(path).name != RUN_FILES.config or not run.meta.exists():
+        return None
+    data = read_config_file(path)
+    world = run.read_meta().get("world_size", 1)
+    section = data.get("data") if isinstance(data.get("data"), dict) else {}
+    return run_clock({**data, "data": {**section, "world_size": world}}, schedule.unit, task_data_facts, path)
+
+
 def hyper_schedule(path: str, name: str) -> Schedule:
     """The ``name`` (``momentum`` or ``weight_decay``) schedule a config file gives: a run config's ``name``
     spec, or for ``momentum`` of a schedule spec, the momentum its library sets with the rate."""
@@ -102,9 +138,10 @@ def hyper_schedule(path: str, name: str) -> Schedule:
     return build_schedule(data[name], name, source=path)
 
 
-def _of_run(args: argparse.Namespace, schedule: Schedule, ranges: list[range]) -> list[range]:
-    """Of a run directory: by default its own updates (``0 .. steps - 1``, for a steps schedule), and a note on
-    stderr for each step where a resume changed its schedule (the values are the schedule in force now)."""
+def _of_run(args: argparse.Namespace, schedule: Schedule, ranges: list[range], by_update: bool) -> list[range]:
+    """Of a run directory: by default its own updates (``0 .. steps - 1``, for a steps schedule or one listed
+    ``by_update``), and a note on stderr for each step where a resume changed its schedule (the values are the
+    schedule in force now)."""
     from ._recorded import run_record
 
     try:
@@ -115,15 +152,17 @@ def _of_run(args: argparse.Namespace, schedule: Schedule, ranges: list[range]) -
         print(f"lrtempo: note: {args.config} changed its schedule on a resume at step {step}: these are the rates "
               f"of the schedule in force now; the updates before {step} ran under the one kept in "
               f"config.before-step-{step}.yaml", file=sys.stderr)
-    if steps is not None and schedule.unit == "steps" and args.steps is None and args.until is None:
+    if steps is not None and (schedule.unit == "steps" or by_update) and args.steps is None and args.until is None:
         return [range(steps)]
     return ranges
 
 
 def run(args: argparse.Namespace) -> int:
     column = "momentum" if args.momentum else "weight_decay" if args.weight_decay else "lr"
+    clock = None
     if column == "lr":
         schedule = schedule_from_args(args)
+        clock = update_clock(config_path_or_fail(args.config), schedule)
     else:
         schedule = hyper_schedule(config_path_or_fail(args.config), column)
     if args.steps is not None:
@@ -131,10 +170,17 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("give --steps or --until, not both")
         ranges = step_ranges(args.steps)
     else:
-        ranges = [range(last_step_of(schedule, args.until) + 1)]
-    ranges = _of_run(args, schedule, ranges)
+        ranges = [range(last_step_of(schedule if clock is None else clock.over_updates(schedule), args.until) + 1)]
+    ranges = _of_run(args, schedule, ranges, clock is not None)
+
+    def write(fh: TextIO) -> None:
+        if clock is None:
+            write_csv(fh, schedule, ranges, column)
+        else:
+            write_update_csv(fh, schedule, clock, ranges)
+
     if args.output is None:
-        write_csv(sys.stdout, schedule, ranges, column)
+        write(sys.stdout)
         return 0
     out = Path(args.output)
     target = Path(os.path.realpath(out))
@@ -144,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {out}: the folder {target.parent} does not exist")
     try:
         with atomic_open(out) as fh:
-            write_csv(fh, schedule, ranges, column)
+            write(fh)
     except BrokenPipeError:
         raise  # a FIFO's reader went away: like a closed standard output, not an error
     except OSError as exc:

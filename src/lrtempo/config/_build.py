@@ -22,6 +22,7 @@ from typing import Any
 
 from .._util import did_you_mean
 from ..schedules import NATIVE_TYPES, UNITS, InUnit, ParameterError, Piece, Schedule, param_kind, steps_from_fraction
+from ..schedules._plateau import Plateau, unit_problem
 from ._errors import SHOWN_PROBLEMS, ConfigError, Problem
 from ._files import MAX_DEPTH
 from ._values import _brief, _check_integer, _check_number, _describe, _join
@@ -165,7 +166,12 @@ class _Builder:
             self._of_type(rest, path)
             return None
         schedule = self._of_type(rest, path)
-        return None if schedule is None else InUnit(schedule, unit)
+        if isinstance(schedule, Plateau) and unit != "steps":
+            self.fail(upath, unit_problem(unit))
+            return None
+        if schedule is None or unit == "steps":  # steps: what every schedule counts
+            return schedule
+        return InUnit(schedule, unit)
 
     def _of_type(self, spec: Mapping, path: str) -> Schedule | None:
         kind = spec.get("type")

@@ -38,7 +38,7 @@ from ._errors import Problem
 from ._values import _brief, _describe, _join
 
 __all__ = ["AUTO", "TOTAL_KEYS", "UNITS", "DataFacts", "Horizon", "auto_field", "derive_horizon", "fill_auto",
-           "has_auto", "read_total", "data_facts", "run_horizon", "run_budget"]
+           "has_auto", "read_total", "data_facts", "run_facts", "run_horizon", "run_budget"]
 
 #: the word a schedule field takes to be filled from the run's budget
 AUTO = "auto"
@@ -271,6 +271,30 @@ def data_facts(data: Mapping, accumulation_steps: int, task: DataFacts | None, p
 TaskFacts = Callable[[str, Mapping], DataFacts]
 
 
+def run_facts(run: Mapping, problems: list[Problem], task_facts: TaskFacts | None = None, *,
+              need_task: bool = True) -> DataFacts | None:
+    """The data facts of a run config mapping: its ``data`` section over its task's (:func:`data_facts`), or None
+    and the problems. A task whose facts need PyTorch raises ImportError without it when ``need_task``, else
+    counts as giving none."""
+    data = run.get("data") if isinstance(run.get("data"), Mapping) else {}
+    accumulation = _whole(run.get("accumulation_steps", 1) or 1)
+    if accumulation is None or accumulation < 1:
+        return None
+    task = None
+    if task_facts is not None and isinstance(run.get("task"), str):
+        try:
+            task = task_facts(run["task"], run.get("task_options") or {})
+        except (KeyError, ValueError):
+            task = None  # an unknown task or bad options: their own problems say so
+        except ImportError:
+            if need_task:
+                raise
+            task = None
+    before = len(problems)
+    facts = data_facts(data, accumulation, task, problems, task_name=f"task {run.get('task')}")
+    return None if len(problems) > before else facts
+
+
 def run_horizon(run: Mapping, problems: list[Problem], task_facts: TaskFacts | None = None) -> Horizon | None:
     """The budget of a run config mapping (its ``total``; None without one), or None and the problems."""
     if run.get("total") is None:
@@ -280,23 +304,11 @@ def run_horizon(run: Mapping, problems: list[Problem], task_facts: TaskFacts | N
         problems.append(Problem("total", "a budget in epochs, samples or tokens is counted at a constant batch; "
                                          "with batch_ramp give total: {steps: N} or steps"))
         return None
-    data = run.get("data") if isinstance(run.get("data"), Mapping) else {}
-    accumulation = _whole(run.get("accumulation_steps", 1) or 1)
-    if total is None or accumulation is None or accumulation < 1:
+    if total is None:
         return None
-    task = None
-    if task_facts is not None and isinstance(run.get("task"), str):
-        try:
-            task = task_facts(run["task"], run.get("task_options") or {})
-        except (KeyError, ValueError):
-            task = None  # an unknown task or bad options: their own problems say so
-        except ImportError:
-            if total[0] != "steps":
-                raise
-            task = None  # a steps budget needs no task to count its updates (its samples go uncounted)
-    before = len(problems)
-    facts = data_facts(data, accumulation, task, problems, task_name=f"task {run.get('task')}")
-    if len(problems) > before:
+    # a steps budget needs no task to count its updates (its samples go uncounted without one)
+    facts = run_facts(run, problems, task_facts, need_task=total[0] != "steps")
+    if facts is None:
         return None
     try:
         return derive_horizon(*total, facts)

@@ -12,7 +12,12 @@ from typing import ClassVar
 
 from ._typed import check_settings, setting
 
-__all__ = ["OptimizerConfig"]
+__all__ = ["ADAM_FAMILY", "OPTIMIZERS", "OptimizerConfig"]
+
+#: the optimizers a run config may name (``optimizer.name``)
+OPTIMIZERS = ("adamw", "sgd", "schedulefree")
+#: those that normalise by Adam's second moment (``betas``): schedule-free AdamW is AdamW's update, averaged
+ADAM_FAMILY = ("adamw", "schedulefree")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,7 +35,7 @@ class OptimizerConfig:
 
     name: str = setting("adamw", doc="the optimizer: adamw (AdamW), sgd (SGD) or schedulefree (schedule-free "
                                      "AdamW; pip install 'lrtempo[schedulefree]')",
-                        choices=("adamw", "sgd", "schedulefree"))
+                        choices=OPTIMIZERS)
     betas: tuple[float, float] = setting((0.9, 0.999), doc="AdamW's (and schedule-free's) beta1 and beta2, each "
                                                            "in [0, 1)",
                                          minimum=0, exclusive_maximum=1)

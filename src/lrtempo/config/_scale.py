@@ -15,11 +15,19 @@ With ``k = B2 / B`` (the new global batch over the old):
 
 A run config comes back whole, its ``schedule`` rewritten (and its ``steps``, when given, divided like a
 duration). A ``compat`` spec is refused: its arguments are another library's; convert it first.
+
+A field given as ``auto`` stays ``auto``: it takes the run's budget (``total``), which follows the batch by
+itself when it counts data (epochs, samples, tokens) and is divided like a duration when it counts updates
+(``total: {steps: N}``). The other fields are rescaled from the schedule ``auto`` gives at the old batch; where
+``auto`` at the new batch gives another value than the rescaled one (rounding, a ``data.steps_per_epoch``
+measured at the old batch), a warning says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -27,6 +35,7 @@ from typing import Any
 
 from ._build import REGISTRY, build_schedule, schedule_to_spec
 from ._errors import ConfigError, Problem
+from ._horizon import AUTO, Horizon, TaskFacts, _whole, derive_horizon, fill_auto, has_auto, run_budget
 from ._optimizer import OptimizerConfig
 from ._stretch import _scaled, _stretch_spec
 
@@ -79,6 +88,8 @@ class Scaled:
     warnings: tuple[str, ...]
     #: the run config's optimizer name, when the config is a run config
     optimizer: str | None = None
+    #: a line for each field kept as ``auto``: what the budget fills it with at each batch
+    autos: tuple[str, ...] = ()
 
     @property
     def k(self) -> Fraction:
@@ -100,6 +111,7 @@ class Scaled:
             lines.append(f"every duration in steps divided by k, rounded half up to a whole step (at least 1), so "
                          f"the schedule covers the same samples{kept}")
         lines += [str(c) for c in self.changes] or ["nothing changed (k = 1)"]
+        lines += list(self.autos)
         lines += [f"warning: {w}" for w in self.warnings]
         if self.optimizer is not None:
             lines.append("the run config's batch settings (task_options, accumulation_steps) are left as written: "
@@ -246,11 +258,14 @@ def _coverage(old: dict, new: dict, where: str, batch_size: int, to_batch_size: 
 
 
 def scale_spec(config: Mapping, batch_size: int, to_batch_size: int, *, rule: str,
-               warmup: str = "keep-samples", source: str | None = None) -> Scaled:
+               warmup: str = "keep-samples", source: str | None = None,
+               task_facts: TaskFacts | None = None) -> Scaled:
     """``config`` (a schedule spec, or a run config with one) rewritten for the global batch ``to_batch_size``.
 
     See the module's docstring for the rules. Bad input, a ``compat`` spec, or a rewrite that is not a valid
     schedule (a warmup kept in steps that outlasts the shortened total) raise :class:`ConfigError`.
+    ``task_facts`` gives a built-in task's data size, for a run config whose ``auto`` takes a budget in
+    epochs, samples or tokens (see ``lrtempo.train.tasks.task_data_facts``).
 
     >>> s = scale_spec({"type": "warmup_cosine", "peak_lr": 0.003, "min_lr": 0.0003, "total_steps": 300,
     ...                 "warmup_steps": 30}, 256, 1024, rule="sqrt")
@@ -259,6 +274,11 @@ def scale_spec(config: Mapping, batch_size: int, to_batch_size: int, *, rule: st
     >>> print(s.warnings[0])
     warmup_steps: 30 steps of 256 covered 7680 samples; 30 x 256 / 1024 = 7.5 is rounded to 8 steps of 1024,
     which cover 8192
+    >>> run = {"task": "own", "total": {"steps": 300}, "schedule": {"type": "cosine", "peak_lr": 0.1,
+    ...                                                             "decay_steps": "auto"}}
+    >>> s = scale_spec(run, 256, 1024, rule="linear")
+    >>> s.config["total"], s.config["schedule"]["decay_steps"], s.config["schedule"]["peak_lr"]
+    ({'steps': 75}, 'auto', 0.4)
     """
     from . import schedule_spec_of
 
@@ -268,33 +288,125 @@ def scale_spec(config: Mapping, batch_size: int, to_batch_size: int, *, rule: st
                                        f"{type(config).__name__})")], source=source)
     spec, where = schedule_spec_of(dict(config), source)
     args = (batch_size, to_batch_size, rule, warmup)
+    spec, horizon = _filled(dict(config) if where else {}, spec, where, task_facts, source)
     resolved, unit = _resolved(spec, where, source)
     new = _rescaled(resolved, where, unit, *args)
     changes, warnings = _changes(resolved, new, where), []
     if unit == "steps":
         warnings = _coverage(resolved, new, where, batch_size, to_batch_size, warmup)
+    autos: list[str] = []
+    if horizon is not None:  # an auto field takes the budget, whatever its rescaled value covers
+        warnings = [w for w in warnings if w.split(":", 1)[0] not in dict(horizon.filled)]
+        new = _keep_auto(new, unit, where, horizon, args, autos, warnings, source)
     if isinstance(spec, Mapping) and "unit" in spec:
         new = {"type": new["type"], "unit": spec["unit"], **{k: v for k, v in new.items() if k != "type"}}
     if not where:
         return Scaled(new, *args, unit, tuple(changes), tuple(warnings))
     out, optimizer = _run_config(dict(config), new, unit, args, changes, warnings, source)
-    return Scaled(out, *args, unit, tuple(changes), tuple(warnings), optimizer)
+    return Scaled(out, *args, unit, tuple(changes), tuple(warnings), optimizer, tuple(autos))
+
+
+def _filled(run: Mapping, spec: Any, where: str, task_facts: TaskFacts | None,
+            source: str | None) -> tuple[Any, Horizon | None]:
+    """The spec with its ``auto`` fields filled from the run's budget at the old batch, and that budget (None
+    when the spec has no ``auto``; without a budget, building the spec says what ``auto`` needs)."""
+    if not run or not has_auto(spec):
+        return spec, None
+    problems: list[Problem] = []
+    horizon, spec = run_budget(run, spec, where, problems, task_facts)
+    if problems:
+        raise ConfigError(problems, source=source)
+    return spec, horizon if horizon is not None and horizon.filled else None
+
+
+def _new_budget(horizon: Horizon, batch_size: int, to_batch_size: int) -> Horizon:
+    """The run's budget at the new global batch: a budget in steps divided like a duration; one in data counted
+    again at ``to_batch_size`` samples an update (the tokens of a sample kept)."""
+    (key, value), = horizon.given.items()
+    if key == "steps":
+        value = _scaled(value, Fraction(batch_size, to_batch_size))
+    return derive_horizon(key, value, dataclasses.replace(horizon.facts, update_batch=to_batch_size))
+
+
+def _keep_auto(new: dict, unit: str, where: str, horizon: Horizon, args: tuple, autos: list[str],
+               warnings: list[str], source: str | None) -> dict:
+    """The rescaled spec with ``auto`` back in every field the budget filled, a note on what it takes at each
+    batch, and a warning where the budget at the new batch fills it with another value than the rescaled one."""
+    batch_size, to_batch_size, _, _ = args
+    try:
+        after = _new_budget(horizon, batch_size, to_batch_size)
+    except ValueError as exc:
+        raise ConfigError([Problem("total", f"at the new batch {to_batch_size}: {exc}")], source=source) from None
+    out = new
+    for path, _ in horizon.filled:
+        out = _set(out, _tokens(path, where), AUTO)
+    refilled: list[tuple[str, int]] = []
+    problems: list[Problem] = []
+    fill_auto(out if unit == "steps" else {**out, "unit": unit}, after, where, problems, refilled)
+    if problems:
+        raise ConfigError([Problem(p.path, f"{p.message} at the new batch {to_batch_size}") for p in problems],
+                          source=source)
+    (key, given), = after.given.items()
+    for (path, old), (_, value) in zip(horizon.filled, refilled):
+        rescaled = _get(new, _tokens(path, where))
+        autos.append(f"{path}: auto kept: the budget total {{{key}: {given}}} fills it with {value:,} at batch "
+                     f"{to_batch_size} ({old:,} at {batch_size})")
+        if value != rescaled and unit == "steps":  # a samples or tokens schedule's durations are its own
+            warnings.append(f"{path}: auto takes {value:,} at batch {to_batch_size}, where the rescaled schedule "
+                            f"has {rescaled:,}, the length its other rescaled durations were made for; give "
+                            f"{rescaled} instead of auto to keep them in step, or check the data section for the "
+                            "new batch")
+    return out
+
+
+def _tokens(path: str, where: str) -> list[str | int]:
+    """The keys and indices of a field path below ``where`` (``schedule.pieces[1].steps`` -> pieces, 1, steps)."""
+    rest = path[len(where):].lstrip(".") if where and path.startswith(where) else path
+    return [int(i) if i else k for k, i in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]", rest)]
+
+
+def _get(node: Any, tokens: list[str | int]) -> Any:
+    for t in tokens:
+        node = node[t]
+    return node
+
+
+def _set(node: Any, tokens: list[str | int], value: Any) -> Any:
+    """A copy of ``node`` with the field at ``tokens`` set to ``value``."""
+    if not tokens:
+        return value
+    head, rest = tokens[0], tokens[1:]
+    if isinstance(node, list):
+        return [_set(v, rest, value) if i == head else v for i, v in enumerate(node)]
+    return {**node, head: _set(node[head], rest, value)}
+
+
+def _updates(path: str, steps: int, args: tuple, changes: list[Change], warnings: list[str]) -> int:
+    """A count of updates of the run config divided by ``k`` like a duration, with its change and a warning where
+    the samples they cover changed."""
+    batch_size, to_batch_size, _, _ = args
+    new = _scaled(steps, Fraction(batch_size, to_batch_size))
+    if new != steps:
+        changes.append(Change(path, steps, new))
+    if new * to_batch_size != steps * batch_size:
+        warnings.append(f"{path}: {steps} updates of {batch_size} become {new} of {to_batch_size}, "
+                        f"{new * to_batch_size} samples instead of {steps * batch_size}")
+    return new
 
 
 def _run_config(config: dict, schedule: dict, unit: str, args: tuple, changes: list[Change], warnings: list[str],
                 source: str | None) -> tuple[dict, str | None]:
-    """The whole run config with the rewritten schedule, its ``steps`` divided by ``k`` and the durations of its
-    momentum and weight-decay schedules (when given as specs) rescaled as the rate's are."""
+    """The whole run config with the rewritten schedule, its ``steps`` and a ``total: {steps: N}`` divided by
+    ``k`` (counts of updates) and the durations of its momentum and weight-decay schedules (when given as specs)
+    rescaled as the rate's are."""
     batch_size, to_batch_size, _, warmup = args
     out = dict(config, schedule=schedule)
+    total = config.get("total")
+    if isinstance(total, Mapping) and list(total) == ["steps"] and _whole(total["steps"]) is not None:
+        out["total"] = {"steps": _updates("total.steps", _whole(total["steps"]), args, changes, warnings)}
     steps = config.get("steps")
     if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0:
-        out["steps"] = _scaled(steps, Fraction(batch_size, to_batch_size))
-        if out["steps"] != steps:
-            changes.append(Change("steps", steps, out["steps"]))
-        if out["steps"] * to_batch_size != steps * batch_size:
-            warnings.append(f"steps: {steps} updates of {batch_size} become {out['steps']} of {to_batch_size}, "
-                            f"{out['steps'] * to_batch_size} samples instead of {steps * batch_size}")
+        out["steps"] = _updates("steps", steps, args, changes, warnings)
     for key in _HYPER_KEYS:
         value = config.get(key)
         if isinstance(value, Mapping) and "type" in value and unit == "steps":

@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 __all__ = ["MAX_STEPS", "Phase", "Schedule", "ParameterError", "Checks", "as_steps", "did_you_mean",
-           "piecewise_values", "PHASE_KINDS", "PARAM_KINDS", "param_kind", "families", "NATIVE_TYPES"]
+           "piecewise_values", "PHASE_KINDS", "PARAM_KINDS", "param_kind", "families", "NATIVE_TYPES",
+           "has_finite_end"]
 
 #: the longest schedule (and the largest step count of any parameter): 2**53.
 #: Beyond it float64 cannot tell consecutive steps apart, so no schedule could
@@ -627,6 +628,21 @@ class Schedule(metaclass=_Finishing):
         if horizon is not None:
             marks = {m for m in marks if m <= horizon}
         return tuple(sorted(marks))
+
+
+def has_finite_end(schedule: Schedule) -> bool:
+    """Whether ``schedule`` is made to end: an ``end_step`` above 0 and every phase closed before it. A
+    schedule whose last phase runs on forever (a constant, a warmup into one, a decay with no end) holds its
+    value by design, and one whose end is step 0 never changes: a run is never past the end of either.
+
+    >>> from lrtempo.schedules import Constant, Warmup, WarmupCosine
+    >>> has_finite_end(WarmupCosine(peak_lr=1.0, total_steps=100)), has_finite_end(Constant(0.1))
+    (True, False)
+    >>> has_finite_end(Warmup(Constant(0.1), warmup_steps=10))
+    False
+    """
+    end = schedule.end_step
+    return end is not None and end > 0 and all(p.stop is not None for p in schedule.phases(end + 1))
 
 
 class Composed(Schedule):

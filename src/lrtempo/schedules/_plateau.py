@@ -20,8 +20,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ._base import MAX_STEPS, Checks, Phase, Schedule
+from ._units import InUnit
 
-__all__ = ["Plateau", "Reduction", "PlateauDecider", "PLATEAU_MONITORS", "find_plateau"]
+__all__ = ["Plateau", "Reduction", "PlateauDecider", "PLATEAU_MONITORS", "find_plateau", "unit_problem"]
 
 #: the losses a plateau schedule may watch, by their log column names
 PLATEAU_MONITORS = ("val_loss", "loss")
@@ -222,6 +223,12 @@ def _contains(schedule: Schedule, cls: type) -> bool:
     return any(isinstance(c, cls) or _contains(c, cls) for c in _children(schedule))
 
 
+def unit_problem(unit: str) -> str:
+    """Why ``type: plateau`` takes no ``unit`` of samples or tokens (the message of every refusal of one)."""
+    return (f"type: plateau counts optimizer updates (its reductions are decided at evaluations and recorded at "
+            f"update counts), so it takes no unit of samples or tokens (got unit: {unit}); remove unit")
+
+
 def find_plateau(schedule: Schedule) -> Plateau | None:
     """The schedule if it is a :class:`Plateau`, None if it holds none; ValueError for one inside another
     schedule (its reductions would scale only a part of the curve).
@@ -232,6 +239,11 @@ def find_plateau(schedule: Schedule) -> Plateau | None:
     """
     if isinstance(schedule, Plateau):
         return schedule
+    if isinstance(schedule, InUnit):  # the spec's unit: a key of the spec, not a schedule around it
+        found = find_plateau(schedule.schedule)
+        if found is not None and schedule.unit != "steps":
+            raise ValueError(unit_problem(schedule.unit))
+        return found
     if _contains(schedule, Plateau):
         raise ValueError(f"type: plateau must be the outermost schedule (here it is inside type: "
                          f"{schedule.type_name or type(schedule).__name__}): its reductions scale the whole curve")

@@ -242,13 +242,17 @@ def _branch_schedule(parent: Any, at: int, tail: BranchTail) -> Branch:
 def _branch_config(trained: dict[str, Any], branch: Branch, name: str, at: int) -> RunConfig:
     """The parent's run config as trained, under the branch's schedule, named after its folder, as long as the
     branch (a rewind of an endless schedule: as many updates after ``at`` as the parent had after the step it
-    replays from)."""
+    replays from). The parent's budget (``total``, and ``data.epochs``, lint's length without one) counted the
+    parent's run, not the branch's, so it is left out: the branch's length is its ``steps``."""
     steps = branch.end_step
     if steps is None:
         steps = at + max(1, int(trained["steps"]) - branch.from_step)
     keep = [s for s in trained.get("checkpoint_at", []) if at < s <= steps]
     mapping = {**trained, "name": name, "schedule": schedule_to_spec(branch), "steps": steps}
     mapping.pop("checkpoint_at", None)
+    mapping.pop("total", None)
+    if isinstance(mapping.get("data"), dict) and "epochs" in mapping["data"]:
+        mapping["data"] = {k: v for k, v in mapping["data"].items() if k != "epochs"}
     if keep:
         mapping["checkpoint_at"] = keep
     return parse_run_config(mapping)

@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -45,6 +46,7 @@ import torch
 from ..config import ConfigError, Problem, spec_hash
 from ..monitor import Monitor, MonitorSettings
 from ..rundir import EXTRA_COLUMNS, RunLog, environment
+from ..schedules import has_finite_end
 from ._checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ._fsdp import ShardedStats, load_sharded, save_sharded, shard_model
 from ._lock import RunLock
@@ -506,10 +508,14 @@ class _Session:
         hyper = self.state.scheduler.hyper
         return {} if hyper is None else hyper.values(step)
 
+    @cached_property
+    def _finite_end(self) -> bool:
+        return has_finite_end(self.config.schedule)
+
     def _past_end(self, step: int) -> bool:
-        """Whether update ``step`` ran past the schedule's end (its position, in the schedule's unit, beyond it)."""
-        end = self.config.schedule.end_step
-        return end is not None and self.consumption.position(step) > end
+        """Whether update ``step`` ran past the schedule's end (its position, in the schedule's unit, beyond it);
+        never for a schedule without a finite end (a constant, a warmup into one: they hold their value)."""
+        return self._finite_end and self.consumption.position(step) > self.config.schedule.end_step
 
     def _ran_past_end(self) -> bool:
         """Whether the run's last update so far ran past the schedule's end."""
