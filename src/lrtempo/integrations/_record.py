@@ -65,6 +65,7 @@ class RunRecorder:
         self.best_loss: float | None = None
         self.final_loss: float | None = None
         self.last: dict[str, Any] = {}
+        self.skipped_updates = 0  # updates the optimizer did not apply (a GradScaler's inf/NaN step)
         self._named = False
 
     # -- start and resume ---------------------------------------------------------------------------------------
@@ -166,6 +167,13 @@ class RunRecorder:
         if math.isfinite(loss):
             self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
 
+    def skip(self, row: dict[str, Any]) -> None:
+        """An update measured as ``row`` that the optimizer did not apply (a ``GradScaler`` found inf or NaN
+        gradients): as in ``lrtempo train``, no row, a ``SKIPPED_UPDATE`` event, the step not advanced."""
+        self.skipped_updates += 1
+        if self.monitor is not None:
+            self.monitor.skipped(row["step"], row["loss"], row["grad_l2_norm"])
+
     def signals(self) -> dict[str, float]:
         """The numeric monitor columns of the latest row (what a trainer's own logs can carry)."""
         return {k: v for k, v in self.last.items() if k in MONITOR_COLUMNS and isinstance(v, (int, float))}
@@ -177,7 +185,7 @@ class RunRecorder:
         if self.monitor is not None:
             self.monitor.flush_layers()
         return {"monitor": self.monitor.state_dict() if self.monitor is not None else None,
-                "best_loss": self.best_loss, "final_loss": self.final_loss}
+                "best_loss": self.best_loss, "final_loss": self.final_loss, "skipped_updates": self.skipped_updates}
 
     def save_state(self, folder: str | Path) -> None:
         """Write :meth:`state` into a checkpoint folder as :data:`STATE_FILE`."""
@@ -187,6 +195,7 @@ class RunRecorder:
         if self.monitor is not None and state.get("monitor") is not None:
             self.monitor.load_state_dict(state["monitor"])
         self.best_loss, self.final_loss = state.get("best_loss"), state.get("final_loss")
+        self.skipped_updates = int(state.get("skipped_updates") or 0)
 
     def end(self, status: str, steps: int) -> None:
         """Write ``summary.json``, close the log and release the lock."""
@@ -198,6 +207,7 @@ class RunRecorder:
             end = self.schedule.end_step
             self.run.write_summary({
                 "status": status, "steps": steps, "final_loss": self.final_loss, "best_loss": self.best_loss,
+                "skipped_updates": self.skipped_updates,
                 "past_schedule_end": end is not None and steps > end + 1, "schedule_end_step": end,
                 "spec_hash": spec_hash(self.schedule), "world_size": self.meta.get("world_size", 1)})
         finally:
