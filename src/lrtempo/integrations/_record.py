@@ -148,10 +148,11 @@ class RunRecorder:
         """The log row of update ``step`` from the loss, the norm and :meth:`device_stats` (one host read)."""
         import torch
 
-        head = torch.stack([torch.as_tensor(loss).detach().float().reshape(()).cpu(),
-                            torch.as_tensor(grad_l2_norm).detach().float().reshape(()).cpu()])
-        flat = torch.cat([head, extra.detach().float().cpu()]) if extra is not None else head
-        values = flat.tolist()
+        parts = [torch.as_tensor(loss).detach().reshape(1), torch.as_tensor(grad_l2_norm).detach().reshape(1)]
+        if extra is not None:
+            parts.append(extra.detach().reshape(-1))
+        device = parts[-1].device  # gathered where the statistics are, then read back once
+        values = torch.cat([p.to(device=device, dtype=torch.float32) for p in parts]).tolist()
         loss_value, norm_value = values[0], values[1]
         row: dict[str, Any] = {"step": step, "lr": lr, "grad_l2_norm": norm_value, "loss": loss_value}
         if self.monitor is not None:
