@@ -62,15 +62,6 @@ def _lrtempo_scheduler(scheduler: Any) -> Any:
     return None
 
 
-def _loss_of(output: Any) -> Any:
-    """The ``loss`` of a model's output (a ``ModelOutput``, a mapping, or a tuple led by the loss), or None."""
-    if isinstance(output, dict):  # ModelOutput is a dict (an OrderedDict)
-        return output.get("loss")
-    if isinstance(output, (tuple, list)) and output:
-        return output[0]
-    return None
-
-
 class LRTempoCallback(TrainerCallback):
     """Write the lrtempo run record of a ``transformers.Trainer`` run into ``run_dir`` and monitor it.
 
@@ -161,7 +152,9 @@ class LRTempoCallback(TrainerCallback):
         if self.recorder is None or self._row is None:
             return
         row, self._row = self._row, None
-        if self._taps.stepped:
+        # the Trainer steps the scheduler only after an applied update; the optimizer's hook says it for a setup
+        # whose scheduler is out of step
+        if self._taps.stepped or self._scheduler.last_epoch > row["step"]:
             self.recorder.append(row)
         else:  # the optimizer did not step (a GradScaler found inf or NaN gradients): as lrtempo train skips one
             self.recorder.skip(row)

@@ -155,8 +155,8 @@ class LRTempoCallback(*_callback_bases()):
         (step, lr, norm, names, extra), self._pending = self._pending, None
         row = self.recorder.row(step, lr, self._update_loss(trainer), norm, names, extra)
         self._step = step + 1
-        if not self._stepped:
-            self._skipped(row)
+        if not self._stepped and getattr(trainer.precision_plugin, "scaler", None) is not None:
+            self._skipped(row)  # only a gradient scaler skips an update (and it leaves optimizer.step() uncalled)
             return
         self.recorder.append(row)
         every = trainer.log_every_n_steps
