@@ -1,12 +1,22 @@
 """Cost of ``LRTempoCallback`` per update in a ``transformers.Trainer``, against the same Trainer without it.
 
-A small MLP regressor (``--width`` hidden units, three layers) on CPU with gradient accumulation 2 and
-clipping at 1.0 (so the callback keeps each gradient's norm before clipping), ``--steps`` updates per run.
-Variants, interleaved in rounds, each from the same seed: no callback; the callback with the default monitor
-settings; the callback with ``monitor=False`` (the record only). Printed: the median ms per update of each
-(the Trainer's ``train_runtime`` over its updates) and the ratio to the run without the callback.
+An MLP regressor (three layers of ``WIDTH`` hidden units) on CPU with gradient accumulation 2, clipping at 1.0
+and the Trainer's logging every 50 updates, ``--steps`` updates per run, in two sizes (``--sizes``, each
+``WIDTHxBATCH``, the batch per micro-batch): the tiny default ``512x32`` (a few ms an update) and
+``1024x64`` (tens of ms: an update the size the 2% target is about). Variants, interleaved in rounds, each
+from the same seed: no callback; the callback with the default monitor settings; the callback with
+``monitor=False`` (the record only).
 
-    python benchmarks/bench_hf_callback.py [--rounds 5] [--steps 200] [--width 512]
+The time of a run is its steady state: from the end of update ``--skip`` to the end of the last (the
+callback's start, which writes the run directory and fsyncs it, and its end, are one-off costs, printed
+apart). Printed per size: the median ms per update of each variant (wall clock and this process's CPU time)
+and its ratio to the run without the callback measured in the same rounds, and the median CPU ms per update
+spent inside the callback's own hooks, as a share of the update's CPU time without the callback (which the
+machine's noise in the run times does not blur).
+``--threads`` sets torch's intra-op threads (default 1: on a machine whose cores are busy, more threads
+than free cores make every variant wait on the others and bury the callback's cost in noise).
+
+    python benchmarks/bench_hf_callback.py [--rounds 5] [--steps 300] [--sizes 512x32,1024x64] [--threads 1]
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -23,6 +34,9 @@ import transformers
 from lrtempo import build_schedule
 from lrtempo.integrations.hf import LRTempoCallback
 from lrtempo.torch import LRTempoScheduler
+
+VARIANTS = ("none", "monitor", "record")
+HOOKS = ("on_train_begin", "on_step_begin", "on_pre_optimizer_step", "on_step_end", "on_log", "on_train_end")
 
 
 class MLP(torch.nn.Module):
@@ -35,51 +49,116 @@ class MLP(torch.nn.Module):
         return {"loss": torch.nn.functional.mse_loss(self.net(x), y)}
 
 
-def _run(folder: Path, steps: int, width: int, data: list, callback: str) -> float:
+def _timed(name: str):
+    def hook(self, *args, **kwargs):
+        start = time.thread_time()  # CPU time: a busy machine's waits do not count
+        try:
+            return getattr(LRTempoCallback, name)(self, *args, **kwargs)
+        finally:
+            spent = time.thread_time() - start
+            if name in ("on_train_begin", "on_train_end"):
+                self.once += spent
+            elif self.clock.start is not None:
+                self.seconds += spent
+    return hook
+
+
+class TimedCallback(LRTempoCallback):
+    """``LRTempoCallback`` adding up the seconds spent in its hooks (the steady state's and the one-off ones)."""
+
+    def __init__(self, run_dir, clock, **kwargs):
+        super().__init__(run_dir, **kwargs)
+        self.clock, self.seconds, self.once = clock, 0.0, 0.0
+
+
+for _name in HOOKS:
+    setattr(TimedCallback, _name, _timed(_name))
+
+
+class Clock(transformers.TrainerCallback):
+    """Wall and CPU seconds from the end of update ``skip`` to the end of the last update."""
+
+    def __init__(self, skip: int) -> None:
+        self.skip, self.start, self.wall, self.cpu = skip, None, 0.0, 0.0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.skip:
+            self.start = (time.perf_counter(), time.process_time())
+        elif state.global_step == state.max_steps:
+            self.wall, self.cpu = time.perf_counter() - self.start[0], time.process_time() - self.start[1]
+
+
+def _run(folder: Path, steps: int, skip: int, width: int, batch: int, data: list, variant: str) -> dict:
     torch.manual_seed(0)
     model = MLP(width)
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.0)
     schedule = build_schedule({"type": "warmup_cosine", "peak_lr": 1e-3, "min_lr": 1e-5, "total_steps": steps,
                                "warmup": 0.05})
     args = transformers.TrainingArguments(
-        output_dir=str(folder / "out"), max_steps=steps, per_device_train_batch_size=32,
+        output_dir=str(folder / "out"), max_steps=steps, per_device_train_batch_size=batch,
         gradient_accumulation_steps=2, max_grad_norm=1.0, logging_steps=50, save_strategy="no", report_to=[],
         use_cpu=True, disable_tqdm=True, seed=0)
-    callbacks = []
-    if callback != "none":
-        callbacks.append(LRTempoCallback(folder / "run", monitor=callback == "monitor"))
-    trainer = transformers.Trainer(model=model, args=args, train_dataset=data,
-                                   optimizers=(optimizer, LRTempoScheduler(optimizer, schedule)), callbacks=callbacks)
+    clock = Clock(skip)
+    callbacks: list = [clock]
+    timed = TimedCallback(folder / "run", clock, monitor=variant == "monitor")
+    if variant != "none":
+        callbacks.insert(0, timed)
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=data, callbacks=callbacks,
+                                   optimizers=(optimizer, LRTempoScheduler(optimizer, schedule)))
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)  # the log lines, not the logging
-    result = trainer.train()
-    return 1e3 * result.metrics["train_runtime"] / steps
+    trainer.train()
+    n = steps - skip
+    return {"wall": 1e3 * clock.wall / n, "cpu": 1e3 * clock.cpu / n, "hooks": 1e3 * timed.seconds / n,
+            "once": 1e3 * timed.once}
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, batch = text.lower().split("x")
+    return int(width), int(batch)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--width", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--skip", type=int, default=20, help="updates left out of the timing at the start")
+    parser.add_argument("--sizes", default="512x32,1024x64", help="WIDTHxBATCH,... (batch per micro-batch)")
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(4096, 64, generator=g)
-    y = x @ torch.randn(64, 1, generator=g)
-    data = [{"x": x[i], "y": y[i]} for i in range(len(x))]
-    variants = ("none", "monitor", "record")
-    times: dict[str, list[float]] = {v: [] for v in variants}
+    torch.set_num_threads(args.threads)
     transformers.logging.set_verbosity_error()
-    with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
-        warnings.simplefilter("ignore")
-        for v in variants:  # a round not counted: first imports, allocator and thread-pool warm-up
-            _run(Path(tmp) / f"{v}-warm", args.steps, args.width, data, v)
-        for r in range(args.rounds):
-            for v in variants:
-                times[v].append(_run(Path(tmp) / f"{v}-{r}", args.steps, args.width, data, v))
-    base = statistics.median(times["none"])
-    print(f"{args.steps} updates, width {args.width}, {args.rounds} rounds (median ms per update)")
-    for v in variants:
-        m = statistics.median(times[v])
-        print(f"  {v:8s} {m:8.3f} ms   x{m / base:.3f}")
+    for width, batch in map(_size, args.sizes.split(",")):
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(64 * batch, 64, generator=g)
+        y = x @ torch.randn(64, 1, generator=g)
+        data = [{"x": x[i], "y": y[i]} for i in range(len(x))]
+        times: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
+            warnings.simplefilter("ignore")
+            for v in VARIANTS:  # a round not counted: first imports, allocator and thread-pool warm-up
+                _run(Path(tmp) / f"{v}-warm", args.skip + 10, args.skip, width, batch, data, v)
+            for r in range(args.rounds):
+                for v in VARIANTS:
+                    times[v].append(_run(Path(tmp) / f"{v}-{r}", args.steps, args.skip, width, batch, data, v))
+        _print(times, args, width, batch)
+
+
+def _print(times: dict[str, list[dict]], args, width: int, batch: int) -> None:
+    def med(v: str, key: str) -> float:
+        return statistics.median(t[key] for t in times[v])
+
+    base_wall, base_cpu = med("none", "wall"), med("none", "cpu")
+    print(f"HF Trainer, width {width}, batch {batch} x 2 micro-batches, {args.steps} updates (timed from update "
+          f"{args.skip}), {args.threads} thread(s), {args.rounds} rounds, medians per update")
+    for v in VARIANTS:
+        line = (f"  {v:8s} wall {med(v, 'wall'):8.3f} ms x{med(v, 'wall') / base_wall:.3f}   "
+                f"cpu {med(v, 'cpu'):8.3f} ms x{med(v, 'cpu') / base_cpu:.3f}")
+        if v != "none":
+            hooks = med(v, "hooks")
+            line += (f"   in the callback {hooks:.3f} ms cpu ({100 * hooks / base_cpu:.2f}%), "
+                     f"start+end {med(v, 'once'):.0f} ms cpu once")
+        print(line)
+    print("  target: the default monitor within 2% of no callback (x1.020) at an update of >= 20 ms")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import warnings
@@ -134,16 +135,16 @@ def test_the_resumed_record_equals_the_uninterrupted_one(runs):
     assert len({r["trap_status"] for r in whole}) > 1  # the detector's window fills: its state crosses the resume
 
 
-def test_loss_and_norm_are_the_trainers_before_clipping(runs):
-    """With ``logging_steps=1`` the Trainer logs each update's loss and its gradient norm before clipping."""
+def test_loss_and_norm_are_the_trainers_before_clipping_bit_for_bit(runs):
+    """With ``logging_steps=1`` the Trainer logs each update's loss and its gradient norm before clipping: the
+    record holds the same numbers (the callback reads them from the Trainer rather than computing its own)."""
     logged = [h for h in runs["history"] if "loss" in h and "grad_norm" in h]
     rows = _rows(runs["whole"])
     assert len(logged) == STEPS
     norms = [float(r["grad_l2_norm"]) for r in rows]
     assert max(norms) > 0.5  # the clipping at 0.5 bites, so a norm after clipping could not match
-    for h, r in zip(logged, rows):
-        assert float(r["grad_l2_norm"]) == pytest.approx(h["grad_norm"], rel=1e-5)
-        assert float(r["loss"]) == pytest.approx(h["loss"], rel=1e-5)
+    assert norms == [h["grad_norm"] for h in logged]
+    assert [float(r["loss"]) for r in rows] == [h["loss"] for h in logged]
 
 
 def test_the_log_columns_and_the_signals_in_the_trainers_logs(runs):
@@ -241,3 +242,76 @@ def test_a_schedule_the_trainer_cannot_apply_exactly_is_refused_writing_nothing(
     with pytest.raises(LRTempoIntegrationError, match=match):
         _trainer(tmp_path / "out", tmp_path / "run", schedule_spec=spec, max_steps=2).train()
     assert not (tmp_path / "run").exists()
+
+
+class LossOutside(torch.nn.Module):
+    """A model whose forward returns only its prediction: the loss is the Trainer's ``compute_loss``."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+
+    def forward(self, x, y):
+        return self.net(x)
+
+
+class OwnLossTrainer(transformers.Trainer):
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        prediction = model(**inputs)
+        loss = torch.nn.functional.l1_loss(prediction, inputs["y"])  # unlike anything the model's output holds
+        return (loss, prediction) if return_outputs else loss
+
+
+def test_a_custom_compute_loss_is_the_records_loss(tmp_path):
+    """The record's loss is the one the Trainer reports (its training_step's), whatever computes it; under
+    accumulation 3 the micro-batches' shares add up to the update's mean loss."""
+    torch.manual_seed(0)
+    model = LossOutside()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.0)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, gradient_accumulation_steps=3, max_steps=5,
+        max_grad_norm=0.5, save_strategy="no", logging_steps=1, report_to=[], use_cpu=True, seed=0,
+        disable_tqdm=True)
+    spec = {**SPEC, "total_steps": 5}
+    trainer = OwnLossTrainer(model=model, args=args, train_dataset=_data(),
+                             optimizers=(optimizer, LRTempoScheduler(optimizer, build_schedule(spec))),
+                             callbacks=[LRTempoCallback(tmp_path / "run", monitor=SETTINGS)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LRTempoIntegrationWarning)
+        trainer.train()
+    logged = [h for h in trainer.state.log_history if "loss" in h and "grad_norm" in h]
+    rows = _rows(tmp_path / "run")
+    assert [float(r["loss"]) for r in rows] == [h["loss"] for h in logged]
+    assert [float(r["grad_l2_norm"]) for r in rows] == [h["grad_norm"] for h in logged]
+    assert all(0 < float(r["loss"]) < 10 for r in rows) and len(rows) == 5
+
+
+def _torchrun():
+    found = shutil.which("torchrun")
+    beside = Path(sys.executable).with_name("torchrun")
+    return found or (str(beside) if beside.exists() else None)
+
+
+@pytest.mark.skipif(_torchrun() is None, reason="torchrun not found")
+def test_two_processes_record_the_global_norm_before_clipping_and_the_mean_loss(tmp_path):
+    """Under torchrun (2 CPU processes, gloo) the main process's record holds, update by update, the Trainer's
+    own ``grad_norm`` (of the gradients averaged across the processes, before clipping) and its logged loss
+    (the processes' mean), bit for bit, and no warning."""
+    out, run = tmp_path / "out", tmp_path / "run"
+    out.mkdir()
+    done = subprocess.run([_torchrun(), "--nproc_per_node", "2", "--master_port", "29573",
+                           str(ROOT / "tests/data/hf_two_process.py"), str(out), str(run)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((out / "result.json").read_text())
+    logged = [h for h in result["history"] if "loss" in h and "grad_norm" in h]
+    rows = _rows(run)
+    schedule = build_schedule({"type": "warmup_cosine", "peak_lr": 0.05, "min_lr": 0.001, "total_steps": 6,
+                               "warmup_steps": 2})
+    assert result["world_size"] == 2 and result["warnings"] == []
+    assert [int(r["step"]) for r in rows] == list(range(6)) and len(logged) == 6
+    assert [float(r["lr"]) for r in rows] == [schedule(s) for s in range(6)]
+    norms = [float(r["grad_l2_norm"]) for r in rows]
+    assert max(norms) > 0.5 and norms == [h["grad_norm"] for h in logged]
+    assert [float(r["loss"]) for r in rows] == [h["loss"] for h in logged]
+    assert RunDir(run).read_meta()["world_size"] == 2

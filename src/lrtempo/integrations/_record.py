@@ -65,6 +65,7 @@ class RunRecorder:
         self.best_loss: float | None = None
         self.final_loss: float | None = None
         self.last: dict[str, Any] = {}
+        self.skipped_updates = 0  # updates the optimizer did not apply (a GradScaler's inf/NaN step)
         self._named = False
 
     # -- start and resume ---------------------------------------------------------------------------------------
@@ -147,10 +148,11 @@ class RunRecorder:
         """The log row of update ``step`` from the loss, the norm and :meth:`device_stats` (one host read)."""
         import torch
 
-        head = torch.stack([torch.as_tensor(loss).detach().float().reshape(()).cpu(),
-                            torch.as_tensor(grad_l2_norm).detach().float().reshape(()).cpu()])
-        flat = torch.cat([head, extra.detach().float().cpu()]) if extra is not None else head
-        values = flat.tolist()
+        parts = [torch.as_tensor(loss).detach().reshape(1), torch.as_tensor(grad_l2_norm).detach().reshape(1)]
+        if extra is not None:
+            parts.append(extra.detach().reshape(-1))
+        device = parts[-1].device  # gathered where the statistics are, then read back once
+        values = torch.cat([p.to(device=device, dtype=torch.float32) for p in parts]).tolist()
         loss_value, norm_value = values[0], values[1]
         row: dict[str, Any] = {"step": step, "lr": lr, "grad_l2_norm": norm_value, "loss": loss_value}
         if self.monitor is not None:
@@ -166,6 +168,13 @@ class RunRecorder:
         if math.isfinite(loss):
             self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
 
+    def skip(self, row: dict[str, Any]) -> None:
+        """An update measured as ``row`` that the optimizer did not apply (a ``GradScaler`` found inf or NaN
+        gradients): as in ``lrtempo train``, no row, a ``SKIPPED_UPDATE`` event, the step not advanced."""
+        self.skipped_updates += 1
+        if self.monitor is not None:
+            self.monitor.skipped(row["step"], row["loss"], row["grad_l2_norm"])
+
     def signals(self) -> dict[str, float]:
         """The numeric monitor columns of the latest row (what a trainer's own logs can carry)."""
         return {k: v for k, v in self.last.items() if k in MONITOR_COLUMNS and isinstance(v, (int, float))}
@@ -177,7 +186,7 @@ class RunRecorder:
         if self.monitor is not None:
             self.monitor.flush_layers()
         return {"monitor": self.monitor.state_dict() if self.monitor is not None else None,
-                "best_loss": self.best_loss, "final_loss": self.final_loss}
+                "best_loss": self.best_loss, "final_loss": self.final_loss, "skipped_updates": self.skipped_updates}
 
     def save_state(self, folder: str | Path) -> None:
         """Write :meth:`state` into a checkpoint folder as :data:`STATE_FILE`."""
@@ -187,6 +196,7 @@ class RunRecorder:
         if self.monitor is not None and state.get("monitor") is not None:
             self.monitor.load_state_dict(state["monitor"])
         self.best_loss, self.final_loss = state.get("best_loss"), state.get("final_loss")
+        self.skipped_updates = int(state.get("skipped_updates") or 0)
 
     def end(self, status: str, steps: int) -> None:
         """Write ``summary.json``, close the log and release the lock."""
@@ -198,6 +208,7 @@ class RunRecorder:
             end = self.schedule.end_step
             self.run.write_summary({
                 "status": status, "steps": steps, "final_loss": self.final_loss, "best_loss": self.best_loss,
+                "skipped_updates": self.skipped_updates,
                 "past_schedule_end": end is not None and steps > end + 1, "schedule_end_step": end,
                 "spec_hash": spec_hash(self.schedule), "world_size": self.meta.get("world_size", 1)})
         finally:

@@ -62,15 +62,6 @@ def _lrtempo_scheduler(scheduler: Any) -> Any:
     return None
 
 
-def _loss_of(output: Any) -> Any:
-    """The ``loss`` of a model's output (a ``ModelOutput``, a mapping, or a tuple led by the loss), or None."""
-    if isinstance(output, dict):  # ModelOutput is a dict (an OrderedDict)
-        return output.get("loss")
-    if isinstance(output, (tuple, list)) and output:
-        return output[0]
-    return None
-
-
 class LRTempoCallback(TrainerCallback):
     """Write the lrtempo run record of a ``transformers.Trainer`` run into ``run_dir`` and monitor it.
 
@@ -79,10 +70,12 @@ class LRTempoCallback(TrainerCallback):
     :class:`~lrtempo.torch.LRTempoScheduler` (``optimizers=(optimizer, scheduler)``); with another, the
     callback warns once and records nothing.
 
-    Per optimizer update (on the main process): ``step`` is ``state.global_step`` before the update (the
-    updates already applied), ``lr`` the schedule's rate the update used, ``grad_l2_norm`` the global norm of
-    the accumulated gradients before the Trainer clips them, ``loss`` the mean of the model's training loss
-    over the update's micro-batches; the monitor measures the gradients the update applies (after clipping).
+    Per optimizer update (on the main process): ``step`` is the updates already applied (``state.global_step``
+    before the update, less any the optimizer skipped), ``lr`` the schedule's rate the update used,
+    ``grad_l2_norm`` the Trainer's own global norm of the accumulated gradients before it clips them, ``loss``
+    the Trainer's own loss of the update (what its ``training_step`` returned for the micro-batches, added up;
+    with several processes, their mean); the monitor measures the gradients the update applies (after
+    clipping). An update the optimizer skips (a gradient scaler's inf) gets no row, as in ``lrtempo train``.
     """
 
     def __init__(self, run_dir: RunDir | str | os.PathLike[str], *, monitor: bool | MonitorSettings = True):
@@ -90,15 +83,16 @@ class LRTempoCallback(TrainerCallback):
         self.settings = monitor_settings(monitor)
         self.recorder: RunRecorder | None = None
         self._scheduler: Any = None
-        self._losses: list[Any] = []
-        self._pre_clip: dict[int, Any] = {}
-        self._handles: list[Any] = []
+        self._losses: list[Any] = []  # the loss training_step returned for each micro-batch of the update
+        self._norm: Any = None  # the Trainer's gradient norm of the update, before clipping
+        self._taps = _TrainerTaps(self)
         self._row: dict[str, Any] | None = None
         self._warned: set[str] = set()
 
     # -- the Trainer's events --------------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs):
-        if not _run_first(self, sys._getframe(1)):
+        caller = sys._getframe(1)
+        if not _run_first(self, caller):
             self._warn("order", "could not move LRTempoCallback ahead of the Trainer's other callbacks: its signals "
                        "reach the run record, but the report_to integrations, called before it, do not see them; "
                        "put it first with trainer.callback_handler.callbacks.insert(0, callback)")
@@ -116,54 +110,54 @@ class LRTempoCallback(TrainerCallback):
                        f"updates: build the schedule with total_steps={state.max_steps} (optimizer updates: "
                        "batches per epoch / gradient_accumulation_steps x epochs, every process counted once), "
                        "or set max_steps to the schedule's total")
+        problem = self._taps.attach(_trainer_of(caller), self._scheduler.optimizer)  # every process: the loss
+        if problem is not None:
+            self._warn("taps", problem)
         if not state.is_world_process_zero:
             return
         recorder = RunRecorder(
             self.run_dir, schedule, self.settings, total_steps=state.max_steps, record=_trainer_record(args, state),
             meta={"world_size": args.world_size, "trainer": "transformers",
                   "transformers": package_version("transformers")},
-            env=process_environment(device=str(args.device), dtype="bfloat16" if args.bf16 else "float32",
+            env=process_environment(device=str(args.device), dtype=_dtype(args),
                                     world_size=args.world_size, seed=args.seed))
-        step = state.global_step
-        saved = read_state(Path(args.output_dir) / f"checkpoint-{step}") if step > 0 else None
+        saved = read_state(Path(args.output_dir) / f"checkpoint-{state.global_step}") if state.global_step else None
+        step = state.global_step - int((saved or {}).get("skipped_updates") or 0)  # the updates applied
         note = recorder.begin(step, saved)  # a refusal leaves the callback without a record
         self.recorder = recorder
         if note is not None:
             self._warn("resume", note)
-        self._hook(model, args)
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._losses.clear()
 
     def on_pre_optimizer_step(self, args, state, control, model=None, optimizer=None, **kwargs):
+        if self._scheduler is None:
+            return
+        loss = self._update_loss(args)  # on every process: with several, their mean
         if self.recorder is None:
             return
-        import torch
-
-        step, scheduler = state.global_step, self._scheduler
+        step, scheduler = state.global_step - self.recorder.skipped_updates, self._scheduler
         problem = out_of_step(scheduler.last_epoch, step)
         if problem is not None:
             self._warn("sync", problem)
-        if self._pre_clip:
-            norm = torch.linalg.vector_norm(torch.stack(list(self._pre_clip.values())))
-            self._pre_clip.clear()
-        else:
+        norm, self._norm = self._norm, None
+        if norm is None:  # the Trainer's norm was not seen: the gradients' as they are now (after clipping)
             norm = grad_l2_norm(optimizer)
-        if self._losses:
-            loss = torch.stack([x.float().reshape(()) for x in self._losses]).mean()
-        else:
-            self._warn("loss", "the model's output carries no loss: the record's loss column is NaN (return "
-                       "{'loss': ...} from the model's forward)")
-            loss = torch.tensor(math.nan)
-        self._losses.clear()
         lr = scheduler.rate(scheduler.last_epoch)
+        self._taps.stepped = False
         self._row = self.recorder.measure(step, lr, loss, norm, model, optimizer)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.recorder is None or self._row is None:
             return
         row, self._row = self._row, None
-        self.recorder.append(row)
+        # the Trainer steps the scheduler only after an applied update; the optimizer's hook says it for a setup
+        # whose scheduler is out of step
+        if self._taps.stepped or self._scheduler.last_epoch > row["step"]:
+            self.recorder.append(row)
+        else:  # the optimizer did not step (a GradScaler found inf or NaN gradients): as lrtempo train skips one
+            self.recorder.skip(row)
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # before report_to's callbacks (_run_first)
         if self.recorder is not None and logs is not None and "loss" in logs:
@@ -177,50 +171,126 @@ class LRTempoCallback(TrainerCallback):
             self.recorder.save_state(folder)
 
     def on_train_end(self, args, state, control, **kwargs):
-        self._unhook()
+        self._taps.detach()
         if self.recorder is None:
             return
         recorder, self.recorder = self.recorder, None
         status = "completed" if state.global_step >= state.max_steps else "stopped"
-        recorder.end(status, state.global_step)
+        recorder.end(status, state.global_step - recorder.skipped_updates)
 
-    # -- where the loss and the pre-clipping norm come from -----------------------------------------------------
-    def _hook(self, model: Any, args: Any) -> None:
-        """A forward hook that keeps each training micro-batch's loss; with clipping on a single process, a hook
-        per parameter that keeps each gradient's norm once it is accumulated (so before the Trainer clips)."""
-        self._handles.append(model.register_forward_hook(self._keep_loss))
-        if args.max_grad_norm and args.max_grad_norm > 0:
-            if args.world_size > 1:
-                self._warn("clip", "with several processes the record's grad_l2_norm is the norm after clipping "
-                           "(the gradients are averaged across processes only after the last hook runs)")
-                return
-            for p in model.parameters():
-                if p.requires_grad:
-                    self._handles.append(p.register_post_accumulate_grad_hook(self._keep_norm))
-
-    def _keep_loss(self, module: Any, inputs: Any, output: Any) -> None:
+    def _update_loss(self, args: Any) -> Any:
+        """The Trainer's loss of the update: the sum of the shares its ``training_step`` returned for the
+        update's micro-batches (each divided by the accumulation steps, or by the update's token count when the
+        model takes ``num_items_in_batch``), averaged over the processes when there are several."""
         import torch
 
-        if module.training and torch.is_grad_enabled():
-            loss = _loss_of(output)
-            if isinstance(loss, torch.Tensor):
-                self._losses.append(loss.detach())
-
-    def _keep_norm(self, param: Any) -> None:
-        import torch
-
-        self._pre_clip[id(param)] = torch.linalg.vector_norm(param.grad, dtype=torch.float32)
-
-    def _unhook(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        self._pre_clip.clear()
+        losses, self._losses = self._losses, []
+        if losses:
+            loss = losses[0]
+            for share in losses[1:]:
+                loss = loss + share
+        else:
+            self._warn("loss", "the Trainer's training_step returned no loss to the callback: the record's loss "
+                       "column is NaN")
+            loss = torch.tensor(math.nan, device=args.device)
+        if args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            loss = loss.float().clone()
+            torch.distributed.all_reduce(loss)  # every process calls this hook once per update
+            loss = loss / torch.distributed.get_world_size()
+        return loss
 
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
             warnings.warn(message, LRTempoIntegrationWarning, stacklevel=3)
+
+
+class _TrainerTaps:
+    """What the callback reads from the Trainer itself, each update: the loss its ``training_step`` returns for
+    each micro-batch, the gradient norm its ``_get_grad_norm`` returns (before clipping: after the gradients
+    are averaged across processes and unscaled, as the Trainer logs it as ``grad_norm``), and whether the
+    optimizer stepped (a post-step hook: a ``GradScaler`` that finds inf or NaN gradients skips the step).
+
+    The two methods are wrapped on the Trainer instance (its class is untouched) and restored by :meth:`detach`.
+    """
+
+    _METHODS = ("training_step", "_get_grad_norm")
+
+    def __init__(self, callback: LRTempoCallback):
+        self.callback = callback
+        self.trainer: Any = None
+        self.handle: Any = None
+        self.stepped = False
+
+    def attach(self, trainer: Any, optimizer: Any) -> str | None:
+        """Wrap ``trainer``'s methods and hook ``optimizer`` (the torch optimizer the scheduler drives, inside any
+        wrapper); returns what could not be read, or None."""
+        self.detach()
+        self.handle = optimizer.register_step_post_hook(self._stepped)
+        if trainer is None:
+            return ("could not find the Trainer calling LRTempoCallback: the record's loss is NaN and its "
+                    "grad_l2_norm the norm after clipping")
+        self.trainer = trainer
+        missing = [name for name in self._METHODS if not hasattr(trainer, name)]
+        for name in self._METHODS:
+            if name not in missing:
+                _unwrap(trainer, name)  # one left by a train() that raised
+                setattr(trainer, name, _wrapped(getattr(trainer, name), getattr(self, "_" + name.lstrip("_"))))
+        if missing:
+            return (f"this transformers Trainer has no {', '.join(missing)}: the record's "
+                    + ("loss is NaN" if "training_step" in missing else "grad_l2_norm is the norm after clipping"))
+        return None
+
+    def detach(self) -> None:
+        if self.handle is not None:
+            self.handle.remove()
+            self.handle = None
+        if self.trainer is not None:
+            for name in self._METHODS:
+                _unwrap(self.trainer, name)
+            self.trainer = None
+
+    def _training_step(self, loss: Any) -> None:
+        if hasattr(loss, "detach"):
+            self.callback._losses.append(loss.detach())
+
+    def _get_grad_norm(self, norm: Any) -> None:
+        self.callback._norm = norm
+
+    def _stepped(self, *_: Any) -> None:
+        self.stepped = True
+
+
+def _wrapped(method: Any, keep: Any) -> Any:
+    """``method``, passing what it returns to ``keep`` too."""
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = method(*args, **kwargs)
+        keep(result)
+        return result
+
+    wrapper.__wrapped__ = method
+    wrapper._lrtempo_tap = True
+    return wrapper
+
+
+def _unwrap(trainer: Any, name: str) -> None:
+    """Remove the callback's wrapper of ``name`` from ``trainer`` (the class's method shows again)."""
+    if getattr(trainer.__dict__.get(name), "_lrtempo_tap", False):
+        del trainer.__dict__[name]
+
+
+def _trainer_of(frame: Any) -> Any:
+    """The ``transformers.Trainer`` whose method is on the call stack above ``frame``, or None."""
+    from transformers import Trainer
+
+    for _ in range(8):
+        if frame is None:
+            return None
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, Trainer):
+            return candidate
+        frame = frame.f_back
+    return None
 
 
 def _run_first(callback: LRTempoCallback, caller: Any) -> bool:
@@ -239,6 +309,11 @@ def _run_first(callback: LRTempoCallback, caller: Any) -> bool:
         handler.callbacks.insert(0, callback)
         return True
     return False
+
+
+def _dtype(args: Any) -> str:
+    """The floating-point type the Trainer computes in (``bf16=True``: bfloat16, ``fp16=True``: float16)."""
+    return "bfloat16" if args.bf16 else "float16" if args.fp16 else "float32"
 
 
 def _trainer_record(args: Any, state: Any) -> dict[str, Any]:

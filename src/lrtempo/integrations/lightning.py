@@ -99,6 +99,8 @@ class LRTempoCallback(*_callback_bases()):
         self._step = 0  # the updates the record holds
         self._saved: dict[str, Any] | None = None  # the state a checkpoint restored
         self._final: dict[str, Any] = {}  # the state once the record is closed (a checkpoint saved after it)
+        self._stepped = False  # whether the optimizer applied the update measured (a GradScaler may skip it)
+        self._hook: Any = None
         self._warned: set[str] = set()
 
     # -- Lightning's hooks ---------------------------------------------------------------------------------
@@ -125,6 +127,7 @@ class LRTempoCallback(*_callback_bases()):
                                                        world_size=trainer.world_size, seed=_seed()))
         note = recorder.begin(step, self._restored(step), state_name="LRTempoCallback state")
         self.recorder = recorder  # a refusal (FileExistsError) leaves the callback without a record
+        self._hook = self._scheduler.optimizer.register_step_post_hook(self._applied)
         if note is not None:
             self._warn("resume", note)
 
@@ -138,6 +141,7 @@ class LRTempoCallback(*_callback_bases()):
             self._warn("sync", problem)
         names, extra = self.recorder.device_stats(step, pl_module, optimizer)
         self._pending = (step, scheduler.rate(scheduler.last_epoch), grad_l2_norm(optimizer), names, extra)
+        self._stepped = False
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         """Keep the micro-batch's loss; after an update, write its row (before a checkpoint is saved)."""
@@ -150,13 +154,28 @@ class LRTempoCallback(*_callback_bases()):
             return
         (step, lr, norm, names, extra), self._pending = self._pending, None
         row = self.recorder.row(step, lr, self._update_loss(trainer), norm, names, extra)
-        self.recorder.append(row)
         self._step = step + 1
+        if not self._stepped and getattr(trainer.precision_plugin, "scaler", None) is not None:
+            self._skipped(row)  # only a gradient scaler skips an update (and it leaves optimizer.step() uncalled)
+            return
+        self.recorder.append(row)
         every = trainer.log_every_n_steps
         if every and (step + 1) % every == 0:  # Lightning's own logging steps
             signals = {LOG_PREFIX + k: float(v) for k, v in self.recorder.signals().items()}
             if signals:
                 pl_module.log_dict(signals, on_step=True, on_epoch=False)
+
+    def _applied(self, *_: Any) -> None:
+        self._stepped = True
+
+    def _skipped(self, row: dict[str, Any]) -> None:
+        """The optimizer did not apply the update (under ``16-mixed`` the gradient scaler found inf or NaN
+        gradients): no row, a ``SKIPPED_UPDATE`` event, as in ``lrtempo train``."""
+        self.recorder.skip(row)
+        self._warn("skipped", f"update {row['step']} was not applied (the gradient scaler found inf or NaN "
+                   "gradients), but Lightning stepped the scheduler anyway: from there the schedule runs one step "
+                   "ahead of the updates applied for each update skipped; the record has no row for it and a "
+                   "SKIPPED_UPDATE event")
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         total = _updates(trainer)
@@ -203,6 +222,9 @@ class LRTempoCallback(*_callback_bases()):
         if self.recorder is None:
             return
         recorder, self.recorder = self.recorder, None
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
         try:
             self._final = {"step": self._step, **recorder.state()}
         finally:
