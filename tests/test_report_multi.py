@@ -182,7 +182,7 @@ def test_several_targets_default_to_compare_html_in_the_current_folder(runs, tmp
 
 @pytest.mark.parametrize(("make", "message"), [
     (lambda d: d / "missing", "missing: no such file"),
-    (lambda d: (d / "empty").mkdir() or d / "empty", "empty: no log.csv in this folder"),
+    (lambda d: (d / "empty").mkdir() or d / "empty", "empty: no log.csv (an lrtempo run), trainer_state.json"),
     (lambda d: _write_log(d / "bad.csv", [(0, 0.1, 1.0, "x")]).parent / "bad.csv",
      "bad.csv: line 2: loss: not a number"),
 ])
