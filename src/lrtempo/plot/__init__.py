@@ -1,4 +1,4 @@
-"""Views of schedules and runs: text plots for the terminal, PNG files and the HTML run report.
+"""Views of schedules and runs: text plots, PNG files and the HTML run reports (one run, or several overlaid).
 
 The view layer: every function here takes what it draws (a schedule, a log's
 columns, phases and events as plain data) and imports nothing of
