@@ -58,7 +58,7 @@ from ._logfile import (
 __all__ = ["DEFAULT_TAGS", "MAPPED", "TB_INSTALL", "check_foreign_folder", "parse_mapping", "read_any_log"]
 
 #: the columns a mapping may name, lrtempo's names (``step`` only for a CSV: the other records carry their own)
-MAPPED = ("step", "lr", "grad_l2_norm", "loss", "val_loss")
+MAPPED = (*REQUIRED, "val_loss")
 
 #: where each column is read from when no mapping names it: the first of these the record has (lrtempo's
 #: own name, then Hugging Face's in trainer_state.json and in TensorBoard, then Lightning's). The rate also
