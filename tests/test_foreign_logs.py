@@ -364,8 +364,15 @@ def test_hf_refusals_name_the_file_and_the_entry(hf, tmp_path, capsys):
     assert any("steps go back to a step logged before at log_history entry" in n for n in log.notes)
     for big in ("1e400", "1" + "0" * 400, "1" + "0" * 400 + ".5", "true", '"0.1"'):
         path.write_text('{"log_history": [{"learning_rate": ' + big + ', "step": 1}]}')
-        with pytest.raises(ConfigError, match=r"log_history entry 1: learning_rate: not a number"):
+        with pytest.raises(ConfigError, match=r"log_history entry 1: learning_rate: (not a number|beyond the float64)"):
             read_any_log(path)
+    path.write_text('{"log_history": [{"learning_rate": 1e-3, "loss": 1e999, "step": 1}]}')
+    with pytest.raises(ConfigError, match=r"log_history entry 1: loss: beyond the float64 range"):
+        read_any_log(path)  # beyond float64, not infinite
+    path.write_text('{"log_history": [{"learning_rate": 1e-3, "loss": NaN, "grad_norm": Infinity, "step": 1}, '
+                    '{"learning_rate": 1e-3, "loss": 1e999, "step": 2}]}')
+    with pytest.raises(ConfigError, match=r"log_history entry 2: loss: beyond the float64 range"):
+        read_any_log(path)  # with Infinity in the file too
     path.write_text('{"log_history": [{"learning_rate": 1e-3, "loss": NaN, "grad_norm": Infinity, "step": 1}]}')
     log = read_any_log(path)
     assert log.columns["lr"].tolist() == [1e-3] and np.isnan(log.columns["loss"][0])

@@ -58,7 +58,7 @@ from ._logfile import (
 __all__ = ["DEFAULT_TAGS", "MAPPED", "TB_INSTALL", "check_foreign_folder", "parse_mapping", "read_any_log"]
 
 #: the columns a mapping may name, lrtempo's names (``step`` only for a CSV: the other records carry their own)
-MAPPED = ("step", "lr", "grad_l2_norm", "loss", "val_loss")
+MAPPED = (*REQUIRED, "val_loss")
 
 #: where each column is read from when no mapping names it: the first of these the record has (lrtempo's
 #: own name, then Hugging Face's in trainer_state.json and in TensorBoard, then Lightning's). The rate also
@@ -188,7 +188,9 @@ def _series(record: _Record, column: str, tag: str, notes: list[str]) -> tuple[n
     read = list(map(record.number, raw))
     if None in read:  # a value that is not a number
         k = read.index(None)
-        raise _refuse(record.path, f"{record.where(places[k])}: {tag}: not a number (got {str(raw[k])[:40]!r})")
+        beyond = isinstance(raw[k], float) and math.isinf(raw[k])  # 1e400 in a JSON file
+        problem = "beyond the float64 range (about 1.8e308)" if beyond else f"not a number (got {str(raw[k])[:40]!r})"
+        raise _refuse(record.path, f"{record.where(places[k])}: {tag}: {problem}")
     values = np.asarray(read, dtype=np.float64).reshape(-1)
     wrong = ~(np.isfinite(values) & (values >= 0)) if column == "lr" else values < 0 if column == "grad_l2_norm" \
         else None
@@ -263,16 +265,25 @@ def _json_number(value: Any) -> float | None:
     return math.nan if value is None else None
 
 
+def _json_finite_number(value: Any) -> float | None:
+    """:func:`_json_number` of a file without ``Infinity``, where an infinite float is a number beyond range."""
+    number = _json_number(value)
+    return None if number is not None and math.isinf(number) else number
+
+
 _FLOAT_MAX = int(np.finfo(np.float64).max)
-#: an exponent of three digits or more, or 309 digits in a row: how a JSON number can lie beyond float64's range
-_BIG_EXPONENT = re.compile(r"[eE][+]?0*[1-9]\d{2,}|\d{309}")
 
 
-def _load_json(path: Path) -> Any:
+def _load_json(path: Path) -> tuple[Any, Callable[[Any], float | None]]:
+    """The file's JSON and how to read its numbers. Python writes an infinite float as ``Infinity``; in a file
+    without that word an infinite value can only be a number beyond float64's range (refused, as in a log CSV).
+    Only a file with both is parsed number by number (a hook per float costs 3x the parse)."""
     _check_regular(path)
     try:
         text = path.read_bytes().decode("utf-8-sig")
-        return json.loads(text, parse_float=_json_float if _BIG_EXPONENT.search(text) else None)
+        if "Infinity" not in text:
+            return json.loads(text), _json_finite_number
+        return json.loads(text, parse_float=_json_float), _json_number
     except UnicodeDecodeError as exc:
         raise _refuse(path, f"not UTF-8 text ({exc.reason})") from None
     except (ValueError, RecursionError) as exc:
@@ -295,7 +306,8 @@ def _history(path: Path, data: Any) -> list[dict[str, Any]]:
     return history
 
 
-def _hf_record(path: Path, history: list[dict[str, Any]], notes: tuple[str, ...]) -> _Record:
+def _hf_record(path: Path, history: list[dict[str, Any]], number: Callable[[Any], float | None],
+               notes: tuple[str, ...]) -> _Record:
     names = tuple(dict.fromkeys(k for entry in history for k in entry if k != "step"))
 
     def series(name: str):
@@ -303,10 +315,10 @@ def _hf_record(path: Path, history: list[dict[str, Any]], notes: tuple[str, ...]
         return [a[0] for a in at], np.asarray([a[1] for a in at], dtype=np.int64), [a[2] for a in at]
 
     return _Record(path, f"{path.parent.name}/{path.name}" if path.parent.name else path.name, "key", names,
-                   series, _json_number, lambda k: f"log_history entry {k}", 1, _HF, notes)
+                   series, number, lambda k: f"log_history entry {k}", 1, _HF, notes)
 
 
-def _hf_state(folder: Path) -> tuple[Path, list[dict[str, Any]], tuple[str, ...]]:
+def _hf_state(folder: Path) -> tuple[Path, list[dict[str, Any]], Callable[[Any], float | None], tuple[str, ...]]:
     """The most complete ``trainer_state.json`` of an output directory (its own and its ``checkpoint-N``'s):
     the latest global step, then the longest history; a tie goes to the output directory's own, then to
     the later checkpoint."""
@@ -315,15 +327,15 @@ def _hf_state(folder: Path) -> tuple[Path, list[dict[str, Any]], tuple[str, ...]
     found += [d / HF_STATE for d in sorted(checkpoints, key=lambda d: -int(d.name.split("-")[1]))]
     read = []
     for rank, path in enumerate(found):
-        data = _load_json(path)
+        data, number = _load_json(path)
         history = _history(path, data)
         step = data.get("global_step") if isinstance(data.get("global_step"), int) else -1
-        read.append(((step, len(history), -rank), path, history))
-    _, path, history = max(read, key=lambda r: r[0])
+        read.append(((step, len(history), -rank), path, history, number))
+    _, path, history, number = max(read, key=lambda r: r[0])
     if len(found) == 1:
-        return path, history, ()
+        return path, history, number, ()
     others = ", ".join(str(p.parent.relative_to(folder)) if p.parent != folder else HF_STATE for p in found)
-    return path, history, (f"{folder.name}: read {path.relative_to(folder)}, the most complete of its "
+    return path, history, number, (f"{folder.name}: read {path.relative_to(folder)}, the most complete of its "
                            f"{len(found)} records (the latest global step, then the longest history; "
                            f"of {others})",)
 
@@ -519,10 +531,11 @@ def read_any_log(path: str | Path, *, mapping: Mapping[str, str] | None = None,
         kind, source, notes = "csv", path, ()
     if kind == "hf":
         if source.is_dir():
-            state, history, notes = _hf_state(source)
+            state, history, number, notes = _hf_state(source)
         else:
-            state, history = source, _history(source, _load_json(source))
-        return _to_log(_hf_record(state, history, notes), mapping)
+            data, number = _load_json(source)
+            state, history = source, _history(source, data)
+        return _to_log(_hf_record(state, history, number, notes), mapping)
     if kind == "tb":
         return _to_log(_tb_record(source, notes), mapping)
     if not mapping:
