@@ -269,3 +269,19 @@ def test_under_torchrun_only_rank_0_writes_the_events(tmp_path):
     run = RunDir(tmp_path / "ddp")
     assert len(event_files(run.tensorboard)) == 1
     assert _scalars(run.tensorboard) == _expected(run.log)
+
+
+def test_a_branch_continues_its_parents_curves_from_the_branch_point(reference, tmp_path):
+    at = 20
+    made = _lrtempo("branch", reference.path, "--at", at, "--cooldown", 10, "--out", tmp_path / "cool")
+    assert made.returncode == 0, made.stderr
+    branch = RunDir(tmp_path / "cool")
+    assert len(event_files(branch.tensorboard)) == 1
+    parent = _scalars(reference.tensorboard)
+    assert _scalars(branch.tensorboard) == {tag: [p for p in points if p[0] < at] for tag, points in parent.items()
+                                            if any(p[0] < at for p in points)}  # the parent's, before the branch
+    trained = _lrtempo("train", "--resume", branch.path, "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    shown = _scalars(branch.tensorboard)
+    assert shown == _expected(branch.log)  # one curve, the parent's up to the branch point, then the branch's
+    assert [s for s, _ in shown["lr"]] == list(range(at + 10))

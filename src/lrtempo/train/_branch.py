@@ -33,6 +33,7 @@ from ..schedules import Branch, ParameterError, find_plateau
 from ._checkpoint import load_checkpoint
 from ._runconfig import RunConfig, _folder_name, parse_run_config
 from ._rundir import _fresh_meta, write_schedule_views
+from ._tensorboard import cut_back
 
 __all__ = ["BranchTail", "BranchMade", "make_branch", "FLAGS"]
 
@@ -208,13 +209,17 @@ def _copy_checkpoint_folder(parent: RunDir, at: int, new: RunDir) -> dict[str, A
 
 
 def _copy_steps(parent: RunDir, at: int, new: RunDir, schedule: Any) -> None:
-    """The parent's log rows before ``at`` (and its events and layer rows), the same bytes, checked whole."""
+    """The parent's log rows before ``at`` (and its events, layer rows and TensorBoard events), the same bytes,
+    checked whole."""
     for name in ("log", "events", "layers"):
         source = getattr(parent, name)
         if source.exists():
             shutil.copyfile(source, getattr(new, name))
     if not new.log.exists():
         raise _refuse(f"{parent.log} is missing: the branch's log must start as the parent's", "--at")
+    if parent.tensorboard.is_dir():  # its curves up to the branch point, so the branch's continue them
+        shutil.copytree(parent.tensorboard, new.tensorboard)
+        cut_back(new.tensorboard, at)
     rows = truncate_step_file(new.log, at, header=True, step_of=lambda line: int(line.split(",", 1)[0]))
     new.cut_back(at)
     lines = new.log.read_text(encoding="utf-8").splitlines()[1:]
