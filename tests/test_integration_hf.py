@@ -26,7 +26,7 @@ from lrtempo.cli import main as cli_main  # noqa: E402
 from lrtempo.integrations.hf import LOG_PREFIX, LRTempoCallback, LRTempoIntegrationWarning  # noqa: E402
 from lrtempo.monitor import MonitorSettings  # noqa: E402
 from lrtempo.rundir import MONITOR_COLUMNS, SCHEMA_COLUMNS  # noqa: E402
-from lrtempo.torch import LRTempoScheduler, ScheduleChangedError  # noqa: E402
+from lrtempo.torch import LRTempoScheduler, ScheduleChangedError, ScheduleOrderWarning  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
 STEPS = 12  # 64 samples, 4 per micro-batch, 2 micro-batches per update: 8 updates an epoch, so two epochs
@@ -315,3 +315,41 @@ def test_two_processes_record_the_global_norm_before_clipping_and_the_mean_loss(
     assert max(norms) > 0.5 and norms == [h["grad_norm"] for h in logged]
     assert [float(r["loss"]) for r in rows] == [h["loss"] for h in logged]
     assert RunDir(run).read_meta()["world_size"] == 2
+
+
+# -- accelerate in a loop of one's own ------------------------------------------------------------------------------
+def _accelerate_loop(sync_only: bool) -> tuple[list[float], list[str]]:
+    """docs/integrations.md's second accelerate option: ``step_scheduler_with_optimizer=False``, the scheduler
+    prepared, 2 micro-batches per update; the rate of each update and the order warnings."""
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(gradient_accumulation_steps=2, cpu=True, step_scheduler_with_optimizer=False)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.0)
+    scheduler = LRTempoScheduler(optimizer, build_schedule(SPEC))
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(4 * STEPS, 4),
+                                                                      torch.randn(4 * STEPS, 1)), batch_size=2)
+    model, optimizer, data, scheduler = accelerator.prepare(model, optimizer, data, scheduler)
+    rates = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for x, y in data:
+            with accelerator.accumulate(model):
+                accelerator.backward(torch.nn.functional.mse_loss(model(x), y))
+                if accelerator.sync_gradients:
+                    rates.append(optimizer.param_groups[0]["lr"])
+                optimizer.step()
+                if accelerator.sync_gradients or not sync_only:
+                    scheduler.step()
+                optimizer.zero_grad()
+    return rates, [str(w.message) for w in caught if issubclass(w.category, ScheduleOrderWarning)]
+
+
+def test_the_documented_accelerate_loop_keeps_the_rates_exact_and_per_micro_batch_stepping_is_named():
+    schedule = build_schedule(SPEC)
+    rates, warned = _accelerate_loop(sync_only=True)
+    assert rates == [schedule(s) for s in range(STEPS)] and warned == []
+    rates, warned = _accelerate_loop(sync_only=False)  # the schedule runs twice too fast
+    assert rates[1] == schedule(3)
+    assert len(warned) == 2 and "once per micro-batch" in warned[1] and "sync_gradients" in warned[1]
