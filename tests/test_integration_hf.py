@@ -353,3 +353,45 @@ def test_the_documented_accelerate_loop_keeps_the_rates_exact_and_per_micro_batc
     rates, warned = _accelerate_loop(sync_only=False)  # the schedule runs twice too fast
     assert rates[1] == schedule(3)
     assert len(warned) == 2 and "once per micro-batch" in warned[1] and "sync_gradients" in warned[1]
+
+
+class NaNAtTheEnd(TinyRegressor):
+    """A NaN loss on the last micro-batch: the run's final loss is NaN."""
+
+    def __init__(self, calls: int):
+        super().__init__()
+        self.calls, self.nan_at = 0, calls
+
+    def forward(self, x, y):
+        self.calls += 1
+        loss = super().forward(x, y)["loss"]
+        return {"loss": loss * float("nan") if self.calls == self.nan_at else loss}
+
+
+def test_a_nan_loss_is_null_in_strict_json_and_the_saved_state_keeps_it(tmp_path):
+    from lrtempo.integrations._record import STATE_FILE, read_state
+
+    def refuse(token):
+        raise ValueError(f"not strict JSON: {token}")
+
+    torch.manual_seed(0)
+    model = NaNAtTheEnd(2 * STEPS)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.0)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, gradient_accumulation_steps=2,
+        max_steps=STEPS, max_grad_norm=0.5, save_strategy="steps", save_steps=STEPS, logging_steps=1, report_to=[],
+        use_cpu=True, seed=0, disable_tqdm=True, logging_nan_inf_filter=False)
+    transformers.Trainer(model=model, args=args, train_dataset=_data(),
+                         optimizers=(optimizer, LRTempoScheduler(optimizer, build_schedule(SPEC))),
+                         callbacks=[LRTempoCallback(tmp_path / "run", monitor=SETTINGS)]).train()
+    run = tmp_path / "run"
+    summary = json.loads((run / "summary.json").read_text(), parse_constant=refuse)
+    assert summary["final_loss"] is None and summary["best_loss"] is not None
+    json.loads((run / "run.json").read_text(), parse_constant=refuse)
+    for line in (run / "events.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=refuse)
+    checkpoint = tmp_path / "out" / f"checkpoint-{STEPS}"
+    json.loads((checkpoint / STATE_FILE).read_text(), parse_constant=refuse)
+    state = read_state(checkpoint)  # a resume sees the NaN it saved, not a null
+    assert state["final_loss"] != state["final_loss"] and state["monitor"]["trap"]["loss"][-1] != \
+        state["monitor"]["trap"]["loss"][-1]

@@ -190,7 +190,7 @@ class RunRecorder:
 
     def save_state(self, folder: str | Path) -> None:
         """Write :meth:`state` into a checkpoint folder as :data:`STATE_FILE`."""
-        self.run.write(Path(folder) / STATE_FILE, json.dumps(self.state()) + "\n")
+        self.run.write(Path(folder) / STATE_FILE, json.dumps(_tag_nonfinite(self.state()), allow_nan=False) + "\n")
 
     def load_state(self, state: dict[str, Any]) -> None:
         if self.monitor is not None and state.get("monitor") is not None:
@@ -239,7 +239,36 @@ def read_state(folder: str | Path) -> dict[str, Any] | None:
         value = json.loads((Path(folder) / STATE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return value if isinstance(value, dict) else None
+    return _untag_nonfinite(value) if isinstance(value, dict) else None
+
+
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _tag_nonfinite(data: Any) -> Any:
+    """``data`` with each non-finite float as the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``: strict JSON
+    that :func:`_untag_nonfinite` turns back into the same floats (a resume must see the NaN losses it saved).
+
+    >>> _untag_nonfinite(_tag_nonfinite({"loss": [1.0, math.nan, -math.inf]}))
+    {'loss': [1.0, nan, -inf]}
+    """
+    if isinstance(data, float) and not math.isfinite(data):
+        return "NaN" if data != data else ("Infinity" if data > 0 else "-Infinity")
+    if isinstance(data, dict):
+        return {k: _tag_nonfinite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_tag_nonfinite(v) for v in data]
+    return data
+
+
+def _untag_nonfinite(data: Any) -> Any:
+    if isinstance(data, str):
+        return _NONFINITE.get(data, data)
+    if isinstance(data, dict):
+        return {k: _untag_nonfinite(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_untag_nonfinite(v) for v in data]
+    return data
 
 
 def process_environment(*, device: str, dtype: str, world_size: int, seed: int | None) -> dict[str, Any]:
