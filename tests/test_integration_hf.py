@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -190,12 +191,20 @@ def test_another_scheduler_warns_and_records_nothing(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def _files(run: Path) -> dict:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir() if p.is_file()}
+
+
 def test_starting_over_a_recorded_run_is_refused_and_changes_nothing(runs, tmp_path):
-    before = {p.name: p.read_bytes() for p in runs["whole"].iterdir() if p.is_file() and p.name != ".lock"}
+    run = tmp_path / "run"
+    shutil.copytree(runs["whole"], run)
+    (run / ".lock").write_text("4242\n")  # the pid of the process that wrote the run, another one's
+    for p in run.iterdir():
+        os.utime(p, ns=(10**18, 10**18))
+    before = _files(run)
     with pytest.raises(FileExistsError, match="already holds a run"):
-        _trainer(tmp_path / "out", runs["whole"], max_steps=STEPS).train()
-    after = {p.name: p.read_bytes() for p in runs["whole"].iterdir() if p.is_file() and p.name != ".lock"}
-    assert after == before
+        _trainer(tmp_path / "out", run, max_steps=STEPS).train()
+    assert _files(run) == before  # .lock too: its pid and its time
 
 
 def test_a_resume_under_another_schedule_is_refused_or_recorded(tmp_path):

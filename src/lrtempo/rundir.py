@@ -255,14 +255,19 @@ class RunDir:
         ``run.json`` (the log schema, ``meta``, and ``env``: what :func:`environment` returns, by default
         for this process on CPU), then the log's header.
         """
-        if self.holds_run():
-            raise FileExistsError(f"{self.path} already holds a run ({RUN_FILES.config}): choose another folder")
+        self.check_new()
         self.clear_steps()
         self.write_config(config_text)
         columns = [*SCHEMA_COLUMNS, *extra_columns]
         self.write_meta({**(meta or {}), "log_schema_version": LOG_SCHEMA_VERSION, "log_columns": columns,
                          "environment": env if env is not None else environment()})
         return self.open_log(extra_columns)
+
+    def check_new(self) -> None:
+        """``FileExistsError`` when the folder already holds a run: what :meth:`start` checks first, for a caller
+        that claims the lock only once the start is accepted."""
+        if self.holds_run():
+            raise FileExistsError(f"{self.path} already holds a run ({RUN_FILES.config}): choose another folder")
 
     def resume(self, step: int, extra_columns: Sequence[str] = ()) -> RunLog:
         """Continue the run here from the checkpoint of ``step``: every per-step file cut back, the log opened."""

@@ -84,14 +84,16 @@ class RunRecorder:
         run, note = self.run, None
         self._lock = run.lock()
         try:
-            self._lock.claim()
             if step > 0 and run.holds_run():
+                self._lock.claim()  # claimed once the start is accepted: a refusal leaves the lock file as it was
                 self.log = run.resume(step, self.extra)
                 self._record_resume(step)
             else:
                 if step > 0:
                     note = (f"{run.path} holds no run to continue: its record starts at step {step}; "
                             f"pass the run directory the run was started with to keep one record")
+                run.check_new()
+                self._lock.claim()
                 self.log = run.start(self.config_text(), extra_columns=self.extra,
                                      meta={**self.meta, "spec_hash": spec_hash(self.schedule)}, env=self.env)
         except BaseException:
