@@ -253,6 +253,20 @@ def test_a_schedule_the_trainer_cannot_apply_exactly_is_refused_writing_nothing(
     assert not (tmp_path / "run").exists()
 
 
+def _per_group(optimizer):
+    """A second param group, and a schedule of its own."""
+    optimizer.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))]})
+    return LRTempoScheduler(optimizer, [build_schedule(SPEC), build_schedule({**SPEC, "peak_lr": 0.01})])
+
+
+def test_a_schedule_per_param_group_is_refused_in_one_line_writing_nothing(tmp_path):
+    from lrtempo.integrations.hf import LRTempoIntegrationError
+
+    with pytest.raises(LRTempoIntegrationError, match=r"a schedule per param group \(2 schedules\)") as caught:
+        _trainer(tmp_path / "out", tmp_path / "run", scheduler=_per_group, max_steps=2).train()
+    assert "\n" not in str(caught.value) and not (tmp_path / "run").exists()
+
+
 class LossOutside(torch.nn.Module):
     """A model whose forward returns only its prediction: the loss is the Trainer's ``compute_loss``."""
 

@@ -269,6 +269,19 @@ def test_a_setup_that_would_not_apply_the_schedule_per_update_is_refused_writing
     assert not (tmp_path / "run").exists()
 
 
+def _per_group(optimizer, spec):
+    optimizer.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))]})
+    schedules = [build_schedule(spec), build_schedule({**spec, "peak_lr": 0.01})]
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": LRTempoScheduler(optimizer, schedules),
+                                                     "interval": "step"}}
+
+
+def test_a_schedule_per_param_group_is_refused_in_one_line_writing_nothing(tmp_path):
+    with pytest.raises(LRTempoIntegrationError, match=r"a schedule per param group \(2 schedules\)") as caught:
+        _fit(tmp_path / "out", tmp_path / "run", max_steps=2, configure=_per_group)
+    assert "\n" not in str(caught.value) and not (tmp_path / "run").exists()
+
+
 def _files(run: Path) -> dict:
     return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir() if p.is_file()}
 

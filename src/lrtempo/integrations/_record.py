@@ -298,10 +298,18 @@ def out_of_step(scheduler_step: int, trainer_step: int) -> str | None:
             "optimizer holds")
 
 
-def check_schedule(schedule: Schedule, callback: str) -> None:
-    """Refuse, before anything is written, a schedule a trainer callback cannot apply exactly: one counted in
-    samples or tokens (the trainers step the scheduler once per update, with no count of what it consumed) or
-    one that reduces on plateau (the callbacks do not report evaluations to it)."""
+def check_schedule(scheduler: Any, callback: str) -> None:
+    """Refuse, before anything is written, a scheduler a trainer callback cannot record or apply exactly: one
+    with a schedule per param group that differ (the record holds one schedule), one counted in samples or
+    tokens (the trainers step the scheduler once per update, with no count of what it consumed) or one that
+    reduces on plateau (the callbacks do not report evaluations to it)."""
+    hashes = getattr(scheduler, "group_spec_hashes", None)
+    if hashes is not None and len(set(hashes)) > 1:
+        raise LRTempoIntegrationError(
+            f"{callback}: the scheduler has a schedule per param group ({len(hashes)} schedules), but the run "
+            "record holds one schedule: give LRTempoScheduler one schedule (a fixed ratio per group is the group's "
+            "group_multiplier)")
+    schedule = scheduler.schedule
     if schedule.unit != "steps":
         raise LRTempoIntegrationError(
             f"{callback}: the schedule counts {schedule.unit}, but the Trainer steps the scheduler once per update "

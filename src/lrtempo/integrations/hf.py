@@ -103,7 +103,7 @@ class LRTempoCallback(TrainerCallback):
                        "LRTempoCallback records nothing for this run")
             return
         schedule = self._scheduler.schedule
-        check_schedule(schedule, "LRTempoCallback")
+        check_schedule(self._scheduler, "LRTempoCallback")
         end = schedule.end_step
         if end is not None and end > 0 and end != state.max_steps:
             self._warn("total", f"the schedule ends at step {end} but the Trainer runs max_steps={state.max_steps} "
