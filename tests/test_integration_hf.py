@@ -162,6 +162,7 @@ def test_the_log_columns_and_the_signals_in_the_trainers_logs(runs):
     meta = RunDir(runs["whole"]).read_meta()
     assert meta["spec_hash"] and meta["log_columns"] == [*SCHEMA_COLUMNS, *MONITOR_COLUMNS]
     assert (runs["whole"] / "layers.csv").exists()
+    assert "\nname: whole\n" in "\n" + (runs["whole"] / "config.yaml").read_text()  # the run's, not out-whole
 
 
 def test_analyze_and_report_read_the_record(runs, tmp_path, capsys):
@@ -182,6 +183,15 @@ def test_a_schedule_total_unlike_max_steps_warns_once_naming_the_fix(tmp_path):
     with open(tmp_path / "run" / "log.csv") as fh:
         assert fh.readline().strip().split(",") == list(SCHEMA_COLUMNS)
 
+
+def test_a_schedule_total_unlike_the_epochs_warns_with_what_the_trainer_computed(tmp_path):
+    trainer = _trainer(tmp_path / "out", tmp_path / "run", max_steps=-1, monitor=False, callbacks=[StopAt(1)])
+    trainer.args.num_train_epochs = 2  # 8 updates an epoch
+    with pytest.warns(LRTempoIntegrationWarning, match="ends at step 12") as caught:
+        trainer.train()
+    message = str(caught[0].message)
+    assert "will run 16 updates (num_train_epochs=2 x" in message and message.endswith("total_steps=16")
+    assert "max_steps" not in message
 
 def test_another_scheduler_warns_and_records_nothing(tmp_path):
     trainer = _trainer(tmp_path / "out", tmp_path / "run", max_steps=2,
