@@ -184,6 +184,17 @@ def test_a_schedule_total_unlike_max_steps_warns_once_naming_the_fix(tmp_path):
         assert fh.readline().strip().split(",") == list(SCHEMA_COLUMNS)
 
 
+def test_resuming_a_finished_run_warns_that_the_trainer_runs_one_more_update(runs, tmp_path):
+    shutil.copytree(runs["whole"], tmp_path / "run")
+    checkpoint = f"checkpoint-{STEPS}"
+    shutil.copytree(runs["whole"].parent / "out-whole" / checkpoint, tmp_path / "out" / checkpoint)
+    trainer = _trainer(tmp_path / "out", tmp_path / "run")
+    with pytest.warns(LRTempoIntegrationWarning, match=f"resuming a finished run: the checkpoint is at step {STEPS}"):
+        trainer.train(resume_from_checkpoint=str(tmp_path / "out" / checkpoint))
+    assert trainer.state.global_step == STEPS + 1  # the update the message tells of
+    assert [int(r["step"]) for r in _rows(tmp_path / "run")] == list(range(STEPS + 1))
+
+
 def test_a_schedule_total_unlike_the_epochs_warns_with_what_the_trainer_computed(tmp_path):
     trainer = _trainer(tmp_path / "out", tmp_path / "run", max_steps=-1, monitor=False, callbacks=[StopAt(1)])
     trainer.args.num_train_epochs = 2  # 8 updates an epoch

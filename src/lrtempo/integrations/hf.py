@@ -107,6 +107,12 @@ class LRTempoCallback(TrainerCallback):
         end = schedule.end_step
         if end is not None and end > 0 and end != state.max_steps:
             self._warn("total", _total_mismatch(end, state.max_steps, args))
+        if 0 < state.max_steps <= state.global_step:
+            self._warn("finished", f"resuming a finished run: the checkpoint is at step {state.global_step} and "
+                       f"max_steps={state.max_steps}, yet the Trainer still runs an update; it is recorded as step "
+                       f"{state.global_step} at the schedule's rate there (its final one). To train on, raise "
+                       "max_steps and build the schedule with that total (a schedule change on resume needs "
+                       "allow_schedule_change=True)")
         problem = self._taps.attach(_trainer_of(caller), self._scheduler.optimizer)  # every process: the loss
         if problem is not None:
             self._warn("taps", problem)
