@@ -368,7 +368,9 @@ class LRTempoScheduler(LRScheduler):
             self._warned = 2
             message = (f"the scheduler has advanced {lead} more times than the optimizer stepped: call "
                        "scheduler.step() once per optimizer update, not once per micro-batch (gradient accumulation; "
-                       "with accelerate, only when accelerator.sync_gradients) and not for skipped updates.")
+                       "with accelerate, only when accelerator.sync_gradients), not for skipped updates, and not "
+                       "through accelerate's default prepared scheduler under several processes (it steps once per "
+                       "process: use step_scheduler_with_optimizer=False).")
         warnings.warn(message, ScheduleOrderWarning, stacklevel=3)
 
     def get_last_lr(self) -> list[float | torch.Tensor]:
