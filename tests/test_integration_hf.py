@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from lrtempo.cli import main as cli_main  # noqa: E402
 from lrtempo.integrations.hf import LOG_PREFIX, LRTempoCallback, LRTempoIntegrationWarning  # noqa: E402
 from lrtempo.monitor import MonitorSettings  # noqa: E402
 from lrtempo.rundir import MONITOR_COLUMNS, SCHEMA_COLUMNS  # noqa: E402
-from lrtempo.torch import LRTempoScheduler, ScheduleChangedError  # noqa: E402
+from lrtempo.torch import LRTempoScheduler, ScheduleChangedError, ScheduleOrderWarning  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
 STEPS = 12  # 64 samples, 4 per micro-batch, 2 micro-batches per update: 8 updates an epoch, so two epochs
@@ -161,6 +162,7 @@ def test_the_log_columns_and_the_signals_in_the_trainers_logs(runs):
     meta = RunDir(runs["whole"]).read_meta()
     assert meta["spec_hash"] and meta["log_columns"] == [*SCHEMA_COLUMNS, *MONITOR_COLUMNS]
     assert (runs["whole"] / "layers.csv").exists()
+    assert "\nname: whole\n" in "\n" + (runs["whole"] / "config.yaml").read_text()  # the run's, not out-whole
 
 
 def test_analyze_and_report_read_the_record(runs, tmp_path, capsys):
@@ -182,6 +184,26 @@ def test_a_schedule_total_unlike_max_steps_warns_once_naming_the_fix(tmp_path):
         assert fh.readline().strip().split(",") == list(SCHEMA_COLUMNS)
 
 
+def test_resuming_a_finished_run_warns_that_the_trainer_runs_one_more_update(runs, tmp_path):
+    shutil.copytree(runs["whole"], tmp_path / "run")
+    checkpoint = f"checkpoint-{STEPS}"
+    shutil.copytree(runs["whole"].parent / "out-whole" / checkpoint, tmp_path / "out" / checkpoint)
+    trainer = _trainer(tmp_path / "out", tmp_path / "run")
+    with pytest.warns(LRTempoIntegrationWarning, match=f"resuming a finished run: the checkpoint is at step {STEPS}"):
+        trainer.train(resume_from_checkpoint=str(tmp_path / "out" / checkpoint))
+    assert trainer.state.global_step == STEPS + 1  # the update the message tells of
+    assert [int(r["step"]) for r in _rows(tmp_path / "run")] == list(range(STEPS + 1))
+
+
+def test_a_schedule_total_unlike_the_epochs_warns_with_what_the_trainer_computed(tmp_path):
+    trainer = _trainer(tmp_path / "out", tmp_path / "run", max_steps=-1, monitor=False, callbacks=[StopAt(1)])
+    trainer.args.num_train_epochs = 2  # 8 updates an epoch
+    with pytest.warns(LRTempoIntegrationWarning, match="ends at step 12") as caught:
+        trainer.train()
+    message = str(caught[0].message)
+    assert "will run 16 updates (num_train_epochs=2 x" in message and message.endswith("total_steps=16")
+    assert "max_steps" not in message
+
 def test_another_scheduler_warns_and_records_nothing(tmp_path):
     trainer = _trainer(tmp_path / "out", tmp_path / "run", max_steps=2,
                        scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0))
@@ -190,12 +212,20 @@ def test_another_scheduler_warns_and_records_nothing(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def _files(run: Path) -> dict:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir() if p.is_file()}
+
+
 def test_starting_over_a_recorded_run_is_refused_and_changes_nothing(runs, tmp_path):
-    before = {p.name: p.read_bytes() for p in runs["whole"].iterdir() if p.is_file() and p.name != ".lock"}
+    run = tmp_path / "run"
+    shutil.copytree(runs["whole"], run)
+    (run / ".lock").write_text("4242\n")  # the pid of the process that wrote the run, another one's
+    for p in run.iterdir():
+        os.utime(p, ns=(10**18, 10**18))
+    before = _files(run)
     with pytest.raises(FileExistsError, match="already holds a run"):
-        _trainer(tmp_path / "out", runs["whole"], max_steps=STEPS).train()
-    after = {p.name: p.read_bytes() for p in runs["whole"].iterdir() if p.is_file() and p.name != ".lock"}
-    assert after == before
+        _trainer(tmp_path / "out", run, max_steps=STEPS).train()
+    assert _files(run) == before  # .lock too: its pid and its time
 
 
 def test_a_resume_under_another_schedule_is_refused_or_recorded(tmp_path):
@@ -242,6 +272,20 @@ def test_a_schedule_the_trainer_cannot_apply_exactly_is_refused_writing_nothing(
     with pytest.raises(LRTempoIntegrationError, match=match):
         _trainer(tmp_path / "out", tmp_path / "run", schedule_spec=spec, max_steps=2).train()
     assert not (tmp_path / "run").exists()
+
+
+def _per_group(optimizer):
+    """A second param group, and a schedule of its own."""
+    optimizer.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))]})
+    return LRTempoScheduler(optimizer, [build_schedule(SPEC), build_schedule({**SPEC, "peak_lr": 0.01})])
+
+
+def test_a_schedule_per_param_group_is_refused_in_one_line_writing_nothing(tmp_path):
+    from lrtempo.integrations.hf import LRTempoIntegrationError
+
+    with pytest.raises(LRTempoIntegrationError, match=r"a schedule per param group \(2 schedules\)") as caught:
+        _trainer(tmp_path / "out", tmp_path / "run", scheduler=_per_group, max_steps=2).train()
+    assert "\n" not in str(caught.value) and not (tmp_path / "run").exists()
 
 
 class LossOutside(torch.nn.Module):
@@ -315,3 +359,83 @@ def test_two_processes_record_the_global_norm_before_clipping_and_the_mean_loss(
     assert max(norms) > 0.5 and norms == [h["grad_norm"] for h in logged]
     assert [float(r["loss"]) for r in rows] == [h["loss"] for h in logged]
     assert RunDir(run).read_meta()["world_size"] == 2
+
+
+# -- accelerate in a loop of one's own ------------------------------------------------------------------------------
+def _accelerate_loop(sync_only: bool) -> tuple[list[float], list[str]]:
+    """docs/integrations.md's second accelerate option: ``step_scheduler_with_optimizer=False``, the scheduler
+    prepared, 2 micro-batches per update; the rate of each update and the order warnings."""
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(gradient_accumulation_steps=2, cpu=True, step_scheduler_with_optimizer=False)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.0)
+    scheduler = LRTempoScheduler(optimizer, build_schedule(SPEC))
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(4 * STEPS, 4),
+                                                                      torch.randn(4 * STEPS, 1)), batch_size=2)
+    model, optimizer, data, scheduler = accelerator.prepare(model, optimizer, data, scheduler)
+    rates = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for x, y in data:
+            with accelerator.accumulate(model):
+                accelerator.backward(torch.nn.functional.mse_loss(model(x), y))
+                if accelerator.sync_gradients:
+                    rates.append(optimizer.param_groups[0]["lr"])
+                optimizer.step()
+                if accelerator.sync_gradients or not sync_only:
+                    scheduler.step()
+                optimizer.zero_grad()
+    return rates, [str(w.message) for w in caught if issubclass(w.category, ScheduleOrderWarning)]
+
+
+def test_the_documented_accelerate_loop_keeps_the_rates_exact_and_per_micro_batch_stepping_is_named():
+    schedule = build_schedule(SPEC)
+    rates, warned = _accelerate_loop(sync_only=True)
+    assert rates == [schedule(s) for s in range(STEPS)] and warned == []
+    rates, warned = _accelerate_loop(sync_only=False)  # the schedule runs twice too fast
+    assert rates[1] == schedule(3)
+    assert len(warned) == 2 and "once per micro-batch" in warned[1] and "sync_gradients" in warned[1]
+
+
+class NaNAtTheEnd(TinyRegressor):
+    """A NaN loss on the last micro-batch: the run's final loss is NaN."""
+
+    def __init__(self, calls: int):
+        super().__init__()
+        self.calls, self.nan_at = 0, calls
+
+    def forward(self, x, y):
+        self.calls += 1
+        loss = super().forward(x, y)["loss"]
+        return {"loss": loss * float("nan") if self.calls == self.nan_at else loss}
+
+
+def test_a_nan_loss_is_null_in_strict_json_and_the_saved_state_keeps_it(tmp_path):
+    from lrtempo.integrations._record import STATE_FILE, read_state
+
+    def refuse(token):
+        raise ValueError(f"not strict JSON: {token}")
+
+    torch.manual_seed(0)
+    model = NaNAtTheEnd(2 * STEPS)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.0)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, gradient_accumulation_steps=2,
+        max_steps=STEPS, max_grad_norm=0.5, save_strategy="steps", save_steps=STEPS, logging_steps=1, report_to=[],
+        use_cpu=True, seed=0, disable_tqdm=True, logging_nan_inf_filter=False)
+    transformers.Trainer(model=model, args=args, train_dataset=_data(),
+                         optimizers=(optimizer, LRTempoScheduler(optimizer, build_schedule(SPEC))),
+                         callbacks=[LRTempoCallback(tmp_path / "run", monitor=SETTINGS)]).train()
+    run = tmp_path / "run"
+    summary = json.loads((run / "summary.json").read_text(), parse_constant=refuse)
+    assert summary["final_loss"] is None and summary["best_loss"] is not None
+    json.loads((run / "run.json").read_text(), parse_constant=refuse)
+    for line in (run / "events.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=refuse)
+    checkpoint = tmp_path / "out" / f"checkpoint-{STEPS}"
+    json.loads((checkpoint / STATE_FILE).read_text(), parse_constant=refuse)
+    state = read_state(checkpoint)  # a resume sees the NaN it saved, not a null
+    assert state["final_loss"] != state["final_loss"] and state["monitor"]["trap"]["loss"][-1] != \
+        state["monitor"]["trap"]["loss"][-1]

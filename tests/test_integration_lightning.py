@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -268,12 +269,33 @@ def test_a_setup_that_would_not_apply_the_schedule_per_update_is_refused_writing
     assert not (tmp_path / "run").exists()
 
 
+def _per_group(optimizer, spec):
+    optimizer.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))]})
+    schedules = [build_schedule(spec), build_schedule({**spec, "peak_lr": 0.01})]
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": LRTempoScheduler(optimizer, schedules),
+                                                     "interval": "step"}}
+
+
+def test_a_schedule_per_param_group_is_refused_in_one_line_writing_nothing(tmp_path):
+    with pytest.raises(LRTempoIntegrationError, match=r"a schedule per param group \(2 schedules\)") as caught:
+        _fit(tmp_path / "out", tmp_path / "run", max_steps=2, configure=_per_group)
+    assert "\n" not in str(caught.value) and not (tmp_path / "run").exists()
+
+
+def _files(run: Path) -> dict:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir() if p.is_file()}
+
+
 def test_starting_over_a_recorded_run_is_refused_and_changes_nothing(runs, tmp_path):
-    before = {p.name: p.read_bytes() for p in runs["whole"].iterdir() if p.is_file() and p.name != ".lock"}
+    run = tmp_path / "run"
+    shutil.copytree(runs["whole"], run)
+    (run / ".lock").write_text("4242\n")  # the pid of the process that wrote the run, another one's
+    for p in run.iterdir():
+        os.utime(p, ns=(10**18, 10**18))
+    before = _files(run)
     with pytest.raises(FileExistsError, match="already holds a run"):
-        _fit(tmp_path / "out", runs["whole"])  # refused before the first update
-    after = {p.name: p.read_bytes() for p in runs["whole"].iterdir() if p.is_file() and p.name != ".lock"}
-    assert after == before
+        _fit(tmp_path / "out", run)  # refused before the first update
+    assert _files(run) == before  # .lock too: its pid and its time
 
 
 def test_a_resume_under_another_schedule_is_refused_and_changes_nothing(runs, tmp_path):

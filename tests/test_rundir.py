@@ -79,6 +79,25 @@ def test_meta_and_summary_read_back_and_an_unreadable_one_is_empty(tmp_path):
         assert run.read_meta() == {}
 
 
+def _strict(text: str):
+    """``json.loads`` refusing NaN and Infinity, which RFC 8259 JSON does not have."""
+    def refuse(token):
+        raise ValueError(f"not strict JSON: {token}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_every_json_file_of_a_run_is_strict_with_non_finite_numbers_as_null(tmp_path):
+    np = pytest.importorskip("numpy")
+    run = RunDir(tmp_path)
+    values = {"final_loss": float("nan"), "best": [float("inf"), 1.5], "n": {"x": np.float32("-inf")}}
+    nulls = {"final_loss": None, "best": [None, 1.5], "n": {"x": None}}
+    run.write_summary(values)
+    run.write_meta(values)
+    append_event(run.events, {"step": 3, "kind": "LOSS_DIVERGENCE", **values})
+    assert _strict(run.summary.read_text()) == nulls and _strict(run.meta.read_text()) == nulls
+    assert _strict(run.events.read_text()) == {"step": 3, "kind": "LOSS_DIVERGENCE", **nulls}
+
+
 def test_one_writer_at_a_time(tmp_path):
     run = RunDir(tmp_path / "new")
     with run.lock() as held:

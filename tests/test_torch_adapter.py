@@ -109,10 +109,13 @@ def test_order_detection_fires_once_on_scheduler_first():
 
 
 def test_order_detection_fires_once_per_micro_batch_stepping():
-    # from the very first update the optimizer has not stepped yet: that is what the one warning says
+    # at the first advance the optimizer has not stepped yet: either cause fits, and the warning names both; the
+    # next advance without an update tells them apart, and a second warning names the micro-batch stepping
     found = _run("per_micro_batch")
-    assert len(found) == 1
-    assert str(found[0].message).startswith("scheduler.step() was called before optimizer.step()")
+    assert len(found) == 2
+    first, second = (str(w.message) for w in found)
+    assert first.startswith("scheduler.step() was called before optimizer.step()") and "once per micro-batch" in first
+    assert second.startswith("the scheduler has advanced 2 more times") and "accelerator.sync_gradients" in second
     # after one correct update, stepping per micro-batch is the accumulation bug
     opt = make_opt(1)
     sched = LRTempoScheduler(opt, SCHEDULE)

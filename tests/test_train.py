@@ -490,6 +490,9 @@ def test_values_of_a_run_directory_lists_its_updates_and_notes_a_schedule_change
     assert main(["values", str(tmp_path / "c")]) == 0
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 21 and "changed its schedule on a resume at step 10" in err
+    assert main(["analyze", str(tmp_path / "c")]) == 0
+    err = capsys.readouterr().err  # analyze shows the phases of the schedule in force now: it says so, as values
+    assert "changed its schedule on a resume at step 10: the phases shown are those of the schedule in force" in err
 
 
 @pytest.mark.parametrize("spec, past", [

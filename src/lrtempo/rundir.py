@@ -24,6 +24,7 @@ torch nor anything heavier than NumPy: readers that must not need torch import i
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -201,10 +202,10 @@ class RunDir:
         self.write(self.config, text)
 
     def write_meta(self, meta: dict[str, Any]) -> None:
-        self.write(self.meta, json.dumps(meta, indent=2) + "\n")
+        self.write(self.meta, strict_json(meta, indent=2) + "\n")
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        self.write(self.summary, json.dumps(summary, indent=2) + "\n")
+        self.write(self.summary, strict_json(summary, indent=2) + "\n")
 
     def clear_steps(self) -> None:
         """Remove the per-step files (``log.csv``, ``events.jsonl``, ``layers.csv``, ``reductions.jsonl``): a run
@@ -254,14 +255,19 @@ class RunDir:
         ``run.json`` (the log schema, ``meta``, and ``env``: what :func:`environment` returns, by default
         for this process on CPU), then the log's header.
         """
-        if self.holds_run():
-            raise FileExistsError(f"{self.path} already holds a run ({RUN_FILES.config}): choose another folder")
+        self.check_new()
         self.clear_steps()
         self.write_config(config_text)
         columns = [*SCHEMA_COLUMNS, *extra_columns]
         self.write_meta({**(meta or {}), "log_schema_version": LOG_SCHEMA_VERSION, "log_columns": columns,
                          "environment": env if env is not None else environment()})
         return self.open_log(extra_columns)
+
+    def check_new(self) -> None:
+        """``FileExistsError`` when the folder already holds a run: what :meth:`start` checks first, for a caller
+        that claims the lock only once the start is accepted."""
+        if self.holds_run():
+            raise FileExistsError(f"{self.path} already holds a run ({RUN_FILES.config}): choose another folder")
 
     def resume(self, step: int, extra_columns: Sequence[str] = ()) -> RunLog:
         """Continue the run here from the checkpoint of ``step``: every per-step file cut back, the log opened."""
@@ -343,10 +349,32 @@ def _event_step(line: str) -> int:
     return step
 
 
+def finite_or_null(data: Any) -> Any:
+    """``data`` with every non-finite float (NumPy's too) replaced by None, through dicts, lists and tuples."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite_or_null(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite_or_null(v) for v in data]
+    if type(data).__module__ == "numpy" and hasattr(data, "item"):  # a NumPy scalar
+        return finite_or_null(data.item())
+    return data
+
+
+def strict_json(data: Any, indent: int | None = None) -> str:
+    """Strict JSON (RFC 8259 has no NaN or Infinity) for the run directory's files: a non-finite number is null.
+
+    >>> strict_json({"final_loss": float("nan"), "lr": [0.1, float("inf")]})
+    '{"final_loss": null, "lr": [0.1, null]}'
+    """
+    return json.dumps(finite_or_null(data), indent=indent, allow_nan=False, default=str)
+
+
 def append_event(path: Path, record: dict[str, Any]) -> None:
     """Append one event (a JSON object with ``step`` and ``kind``) to an ``events.jsonl``."""
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, allow_nan=False, default=str) + "\n")
+        fh.write(strict_json(record) + "\n")
 
 
 def append_layer_rows(path: Path, rows: Iterable[str]) -> None:

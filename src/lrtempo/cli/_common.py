@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import re
 import sys
 from pathlib import Path
@@ -14,6 +12,7 @@ import numpy as np
 
 from .._rundir_schema import RUN_FILES
 from ..config import ConfigError, load_schedule
+from ..rundir import strict_json
 from ..schedules import Schedule
 
 __all__ = ["UsageError", "Parser", "add_config_argument", "config_path", "schedule_from_args", "step_ranges",
@@ -190,19 +189,7 @@ def json_text(data: Any) -> str:
       ]
     }
     """
-    return json.dumps(_finite_or_null(data), indent=2, allow_nan=False, default=str)
-
-
-def _finite_or_null(data: Any) -> Any:
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {k: _finite_or_null(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_finite_or_null(v) for v in data]
-    if isinstance(data, np.generic):
-        return _finite_or_null(data.item())
-    return data
+    return strict_json(data, indent=2)
 
 
 def fail(message: str, status: int) -> int:

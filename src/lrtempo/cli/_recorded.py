@@ -8,12 +8,13 @@ curve the run's log holds, bit for bit.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ..rundir import RUN_FILES, RunDir
 from ..schedules import Plateau, Schedule
 
-__all__ = ["as_applied"]
+__all__ = ["as_applied", "note_schedule_changes", "run_record"]
 
 
 def as_applied(schedule: Schedule, config_path: str | Path) -> Schedule:
@@ -47,3 +48,17 @@ def run_record(config_path: str | Path) -> tuple[int | None, list[int]]:
     branch = (meta.get("branch") or {}).get("at_step")
     changes = [c["step"] for c in meta.get("schedule_changes", []) if c.get("step") != branch]
     return (steps if isinstance(steps, int) else None), changes
+
+
+def note_schedule_changes(config_path: str | Path, shown: str) -> None:
+    """A note on stderr for each step at which a resume changed the schedule of the run whose ``config.yaml`` is
+    ``config_path`` (nothing for any other file): ``shown`` says what of the output follows the schedule in force
+    now; the updates before the step ran under the one kept in ``config.before-step-N.yaml``."""
+    try:
+        _, changes = run_record(config_path)
+    except (OSError, ValueError):
+        return
+    for step in changes:
+        print(f"lrtempo: note: {config_path} changed its schedule on a resume at step {step}: {shown} of the "
+              f"schedule in force now; the updates before {step} ran under the one kept in "
+              f"config.before-step-{step}.yaml", file=sys.stderr)

@@ -60,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
     from .._util import MissingDependency
     from ..analysis import analysis_png, analyze_log
     from ..rundir import RunDir
+    from ._recorded import note_schedule_changes
 
     analysis = analyze_log(args.target, trap_window=args.trap_window, mapping=mapping_of(args))
+    if Path(args.target).is_dir():
+        note_schedule_changes(RunDir(args.target).config, "the phases shown are those")
     png = args.png or (str(RunDir(args.target).analysis_png) if Path(args.target).is_dir() else None)
     note = None
     if png:

@@ -142,16 +142,13 @@ def _of_run(args: argparse.Namespace, schedule: Schedule, ranges: list[range], b
     """Of a run directory: by default its own updates (``0 .. steps - 1``, for a steps schedule or one listed
     ``by_update``), and a note on stderr for each step where a resume changed its schedule (the values are the
     schedule in force now)."""
-    from ._recorded import run_record
+    from ._recorded import note_schedule_changes, run_record
 
     try:
-        steps, changes = run_record(config_path_or_fail(args.config))
+        steps, _ = run_record(config_path_or_fail(args.config))
     except (OSError, ValueError):
         return ranges  # not a readable run directory: the schedule's own range
-    for step in changes:
-        print(f"lrtempo: note: {args.config} changed its schedule on a resume at step {step}: these are the rates "
-              f"of the schedule in force now; the updates before {step} ran under the one kept in "
-              f"config.before-step-{step}.yaml", file=sys.stderr)
+    note_schedule_changes(args.config, "these are the rates")
     if steps is not None and (schedule.unit == "steps" or by_update) and args.steps is None and args.until is None:
         return [range(steps)]
     return ranges

@@ -84,14 +84,16 @@ class RunRecorder:
         run, note = self.run, None
         self._lock = run.lock()
         try:
-            self._lock.claim()
             if step > 0 and run.holds_run():
+                self._lock.claim()  # claimed once the start is accepted: a refusal leaves the lock file as it was
                 self.log = run.resume(step, self.extra)
                 self._record_resume(step)
             else:
                 if step > 0:
                     note = (f"{run.path} holds no run to continue: its record starts at step {step}; "
                             f"pass the run directory the run was started with to keep one record")
+                run.check_new()
+                self._lock.claim()
                 self.log = run.start(self.config_text(), extra_columns=self.extra,
                                      meta={**self.meta, "spec_hash": spec_hash(self.schedule)}, env=self.env)
         except BaseException:
@@ -190,7 +192,7 @@ class RunRecorder:
 
     def save_state(self, folder: str | Path) -> None:
         """Write :meth:`state` into a checkpoint folder as :data:`STATE_FILE`."""
-        self.run.write(Path(folder) / STATE_FILE, json.dumps(self.state()) + "\n")
+        self.run.write(Path(folder) / STATE_FILE, json.dumps(_tag_nonfinite(self.state()), allow_nan=False) + "\n")
 
     def load_state(self, state: dict[str, Any]) -> None:
         if self.monitor is not None and state.get("monitor") is not None:
@@ -239,7 +241,36 @@ def read_state(folder: str | Path) -> dict[str, Any] | None:
         value = json.loads((Path(folder) / STATE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return value if isinstance(value, dict) else None
+    return _untag_nonfinite(value) if isinstance(value, dict) else None
+
+
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _tag_nonfinite(data: Any) -> Any:
+    """``data`` with each non-finite float as the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``: strict JSON
+    that :func:`_untag_nonfinite` turns back into the same floats (a resume must see the NaN losses it saved).
+
+    >>> _untag_nonfinite(_tag_nonfinite({"loss": [1.0, math.nan, -math.inf]}))
+    {'loss': [1.0, nan, -inf]}
+    """
+    if isinstance(data, float) and not math.isfinite(data):
+        return "NaN" if data != data else ("Infinity" if data > 0 else "-Infinity")
+    if isinstance(data, dict):
+        return {k: _tag_nonfinite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_tag_nonfinite(v) for v in data]
+    return data
+
+
+def _untag_nonfinite(data: Any) -> Any:
+    if isinstance(data, str):
+        return _NONFINITE.get(data, data)
+    if isinstance(data, dict):
+        return {k: _untag_nonfinite(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_untag_nonfinite(v) for v in data]
+    return data
 
 
 def process_environment(*, device: str, dtype: str, world_size: int, seed: int | None) -> dict[str, Any]:
@@ -267,10 +298,18 @@ def out_of_step(scheduler_step: int, trainer_step: int) -> str | None:
             "optimizer holds")
 
 
-def check_schedule(schedule: Schedule, callback: str) -> None:
-    """Refuse, before anything is written, a schedule a trainer callback cannot apply exactly: one counted in
-    samples or tokens (the trainers step the scheduler once per update, with no count of what it consumed) or
-    one that reduces on plateau (the callbacks do not report evaluations to it)."""
+def check_schedule(scheduler: Any, callback: str) -> None:
+    """Refuse, before anything is written, a scheduler a trainer callback cannot record or apply exactly: one
+    with a schedule per param group that differ (the record holds one schedule), one counted in samples or
+    tokens (the trainers step the scheduler once per update, with no count of what it consumed) or one that
+    reduces on plateau (the callbacks do not report evaluations to it)."""
+    hashes = getattr(scheduler, "group_spec_hashes", None)
+    if hashes is not None and len(set(hashes)) > 1:
+        raise LRTempoIntegrationError(
+            f"{callback}: the scheduler has a schedule per param group ({len(hashes)} schedules), but the run "
+            "record holds one schedule: give LRTempoScheduler one schedule (a fixed ratio per group is the group's "
+            "group_multiplier)")
+    schedule = scheduler.schedule
     if schedule.unit != "steps":
         raise LRTempoIntegrationError(
             f"{callback}: the schedule counts {schedule.unit}, but the Trainer steps the scheduler once per update "

@@ -103,20 +103,24 @@ class LRTempoCallback(TrainerCallback):
                        "LRTempoCallback records nothing for this run")
             return
         schedule = self._scheduler.schedule
-        check_schedule(schedule, "LRTempoCallback")
+        check_schedule(self._scheduler, "LRTempoCallback")
         end = schedule.end_step
         if end is not None and end > 0 and end != state.max_steps:
-            self._warn("total", f"the schedule ends at step {end} but the Trainer runs max_steps={state.max_steps} "
-                       f"updates: build the schedule with total_steps={state.max_steps} (optimizer updates: "
-                       "batches per epoch / gradient_accumulation_steps x epochs, every process counted once), "
-                       "or set max_steps to the schedule's total")
+            self._warn("total", _total_mismatch(end, state.max_steps, args))
+        if 0 < state.max_steps <= state.global_step:
+            self._warn("finished", f"resuming a finished run: the checkpoint is at step {state.global_step} and "
+                       f"max_steps={state.max_steps}, yet the Trainer still runs an update; it is recorded as step "
+                       f"{state.global_step} at the schedule's rate there (its final one). To train on, raise "
+                       "max_steps and build the schedule with that total (a schedule change on resume needs "
+                       "allow_schedule_change=True)")
         problem = self._taps.attach(_trainer_of(caller), self._scheduler.optimizer)  # every process: the loss
         if problem is not None:
             self._warn("taps", problem)
         if not state.is_world_process_zero:
             return
         recorder = RunRecorder(
-            self.run_dir, schedule, self.settings, total_steps=state.max_steps, record=_trainer_record(args, state),
+            self.run_dir, schedule, self.settings, total_steps=state.max_steps,
+            record=_trainer_record(args, state, self.run_dir),
             meta={"world_size": args.world_size, "trainer": "transformers",
                   "transformers": package_version("transformers")},
             env=process_environment(device=str(args.device), dtype=_dtype(args),
@@ -311,14 +315,27 @@ def _run_first(callback: LRTempoCallback, caller: Any) -> bool:
     return False
 
 
+def _total_mismatch(end: int, updates: int, args: Any) -> str:
+    """The warning for a schedule that ends at ``end`` in a run the Trainer sizes at ``updates`` updates: by
+    ``max_steps`` when it is set, else by ``num_train_epochs`` (then the fix is the schedule's total)."""
+    fix = f"build the schedule with total_steps={updates}"
+    if args.max_steps > 0:
+        return (f"the schedule ends at step {end} but the Trainer runs max_steps={updates} updates: {fix}, or set "
+                "max_steps to the schedule's total")
+    return (f"the schedule ends at step {end} but the Trainer will run {updates} updates "
+            f"(num_train_epochs={args.num_train_epochs} x the updates per epoch: batches per epoch / "
+            f"gradient_accumulation_steps, every process counted once): {fix}")
+
+
 def _dtype(args: Any) -> str:
     """The floating-point type the Trainer computes in (``bf16=True``: bfloat16, ``fp16=True``: float16)."""
     return "bfloat16" if args.bf16 else "float16" if args.fp16 else "float32"
 
 
-def _trainer_record(args: Any, state: Any) -> dict[str, Any]:
-    """What ``config.yaml`` records of the Trainer's setup (besides the schedule and the monitor settings)."""
-    return {"name": Path(args.output_dir).name, "seed": args.seed, "steps": state.max_steps,
+def _trainer_record(args: Any, state: Any, run_dir: RunDir) -> dict[str, Any]:
+    """What ``config.yaml`` records of the Trainer's setup (besides the schedule and the monitor settings); its
+    ``name`` is the run directory's, as ``lrtempo train`` names a run."""
+    return {"name": run_dir.path.name, "seed": args.seed, "steps": state.max_steps,
             "trainer": {"library": "transformers", "output_dir": str(args.output_dir),
                         "per_device_train_batch_size": args.per_device_train_batch_size,
                         "gradient_accumulation_steps": args.gradient_accumulation_steps,

@@ -106,7 +106,7 @@ class LRTempoCallback(*_callback_bases()):
     # -- Lightning's hooks ---------------------------------------------------------------------------------
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._scheduler = _lrtempo_scheduler(trainer)  # refuses before anything is written
-        check_schedule(self._scheduler.schedule, "LRTempoCallback")
+        check_schedule(self._scheduler, "LRTempoCallback")
         self._losses.clear()
         self._pending = None
 

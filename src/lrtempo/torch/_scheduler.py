@@ -165,7 +165,7 @@ class LRTempoScheduler(LRScheduler):
         self._last_consumed = 0
         self._lead = 0  # scheduler advances minus optimizer steps since counting (re)started
         self._count_start = 0  # the step at which counting (re)started
-        self._warned = False
+        self._warned = 0  # 1: warned of an advance before the first update, 2: of advancing per micro-batch
         self._plain = -1  # the group count while no group's lr is a tensor (the fast path); -1: check
         self.optimizer = optimizer
         self._register_hooks()
@@ -353,17 +353,24 @@ class LRTempoScheduler(LRScheduler):
         return self._ubuf[i] if off == 0 and 0 <= i < len(self._ubuf) else None
 
     def _check_order(self, lead: int) -> None:
-        if self._warned or not self.warn_order:
+        """Warn once per cause: an advance before the optimizer's first step can be either a loop that steps the
+        scheduler first or one that steps it per micro-batch; a lead of 2 or more tells the second apart."""
+        if self._warned == 2 or not self.warn_order or (self._warned == 1 and lead < 2):
             return
-        self._warned = True
-        if lead == self.last_epoch - self._count_start:  # the optimizer never stepped
-            message = ("scheduler.step() was called before optimizer.step(): the first update then runs at the "
-                       "second step's rate and the schedule is off by one from then on. Call optimizer.step() "
-                       "first, then scheduler.step().")
+        if not self._warned and lead == self.last_epoch - self._count_start:  # the optimizer never stepped
+            self._warned = 1
+            message = ("scheduler.step() was called before optimizer.step() had made an update: either the loop "
+                       "calls scheduler.step() before optimizer.step() (the first update then runs at the second "
+                       "step's rate and the schedule is off by one: call optimizer.step() first), or it calls "
+                       "scheduler.step() once per micro-batch (gradient accumulation; with accelerate, step it only "
+                       "when accelerator.sync_gradients).")
         else:
+            self._warned = 2
             message = (f"the scheduler has advanced {lead} more times than the optimizer stepped: call "
-                       "scheduler.step() once per optimizer update, not per micro-batch (gradient accumulation) "
-                       "and not for skipped updates.")
+                       "scheduler.step() once per optimizer update, not once per micro-batch (gradient accumulation; "
+                       "with accelerate, only when accelerator.sync_gradients), not for skipped updates, and not "
+                       "through accelerate's default prepared scheduler under several processes (it steps once per "
+                       "process: use step_scheduler_with_optimizer=False).")
         warnings.warn(message, ScheduleOrderWarning, stacklevel=3)
 
     def get_last_lr(self) -> list[float | torch.Tensor]:
