@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,21 @@ class LRTempoIntegrationWarning(UserWarning):
 
 class LRTempoIntegrationError(ValueError):
     """The trainer is set up in a way the callback cannot record exactly; the message names the fix."""
+
+
+#: the packages between a user's ``trainer.fit()`` / ``trainer.train()`` line and a callback's hook
+TRAINER_PACKAGES = frozenset({"lrtempo", "lightning", "pytorch_lightning", "lightning_fabric", "transformers",
+                              "accelerate", "torch"})
+
+
+def warn_user(message: str) -> None:
+    """Warn (:class:`LRTempoIntegrationWarning`) at the first frame outside lrtempo and the trainer's packages:
+    the user's line that started training, so the warning names it and the usual filters of those packages
+    leave it shown (Lightning prints a warning from a file with "lightning" in its path without its category)."""
+    frame, level = sys._getframe(1), 2  # stacklevel 2: warn_user's caller
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] in TRAINER_PACKAGES:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, LRTempoIntegrationWarning, stacklevel=level if frame is not None else 2)
 
 
 def monitor_settings(monitor: bool | MonitorSettings) -> MonitorSettings | None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from ._record import (
     package_version,
     process_environment,
     read_state,
+    warn_user,
 )
 
 try:
@@ -206,7 +206,7 @@ class LRTempoCallback(TrainerCallback):
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            warnings.warn(message, LRTempoIntegrationWarning, stacklevel=3)
+            warn_user(message)  # at the user's line that started training
 
 
 class _TrainerTaps:

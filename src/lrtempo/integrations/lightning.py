@@ -31,7 +31,6 @@ from __future__ import annotations
 import importlib
 import math
 import os
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,6 +48,7 @@ from ._record import (
     out_of_step,
     package_version,
     process_environment,
+    warn_user,
 )
 
 __all__ = ["LOG_PREFIX", "LRTempoCallback", "LRTempoIntegrationError", "LRTempoIntegrationWarning"]
@@ -233,9 +233,7 @@ class LRTempoCallback(*_callback_bases()):
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            # attributed to this module (a hook's line), not to Lightning's caller: a filter on Lightning's own
-            # warnings (filterwarnings("ignore", module="lightning")) leaves these shown
-            warnings.warn(message, LRTempoIntegrationWarning, stacklevel=2)
+            warn_user(message)  # at the user's line that started training
 
 
 def _lrtempo_scheduler(trainer: Any) -> Any:
