@@ -185,6 +185,17 @@ def test_a_schedule_total_unlike_max_steps_warns_once_naming_the_fix(tmp_path):
         assert fh.readline().strip().split(",") == list(SCHEMA_COLUMNS)
 
 
+ENDLESS = {"type": "warmup", "warmup_steps": 3, "schedule": {"type": "constant", "lr": 0.01}}  # holds its value
+
+
+def test_a_schedule_without_an_end_warns_of_no_total_and_is_never_past_it(tmp_path):
+    trainer = _trainer(tmp_path / "out", tmp_path / "run", max_steps=6, monitor=False, schedule_spec=ENDLESS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LRTempoIntegrationWarning)  # its end_step (3) is no total to miss
+        trainer.train()
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["past_schedule_end"] is False
+
+
 def test_resuming_a_finished_run_warns_that_the_trainer_runs_one_more_update(runs, tmp_path):
     shutil.copytree(runs["whole"], tmp_path / "run")
     checkpoint = f"checkpoint-{STEPS}"

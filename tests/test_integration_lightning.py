@@ -320,6 +320,14 @@ def test_a_schedule_total_unlike_the_trainers_warns_once_naming_the_fix(tmp_path
     assert len(_rows(tmp_path / "run")) == 2
 
 
+def test_a_schedule_without_an_end_warns_of_no_total_and_is_never_past_it(tmp_path):
+    endless = {"type": "warmup", "warmup_steps": 3, "schedule": {"type": "constant", "lr": 0.01}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LRTempoIntegrationWarning)  # its end_step (3) is no total to miss
+        _fit(tmp_path / "out", tmp_path / "run", max_steps=6, monitor=False, spec=endless)
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["past_schedule_end"] is False
+
+
 def test_a_scheduler_the_trainer_does_not_step_warns_once_and_the_record_has_the_rate_applied(tmp_path):
     with pytest.warns(LRTempoIntegrationWarning, match="scheduler is at step 0 but the Trainer at global step 1") \
             as caught:

@@ -23,7 +23,7 @@ from typing import Any
 from ..config import format_config, schedule_to_spec, spec_hash, spec_hashes
 from ..monitor import Monitor, MonitorSettings
 from ..rundir import MONITOR_COLUMNS, RunDir, RunLock, environment
-from ..schedules import Schedule, find_plateau
+from ..schedules import Schedule, find_plateau, has_finite_end
 
 #: the file a recorder's resume state is saved in, inside the trainer's checkpoint folder
 STATE_FILE = "lrtempo_record.json"
@@ -228,7 +228,7 @@ class RunRecorder:
             self.run.write_summary({
                 "status": status, "steps": steps, "final_loss": self.final_loss, "best_loss": self.best_loss,
                 "skipped_updates": self.skipped_updates,
-                "past_schedule_end": end is not None and steps > end + 1, "schedule_end_step": end,
+                "past_schedule_end": has_finite_end(self.schedule) and steps > end + 1, "schedule_end_step": end,
                 "spec_hash": spec_hash(self.schedule), "world_size": self.meta.get("world_size", 1)})
         finally:
             self._release()

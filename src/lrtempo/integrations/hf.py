@@ -28,6 +28,7 @@ from typing import Any
 from .._util import MissingDependency
 from ..monitor import MonitorSettings
 from ..rundir import RunDir
+from ..schedules import has_finite_end
 from ._record import (
     LOG_PREFIX,
     LRTempoIntegrationError,
@@ -105,7 +106,7 @@ class LRTempoCallback(TrainerCallback):
         schedule = self._scheduler.schedule
         check_schedule(self._scheduler, "LRTempoCallback")
         end = schedule.end_step
-        if end is not None and end > 0 and end != state.max_steps:
+        if has_finite_end(schedule) and end != state.max_steps:  # a constant, a warmup into one: no end to miss
             self._warn("total", _total_mismatch(end, state.max_steps, args))
         if 0 < state.max_steps <= state.global_step:
             self._warn("finished", f"resuming a finished run: the checkpoint is at step {state.global_step} and "

@@ -37,6 +37,7 @@ from typing import Any
 from .._util import MissingDependency
 from ..monitor import MonitorSettings
 from ..rundir import RunDir
+from ..schedules import has_finite_end
 from ._record import (
     LOG_PREFIX,
     LRTempoIntegrationError,
@@ -113,7 +114,7 @@ class LRTempoCallback(*_callback_bases()):
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         schedule, total = self._scheduler.schedule, _updates(trainer)
         end = schedule.end_step
-        if end is not None and end > 0 and total is not None and end != total:
+        if has_finite_end(schedule) and total is not None and end != total:  # a constant's end is none to miss
             self._warn("total", f"the schedule ends at step {end} but the Trainer runs {total} optimizer updates "
                        f"(trainer.estimated_stepping_batches): build the schedule with total_steps={total} "
                        "(batches per epoch / accumulate_grad_batches x epochs, every process counted once), "
