@@ -170,3 +170,16 @@ def test_an_optimizer_training_refuses_is_refused_by_lint_in_one_line(tmp_path, 
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, (command, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml"]
+
+
+def test_a_tokens_schedule_is_linted_by_update_where_the_run_gives_its_batch():
+    """8,192 tokens of warmup at 32 samples x 64 tokens an update are 4 updates (LR002 counts updates), and the run
+    is 20,000 updates, not 40,960,000 steps; without a run config the warmup is in tokens: no count of updates."""
+    spec = {**WC, "unit": "tokens", "total_steps": 40_960_000, "warmup_steps": 8192}
+    run = {"task": "charlm", "data": {"batch_size": 32, "tokens_per_sample": 64}, "schedule": spec}
+    (short,) = [f for f in lint_mapping(run) if f.rule == "LR002"]
+    assert "a warmup of 4 updates" in short.message
+    assert rules(run) & {"LR009", "LR003"} == set()
+    bare = lint_mapping(spec)
+    assert {f.rule for f in bare} & {"LR002", "LR009"} == set()  # 8,192 tokens is no number of updates
+    assert not any("step" in f.message for f in bare if f.rule != "LR005")

@@ -27,6 +27,7 @@ from ..config._optimizer import ADAM_FAMILY
 from ..config._typed import build_settings
 from ..monitor._phases import PhaseMap
 from ..schedules import NATIVE_TYPES
+from ._budget import run_clock
 
 __all__ = ["Finding", "Rule", "RULES", "lint_config", "lint_mapping", "SEVERITY_ORDER", "exit_status"]
 
@@ -66,8 +67,10 @@ def exit_status(findings: list[Finding]) -> int:
 class _Run:
     """What the rules read: the schedule spec, the built schedule and its phases, the run config around it.
 
-    ``warmup``, ``hold`` and ``decay`` are step counts of the phase kinds over
-    the first ``run_len`` steps; ``run`` is ``{}`` for a bare schedule spec.
+    ``warmup``, ``hold`` and ``decay`` are update counts of the phase kinds over
+    the first ``run_len`` updates (of a samples or tokens schedule, where the
+    run config gives its batch; else in its unit, ``count``); ``run`` is ``{}``
+    for a bare schedule spec.
     """
 
     spec: dict
@@ -85,6 +88,9 @@ class _Run:
     final: float | None
     #: the run's budget (``lrtempo.config._horizon.Horizon``): from ``total``, else ``data.epochs``; or None
     horizon: Any = None
+    #: what ``warmup``, ``hold``, ``decay`` and ``run_len`` count: ``steps`` (updates), or a samples or tokens
+    #: schedule's unit when no run config gives the batch that turns it into updates
+    count: str = "steps"
 
     def p(self, name: str) -> str:
         """The field path of ``name`` inside the schedule spec."""
@@ -120,21 +126,36 @@ def _read_run(data: dict, source: str | None, optimizer: str | None, task_facts:
     schedule = build_schedule(spec, root, source=source)
     opt_name = optimizer or opt.name
     beta2 = opt.betas[1] if opt_name in ADAM_FAMILY else None
-    # the run's length in the schedule's unit: its steps for a steps schedule, else the schedule's own end (the
-    # phases count samples or tokens, and the run's steps are no count of those)
-    steps = run.get("steps") if schedule.unit == "steps" else None
+    # a samples or tokens schedule is measured by update where the run config gives its batch, else in its unit
+    clock = _update_clock(run, schedule, task_facts, source, root)
+    measured = schedule if clock is None else clock.over_updates(schedule)
+    by_update = schedule.unit == "steps" or clock is not None
+    # the run's length in updates: its steps, else its budget's, else where the schedule ends
+    steps = run.get("steps") if by_update else None
     if isinstance(steps, int):
         total = steps
-    elif budget is not None and "total" in run and schedule.unit == "steps":
+    elif budget is not None and "total" in run and by_update:
         total = budget.steps
     else:
-        total = schedule.end_step
-    horizon = max(total or 0, schedule.horizon)
-    pm = PhaseMap(schedule, horizon)
+        total = measured.end_step
+    horizon = max(total or 0, measured.horizon)
+    pm = PhaseMap(measured, horizon)
     run_len = max(0, total or horizon)
     counts = pm.coarse_counts(run_len)  # from the phase intervals: no step is evaluated, whatever the length
     return _Run(spec, root, schedule, run, opt_name, beta2, int(run.get("accumulation_steps", 1) or 1), run_len,
-                counts["warmup"], counts["plateau"], counts["decay"], pm.peak, schedule.final_value, budget)
+                counts["warmup"], counts["plateau"], counts["decay"], pm.peak, schedule.final_value, budget,
+                "steps" if by_update else schedule.unit)
+
+
+def _update_clock(run: dict, schedule: Any, task_facts: TaskFacts | None, source: str | None, root: str) -> Any:
+    """Where the run's updates put a samples or tokens schedule (:func:`lrtempo.analysis.run_clock`), or None: a
+    steps schedule, or a spec without the run's batch (its phases are then counted in its unit)."""
+    if schedule.unit == "steps" or not run:
+        return None
+    try:
+        return run_clock(run, schedule.unit, task_facts, source, root)
+    except ConfigError:
+        return None
 
 
 #: what a rule yields: (field, message, fix); the rule's id and severity come from its table entry
@@ -205,8 +226,8 @@ def _floor_zero(r: _Run) -> Iterable[Hit]:
 def _warmup_not_shorter(r: _Run) -> Iterable[Hit]:
     """A warmup as long as the run or longer: the rate never reaches the peak the schedule is built around."""
     if _warmup_covers_run(r):
-        yield (r.warmup_field, f"the warmup ({r.warmup} steps) is not shorter than the run ({r.run_len} steps): "
-               "the rate never reaches its schedule.", "shorten the warmup to a few percent of the run.")
+        yield (r.warmup_field, f"the warmup ({r.warmup} {r.count}) is not shorter than the run ({r.run_len} "
+               f"{r.count}): the rate never reaches its schedule.", "shorten the warmup to a few percent of the run.")
 
 
 @_rule("LR002", "warning", "warmup shorter than Adam's second moment needs (or none)")
@@ -220,7 +241,7 @@ def _warmup_short_for_adam(r: _Run) -> Iterable[Hit]:
         yield (r.warmup_field, "no warmup with an Adam-family optimizer: its first updates run at many times the "
                "nominal rate (a one-sample second moment).", f"add a warmup of at least {need} updates "
                "(warmup_steps).")
-    elif 0 < r.warmup < need and r.run_len > 2 * need:
+    elif r.count == "steps" and 0 < r.warmup < need and r.run_len > 2 * need:  # a count of updates, not units
         yield (r.warmup_field, f"a warmup of {r.warmup} updates is shorter than the ~{need} updates Adam's second "
                f"moment (beta2={r.beta2}) needs.", f"warm up for at least {need} updates.")
 
@@ -285,14 +306,14 @@ def _wsd_decay_short(r: _Run) -> Iterable[Hit]:
 def _decay_short(r: _Run) -> Iterable[Hit]:
     """A (non-WSD) schedule whose decay phases take under 10% of the run: too short to anneal."""
     if r.spec.get("type") != "wsd" and r.run_len and 0 < r.decay < 0.1 * r.run_len and r.final is not None:
-        yield (r.where, f"the decay phase is {r.decay} steps, {r.decay / r.run_len:.1%} of the run: too short to "
+        yield (r.where, f"the decay phase is {r.decay} {r.count}, {r.decay / r.run_len:.1%} of the run: too short to "
                "anneal.", "give the decay most of the run, or use wsd with a 10-20% decay.")
 
 
 @_rule("LR009", "warning", "a long run with no hold at peak between warmup and decay")
 def _no_hold(r: _Run) -> Iterable[Hit]:
     """A run of ``LONG_RUN_STEPS`` or more that goes from warmup straight into decay meets it with stale momentum."""
-    if r.run_len >= LONG_RUN_STEPS and r.warmup > 0 and r.decay > 0 and r.hold == 0:
+    if r.count == "steps" and r.run_len >= LONG_RUN_STEPS and r.warmup > 0 and r.decay > 0 and r.hold == 0:
         yield (r.where, f"a {r.run_len:,}-step run goes straight from warmup into decay: Adam's momentum meets the "
                "decay stale.", "hold the peak for 500-2000 steps first (warmup_plateau_cosine or wsd).")
 
