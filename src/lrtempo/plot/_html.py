@@ -15,10 +15,11 @@ in a log, plus what the run directory's other files hold; gathered by
 The page fetches nothing: its script and style are inlined, and its
 Content-Security-Policy (``default-src 'none'``) forbids any request, so it
 opens the same from a laptop, a CI artifact or an air-gapped cluster. The
-charts are SVG drawn by a small hand-written script (``report.js``); logs longer
-than :data:`MAX_ROWS` rows are thinned to the first, lowest, highest and last
-value of each of :data:`BUCKETS` step buckets (spikes survive), which the page
-says. Nothing here reads a file but the page's own script and style.
+charts are SVG drawn by a small hand-written script (``report.js``, with the
+helpers it shares with the multi-run page in ``chart.js``); logs longer than
+:data:`MAX_ROWS` rows are thinned to the first, lowest, highest and last value
+of each of :data:`BUCKETS` step buckets (spikes survive), which the page says.
+Nothing here reads a file but the page's own script and style.
 """
 
 from __future__ import annotations
@@ -377,6 +378,7 @@ click a phase or event row below to jump there</span></div>
 <section id="config"><h2>Config</h2>{sections["config"]}</section>
 <script id="report-data" type="application/json">{data_json}</script>
 <script>
+{_asset("chart.js")}
 {_asset("report.js")}
 </script>
 </body>

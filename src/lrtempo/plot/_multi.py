@@ -278,6 +278,7 @@ in the legend to hide or show it</p>
 </section>
 <script id="report-data" type="application/json">{data_json}</script>
 <script>
+{_asset("chart.js")}
 {_asset("multi.js")}
 </script>
 </body>

@@ -15,7 +15,8 @@
 (function () {
   "use strict";
 
-  var SVG = "http://www.w3.org/2000/svg"; // the SVG namespace name; nothing is fetched
+  var el = lrtempoChart.el, fmt = lrtempoChart.fmt, lowerBound = lrtempoChart.lowerBound;
+  var niceTicks = lrtempoChart.niceTicks, logTicks = lrtempoChart.logTicks, picks = lrtempoChart.picks;
   var HEIGHT = 230;
   var MARGIN = { left: 78, right: 18, top: 12, bottom: 40 };
   var MAX_SMOOTH = 0.999;
@@ -29,50 +30,6 @@
   var full = [0, 1], view = [0, 1];
   var hasSeconds = runs.some(function (r) { return r.seconds !== null; });
   data.charts.forEach(function (c) { logY[c.id] = c.log_y; });
-
-  function el(tag, attrs, parent) {
-    var node = document.createElementNS(SVG, tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    if (parent) { parent.appendChild(node); }
-    return node;
-  }
-
-  function fmt(v) {
-    if (v === null || v === undefined || !isFinite(v)) { return "–"; }
-    var a = Math.abs(v);
-    if (a !== 0 && (a >= 1e5 || a < 1e-3)) {
-      var parts = v.toExponential(3).split("e");
-      return String(Number(parts[0])) + "e" + Number(parts[1]);
-    }
-    return String(Number(v.toPrecision(4)));
-  }
-
-  function lowerBound(arr, v) { // first index with arr[i] >= v (arr non-decreasing)
-    var lo = 0, hi = arr.length;
-    while (lo < hi) { var mid = (lo + hi) >> 1; if (arr[mid] < v) { lo = mid + 1; } else { hi = mid; } }
-    return lo;
-  }
-
-  function niceTicks(a, b, count, minStep) {
-    var span = b - a;
-    if (!(span > 0)) { return [a]; }
-    var raw = span / count, mag = Math.pow(10, Math.floor(Math.log10(raw))), r = raw / mag, step;
-    if (r < 1.5) { step = mag; } else if (r < 3) { step = 2 * mag; } else if (r < 7) { step = 5 * mag; } else { step = 10 * mag; }
-    step = Math.max(step, minStep || 0);
-    var out = [], k0 = Math.ceil(a / step - 1e-9), k1 = Math.floor(b / step + 1e-9);
-    for (var k = k0; k <= k1; k++) { out.push(k * step); }
-    return out;
-  }
-
-  function logTicks(a, b) {
-    var lo = Math.ceil(Math.log10(a) - 1e-9), hi = Math.floor(Math.log10(b) + 1e-9), out = [];
-    if (hi - lo >= 1) {
-      var stride = Math.max(1, Math.ceil((hi - lo + 1) / 7));
-      for (var e = lo; e <= hi; e += stride) { out.push(Math.pow(10, e)); }
-      return out;
-    }
-    return niceTicks(a, b, 4).filter(function (t) { return t > 0; });
-  }
 
   // The smoothing: over the line's finite points y_0..y_k in order (a null is a gap: drawn as one, skipped
   // by the average), m_k = a m_(k-1) + (1 - a) y_k from m_(-1) = 0, and w_k = a w_(k-1) + (1 - a) = 1 - a^(k+1);
@@ -122,29 +79,6 @@
 
   function visibleSlice(x) { // one point either side of the view, so lines reach the edges
     return [Math.max(0, lowerBound(x, view[0]) - 1), Math.min(x.length, lowerBound(x, view[1] + 1e-9) + 1)];
-  }
-
-  function picks(x, y, i0, i1, sx, width) {
-    // all indices, or the first, lowest, highest and last of each pixel column when there are more points
-    // than 2 per column (spikes survive, the path stays small)
-    if (i1 - i0 <= 2 * width) { var all = []; for (var i = i0; i < i1; i++) { all.push(i); } return all; }
-    var out = [], col = null, lo = -1, hi = -1, first = -1, last = -1;
-    function flush() {
-      if (first < 0) { return; }
-      [first, lo, hi, last].filter(function (v, k, arr) { return arr.indexOf(v) === k; })
-        .sort(function (p, q) { return p - q; }).forEach(function (v) { out.push(v); });
-    }
-    for (var j = i0; j < i1; j++) {
-      var c = Math.floor(sx(x[j]));
-      if (c !== col) { flush(); col = c; first = lo = hi = last = -1; }
-      if (y[j] === null) { flush(); out.push(j); first = lo = hi = last = -1; continue; }
-      if (first < 0) { first = j; lo = j; hi = j; }
-      if (y[j] < y[lo]) { lo = j; }
-      if (y[j] > y[hi]) { hi = j; }
-      last = j;
-    }
-    flush();
-    return out;
   }
 
   function yDomain(chart, lines, log) {
