@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if record is not None:
         print(f"{record.run.path}: {args.steps} updates on {world} process(es), final loss {record.row['loss']:.4f}")
     if world > 1:
+        dist.barrier()  # rank 0 has closed the record: every process leaves the group together
         dist.destroy_process_group()
     return 0
 
