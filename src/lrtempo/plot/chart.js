@@ -1,6 +1,6 @@
 /* lrtempo chart helpers, shared by the run report (report.js) and the multi-run page (multi.js): SVG nodes,
- * number formatting, axis ticks and the per-pixel-column choice of points to draw. Each page's script
- * reads them from lrtempoChart; nothing is fetched.
+ * number formatting, axis ticks, the y domain's padding and the per-pixel-column choice of points to draw.
+ * Each page's script reads them from lrtempoChart; nothing is fetched.
  */
 var lrtempoChart = (function () {
   "use strict";
@@ -74,5 +74,21 @@ var lrtempoChart = (function () {
     return out;
   }
 
-  return { el: el, fmt: fmt, lowerBound: lowerBound, niceTicks: niceTicks, logTicks: logTicks, picks: picks };
+  // the y domain of the values lo..hi drawn (Infinity: none): 5% of margin (on a log scale, of the ratio),
+  // down to 0 for a chart that starts at zero, a width for a single value
+  function paddedDomain(lo, hi, log, zero) {
+    if (lo === Infinity) { return log ? [0.1, 10] : [0, 1]; }
+    if (log) {
+      if (lo === hi) { return [lo / 2, hi * 2]; }
+      var pad = Math.pow(hi / lo, 0.05);
+      return [lo / pad, hi * pad];
+    }
+    if (zero && lo >= 0) { lo = 0; }
+    if (lo === hi) { var d = lo === 0 ? 1 : Math.abs(lo) * 0.1; return [lo - d, hi + d]; }
+    var margin = (hi - lo) * 0.05;
+    return [zero && lo === 0 ? 0 : lo - margin, hi + margin];
+  }
+
+  return { el: el, fmt: fmt, lowerBound: lowerBound, niceTicks: niceTicks, logTicks: logTicks, picks: picks,
+           paddedDomain: paddedDomain };
 })();

@@ -17,6 +17,7 @@
 
   var el = lrtempoChart.el, fmt = lrtempoChart.fmt, lowerBound = lrtempoChart.lowerBound;
   var niceTicks = lrtempoChart.niceTicks, logTicks = lrtempoChart.logTicks, picks = lrtempoChart.picks;
+  var paddedDomain = lrtempoChart.paddedDomain;
   var HEIGHT = 230;
   var MARGIN = { left: 78, right: 18, top: 12, bottom: 40 };
   var MAX_SMOOTH = 0.999;
@@ -93,16 +94,7 @@
         });
       }
     });
-    if (lo === Infinity) { return log ? [0.1, 10] : [0, 1]; }
-    if (log) {
-      if (lo === hi) { return [lo / 2, hi * 2]; }
-      var pad = Math.pow(hi / lo, 0.05);
-      return [lo / pad, hi * pad];
-    }
-    if (chart.zero && lo >= 0) { lo = 0; }
-    if (lo === hi) { var d = lo === 0 ? 1 : Math.abs(lo) * 0.1; return [lo - d, hi + d]; }
-    var margin = (hi - lo) * 0.05;
-    return [chart.zero && lo === 0 ? 0 : lo - margin, hi + margin];
+    return paddedDomain(lo, hi, log, chart.zero);
   }
 
   function path(l, ys, sx, sy, log, pw, markers) {

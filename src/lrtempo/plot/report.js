@@ -17,6 +17,7 @@
 
   var el = lrtempoChart.el, fmt = lrtempoChart.fmt, lowerBound = lrtempoChart.lowerBound;
   var niceTicks = lrtempoChart.niceTicks, logTicks = lrtempoChart.logTicks, picks = lrtempoChart.picks;
+  var paddedDomain = lrtempoChart.paddedDomain;
   var COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
   var HEIGHT = 230;
   var MARGIN = { left: 78, right: 18, top: 12, bottom: 40 };
@@ -51,16 +52,7 @@
         if (v > hi) { hi = v; }
       }
     });
-    if (lo === Infinity) { return log ? [0.1, 10] : [0, 1]; }
-    if (log) {
-      if (lo === hi) { return [lo / 2, hi * 2]; }
-      var pad = Math.pow(hi / lo, 0.05);
-      return [lo / pad, hi * pad];
-    }
-    if (chart.zero && lo >= 0) { lo = 0; }
-    if (lo === hi) { var d = lo === 0 ? 1 : Math.abs(lo) * 0.1; return [lo - d, hi + d]; }
-    var margin = (hi - lo) * 0.05;
-    return [chart.zero && lo === 0 ? 0 : lo - margin, hi + margin];
+    return paddedDomain(lo, hi, log, chart.zero);
   }
 
   function drawChart(chart, box) {
