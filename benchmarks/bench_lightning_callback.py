@@ -22,15 +22,12 @@ than free cores make every variant wait on the others and bury the callback's co
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from _callback_rounds import parse_args, problems, report, rounds  # this folder: the run scripts share it
 
 from lrtempo import build_schedule
 from lrtempo.integrations.lightning import LRTempoCallback
@@ -56,7 +53,6 @@ class MLP(pl.LightningModule):
                 "lr_scheduler": {"scheduler": LRTempoScheduler(optimizer, schedule), "interval": "step"}}
 
 
-VARIANTS = ("none", "monitor", "record")
 
 
 class TimedCallback(LRTempoCallback):
@@ -121,52 +117,12 @@ def _run(folder: Path, steps: int, skip: int, width: int, data, variant: str) ->
             "once": 1e3 * timed.once}
 
 
-def _size(text: str) -> tuple[int, int]:
-    width, batch = text.lower().split("x")
-    return int(width), int(batch)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--skip", type=int, default=20, help="updates left out of the timing at the start")
-    parser.add_argument("--sizes", default="512x32,1024x64", help="WIDTHxBATCH,... (batch per micro-batch)")
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    for width, batch in map(_size, args.sizes.split(",")):
-        g = torch.Generator().manual_seed(0)
-        x = torch.randn(64 * batch, 64, generator=g)
-        y = x @ torch.randn(64, 1, generator=g)
+    args = parse_args(__doc__.splitlines()[0])
+    for width, batch, x, y in problems(args):
         data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=batch, shuffle=True)
-        times: dict[str, list[dict]] = {v: [] for v in VARIANTS}
-        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
-            warnings.simplefilter("ignore")
-            for v in VARIANTS:  # a round not counted: first imports, allocator and thread-pool warm-up
-                _run(Path(tmp) / f"{v}-warm", args.skip + 10, args.skip, width, data, v)
-            for r in range(args.rounds):
-                for v in VARIANTS:
-                    times[v].append(_run(Path(tmp) / f"{v}-{r}", args.steps, args.skip, width, data, v))
-        _print(times, args, width, batch)
-
-
-def _print(times: dict[str, list[dict]], args, width: int, batch: int) -> None:
-    def med(v: str, key: str) -> float:
-        return statistics.median(t[key] for t in times[v])
-
-    base_wall, base_cpu = med("none", "wall"), med("none", "cpu")
-    print(f"Lightning Trainer, width {width}, batch {batch} x 2 micro-batches, {args.steps} updates (timed from "
-          f"update {args.skip}), {args.threads} thread(s), {args.rounds} rounds, medians per update")
-    for v in VARIANTS:
-        line = (f"  {v:8s} wall {med(v, 'wall'):8.3f} ms x{med(v, 'wall') / base_wall:.3f}   "
-                f"cpu {med(v, 'cpu'):8.3f} ms x{med(v, 'cpu') / base_cpu:.3f}")
-        if v != "none":
-            hooks = med(v, "hooks")
-            line += (f"   in the callback {hooks:.3f} ms cpu ({100 * hooks / base_cpu:.2f}%), "
-                     f"start+end {med(v, 'once'):.0f} ms cpu once")
-        print(line)
-    print("  target: the default monitor within 2% of no callback (x1.020) at an update of >= 20 ms")
+        times = rounds(lambda folder, steps, v: _run(folder, steps, args.skip, width, data, v), args)
+        report(times, args, "Lightning Trainer", width, batch)
 
 
 if __name__ == "__main__":
