@@ -148,6 +148,25 @@ def _asset(name: str) -> str:
     return resources.files("lrtempo.plot").joinpath(name).read_text(encoding="utf-8")
 
 
+def page_head(title: str, *styles: str) -> str:
+    """A report page's start up to ``</head>``: the no-request policy, ``title`` (HTML already) and the style
+    sheets ``styles`` inlined, in order."""
+    css = "\n".join(_asset(name) for name in styles)
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="lrtempo {__version__}">
+<title>lrtempo report: {title}</title>
+<style>
+{css}
+</style>
+</head>
+"""
+
+
 def _json_list(values: np.ndarray) -> list[Any]:
     """Floats as the shortest repr that reads back exactly; NaN and infinities as null (a gap)."""
     return [v if math.isfinite(v) else None for v in values.tolist()]
@@ -341,19 +360,7 @@ def _page(title: str, sub: str, notes: list[str], chart_html: str, sections: dic
           data_json: str) -> str:
     """The page template: ``title``, ``sub`` and ``sections`` are HTML already; ``notes`` plain text."""
     notes_html = "".join(f"<li>{html.escape(t)}</li>" for t in notes)
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{CSP}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="lrtempo {__version__}">
-<title>lrtempo report: {title}</title>
-<style>
-{_asset("report.css")}
-</style>
-</head>
-<body>
+    return f"""{page_head(title, "report.css")}<body>
 <header>
 <h1>lrtempo report: {title}</h1>
 <p class="sub">{sub}</p>

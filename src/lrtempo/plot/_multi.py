@@ -41,7 +41,19 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ._html import BUCKETS, CSP, MAX_ROWS, ChartSpec, SeriesSpec, _asset, _json_list, _num, _page_rows, _table, _thin
+from ._html import (
+    BUCKETS,
+    MAX_ROWS,
+    ChartSpec,
+    SeriesSpec,
+    _asset,
+    _json_list,
+    _num,
+    _page_rows,
+    _table,
+    _thin,
+    page_head,
+)
 
 __all__ = ["EMA_FORMULA", "MULTI_CHARTS", "MultiReport", "MultiRun", "render_multi_report", "run_names"]
 
@@ -235,20 +247,7 @@ def render_multi_report(runs: Sequence[MultiRun], *, title: str | None = None, x
 def _page(title: str, sub: str, notes: list[str], chart_html: str, table: str, data_json: str) -> str:
     """The page template: ``title``, ``sub``, ``chart_html`` and ``table`` are HTML already; ``notes`` text."""
     notes_html = "".join(f"<li>{html.escape(t)}</li>" for t in notes)
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{CSP}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="lrtempo {__version__}">
-<title>lrtempo report: {title}</title>
-<style>
-{_asset("report.css")}
-{_asset("multi.css")}
-</style>
-</head>
-<body>
+    return f"""{page_head(title, "report.css", "multi.css")}<body>
 <header>
 <h1>lrtempo report: {title}</h1>
 <p class="sub">{sub}</p>
